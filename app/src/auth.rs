@@ -1,0 +1,303 @@
+//! Login, logout, first-admin setup and the language switch, as server functions. Each one does its
+//! own checks: they are public HTTP endpoints.
+
+use leptos::prelude::*;
+
+use crate::error::AppError;
+
+/// Session keys.
+pub const SESSION_USER: &str = "uid";
+pub const SESSION_LANG: &str = "lang";
+
+#[server(prefix = "/api", endpoint = "login")]
+pub async fn login(
+    username: String,
+    password: String,
+    next: Option<String>,
+) -> Result<String, AppError> {
+    use ssr::*;
+    let state = state()?;
+    let session = session().await?;
+    if username.trim().is_empty() || password.is_empty() {
+        return fail(AppError::InvalidCredentials);
+    }
+    let ip = client_ip(&state);
+    match state.engine.login(username.trim(), &password, &ip).await {
+        Ok(staff) => {
+            start_session(&session, staff.id, &staff.lang).await?;
+            Ok(finish_with_redirect(&safe_next(next.as_deref())))
+        }
+        Err(e) => fail(from_engine(e)),
+    }
+}
+
+#[server(prefix = "/api", endpoint = "logout")]
+pub async fn logout() -> Result<String, AppError> {
+    use ssr::*;
+    let state = state()?;
+    let session = session().await?;
+    if let Some(user) = current_staff(&state, &session).await? {
+        let actor = engine::audit::Actor::staff(user.id, &user.username, &client_ip(&state));
+        state
+            .engine
+            .audit(&actor, "logout", &user.username, Default::default())
+            .await
+            .map_err(internal)?;
+    }
+    session.flush().await.map_err(internal)?;
+    Ok(finish_with_redirect("/login"))
+}
+
+/// Whether a setup link may still create the first admin (public: it reveals nothing else).
+#[server(prefix = "/api", endpoint = "setup_status")]
+pub async fn setup_status(token: String) -> Result<bool, AppError> {
+    use ssr::*;
+    state()?
+        .engine
+        .setup_token_valid(&token)
+        .await
+        .map_err(internal)
+}
+
+#[server(prefix = "/api", endpoint = "setup_admin")]
+pub async fn setup_admin(
+    token: String,
+    username: String,
+    password: String,
+    password_confirm: String,
+) -> Result<String, AppError> {
+    use ssr::*;
+    let state = state()?;
+    let session = session().await?;
+    if let Err(e) = crate::validate::new_account(&username, &password, Some(&password_confirm)) {
+        return fail(AppError::Invalid(e));
+    }
+    let ip = client_ip(&state);
+    match state
+        .engine
+        .complete_setup(&token, &username, &password, &ip)
+        .await
+    {
+        Ok(staff) => {
+            start_session(&session, staff.id, &staff.lang).await?;
+            Ok(finish_with_redirect("/"))
+        }
+        Err(e) => fail(from_engine(e)),
+    }
+}
+
+/// Switches the interface language: remembered for the staff member, or for this browser's
+/// session before login.
+#[server(prefix = "/api", endpoint = "set_language")]
+pub async fn set_language(lang: String) -> Result<String, AppError> {
+    use ssr::*;
+    let Some(parsed) = crate::i18n::Lang::parse(&lang) else {
+        return fail(AppError::Invalid(crate::validate::FieldError {
+            field: "lang".into(),
+            problem: crate::validate::Problem::Required,
+        }));
+    };
+    let state = state()?;
+    let session = session().await?;
+    if let Some(user) = current_staff(&state, &session).await? {
+        state
+            .engine
+            .set_staff_lang(user.id, parsed.code())
+            .await
+            .map_err(internal)?;
+    }
+    session
+        .insert(SESSION_LANG, parsed.code())
+        .await
+        .map_err(internal)?;
+    Ok(parsed.code().to_owned())
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! Server-side helpers: session access, role checks, client address, status codes.
+
+    use std::net::SocketAddr;
+
+    use axum::extract::ConnectInfo;
+    use engine::{Role, Staff};
+    use http::request::Parts;
+    use http::StatusCode;
+    use leptos::prelude::*;
+    use leptos_axum::ResponseOptions;
+    use tower_sessions::Session;
+
+    use super::{SESSION_LANG, SESSION_USER};
+    use crate::dto::{CurrentUser, SessionInfo, StaffRole};
+    use crate::error::AppError;
+    use crate::i18n::Lang;
+    use crate::state::AppState;
+
+    pub fn state() -> Result<AppState, AppError> {
+        use_context::<AppState>().ok_or(AppError::Internal)
+    }
+
+    pub async fn session() -> Result<Session, AppError> {
+        leptos_axum::extract::<Session>().await.map_err(internal)
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> AppError {
+        tracing::error!("server function failed: {e}");
+        AppError::Internal
+    }
+
+    pub fn from_engine(e: engine::Error) -> AppError {
+        match e {
+            engine::Error::InvalidCredentials => AppError::InvalidCredentials,
+            engine::Error::AccountDisabled => AppError::AccountDisabled,
+            engine::Error::Throttled { retry_after_secs } => {
+                AppError::Throttled { retry_after_secs }
+            }
+            engine::Error::SetupClosed => AppError::SetupClosed,
+            engine::Error::Conflict(what) => AppError::Conflict(what),
+            other => internal(other),
+        }
+    }
+
+    /// A plain HTML form post (no JavaScript) asks for text/html; a hydrated page asks for JSON.
+    fn is_form_post() -> bool {
+        use_context::<Parts>()
+            .and_then(|p| p.headers.get(http::header::ACCEPT).cloned())
+            .and_then(|v| v.to_str().map(|s| s.contains("text/html")).ok())
+            .unwrap_or(false)
+    }
+
+    /// Returns `err`, with its HTTP status for JSON clients. A plain form post keeps the redirect
+    /// back to the form (the error travels in the URL), so its status is left alone.
+    pub fn fail<T>(err: AppError) -> Result<T, AppError> {
+        if !is_form_post() {
+            if let Some(opts) = use_context::<ResponseOptions>() {
+                opts.set_status(
+                    StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                );
+            }
+        }
+        Err(err)
+    }
+
+    /// Sends a form post on to `path`; a hydrated page gets `path` back and loads it itself, so
+    /// the whole page is rendered again for the new session.
+    pub fn finish_with_redirect(path: &str) -> String {
+        if is_form_post() {
+            leptos_axum::redirect(path);
+        }
+        path.to_owned()
+    }
+
+    /// Only same-site paths: never `//host` or an absolute URL.
+    pub fn safe_next(next: Option<&str>) -> String {
+        match next {
+            Some(n)
+                if n.starts_with('/')
+                    && !n.starts_with("//")
+                    && !n.contains('\\')
+                    && n != "/login" =>
+            {
+                n.to_owned()
+            }
+            _ => "/".to_owned(),
+        }
+    }
+
+    /// The client address: the socket peer, or the last `X-Forwarded-For` hop when configured.
+    pub fn client_ip(state: &AppState) -> String {
+        let Some(parts) = use_context::<Parts>() else {
+            return String::new();
+        };
+        request_ip(&parts, state.trust_forwarded_for)
+    }
+
+    pub fn request_ip(parts: &Parts, trust_forwarded_for: bool) -> String {
+        if trust_forwarded_for {
+            let forwarded = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .last();
+            if let Some(ip) = forwarded {
+                return ip.to_owned();
+            }
+        }
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_default()
+    }
+
+    /// Starts an authenticated session with a fresh id (no session fixation).
+    pub async fn start_session(session: &Session, id: i64, lang: &str) -> Result<(), AppError> {
+        session.cycle_id().await.map_err(internal)?;
+        session.insert(SESSION_USER, id).await.map_err(internal)?;
+        session.insert(SESSION_LANG, lang).await.map_err(internal)?;
+        Ok(())
+    }
+
+    /// The staff member behind this session, if any and still active.
+    pub async fn current_staff(
+        state: &AppState,
+        session: &Session,
+    ) -> Result<Option<Staff>, AppError> {
+        let Some(id) = session.get::<i64>(SESSION_USER).await.map_err(internal)? else {
+            return Ok(None);
+        };
+        state.engine.active_staff(id).await.map_err(internal)
+    }
+
+    /// For every server function that needs a login: the staff member, or 401.
+    pub async fn require_staff() -> Result<Staff, AppError> {
+        let state = state()?;
+        let session = session().await?;
+        match current_staff(&state, &session).await? {
+            Some(s) => Ok(s),
+            None => fail(AppError::Unauthenticated),
+        }
+    }
+
+    /// For admin-only server functions: the admin, 401 without a login, 403 for an operator.
+    pub async fn require_admin() -> Result<Staff, AppError> {
+        let staff = require_staff().await?;
+        if staff.role == Role::Admin {
+            Ok(staff)
+        } else {
+            fail(AppError::Forbidden)
+        }
+    }
+
+    /// What the page renders with: the user (if any) and the language.
+    pub async fn session_info(
+        state: &AppState,
+        session: &Session,
+    ) -> Result<SessionInfo, AppError> {
+        let user = current_staff(state, session).await?;
+        let lang = match &user {
+            Some(s) => Lang::parse(&s.lang),
+            None => session
+                .get::<String>(SESSION_LANG)
+                .await
+                .map_err(internal)?
+                .and_then(|l| Lang::parse(&l)),
+        }
+        .unwrap_or_default();
+        Ok(SessionInfo {
+            user: user.map(|s| CurrentUser {
+                id: s.id,
+                username: s.username,
+                role: match s.role {
+                    Role::Admin => StaffRole::Admin,
+                    Role::Operator => StaffRole::Operator,
+                },
+            }),
+            lang,
+        })
+    }
+}

@@ -1,0 +1,60 @@
+//! The frame of every logged-in page: top bar, navigation, content.
+
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, A};
+
+use crate::app::go_to;
+use crate::auth::Logout;
+use crate::components::lang_switch::LangSwitch;
+use crate::dto::SessionInfo;
+use crate::i18n::{tr, use_lang};
+
+#[component]
+pub fn Layout() -> impl IntoView {
+    let lang = use_lang();
+    let info = use_context::<SessionInfo>().unwrap_or_default();
+    let logout = ServerAction::<Logout>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(path)) = logout.value().get() {
+            go_to(&path);
+        }
+    });
+    let user = info.user.clone().map(|u| {
+        let role = u.role;
+        view! {
+            <span class="current-user">
+                <span class="username">{u.username}</span>
+                <span class="role">{move || role.label(lang.get())}</span>
+            </span>
+        }
+    });
+
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">"wxpush"</a>
+            <label class="account-switcher">
+                <span>{tr("当前账号", "Account")}</span>
+                <select name="account" disabled>
+                    <option>{tr("尚未添加账号", "No account yet")}</option>
+                </select>
+            </label>
+            <div class="topbar-right">
+                {user}
+                <LangSwitch />
+                <ActionForm action=logout attr:class="logout">
+                    <button type="submit">{tr("退出登录", "Log out")}</button>
+                </ActionForm>
+            </div>
+        </header>
+        <nav class="sidenav" aria-label=tr("主导航", "Main navigation")>
+            <A href="/" exact=true>{tr("仪表盘", "Dashboard")}</A>
+            <A href="/followers">{tr("粉丝", "Followers")}</A>
+            <A href="/templates">{tr("模板", "Templates")}</A>
+            <A href="/jobs">{tr("发送任务", "Send jobs")}</A>
+            <A href="/settings">{tr("设置", "Settings")}</A>
+        </nav>
+        <main class="content">
+            <Outlet />
+        </main>
+    }
+}

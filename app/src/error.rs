@@ -1,0 +1,105 @@
+//! The error type of every server function, carried to the browser and shown in its language.
+
+use serde::{Deserialize, Serialize};
+use server_fn::codec::JsonEncoding;
+use server_fn::error::{FromServerFnError, ServerFnErrorErr};
+
+use crate::i18n::Lang;
+use crate::validate::{field_label, FieldError};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("not logged in")]
+    Unauthenticated,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("account disabled")]
+    AccountDisabled,
+    #[error("too many failed logins")]
+    Throttled { retry_after_secs: i64 },
+    #[error("invalid input")]
+    Invalid(FieldError),
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("setup link invalid or used")]
+    SetupClosed,
+    #[error("internal server error")]
+    Internal,
+    #[error("request failed: {0}")]
+    Transport(String),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+impl AppError {
+    /// The message a person reads.
+    pub fn message(&self, lang: Lang) -> String {
+        match self {
+            AppError::Unauthenticated => lang.pick("请先登录", "Please log in first").into(),
+            AppError::Forbidden => lang
+                .pick("没有权限执行此操作", "You are not allowed to do this")
+                .into(),
+            AppError::InvalidCredentials => lang
+                .pick("用户名或密码错误", "Wrong username or password")
+                .into(),
+            AppError::AccountDisabled => lang
+                .pick(
+                    "该账号已停用，请联系管理员",
+                    "This account is disabled; ask an admin",
+                )
+                .into(),
+            AppError::Throttled { retry_after_secs } => {
+                let minutes = (retry_after_secs + 59) / 60;
+                match lang {
+                    Lang::Zh => format!("登录失败次数过多，请 {minutes} 分钟后再试"),
+                    Lang::En => format!("Too many failed logins. Try again in {minutes} min"),
+                }
+            }
+            AppError::Invalid(e) => format!(
+                "{}: {}",
+                field_label(&e.field, lang),
+                e.problem.message(lang)
+            ),
+            AppError::Conflict(what) => match lang {
+                Lang::Zh => format!("已存在: {what}"),
+                Lang::En => format!("Already exists: {what}"),
+            },
+            AppError::SetupClosed => lang
+                .pick(
+                    "此设置链接无效或已被使用",
+                    "This setup link is invalid or has already been used",
+                )
+                .into(),
+            AppError::Internal => lang
+                .pick(
+                    "服务器内部错误，请查看日志",
+                    "Internal server error; see the server log",
+                )
+                .into(),
+            AppError::Transport(detail) => match lang {
+                Lang::Zh => format!("请求失败: {detail}"),
+                Lang::En => format!("Request failed: {detail}"),
+            },
+        }
+    }
+
+    /// The HTTP status a JSON client sees.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::Unauthenticated | AppError::InvalidCredentials => 401,
+            AppError::Forbidden | AppError::AccountDisabled | AppError::SetupClosed => 403,
+            AppError::Throttled { .. } => 429,
+            AppError::Invalid(_) => 422,
+            AppError::Conflict(_) => 409,
+            AppError::Internal | AppError::Transport(_) => 500,
+        }
+    }
+}

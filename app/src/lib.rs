@@ -1,0 +1,20 @@
+//! The wxpush Leptos app: routes, pages, components and server functions, shared by server and browser.
+
+pub mod app;
+pub mod auth;
+pub mod components;
+pub mod dto;
+pub mod error;
+pub mod i18n;
+pub mod pages;
+pub mod validate;
+
+#[cfg(feature = "ssr")]
+pub mod state;
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

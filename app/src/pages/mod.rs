@@ -1,0 +1,10 @@
+//! One module per page.
+
+pub mod dashboard;
+pub mod followers;
+pub mod jobs;
+pub mod login;
+pub mod not_found;
+pub mod settings;
+pub mod setup;
+pub mod templates;

@@ -1,0 +1,134 @@
+//! `wxpush serve`: opens the database, wires the router and serves until SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+
+use axum::routing::get;
+use axum::Router;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_sessions::cookie::time::Duration;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::session_store::ExpiredDeletion;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use app::app::{shell, App};
+use app::state::AppState;
+use engine::sessions::Sessions;
+use engine::Engine;
+
+use crate::config::Config;
+use crate::web::{guard::guard, health, security};
+
+pub async fn serve(config: Config) -> Result<(), String> {
+    let engine = Engine::open(&config.database_url)
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    tracing::info!(dialect = engine.db().dialect(), "database ready");
+
+    let sessions = Sessions::open(engine.db())
+        .await
+        .map_err(|e| format!("cannot prepare the session store: {e}"))?;
+    tokio::spawn(
+        sessions
+            .clone()
+            .continuously_delete_expired(tokio::time::Duration::from_secs(300)),
+    );
+    if let Some(token) = engine
+        .issue_setup_token()
+        .await
+        .map_err(|e| format!("cannot create the setup link: {e}"))?
+    {
+        tracing::warn!(
+            "no staff account exists yet; create the first admin at {}/setup?token={token} \
+             (works once; or run `wxpush user add --username NAME --role admin`)",
+            config.public_url
+        );
+    }
+
+    let leptos_options = LeptosOptions::builder()
+        .output_name("wxpush")
+        .site_root(config.site_root.as_str())
+        .site_pkg_dir("pkg")
+        .site_addr(config.addr)
+        .build();
+    let state = AppState {
+        leptos_options: leptos_options.clone(),
+        engine,
+        trust_forwarded_for: config.trust_forwarded_for,
+    };
+
+    let session_layer = SessionManagerLayer::new(sessions)
+        .with_name("wxpush_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_secure(config.cookie_secure)
+        .with_expiry(Expiry::OnInactivity(Duration::minutes(
+            config.session_idle_minutes,
+        )));
+
+    let routes = generate_route_list(App);
+    let app = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            {
+                let state = state.clone();
+                move || provide_context(state.clone())
+            },
+            {
+                let options = leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .layer(session_layer)
+        .layer(axum::middleware::from_fn_with_state(
+            security::AllowedOrigins {
+                public_url: config.public_url.clone(),
+            },
+            security::security,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        .with_state(state);
+
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
+    tracing::info!("wxpush listening on http://{}", config.addr);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("wxpush stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C, letting in-flight requests finish.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,99 @@
+//! The page guard: resolves the session once per request for the renderer, and sends anyone not
+//! logged in to `/login` before a protected page renders.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use tower_sessions::Session;
+
+use app::auth::ssr::session_info;
+use app::state::AppState;
+
+/// Paths any visitor may load. Server functions under /api check the session themselves.
+fn is_public(path: &str) -> bool {
+    matches!(
+        path,
+        "/login" | "/setup" | "/healthz" | "/readyz" | "/favicon.ico" | "/robots.txt"
+    ) || path.starts_with("/api/")
+        || path.starts_with("/pkg/")
+}
+
+pub async fn guard(State(state): State<AppState>, mut req: Request<Body>, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let is_page_read = matches!(*req.method(), Method::GET | Method::HEAD);
+    if !is_page_read || path.starts_with("/api/") || path.starts_with("/pkg/") {
+        return next.run(req).await;
+    }
+    let Some(session) = req.extensions().get::<Session>().cloned() else {
+        return next.run(req).await;
+    };
+    let info = match session_info(&state, &session).await {
+        Ok(info) => info,
+        Err(_) => {
+            return (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "session store unavailable",
+            )
+                .into_response()
+        }
+    };
+    let logged_in = info.user.is_some();
+    if path == "/login" && logged_in {
+        return Redirect::to("/").into_response();
+    }
+    if !logged_in && !is_public(&path) {
+        let target = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let login = if target == "/" {
+            "/login".to_owned()
+        } else {
+            format!("/login?next={}", encode_component(target))
+        };
+        return Redirect::to(&login).into_response();
+    }
+    req.extensions_mut().insert(info);
+    let mut res = next.run(req).await;
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn encode_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_paths() {
+        assert!(is_public("/login"));
+        assert!(is_public("/setup"));
+        assert!(is_public("/pkg/wxpush.js"));
+        assert!(!is_public("/"));
+        assert!(!is_public("/followers"));
+        assert!(!is_public("/loginx"));
+    }
+
+    #[test]
+    fn next_is_encoded() {
+        assert_eq!(
+            encode_component("/followers?tag=1&x=y"),
+            "/followers%3Ftag%3D1%26x%3Dy"
+        );
+    }
+}
