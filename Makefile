@@ -1,0 +1,44 @@
+# wxpush: `make run` starts the console, `make test` runs every test. Both install what is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+# A target directory outside the clone survives between CI runs and fresh clones.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/wxpush-target
+# cargo-leptos builds with this set; exporting it keeps `cargo test` and clippy from rebuilding
+# every Leptos crate.
+export LEPTOS_OUTPUT_NAME := wxpush
+WXPUSH_BIN := $(CARGO_TARGET_DIR)/debug/wxpush
+SITE_ROOT := $(CURDIR)/target/site
+
+.PHONY: setup setup-e2e build run test test-rust test-e2e lint bench clean
+
+setup:
+	@scripts/setup.sh
+
+setup-e2e:
+	@scripts/setup.sh --e2e
+
+build: setup
+	cargo leptos build
+
+run: build
+	WXPUSH_SITE_ROOT=$(SITE_ROOT) $(WXPUSH_BIN) serve
+
+test: setup-e2e build test-rust test-e2e
+
+test-rust:
+	cargo test --workspace --no-fail-fast
+
+test-e2e:
+	cd end2end && WXPUSH_BIN=$(WXPUSH_BIN) WXPUSH_SITE_ROOT=$(SITE_ROOT) npx playwright test
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p app --features hydrate --target wasm32-unknown-unknown -- -D warnings
+
+bench: setup
+	@scripts/bench.sh
+
+clean:
+	rm -rf target/site data end2end/.state

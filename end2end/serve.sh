@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Starts the console for the Playwright suite on a fresh SQLite file with two staff accounts.
+set -euo pipefail
+cd "$(dirname "$0")"
+: "${WXPUSH_BIN:?set WXPUSH_BIN to the built wxpush binary (make test does)}"
+: "${WXPUSH_SITE_ROOT:?set WXPUSH_SITE_ROOT to the cargo-leptos site folder (make test does)}"
+rm -rf .state/main && mkdir -p .state/main
+export WXPUSH_DATABASE_URL="sqlite:$PWD/.state/main/e2e.db"
+export WXPUSH_ADDR="127.0.0.1:${E2E_PORT:-3100}"
+export WXPUSH_LOG="${WXPUSH_LOG:-info}"
+echo "admin-password-1" | "$WXPUSH_BIN" user add --username admin --role admin
+echo "operator-password-1" | "$WXPUSH_BIN" user add --username operator --role operator
+exec "$WXPUSH_BIN" serve

@@ -1,0 +1,46 @@
+// Shared helpers: the accounts serve.sh creates, waiting for hydration, and a private server.
+import { expect, type Page } from '@playwright/test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export const PORT = Number(process.env.E2E_PORT ?? 3100);
+export const ADMIN = { username: 'admin', password: 'admin-password-1' };
+export const OPERATOR = { username: 'operator', password: 'operator-password-1' };
+
+/** Loads a page and waits until the WebAssembly app has hydrated it, so clicks are handled. */
+export async function gotoHydrated(page: Page, url: string) {
+  await page.goto(url);
+  await waitForHydration(page);
+}
+
+export async function waitForHydration(page: Page) {
+  await expect(page.locator('html')).toHaveAttribute('data-hydrated', 'true');
+}
+
+export async function login(page: Page, who: { username: string; password: string }) {
+  await gotoHydrated(page, '/login');
+  await page.getByLabel('用户名').fill(who.username);
+  await page.getByLabel('密码').fill(who.password);
+  await page.getByRole('button', { name: '登录' }).click();
+}
+
+/** A second console on its own port and empty database, with its log, for first-run tests. */
+export async function startFreshServer(port: number): Promise<{ proc: ChildProcess; log: () => string; stop: () => void }> {
+  const dir = path.join(__dirname, '..', '.state', `fresh-${port}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const proc = spawn(process.env.WXPUSH_BIN!, ['serve'], {
+    env: {
+      ...process.env,
+      WXPUSH_ADDR: `127.0.0.1:${port}`,
+      WXPUSH_DATABASE_URL: `sqlite:${dir}/fresh.db`,
+      WXPUSH_LOG: 'info',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  proc.stderr!.on('data', (chunk) => (log += chunk.toString()));
+  await expect.poll(() => log, { timeout: 60_000 }).toContain('wxpush listening on');
+  return { proc, log: () => log, stop: () => proc.kill('SIGTERM') };
+}

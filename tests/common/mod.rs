@@ -1,0 +1,212 @@
+//! Test harness: a real `wxpush` process on a fresh SQLite file or a fresh PostgreSQL database.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use reqwest::redirect::Policy;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_wxpush");
+
+/// A database for one test: dropped (PostgreSQL) or deleted (SQLite) afterwards.
+pub struct TestDb {
+    pub url: String,
+    dir: Option<std::path::PathBuf>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        let dir = std::env::temp_dir().join(format!("wxpush-it-{}", rand_hex()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TestDb { url: format!("sqlite:{}/wx.db", dir.display()), dir: Some(dir), pg_admin: None }
+    }
+
+    /// A new database next to `WXPUSH_TEST_POSTGRES_URL`. Without that variable the test is
+    /// skipped with a notice, except under CI, where it fails.
+    pub async fn postgres() -> Option<TestDb> {
+        let Ok(admin) = std::env::var("WXPUSH_TEST_POSTGRES_URL") else {
+            if std::env::var("CI").is_ok() {
+                panic!("CI needs WXPUSH_TEST_POSTGRES_URL: PostgreSQL tests must not be skipped");
+            }
+            eprintln!("skipping: set WXPUSH_TEST_POSTGRES_URL to run the PostgreSQL variant");
+            return None;
+        };
+        let name = format!("wxpush_it_{}", rand_hex());
+        let pool = sqlx::PgPool::connect(&admin).await.expect("connect to WXPUSH_TEST_POSTGRES_URL");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.unwrap();
+        pool.close().await;
+        let (base, _) = admin.split_once('?').unwrap_or((&admin, ""));
+        let (prefix, _) = base.rsplit_once('/').expect("postgres URL with a database name");
+        Some(TestDb { url: format!("{prefix}/{name}"), dir: None, pg_admin: Some((admin, name)) })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some((admin, name)) = self.pg_admin.take() {
+            // Best effort, on a thread of its own: Drop may run inside the test's runtime.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&pool)
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub fn rand_hex() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    format!("{:016x}", h.finish())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs `wxpush user add` against `db` with the password on stdin.
+pub fn add_user(db: &TestDb, username: &str, role: &str, password: &str) {
+    let mut child = Command::new(BIN)
+        .args(["user", "add", "--username", username, "--role", role])
+        .env("WXPUSH_DATABASE_URL", &db.url)
+        .env("WXPUSH_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "user add failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    /// The setup link the server logged at start-up, if it logged one.
+    pub setup_link: Option<String>,
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    pub fn start(db: &TestDb) -> Server {
+        Self::start_with(db, &[])
+    }
+
+    pub fn start_with(db: &TestDb, env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .env("WXPUSH_ADDR", format!("127.0.0.1:{port}"))
+            .env("WXPUSH_DATABASE_URL", &db.url)
+            .env("WXPUSH_LOG", "info")
+            .env("WXPUSH_SITE_ROOT", std::env::temp_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut setup_link = None;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("server did not start"));
+            if let Some(i) = line.find("/setup?token=") {
+                let token: String = line[i + 13..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+                setup_link = Some(format!("/setup?token={token}"));
+            }
+            if line.contains("wxpush listening on") {
+                break;
+            }
+        }
+        Server { child, base: format!("http://127.0.0.1:{port}"), setup_link, log: rx }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects.
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// POSTs a server function the way a hydrated page does.
+pub async fn call(client: &reqwest::Client, server: &Server, endpoint: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    client
+        .post(server.url(&format!("/api/{endpoint}")))
+        .header("Accept", "application/json")
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+pub fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    res.cookies().find(|c| c.name() == "wxpush_session").map(|c| c.value().to_owned())
+}
+
+/// Runs an async test body once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::common::TestDb::sqlite()).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(db) = $crate::common::TestDb::postgres().await {
+                    super::$name(db).await;
+                }
+            }
+        }
+    };
+}
