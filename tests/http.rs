@@ -9,37 +9,103 @@ const ADMIN_PW: &str = "admin-password-1";
 
 async fn setup_link_works_once(db: TestDb) {
     let server = Server::start(&db);
-    let link = server.setup_link.clone().expect("a fresh install logs a setup link");
+    let link = server
+        .setup_link
+        .clone()
+        .expect("a fresh install logs a setup link");
     let token = link.trim_start_matches("/setup?token=").to_owned();
     let client = server.client();
 
     let page = client.get(server.url(&link)).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.text().await.unwrap().contains("创建管理员"), "the setup form is shown");
+    assert!(
+        page.text().await.unwrap().contains("创建管理员"),
+        "the setup form is shown"
+    );
 
-    let bad = call(&client, &server, "setup_admin", &[("token", &token), ("username", "boss"), ("password", "short"), ("password_confirm", "short")]).await;
-    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY, "a short password is refused");
+    let bad = call(
+        &client,
+        &server,
+        "setup_admin",
+        &[
+            ("token", &token),
+            ("username", "boss"),
+            ("password", "short"),
+            ("password_confirm", "short"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        bad.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a short password is refused"
+    );
 
-    let res = call(&client, &server, "setup_admin", &[("token", &token), ("username", "boss"), ("password", ADMIN_PW), ("password_confirm", ADMIN_PW)]).await;
+    let res = call(
+        &client,
+        &server,
+        "setup_admin",
+        &[
+            ("token", &token),
+            ("username", "boss"),
+            ("password", ADMIN_PW),
+            ("password_confirm", ADMIN_PW),
+        ],
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     let dash = client.get(server.url("/")).send().await.unwrap();
     assert_eq!(dash.status(), StatusCode::OK, "the new admin is logged in");
     assert!(dash.text().await.unwrap().contains("boss"));
 
     let other = server.client();
-    let again = call(&other, &server, "setup_admin", &[("token", &token), ("username", "mallory"), ("password", ADMIN_PW), ("password_confirm", ADMIN_PW)]).await;
+    let again = call(
+        &other,
+        &server,
+        "setup_admin",
+        &[
+            ("token", &token),
+            ("username", "mallory"),
+            ("password", ADMIN_PW),
+            ("password_confirm", ADMIN_PW),
+        ],
+    )
+    .await;
     assert_eq!(again.status(), StatusCode::FORBIDDEN);
     assert!(again.text().await.unwrap().contains("SetupClosed"));
-    let page = other.get(server.url(&link)).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("此设置链接无效或已被使用"), "the link is dead");
+    let page = other
+        .get(server.url(&link))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("此设置链接无效或已被使用"),
+        "the link is dead"
+    );
     assert!(!page.contains("创建管理员</button>"));
 
-    let login = call(&other, &server, "login", &[("username", "mallory"), ("password", ADMIN_PW)]).await;
-    assert_eq!(login.status(), StatusCode::UNAUTHORIZED, "the second setup created nobody");
+    let login = call(
+        &other,
+        &server,
+        "login",
+        &[("username", "mallory"), ("password", ADMIN_PW)],
+    )
+    .await;
+    assert_eq!(
+        login.status(),
+        StatusCode::UNAUTHORIZED,
+        "the second setup created nobody"
+    );
     assert!(server.stop().success(), "SIGTERM ends the server cleanly");
 
     let restarted = Server::start(&db);
-    assert!(restarted.setup_link.is_none(), "no setup link once staff exist");
+    assert!(
+        restarted.setup_link.is_none(),
+        "no setup link once staff exist"
+    );
 }
 on_both_databases!(setup_link_works_once);
 
@@ -61,20 +127,52 @@ async fn login_logout_and_the_guard(db: TestDb) {
     let pre = call(&client, &server, "set_language", &[("lang", "zh")]).await;
     let before = session_cookie(&pre).expect("anonymous session cookie");
 
-    let wrong = call(&client, &server, "login", &[("username", "admin"), ("password", "not-the-password")]).await;
+    let wrong = call(
+        &client,
+        &server,
+        "login",
+        &[("username", "admin"), ("password", "not-the-password")],
+    )
+    .await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.text().await.unwrap(), "\"InvalidCredentials\"");
-    let unknown = call(&client, &server, "login", &[("username", "nobody"), ("password", ADMIN_PW)]).await;
+    let unknown = call(
+        &client,
+        &server,
+        "login",
+        &[("username", "nobody"), ("password", ADMIN_PW)],
+    )
+    .await;
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
 
-    let ok = call(&client, &server, "login", &[("username", "admin"), ("password", ADMIN_PW), ("next", "/followers")]).await;
+    let ok = call(
+        &client,
+        &server,
+        "login",
+        &[
+            ("username", "admin"),
+            ("password", ADMIN_PW),
+            ("next", "/followers"),
+        ],
+    )
+    .await;
     assert_eq!(ok.status(), StatusCode::OK);
-    let cookie_header = ok.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>().join("\n");
+    let cookie_header = ok
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(cookie_header.contains("HttpOnly"), "{cookie_header}");
     assert!(cookie_header.contains("SameSite=Strict"), "{cookie_header}");
     let after = session_cookie(&ok).expect("session cookie after login");
     assert_ne!(before, after, "the session id is cycled at login");
-    assert_eq!(ok.text().await.unwrap(), "\"/followers\"", "next is honoured");
+    assert_eq!(
+        ok.text().await.unwrap(),
+        "\"/followers\"",
+        "next is honoured"
+    );
 
     let page = client.get(server.url("/followers")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
@@ -83,20 +181,45 @@ async fn login_logout_and_the_guard(db: TestDb) {
 
     // An off-site `next` is never followed.
     let other = server.client();
-    let res = call(&other, &server, "login", &[("username", "admin"), ("password", ADMIN_PW), ("next", "//evil.example/x")]).await;
+    let res = call(
+        &other,
+        &server,
+        "login",
+        &[
+            ("username", "admin"),
+            ("password", ADMIN_PW),
+            ("next", "//evil.example/x"),
+        ],
+    )
+    .await;
     assert_eq!(res.text().await.unwrap(), "\"/\"");
 
     // The old anonymous session id grants nothing.
     let stale = server.client();
-    let res = stale.get(server.url("/")).header("cookie", format!("wxpush_session={before}")).send().await.unwrap();
+    let res = stale
+        .get(server.url("/"))
+        .header("cookie", format!("wxpush_session={before}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 
     let out = call(&client, &server, "logout", &[]).await;
     assert_eq!(out.status(), StatusCode::OK);
     let res = client.get(server.url("/followers")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "logged out");
-    let res = server.client().get(server.url("/")).header("cookie", format!("wxpush_session={after}")).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER, "the logged-out session id is dead");
+    let res = server
+        .client()
+        .get(server.url("/"))
+        .header("cookie", format!("wxpush_session={after}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "the logged-out session id is dead"
+    );
 }
 on_both_databases!(login_logout_and_the_guard);
 
@@ -115,13 +238,31 @@ async fn plain_form_login_without_javascript(db: TestDb) {
     assert_eq!(res.status(), StatusCode::FOUND);
     let back = res.headers()["location"].to_str().unwrap().to_owned();
     assert!(back.contains("/login"), "back to the form: {back}");
-    let page = client.get(&back).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("用户名或密码错误"), "the error is shown without JavaScript");
+    let page = client
+        .get(&back)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("用户名或密码错误"),
+        "the error is shown without JavaScript"
+    );
 
     let res = form(ADMIN_PW).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::FOUND);
     assert_eq!(res.headers()["location"], "/jobs");
-    assert_eq!(client.get(server.url("/jobs")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        client
+            .get(server.url("/jobs"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 }
 on_both_databases!(plain_form_login_without_javascript);
 
@@ -141,18 +282,33 @@ async fn throttling_by_username_and_by_ip(db: TestDb) {
 
     // Username: five failures from five addresses lock alice, even with the right password.
     for i in 0..4 {
-        let r = attempt("alice", "wrong-password", format!("10.0.0.{i}")).await.unwrap();
+        let r = attempt("alice", "wrong-password", format!("10.0.0.{i}"))
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let r = attempt("alice", ADMIN_PW, "10.0.0.50".into()).await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "four failures do not lock; success clears them");
+    let r = attempt("alice", ADMIN_PW, "10.0.0.50".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "four failures do not lock; success clears them"
+    );
     for i in 0..5 {
-        attempt("alice", "wrong-password", format!("10.0.1.{i}")).await.unwrap();
+        attempt("alice", "wrong-password", format!("10.0.1.{i}"))
+            .await
+            .unwrap();
     }
-    let r = attempt("alice", ADMIN_PW, "10.0.1.99".into()).await.unwrap();
+    let r = attempt("alice", ADMIN_PW, "10.0.1.99".into())
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     let body = r.text().await.unwrap();
-    assert!(body.contains("Throttled") && body.contains("retry_after_secs"), "{body}");
+    assert!(
+        body.contains("Throttled") && body.contains("retry_after_secs"),
+        "{body}"
+    );
 
     // IP: five failures from one address for several names lock that address for everyone.
     for name in ["carol", "dave", "erin", "frank", "grace"] {
@@ -166,7 +322,11 @@ async fn throttling_by_username_and_by_ip(db: TestDb) {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
     let r = attempt("bob", ADMIN_PW, "10.9.9.9".into()).await.unwrap();
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "the address is locked");
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the address is locked"
+    );
     let r = attempt("bob", ADMIN_PW, "10.9.9.10".into()).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK, "another address is not");
 }
@@ -176,8 +336,21 @@ async fn language_is_remembered_per_user(db: TestDb) {
     add_user(&db, "admin", "admin", ADMIN_PW);
     let server = Server::start(&db);
     let client = server.client();
-    call(&client, &server, "login", &[("username", "admin"), ("password", ADMIN_PW)]).await;
-    let html = client.get(server.url("/")).send().await.unwrap().text().await.unwrap();
+    call(
+        &client,
+        &server,
+        "login",
+        &[("username", "admin"), ("password", ADMIN_PW)],
+    )
+    .await;
+    let html = client
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("<html lang=\"zh-CN\"") && html.contains("仪表盘"));
     let r = call(&client, &server, "set_language", &[("lang", "en")]).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -186,9 +359,25 @@ async fn language_is_remembered_per_user(db: TestDb) {
     call(&client, &server, "logout", &[]).await;
 
     let fresh = server.client();
-    call(&fresh, &server, "login", &[("username", "admin"), ("password", ADMIN_PW)]).await;
-    let html = fresh.get(server.url("/")).send().await.unwrap().text().await.unwrap();
-    assert!(html.contains("<html lang=\"en\"") && html.contains("Dashboard"), "English after a new login");
+    call(
+        &fresh,
+        &server,
+        "login",
+        &[("username", "admin"), ("password", ADMIN_PW)],
+    )
+    .await;
+    let html = fresh
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("<html lang=\"en\"") && html.contains("Dashboard"),
+        "English after a new login"
+    );
 }
 on_both_databases!(language_is_remembered_per_user);
 
@@ -203,18 +392,43 @@ async fn web_security_and_health(db: TestDb) {
     assert_eq!(r.text().await.unwrap(), "ready");
 
     let r = client.get(server.url("/login")).send().await.unwrap();
-    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-    assert!(csp.contains("'wasm-unsafe-eval'"), "hydration needs WebAssembly: {csp}");
-    let nonce = csp.split("'nonce-").nth(1).and_then(|s| s.split('\'').next()).expect("a nonce").to_owned();
+    assert!(
+        csp.contains("'wasm-unsafe-eval'"),
+        "hydration needs WebAssembly: {csp}"
+    );
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("a nonce")
+        .to_owned();
     let html = r.text().await.unwrap();
-    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "the hydration script carries the nonce");
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "the hydration script carries the nonce"
+    );
     let again = client.get(server.url("/login")).send().await.unwrap();
-    assert!(!again.headers()["content-security-policy"].to_str().unwrap().contains(&nonce), "a new nonce per response");
+    assert!(
+        !again.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains(&nonce),
+        "a new nonce per response"
+    );
 
-    for headers in [vec![("Origin", "https://evil.example")], vec![("Sec-Fetch-Site", "cross-site")]] {
-        let mut req = client.post(server.url("/api/login")).form(&[("username", "a"), ("password", "b")]);
+    for headers in [
+        vec![("Origin", "https://evil.example")],
+        vec![("Sec-Fetch-Site", "cross-site")],
+    ] {
+        let mut req = client
+            .post(server.url("/api/login"))
+            .form(&[("username", "a"), ("password", "b")]);
         for (k, v) in headers {
             req = req.header(k, v);
         }
@@ -229,18 +443,30 @@ async fn web_security_and_health(db: TestDb) {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "same-origin POST reaches the login");
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "same-origin POST reaches the login"
+    );
 }
 on_both_databases!(web_security_and_health);
 
 #[test]
 fn migrate_command_and_bad_configuration() {
     let db = TestDb::sqlite();
-    let out = std::process::Command::new(common::BIN).arg("migrate").env("WXPUSH_DATABASE_URL", &db.url).output().unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .arg("migrate")
+        .env("WXPUSH_DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("database migrated (sqlite)"));
 
-    let out = std::process::Command::new(common::BIN).arg("migrate").env("WXPUSH_DATABASE_URL", "mysql://x").output().unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .arg("migrate")
+        .env("WXPUSH_DATABASE_URL", "mysql://x")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("WXPUSH_DATABASE_URL"));
 

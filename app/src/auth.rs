@@ -221,8 +221,7 @@ pub mod ssr {
                 .filter_map(|v| v.to_str().ok())
                 .flat_map(|v| v.split(','))
                 .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .last();
+                .rfind(|s| !s.is_empty());
             if let Some(ip) = forwarded {
                 return ip.to_owned();
             }

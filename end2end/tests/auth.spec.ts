@@ -27,8 +27,8 @@ test('the right password lands on the dashboard, and logout ends the session', a
   await expect(page).toHaveURL(/\/$/);
   await waitForHydration(page);
   await expect(page.getByRole('heading', { level: 1, name: '仪表盘' })).toBeVisible();
-  await expect(page.getByRole('banner').getByText(ADMIN.username)).toBeVisible();
-  await expect(page.getByRole('banner').getByText('管理员')).toBeVisible();
+  await expect(page.getByRole('banner').getByText(ADMIN.username, { exact: true })).toBeVisible();
+  await expect(page.getByRole('banner').getByText('管理员', { exact: true })).toBeVisible();
   await expect(page.getByText('还没有数据')).toBeVisible();
 
   const nav = page.getByRole('navigation', { name: '主导航' });
@@ -64,7 +64,7 @@ test('the language switch changes the interface and is remembered for the user',
   await page.getByLabel('密码').fill(OPERATOR.password);
   await page.getByRole('button', { name: '登录' }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'Dashboard' })).toBeVisible();
-  await expect(page.getByRole('banner').getByText('Operator')).toBeVisible();
+  await expect(page.getByRole('banner').getByText('Operator', { exact: true })).toBeVisible();
 
   await waitForHydration(page);
   await page.getByRole('button', { name: '中文' }).click();

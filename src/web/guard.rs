@@ -15,7 +15,13 @@ use app::state::AppState;
 fn is_public(path: &str) -> bool {
     matches!(
         path,
-        "/login" | "/setup" | "/healthz" | "/readyz" | "/favicon.ico" | "/robots.txt"
+        "/login"
+            | "/setup"
+            | "/healthz"
+            | "/readyz"
+            | "/favicon.ico"
+            | "/favicon.svg"
+            | "/robots.txt"
     ) || path.starts_with("/api/")
         || path.starts_with("/pkg/")
 }

@@ -22,7 +22,11 @@ impl TestDb {
     pub fn sqlite() -> TestDb {
         let dir = std::env::temp_dir().join(format!("wxpush-it-{}", rand_hex()));
         std::fs::create_dir_all(&dir).unwrap();
-        TestDb { url: format!("sqlite:{}/wx.db", dir.display()), dir: Some(dir), pg_admin: None }
+        TestDb {
+            url: format!("sqlite:{}/wx.db", dir.display()),
+            dir: Some(dir),
+            pg_admin: None,
+        }
     }
 
     /// A new database next to `WXPUSH_TEST_POSTGRES_URL`. Without that variable the test is
@@ -36,12 +40,23 @@ impl TestDb {
             return None;
         };
         let name = format!("wxpush_it_{}", rand_hex());
-        let pool = sqlx::PgPool::connect(&admin).await.expect("connect to WXPUSH_TEST_POSTGRES_URL");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.unwrap();
+        let pool = sqlx::PgPool::connect(&admin)
+            .await
+            .expect("connect to WXPUSH_TEST_POSTGRES_URL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .unwrap();
         pool.close().await;
         let (base, _) = admin.split_once('?').unwrap_or((&admin, ""));
-        let (prefix, _) = base.rsplit_once('/').expect("postgres URL with a database name");
-        Some(TestDb { url: format!("{prefix}/{name}"), dir: None, pg_admin: Some((admin, name)) })
+        let (prefix, _) = base
+            .rsplit_once('/')
+            .expect("postgres URL with a database name");
+        Some(TestDb {
+            url: format!("{prefix}/{name}"),
+            dir: None,
+            pg_admin: Some((admin, name)),
+        })
     }
 }
 
@@ -53,12 +68,16 @@ impl Drop for TestDb {
         if let Some((admin, name)) = self.pg_admin.take() {
             // Best effort, on a thread of its own: Drop may run inside the test's runtime.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
                     if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&pool)
-                            .await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&pool)
+                                .await;
                     }
                 });
             })
@@ -70,12 +89,21 @@ impl Drop for TestDb {
 pub fn rand_hex() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
     format!("{:016x}", h.finish())
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Runs `wxpush user add` against `db` with the password on stdin.
@@ -91,7 +119,11 @@ pub fn add_user(db: &TestDb, username: &str, role: &str, password: &str) {
         .unwrap();
     writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "user add failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "user add failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 pub struct Server {
@@ -134,16 +166,26 @@ impl Server {
         let mut setup_link = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("server did not start"));
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("server did not start"));
             if let Some(i) = line.find("/setup?token=") {
-                let token: String = line[i + 13..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+                let token: String = line[i + 13..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_hexdigit())
+                    .collect();
                 setup_link = Some(format!("/setup?token={token}"));
             }
             if line.contains("wxpush listening on") {
                 break;
             }
         }
-        Server { child, base: format!("http://127.0.0.1:{port}"), setup_link, log: rx }
+        Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            setup_link,
+            log: rx,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -152,7 +194,11 @@ impl Server {
 
     /// A browser-like client: keeps cookies, does not follow redirects.
     pub fn client(&self) -> reqwest::Client {
-        reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap()
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .build()
+            .unwrap()
     }
 
     /// Sends SIGTERM and waits for a clean exit.
@@ -178,7 +224,12 @@ impl Drop for Server {
 }
 
 /// POSTs a server function the way a hydrated page does.
-pub async fn call(client: &reqwest::Client, server: &Server, endpoint: &str, form: &[(&str, &str)]) -> reqwest::Response {
+pub async fn call(
+    client: &reqwest::Client,
+    server: &Server,
+    endpoint: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
     client
         .post(server.url(&format!("/api/{endpoint}")))
         .header("Accept", "application/json")
@@ -189,7 +240,9 @@ pub async fn call(client: &reqwest::Client, server: &Server, endpoint: &str, for
 }
 
 pub fn session_cookie(res: &reqwest::Response) -> Option<String> {
-    res.cookies().find(|c| c.name() == "wxpush_session").map(|c| c.value().to_owned())
+    res.cookies()
+        .find(|c| c.name() == "wxpush_session")
+        .map(|c| c.value().to_owned())
 }
 
 /// Runs an async test body once on SQLite and once on PostgreSQL.

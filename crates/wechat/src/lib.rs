@@ -1,0 +1,3 @@
+//! The WeChat client: knows WeChat, nothing of the database.
+
+pub mod callback;
