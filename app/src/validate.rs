@@ -17,6 +17,12 @@ pub enum Problem {
     TooLong(usize),
     UsernameChars,
     PasswordsDiffer,
+    AppIdFormat,
+    AppSecretFormat,
+    CallbackTokenFormat,
+    AesKeyFormat,
+    UrlFormat,
+    NotAnOption,
 }
 
 impl Problem {
@@ -34,6 +40,24 @@ impl Problem {
             }
             (Problem::PasswordsDiffer, Lang::Zh) => "两次输入的密码不一致".into(),
             (Problem::PasswordsDiffer, Lang::En) => "the passwords do not match".into(),
+            (Problem::AppIdFormat, Lang::Zh) => "AppID 以 wx 开头，共 18 位字母或数字".into(),
+            (Problem::AppIdFormat, Lang::En) => {
+                "an AppID is 18 letters or digits starting with wx".into()
+            }
+            (Problem::AppSecretFormat, Lang::Zh) => "AppSecret 为 32 位字母或数字".into(),
+            (Problem::AppSecretFormat, Lang::En) => "an AppSecret is 32 letters or digits".into(),
+            (Problem::CallbackTokenFormat, Lang::Zh) => "令牌为 3–32 位字母或数字".into(),
+            (Problem::CallbackTokenFormat, Lang::En) => {
+                "the token is 3–32 letters or digits".into()
+            }
+            (Problem::AesKeyFormat, Lang::Zh) => "EncodingAESKey 为 43 位字母或数字".into(),
+            (Problem::AesKeyFormat, Lang::En) => "an EncodingAESKey is 43 letters or digits".into(),
+            (Problem::UrlFormat, Lang::Zh) => "应以 http:// 或 https:// 开头，且不含空格".into(),
+            (Problem::UrlFormat, Lang::En) => {
+                "must start with http:// or https:// and contain no spaces".into()
+            }
+            (Problem::NotAnOption, Lang::Zh) => "请从列表中选择".into(),
+            (Problem::NotAnOption, Lang::En) => "choose one of the listed options".into(),
         }
     }
 }
@@ -51,6 +75,14 @@ pub fn field_label(field: &str, lang: Lang) -> &'static str {
         "password" => lang.pick("密码", "Password"),
         "password_confirm" => lang.pick("确认密码", "Confirm password"),
         "role" => lang.pick("角色", "Role"),
+        "kind" => lang.pick("类型", "Type"),
+        "name" => lang.pick("名称", "Name"),
+        "appid" => "AppID",
+        "secret" => "AppSecret",
+        "callback_token" => lang.pick("令牌 (Token)", "Token"),
+        "encoding_aes_key" => "EncodingAESKey",
+        "api_base" => lang.pick("API 地址", "API base URL"),
+        "linked_account_id" => lang.pick("关联账号", "Linked account"),
         _ => lang.pick("字段", "Field"),
     }
 }
@@ -96,6 +128,70 @@ pub fn password_confirm(password: &str, confirm: &str) -> Result<(), Problem> {
     }
 }
 
+fn alnum(value: &str) -> bool {
+    value.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+pub fn account_name(value: &str) -> Result<(), Problem> {
+    let n = value.trim().chars().count();
+    if n == 0 {
+        Err(Problem::Required)
+    } else if n > 40 {
+        Err(Problem::TooLong(40))
+    } else {
+        Ok(())
+    }
+}
+
+pub fn appid(value: &str) -> Result<(), Problem> {
+    if value.is_empty() {
+        Err(Problem::Required)
+    } else if value.len() == 18 && value.starts_with("wx") && alnum(value) {
+        Ok(())
+    } else {
+        Err(Problem::AppIdFormat)
+    }
+}
+
+pub fn app_secret(value: &str) -> Result<(), Problem> {
+    if value.is_empty() {
+        Err(Problem::Required)
+    } else if value.len() == 32 && alnum(value) {
+        Ok(())
+    } else {
+        Err(Problem::AppSecretFormat)
+    }
+}
+
+/// The callback token is optional until callbacks are used.
+pub fn callback_token(value: &str) -> Result<(), Problem> {
+    if value.is_empty() || ((3..=32).contains(&value.len()) && alnum(value)) {
+        Ok(())
+    } else {
+        Err(Problem::CallbackTokenFormat)
+    }
+}
+
+/// Optional: only safe and compatible callback modes need it.
+pub fn encoding_aes_key(value: &str) -> Result<(), Problem> {
+    if value.is_empty() || (value.len() == 43 && alnum(value)) {
+        Ok(())
+    } else {
+        Err(Problem::AesKeyFormat)
+    }
+}
+
+pub fn api_base(value: &str) -> Result<(), Problem> {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    match rest {
+        None if value.is_empty() => Err(Problem::Required),
+        Some(host) if !host.is_empty() && !value.chars().any(char::is_whitespace) => Ok(()),
+        _ => Err(Problem::UrlFormat),
+    }
+}
+
 /// Checks a new account's fields, first problem first.
 pub fn new_account(user: &str, password: &str, confirm: Option<&str>) -> Result<(), FieldError> {
     let err = |field: &str, problem| FieldError {
@@ -110,9 +206,98 @@ pub fn new_account(user: &str, password: &str, confirm: Option<&str>) -> Result<
     Ok(())
 }
 
+/// The form a WeChat account is added or edited with. Secrets may be left empty when editing,
+/// meaning "keep the stored one".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountForm {
+    pub kind: String,
+    pub name: String,
+    pub appid: String,
+    pub secret: String,
+    pub callback_token: String,
+    pub encoding_aes_key: String,
+    pub api_base: String,
+}
+
+impl AccountForm {
+    /// Every field's problem, in form order; `editing` lets secrets stay empty.
+    pub fn problems(&self, editing: bool) -> Vec<FieldError> {
+        let mut out = Vec::new();
+        let mut check = |field: &str, r: Result<(), Problem>| {
+            if let Err(problem) = r {
+                out.push(FieldError {
+                    field: field.into(),
+                    problem,
+                });
+            }
+        };
+        if !editing {
+            check(
+                "kind",
+                if matches!(self.kind.as_str(), "oa" | "mp") {
+                    Ok(())
+                } else {
+                    Err(Problem::NotAnOption)
+                },
+            );
+            check("appid", appid(&self.appid));
+        }
+        check("name", account_name(&self.name));
+        if !(editing && self.secret.is_empty()) {
+            check("secret", app_secret(&self.secret));
+        }
+        check("callback_token", callback_token(&self.callback_token));
+        check("encoding_aes_key", encoding_aes_key(&self.encoding_aes_key));
+        check("api_base", api_base(&self.api_base));
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_fields() {
+        assert_eq!(appid("wx5f2a1c3b4d6e7f80"), Ok(()));
+        assert_eq!(appid("wx5f2a1c3b4d6e7f8"), Err(Problem::AppIdFormat));
+        assert_eq!(appid("gh_5f2a1c3b4d6e7f80"), Err(Problem::AppIdFormat));
+        assert_eq!(appid("wx5f2a1c3b4d6e7f8!"), Err(Problem::AppIdFormat));
+        assert_eq!(app_secret(&"a1".repeat(16)), Ok(()));
+        assert_eq!(app_secret(&"a1".repeat(15)), Err(Problem::AppSecretFormat));
+        assert_eq!(callback_token(""), Ok(()));
+        assert_eq!(callback_token("ab"), Err(Problem::CallbackTokenFormat));
+        assert_eq!(
+            callback_token("token_with_underscore"),
+            Err(Problem::CallbackTokenFormat)
+        );
+        assert_eq!(encoding_aes_key(&"A".repeat(43)), Ok(()));
+        assert_eq!(
+            encoding_aes_key(&"A".repeat(42)),
+            Err(Problem::AesKeyFormat)
+        );
+        assert_eq!(api_base("https://api.weixin.qq.com"), Ok(()));
+        assert_eq!(api_base("http://127.0.0.1:9000/"), Ok(()));
+        assert_eq!(api_base("api.weixin.qq.com"), Err(Problem::UrlFormat));
+        assert_eq!(api_base("https://"), Err(Problem::UrlFormat));
+    }
+
+    #[test]
+    fn account_form_lists_every_problem_and_allows_kept_secrets_when_editing() {
+        let form = AccountForm {
+            kind: "oa".into(),
+            name: "".into(),
+            appid: "wx123".into(),
+            secret: "".into(),
+            callback_token: "".into(),
+            encoding_aes_key: "".into(),
+            api_base: "https://api.weixin.qq.com".into(),
+        };
+        let fields: Vec<String> = form.problems(false).into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["appid", "name", "secret"]);
+        let fields: Vec<String> = form.problems(true).into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["name"]);
+    }
 
     #[test]
     fn usernames() {

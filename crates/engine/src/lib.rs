@@ -1,5 +1,6 @@
 //! The wxpush domain: storage on SQLite or PostgreSQL, staff and authentication, audit log.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod db;
