@@ -22,7 +22,7 @@ build: setup
 	cargo leptos build
 
 run: build
-	WXPUSH_SITE_ROOT=$(SITE_ROOT) $(WXPUSH_BIN) serve
+	WXPUSH_SITE_ROOT=$(SITE_ROOT) $(WXPUSH_BIN) serve --sandbox auto
 
 test: setup-e2e build test-rust test-e2e
 

@@ -8,6 +8,11 @@ rm -rf .state/main && mkdir -p .state/main
 export WXPUSH_DATABASE_URL="sqlite:$PWD/.state/main/e2e.db"
 export WXPUSH_ADDR="127.0.0.1:${E2E_PORT:-3100}"
 export WXPUSH_LOG="${WXPUSH_LOG:-info}"
+# A standalone WeChat simulator for the settings tests; stopped with this script.
+"$WXPUSH_BIN" sim --port "${E2E_SIM_PORT:-3190}" --appid wxe2e0000000000001 --secret e2e0secret0000000000000000000001 \
+  --mp-appid wxe2e0000000000002 --mp-secret e2e0secret0000000000000000000002 --followers 200 &
+sim_pid=$!
+trap 'kill $sim_pid 2>/dev/null' EXIT
 echo "admin-password-1" | "$WXPUSH_BIN" user add --username admin --role admin
 echo "operator-password-1" | "$WXPUSH_BIN" user add --username operator --role operator
-exec "$WXPUSH_BIN" serve
+"$WXPUSH_BIN" serve

@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod sandbox;
 mod server;
 mod web;
 
@@ -23,7 +24,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the console (the default when no command is given).
-    Serve,
+    Serve {
+        /// Run the built-in WeChat simulator with demo accounts: off, on, or auto (only while
+        /// no real account is configured). `--sandbox` alone means on.
+        #[arg(long, value_enum, default_value = "off", default_missing_value = "on", num_args = 0..=1)]
+        sandbox: sandbox::SandboxMode,
+    },
+    /// Run the WeChat API simulator on its own, for trying integrations and for tests.
+    Sim(Box<wechat_sim::SimArgs>),
     /// Apply database migrations and exit.
     Migrate,
     /// Manage staff accounts.
@@ -54,8 +62,11 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => server::serve(config).await,
+        match cli.command.unwrap_or(Command::Serve {
+            sandbox: sandbox::SandboxMode::Off,
+        }) {
+            Command::Serve { sandbox } => server::serve(config, sandbox).await,
+            Command::Sim(args) => wechat_sim::run_cli(*args).await.map_err(|e| e.to_string()),
             Command::Migrate => cli::migrate(&config).await,
             Command::User { command } => cli::user(&config, command).await,
         }

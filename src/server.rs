@@ -18,13 +18,17 @@ use engine::sessions::Sessions;
 use engine::Engine;
 
 use crate::config::Config;
+use crate::sandbox::{self, SandboxMode};
 use crate::web::{guard::guard, health, security};
 
-pub async fn serve(config: Config) -> Result<(), String> {
+pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), String> {
     let engine = Engine::open(&config.database_url)
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
     tracing::info!(dialect = engine.db().dialect(), "database ready");
+
+    // Kept alive for the life of the server.
+    let _sandbox = sandbox::start(&engine, sandbox_mode).await?;
 
     let sessions = Sessions::open(engine.db())
         .await
@@ -56,6 +60,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         leptos_options: leptos_options.clone(),
         engine,
         trust_forwarded_for: config.trust_forwarded_for,
+        public_url: config.public_url.clone(),
     };
 
     let session_layer = SessionManagerLayer::new(sessions)

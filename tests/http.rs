@@ -3,6 +3,7 @@
 mod common;
 
 use common::{add_user, call, session_cookie, Server, TestDb};
+use engine::on_both_databases;
 use reqwest::StatusCode;
 
 const ADMIN_PW: &str = "admin-password-1";

@@ -155,6 +155,13 @@ pub mod ssr {
             }
             engine::Error::SetupClosed => AppError::SetupClosed,
             engine::Error::Conflict(what) => AppError::Conflict(what),
+            engine::Error::NotFound => AppError::NotFound,
+            engine::Error::Invalid { field, .. } => {
+                AppError::Invalid(crate::validate::FieldError {
+                    field: field.into(),
+                    problem: crate::validate::Problem::NotAnOption,
+                })
+            }
             other => internal(other),
         }
     }

@@ -99,3 +99,105 @@ mod tests {
         assert_eq!(SessionInfo::decode("garbage"), SessionInfo::default());
     }
 }
+
+/// A WeChat account as the settings page shows it: never a secret, only whether it is set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountDto {
+    pub id: i64,
+    /// "oa" or "mp".
+    pub kind: String,
+    pub name: String,
+    pub appid: String,
+    pub api_base: String,
+    pub linked_account_id: Option<i64>,
+    pub linked_name: Option<String>,
+    pub sandbox: bool,
+    pub secret_set: bool,
+    pub callback_token_set: bool,
+    pub encoding_aes_key_set: bool,
+    /// The URL to paste into the WeChat admin as the server URL.
+    pub callback_url: String,
+    pub health: TokenHealthDto,
+}
+
+impl AccountDto {
+    pub fn kind_label(&self, lang: Lang) -> &'static str {
+        match self.kind.as_str() {
+            "mp" => lang.pick("小程序", "Mini Program"),
+            _ => lang.pick("公众号", "Official Account"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenHealthDto {
+    /// A stored token that has not expired (decided on the server, at render time).
+    pub valid: bool,
+    pub obtained_at_ms: Option<i64>,
+    pub expires_at_ms: i64,
+    pub refresh_count: i64,
+    pub last_error: Option<String>,
+    pub last_error_at_ms: Option<i64>,
+}
+
+/// The outcome of "test connection", explained in both languages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionTest {
+    pub ok: bool,
+    pub errcode: Option<i64>,
+    pub explain_zh: String,
+    pub explain_en: String,
+    pub health: TokenHealthDto,
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in China Standard Time (UTC+8, no daylight saving), computed the same
+/// way on the server and in the browser so hydration sees identical text.
+pub fn format_time_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000) + 8 * 3600;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::format_time_ms;
+
+    #[test]
+    fn formats_in_china_standard_time() {
+        assert_eq!(format_time_ms(0), "1970-01-01 08:00:00");
+        assert_eq!(format_time_ms(1_714_036_504_000), "2024-04-25 17:15:04");
+        assert_eq!(format_time_ms(951_782_400_000), "2000-02-29 08:00:00");
+    }
+}
+
+/// An entry of the account switcher.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountBrief {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub sandbox: bool,
+}
+
+/// The switcher's content: the accounts and the one this session works on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountChoice {
+    pub accounts: Vec<AccountBrief>,
+    pub selected: Option<i64>,
+}

@@ -25,6 +25,8 @@ pub enum AppError {
     Conflict(String),
     #[error("setup link invalid or used")]
     SetupClosed,
+    #[error("not found")]
+    NotFound,
     #[error("internal server error")]
     Internal,
     #[error("request failed: {0}")]
@@ -78,6 +80,12 @@ impl AppError {
                     "This setup link is invalid or has already been used",
                 )
                 .into(),
+            AppError::NotFound => lang
+                .pick(
+                    "找不到该记录（可能已被删除）",
+                    "Not found (it may have been deleted)",
+                )
+                .into(),
             AppError::Internal => lang
                 .pick(
                     "服务器内部错误，请查看日志",
@@ -96,6 +104,7 @@ impl AppError {
         match self {
             AppError::Unauthenticated | AppError::InvalidCredentials => 401,
             AppError::Forbidden | AppError::AccountDisabled | AppError::SetupClosed => 403,
+            AppError::NotFound => 404,
             AppError::Throttled { .. } => 429,
             AppError::Invalid(_) => 422,
             AppError::Conflict(_) => 409,

@@ -1,5 +1,6 @@
 //! The wxpush Leptos app: routes, pages, components and server functions, shared by server and browser.
 
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod components;

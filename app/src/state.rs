@@ -9,6 +9,8 @@ pub struct AppState {
     pub engine: engine::Engine,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
     pub trust_forwarded_for: bool,
+    /// How browsers and WeChat reach this console (callback URLs shown to admins).
+    pub public_url: String,
 }
 
 impl FromRef<AppState> for LeptosOptions {

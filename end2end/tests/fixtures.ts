@@ -7,6 +7,12 @@ import * as path from 'node:path';
 export const PORT = Number(process.env.E2E_PORT ?? 3100);
 export const ADMIN = { username: 'admin', password: 'admin-password-1' };
 export const OPERATOR = { username: 'operator', password: 'operator-password-1' };
+/** The standalone simulator serve.sh starts, and the accounts it knows. */
+export const SIM = {
+  url: `http://127.0.0.1:${Number(process.env.E2E_SIM_PORT ?? 3190)}`,
+  oa: { appid: 'wxe2e0000000000001', secret: 'e2e0secret0000000000000000000001' },
+  mp: { appid: 'wxe2e0000000000002', secret: 'e2e0secret0000000000000000000002' },
+};
 
 /** Loads a page and waits until the WebAssembly app has hydrated it, so clicks are handled. */
 export async function gotoHydrated(page: Page, url: string) {

@@ -1,4 +1,4 @@
-//! Test harness: a real `wxpush` process on a fresh SQLite file or a fresh PostgreSQL database.
+//! Test harness: a real `wxpush` process on a test database.
 
 #![allow(dead_code)]
 
@@ -11,92 +11,7 @@ use reqwest::redirect::Policy;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_wxpush");
 
-/// A database for one test: dropped (PostgreSQL) or deleted (SQLite) afterwards.
-pub struct TestDb {
-    pub url: String,
-    dir: Option<std::path::PathBuf>,
-    pg_admin: Option<(String, String)>,
-}
-
-impl TestDb {
-    pub fn sqlite() -> TestDb {
-        let dir = std::env::temp_dir().join(format!("wxpush-it-{}", rand_hex()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TestDb {
-            url: format!("sqlite:{}/wx.db", dir.display()),
-            dir: Some(dir),
-            pg_admin: None,
-        }
-    }
-
-    /// A new database next to `WXPUSH_TEST_POSTGRES_URL`. Without that variable the test is
-    /// skipped with a notice, except under CI, where it fails.
-    pub async fn postgres() -> Option<TestDb> {
-        let Ok(admin) = std::env::var("WXPUSH_TEST_POSTGRES_URL") else {
-            if std::env::var("CI").is_ok() {
-                panic!("CI needs WXPUSH_TEST_POSTGRES_URL: PostgreSQL tests must not be skipped");
-            }
-            eprintln!("skipping: set WXPUSH_TEST_POSTGRES_URL to run the PostgreSQL variant");
-            return None;
-        };
-        let name = format!("wxpush_it_{}", rand_hex());
-        let pool = sqlx::PgPool::connect(&admin)
-            .await
-            .expect("connect to WXPUSH_TEST_POSTGRES_URL");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        let (base, _) = admin.split_once('?').unwrap_or((&admin, ""));
-        let (prefix, _) = base
-            .rsplit_once('/')
-            .expect("postgres URL with a database name");
-        Some(TestDb {
-            url: format!("{prefix}/{name}"),
-            dir: None,
-            pg_admin: Some((admin, name)),
-        })
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-        if let Some((admin, name)) = self.pg_admin.take() {
-            // Best effort, on a thread of its own: Drop may run inside the test's runtime.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
-                        let _ =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&pool)
-                                .await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
-}
-
-pub fn rand_hex() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    format!("{:016x}", h.finish())
-}
+pub use engine::testing::TestDb;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -243,23 +158,4 @@ pub fn session_cookie(res: &reqwest::Response) -> Option<String> {
     res.cookies()
         .find(|c| c.name() == "wxpush_session")
         .map(|c| c.value().to_owned())
-}
-
-/// Runs an async test body once on SQLite and once on PostgreSQL.
-#[macro_export]
-macro_rules! on_both_databases {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name($crate::common::TestDb::sqlite()).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(db) = $crate::common::TestDb::postgres().await {
-                    super::$name(db).await;
-                }
-            }
-        }
-    };
 }

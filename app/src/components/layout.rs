@@ -5,6 +5,7 @@ use leptos_router::components::{Outlet, A};
 
 use crate::app::go_to;
 use crate::auth::Logout;
+use crate::components::account_switcher::AccountSwitcher;
 use crate::components::lang_switch::LangSwitch;
 use crate::dto::SessionInfo;
 use crate::i18n::{tr, use_lang};
@@ -32,12 +33,7 @@ pub fn Layout() -> impl IntoView {
     view! {
         <header class="topbar">
             <a class="brand" href="/">"wxpush"</a>
-            <label class="account-switcher">
-                <span>{tr("当前账号", "Account")}</span>
-                <select name="account" disabled>
-                    <option>{tr("尚未添加账号", "No account yet")}</option>
-                </select>
-            </label>
+            <AccountSwitcher />
             <div class="topbar-right">
                 {user}
                 <LangSwitch />

@@ -1,5 +1,7 @@
 //! Pieces shared by several pages.
 
+pub mod account_form;
+pub mod account_switcher;
 pub mod empty_state;
 pub mod lang_switch;
 pub mod layout;

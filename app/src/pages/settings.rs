@@ -1,15 +1,17 @@
-//! Settings: the signed-in profile now; WeChat accounts and staff as they arrive.
+//! Settings: the signed-in profile, and for admins the WeChat accounts with token health.
 
 use leptos::prelude::*;
 
-use crate::components::empty_state::EmptyState;
-use crate::dto::SessionInfo;
+use crate::accounts::{list_accounts, CreateAccount, DeleteAccount, TestAccountConnection};
+use crate::components::account_form::AccountFormView;
+use crate::dto::{format_time_ms, AccountDto, SessionInfo, StaffRole};
 use crate::i18n::{tr, use_lang};
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let lang = use_lang();
     let user = use_context::<SessionInfo>().and_then(|i| i.user);
+    let is_admin = user.as_ref().is_some_and(|u| u.role == StaffRole::Admin);
     let profile = user.map(|u| {
         let role = u.role;
         view! {
@@ -29,12 +31,172 @@ pub fn SettingsPage() -> impl IntoView {
     view! {
         <h1>{tr("设置", "Settings")}</h1>
         {profile}
-        <EmptyState
-            title=tr("尚未添加公众号或小程序", "No Official Account or Mini Program yet")
-            hint=tr(
-                "微信账号（AppID、AppSecret、回调）将在此管理。",
-                "WeChat accounts (AppID, AppSecret, callback) will be managed here.",
-            )
-        />
+        {if is_admin {
+            view! { <AccountsAdmin /> }.into_any()
+        } else {
+            view! {
+                <section class="card">
+                    <h2>{tr("微信账号", "WeChat accounts")}</h2>
+                    <p class="muted">{tr("微信账号由管理员管理。", "WeChat accounts are managed by admins.")}</p>
+                </section>
+            }
+            .into_any()
+        }}
+    }
+}
+
+#[component]
+fn AccountsAdmin() -> impl IntoView {
+    let create = ServerAction::<CreateAccount>::new();
+    let delete = ServerAction::<DeleteAccount>::new();
+    let accounts = Resource::new(
+        move || (create.version().get(), delete.version().get()),
+        |_| list_accounts(),
+    );
+
+    view! {
+        <Transition fallback=|| view! { <p>"…"</p> }>
+            {move || Suspend::new(async move {
+                let (table, list) = match accounts.await {
+                    Ok(list) if list.is_empty() => (
+                        view! {
+                            <p class="muted">{tr("尚未添加公众号或小程序。", "No Official Account or Mini Program yet.")}</p>
+                        }.into_any(),
+                        list,
+                    ),
+                    Ok(list) => (view! { <AccountsTable accounts=list.clone() delete=delete /> }.into_any(), list),
+                    Err(e) => (view! { <ErrorLine error=e /> }.into_any(), Vec::new()),
+                };
+                view! {
+                    <section class="card" aria-labelledby="accounts-heading">
+                        <h2 id="accounts-heading">{tr("微信账号", "WeChat accounts")}</h2>
+                        {table}
+                    </section>
+                    <section class="card" aria-labelledby="add-account-heading">
+                        <h2 id="add-account-heading">{tr("添加账号", "Add an account")}</h2>
+                        <AccountFormView action=create accounts=list />
+                    </section>
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn ErrorLine(error: crate::error::AppError) -> impl IntoView {
+    let lang = use_lang();
+    view! { <p class="form-error" role="alert">{move || error.message(lang.get())}</p> }
+}
+
+#[component]
+fn AccountsTable(accounts: Vec<AccountDto>, delete: ServerAction<DeleteAccount>) -> impl IntoView {
+    view! {
+        <table class="data">
+            <thead>
+                <tr>
+                    <th scope="col">{tr("名称", "Name")}</th>
+                    <th scope="col">{tr("类型", "Type")}</th>
+                    <th scope="col">"AppID"</th>
+                    <th scope="col">"AppSecret"</th>
+                    <th scope="col">{tr("Token 状态", "Token health")}</th>
+                    <th scope="col">{tr("回调地址", "Callback URL")}</th>
+                    <th scope="col">{tr("操作", "Actions")}</th>
+                </tr>
+            </thead>
+            <tbody>
+                {accounts.into_iter().map(|a| view! { <AccountRow account=a delete=delete /> }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn AccountRow(account: AccountDto, delete: ServerAction<DeleteAccount>) -> impl IntoView {
+    let lang = use_lang();
+    let test = ServerAction::<TestAccountConnection>::new();
+    let a = account.clone();
+    let kind = move || a.kind_label(lang.get());
+    let health = StoredValue::new(account.health.clone());
+    let result = move || {
+        test.value().get().map(|r| match r {
+            Ok(t) => {
+                let text = if lang.get() == crate::i18n::Lang::Zh {
+                    t.explain_zh
+                } else {
+                    t.explain_en
+                };
+                let class = if t.ok { "test-ok" } else { "form-error" };
+                let code = t.errcode.map(|c| format!(" ({c})")).unwrap_or_default();
+                view! { <p class=class role="status">{text}{code}</p> }.into_any()
+            }
+            Err(e) => {
+                view! { <p class="form-error" role="status">{e.message(lang.get())}</p> }.into_any()
+            }
+        })
+    };
+    let token_state = move || {
+        let fresh = test.value().get().and_then(Result::ok).map(|t| t.health);
+        let h = fresh.unwrap_or_else(|| health.get_value());
+        match (h.valid, h.last_error) {
+            (_, Some(err)) => format!("{}: {err}", lang.get().pick("上次失败", "Last failure")),
+            (true, None) => format!(
+                "{} {} · {} {}",
+                lang.get().pick("有效期至", "valid until"),
+                format_time_ms(h.expires_at_ms),
+                lang.get().pick("刷新次数", "refreshes"),
+                h.refresh_count
+            ),
+            (false, None) => format!(
+                "{} · {} {}",
+                lang.get().pick(
+                    "暂无有效 token（使用时自动获取）",
+                    "no valid token (fetched when needed)"
+                ),
+                lang.get().pick("刷新次数", "refreshes"),
+                h.refresh_count
+            ),
+        }
+    };
+    let name = account.name.clone();
+    let test_label = format!("{} {}", "测试连接", account.name);
+    let test_label_en = format!("Test connection {}", account.name);
+    let delete_label = format!("删除 {}", account.name);
+    let delete_label_en = format!("Delete {}", account.name);
+    view! {
+        <tr>
+            <th scope="row">
+                {name}
+                {account.sandbox.then(|| view! { <span class="badge sandbox">{tr("沙箱", "Sandbox")}</span> })}
+            </th>
+            <td>
+                {kind}
+                {account.linked_name.clone().map(|n| view! { <div class="muted">{tr("关联", "Linked")} ": " {n}</div> })}
+            </td>
+            <td><code>{account.appid.clone()}</code></td>
+            <td>
+                {if account.secret_set {
+                    view! { <span class="masked">{tr("已设置 ••••••", "set ••••••")}</span> }.into_any()
+                } else {
+                    view! { <span class="muted">{tr("未设置", "not set")}</span> }.into_any()
+                }}
+            </td>
+            <td class="token-health">{token_state}</td>
+            <td><code class="callback-url">{account.callback_url.clone()}</code></td>
+            <td class="actions">
+                <ActionForm action=test>
+                    <input type="hidden" name="id" value=account.id />
+                    <button type="submit" aria-label=move || lang.get().pick(test_label.clone(), test_label_en.clone()) disabled=move || test.pending().get()>
+                        {tr("测试连接", "Test connection")}
+                    </button>
+                </ActionForm>
+                <ActionForm action=delete>
+                    <input type="hidden" name="id" value=account.id />
+                    <button type="submit" class="danger" aria-label=move || lang.get().pick(delete_label.clone(), delete_label_en.clone())>
+                        {tr("删除", "Delete")}
+                    </button>
+                </ActionForm>
+                {result}
+            </td>
+        </tr>
     }
 }

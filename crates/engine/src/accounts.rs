@@ -138,7 +138,7 @@ const SELECT_ACCOUNT: &str =
 
 impl Engine {
     pub async fn accounts(&self) -> Result<Vec<Account>> {
-        let sql = format!("{SELECT_ACCOUNT} ORDER BY sandbox, kind, id");
+        let sql = format!("{SELECT_ACCOUNT} ORDER BY sandbox, id");
         let rows = on_db!(self.db(), |pool| sqlx::query_as::<_, AccountRow>(&sql)
             .fetch_all(pool)
             .await)?;

@@ -30,6 +30,15 @@ impl Actor {
         }
     }
 
+    /// wxpush itself (the sandbox set-up).
+    pub fn system() -> Self {
+        Self {
+            id: None,
+            name: "system".into(),
+            ip: String::new(),
+        }
+    }
+
     /// Someone not logged in (a login attempt, the setup page).
     pub fn anonymous(ip: &str) -> Self {
         Self {

@@ -29,6 +29,8 @@ pub enum Error {
     SetupClosed,
     #[error("not found")]
     NotFound,
+    #[error("WeChat: {0}")]
+    WeChat(#[from] wechat::api::ApiError),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -8,18 +8,30 @@ pub mod error;
 pub mod password;
 pub mod sessions;
 pub mod staff;
+pub mod testing;
 pub mod throttle;
+pub mod tokens;
 
 pub use db::Db;
 pub use error::{Error, Result};
 pub use staff::{Role, Staff};
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The handle every layer above uses: cheap to clone, shared by all requests.
 #[derive(Clone, Debug)]
 pub struct Engine {
     db: Db,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: wechat::api::Client,
+    /// Names this process in leases (token refresh) so others can tell who holds them.
+    instance_id: String,
+    token_locks: tokens::TokenLocks,
 }
 
 impl Engine {
@@ -27,11 +39,25 @@ impl Engine {
     pub async fn open(database_url: &str) -> Result<Self> {
         let db = Db::connect(database_url).await?;
         db.migrate().await?;
-        Ok(Self { db })
+        let client =
+            wechat::api::Client::new().map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            db,
+            inner: Arc::new(Inner {
+                client,
+                instance_id: hex::encode(rand::random::<[u8; 8]>()),
+                token_locks: Default::default(),
+            }),
+        })
     }
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// The WeChat API client, shared by every account (one connection pool).
+    pub fn wechat(&self) -> &wechat::api::Client {
+        &self.inner.client
     }
 
     /// True when the database answers a trivial query (for `/readyz`).

@@ -1,0 +1,114 @@
+//! Sandbox mode: the WeChat simulator runs in-process with a demo Official Account and linked
+//! Mini Program, registered as sandbox accounts so every screen can be tried without WeChat.
+
+use engine::accounts::{AccountChanges, AccountKind, NewAccount, Secret};
+use engine::audit::Actor;
+use engine::Engine;
+use wechat_sim::SimHandle;
+
+/// When to start the sandbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SandboxMode {
+    /// Never.
+    Off,
+    /// Always, beside any real accounts.
+    On,
+    /// Only while no real (non-sandbox) account is configured: what `make run` uses.
+    Auto,
+}
+
+/// Starts the simulator and registers (or re-points) the sandbox accounts, if `mode` says so.
+pub async fn start(engine: &Engine, mode: SandboxMode) -> Result<Option<SimHandle>, String> {
+    let accounts = engine.accounts().await.map_err(|e| e.to_string())?;
+    let has_real = accounts.iter().any(|a| !a.sandbox);
+    if mode == SandboxMode::Off || (mode == SandboxMode::Auto && has_real) {
+        return Ok(None);
+    }
+    let sim = wechat_sim::start(wechat_sim::demo_config(), ([127, 0, 0, 1], 0).into())
+        .await
+        .map_err(|e| format!("cannot start the sandbox simulator: {e}"))?;
+    let cfg = sim.config();
+    let actor = Actor::system();
+    let oa = register(
+        engine,
+        &actor,
+        AccountKind::Oa,
+        "沙箱公众号",
+        &cfg.oa_appid,
+        &cfg.oa_secret,
+        &sim.base_url,
+        None,
+    )
+    .await?;
+    register(
+        engine,
+        &actor,
+        AccountKind::Mp,
+        "沙箱小程序",
+        &cfg.mp_appid,
+        &cfg.mp_secret,
+        &sim.base_url,
+        Some(oa),
+    )
+    .await?;
+    tracing::warn!(
+        simulator = %sim.base_url,
+        "SANDBOX: demo accounts talk to the built-in WeChat simulator; no real message is sent"
+    );
+    Ok(Some(sim))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn register(
+    engine: &Engine,
+    actor: &Actor,
+    kind: AccountKind,
+    name: &str,
+    appid: &str,
+    secret: &str,
+    base: &str,
+    linked: Option<i64>,
+) -> Result<i64, String> {
+    let existing = engine
+        .account_by_appid(appid)
+        .await
+        .map_err(|e| e.to_string())?;
+    let account = match existing {
+        Some(a) if a.sandbox => engine
+            .update_account(
+                actor,
+                a.id,
+                AccountChanges {
+                    api_base: Some(base.into()),
+                    secret: Some(Secret::new(secret)),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?,
+        Some(a) => {
+            return Err(format!(
+                "AppID {} is registered as a real account; sandbox not started",
+                a.appid
+            ))
+        }
+        None => engine
+            .create_account(
+                actor,
+                NewAccount {
+                    kind,
+                    name: name.into(),
+                    appid: appid.into(),
+                    secret: Secret::new(secret),
+                    callback_token: Secret::default(),
+                    encoding_aes_key: Secret::default(),
+                    api_base: base.into(),
+                    linked_account_id: linked,
+                    sandbox: true,
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    Ok(account.id)
+}
