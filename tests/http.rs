@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{add_user, call, session_cookie, Server, TestDb};
+use common::{add_user, call, login, page_text, session_cookie, Server, TestDb};
 use engine::on_both_databases;
 use reqwest::StatusCode;
 
@@ -74,29 +74,16 @@ async fn setup_link_works_once(db: TestDb) {
     .await;
     assert_eq!(again.status(), StatusCode::FORBIDDEN);
     assert!(again.text().await.unwrap().contains("SetupClosed"));
-    let page = other
-        .get(server.url(&link))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&other, &server, &link).await;
     assert!(
         page.contains("此设置链接无效或已被使用"),
         "the link is dead"
     );
     assert!(!page.contains("创建管理员</button>"));
 
-    let login = call(
-        &other,
-        &server,
-        "login",
-        &[("username", "mallory"), ("password", ADMIN_PW)],
-    )
-    .await;
+    let refused = login(&other, &server, "mallory", ADMIN_PW).await;
     assert_eq!(
-        login.status(),
+        refused.status(),
         StatusCode::UNAUTHORIZED,
         "the second setup created nobody"
     );
@@ -137,13 +124,7 @@ async fn login_logout_and_the_guard(db: TestDb) {
     .await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.text().await.unwrap(), "\"InvalidCredentials\"");
-    let unknown = call(
-        &client,
-        &server,
-        "login",
-        &[("username", "nobody"), ("password", ADMIN_PW)],
-    )
-    .await;
+    let unknown = login(&client, &server, "nobody", ADMIN_PW).await;
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
 
     let ok = call(
@@ -337,21 +318,8 @@ async fn language_is_remembered_per_user(db: TestDb) {
     add_user(&db, "admin", "admin", ADMIN_PW);
     let server = Server::start(&db);
     let client = server.client();
-    call(
-        &client,
-        &server,
-        "login",
-        &[("username", "admin"), ("password", ADMIN_PW)],
-    )
-    .await;
-    let html = client
-        .get(server.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    login(&client, &server, "admin", ADMIN_PW).await;
+    let html = page_text(&client, &server, "/").await;
     assert!(html.contains("<html lang=\"zh-CN\"") && html.contains("仪表盘"));
     let r = call(&client, &server, "set_language", &[("lang", "en")]).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -360,21 +328,8 @@ async fn language_is_remembered_per_user(db: TestDb) {
     call(&client, &server, "logout", &[]).await;
 
     let fresh = server.client();
-    call(
-        &fresh,
-        &server,
-        "login",
-        &[("username", "admin"), ("password", ADMIN_PW)],
-    )
-    .await;
-    let html = fresh
-        .get(server.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    login(&fresh, &server, "admin", ADMIN_PW).await;
+    let html = page_text(&fresh, &server, "/").await;
     assert!(
         html.contains("<html lang=\"en\"") && html.contains("Dashboard"),
         "English after a new login"
@@ -497,3 +452,60 @@ fn user_add_refuses_a_duplicate() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
 }
+
+async fn sandbox_registers_linked_demo_accounts(db: TestDb) {
+    add_user(&db, "admin", "admin", ADMIN_PW);
+    let accounts = |client: reqwest::Client, server_url: String| async move {
+        let r = client
+            .post(format!("{server_url}/api/list_accounts"))
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Vec<serde_json::Value>>().await.unwrap()
+    };
+    for round in 0..2 {
+        // The second start re-points the same accounts at a new simulator instead of adding more.
+        let server = Server::start_full(&db, &["--sandbox"], &[]);
+        let client = server.client();
+        login(&client, &server, "admin", ADMIN_PW).await;
+        let list = accounts(client.clone(), server.base.clone()).await;
+        assert_eq!(list.len(), 2, "round {round}: one OA and one MP");
+        assert!(list.iter().all(|a| a["sandbox"] == true));
+        let oa = list.iter().find(|a| a["kind"] == "oa").unwrap();
+        let mp = list.iter().find(|a| a["kind"] == "mp").unwrap();
+        assert_eq!(oa["linked_account_id"], mp["id"]);
+        assert_eq!(mp["linked_account_id"], oa["id"]);
+        assert!(
+            !oa.to_string().contains("secret\":\""),
+            "no secret value is serialized"
+        );
+        let r = call(
+            &client,
+            &server,
+            "test_account_connection",
+            &[("id", &oa["id"].to_string())],
+        )
+        .await;
+        let test: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            test["ok"], true,
+            "round {round}: the sandbox simulator answers: {test}"
+        );
+        let html = page_text(&client, &server, "/").await;
+        assert!(
+            html.contains("沙箱公众号"),
+            "the switcher names the sandbox account"
+        );
+    }
+    let server = Server::start_full(&db, &["--sandbox", "auto"], &[]);
+    let client = server.client();
+    login(&client, &server, "admin", ADMIN_PW).await;
+    assert_eq!(
+        accounts(client, server.base.clone()).await.len(),
+        2,
+        "auto with only sandbox accounts keeps the sandbox"
+    );
+}
+on_both_databases!(sandbox_registers_linked_demo_accounts);

@@ -55,9 +55,15 @@ impl Server {
     }
 
     pub fn start_with(db: &TestDb, env: &[(&str, &str)]) -> Server {
+        Self::start_full(db, &[], env)
+    }
+
+    /// Starts `wxpush serve ARGS…` with extra environment variables.
+    pub fn start_full(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
+            .args(args)
             .env("WXPUSH_ADDR", format!("127.0.0.1:{port}"))
             .env("WXPUSH_DATABASE_URL", &db.url)
             .env("WXPUSH_LOG", "info")
@@ -158,4 +164,32 @@ pub fn session_cookie(res: &reqwest::Response) -> Option<String> {
     res.cookies()
         .find(|c| c.name() == "wxpush_session")
         .map(|c| c.value().to_owned())
+}
+
+/// Logs in through the server function, as the hydrated login page does.
+pub async fn login(
+    client: &reqwest::Client,
+    server: &Server,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    call(
+        client,
+        server,
+        "login",
+        &[("username", username), ("password", password)],
+    )
+    .await
+}
+
+/// The HTML of a page.
+pub async fn page_text(client: &reqwest::Client, server: &Server, path: &str) -> String {
+    client
+        .get(server.url(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }

@@ -11,7 +11,7 @@ use axum::Router;
 use crate::errors::WxError;
 use crate::state::{parse_params, AccountKind, SimState};
 use crate::tokens::authorize;
-use crate::{faults, send, sns, subscribe, templates, tokens, users};
+use crate::{faults, send, sns, subscribe, tags, templates, tokens, users};
 
 /// A GET on a POST-only endpoint: 43002 `require POST method`.
 async fn require_post() -> Response {
@@ -49,6 +49,7 @@ pub fn routes(state: Arc<SimState>) -> Router<Arc<SimState>> {
             "/cgi-bin/user/info/batchget",
             post(users::user_info_batch).get(require_post),
         )
+        .route("/cgi-bin/tags/get", get(tags::tags_get))
         .route(
             "/cgi-bin/template/get_all_private_template",
             get(templates::get_all_private_template).post(templates::get_all_private_template),

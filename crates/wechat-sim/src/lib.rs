@@ -21,6 +21,7 @@ mod send;
 mod sns;
 mod state;
 mod subscribe;
+mod tags;
 mod templates;
 mod tokens;
 mod users;
