@@ -12,7 +12,11 @@ export WXPUSH_LOG="${WXPUSH_LOG:-info}"
 "$WXPUSH_BIN" sim --port "${E2E_SIM_PORT:-3190}" --appid wxe2e0000000000001 --secret e2e0secret0000000000000000000001 \
   --mp-appid wxe2e0000000000002 --mp-secret e2e0secret0000000000000000000002 --followers 200 &
 sim_pid=$!
-trap 'kill $sim_pid 2>/dev/null' EXIT
+# A second one with more followers for the sync tests.
+"$WXPUSH_BIN" sim --port "${E2E_SYNC_SIM_PORT:-3191}" --appid wxe2e0000000000011 --secret e2e0secret0000000000000000000011 \
+  --mp-appid wxe2e0000000000012 --mp-secret e2e0secret0000000000000000000012 --followers 2500 --seed 7 &
+sync_sim_pid=$!
+trap 'kill $sim_pid $sync_sim_pid 2>/dev/null' EXIT
 echo "admin-password-1" | "$WXPUSH_BIN" user add --username admin --role admin
 echo "operator-password-1" | "$WXPUSH_BIN" user add --username operator --role operator
 "$WXPUSH_BIN" serve

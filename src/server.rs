@@ -19,13 +19,20 @@ use engine::Engine;
 
 use crate::config::Config;
 use crate::sandbox::{self, SandboxMode};
-use crate::web::{guard::guard, health, security};
+use crate::web::{callback, events, export, guard::guard, health, security};
 
 pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), String> {
     let engine = Engine::open(&config.database_url)
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
     tracing::info!(dialect = engine.db().dialect(), "database ready");
+
+    // Syncs a crashed or stopped process left unfinished continue from their cursor.
+    match engine.resume_syncs().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "resuming unfinished follower syncs"),
+        Err(e) => tracing::error!("cannot resume follower syncs: {e}"),
+    }
 
     // Kept alive for the life of the server.
     let _sandbox = sandbox::start(&engine, sandbox_mode).await?;
@@ -76,6 +83,13 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
     let app = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/events/sync", get(events::sync_events))
+        .route(
+            "/wechat/callback/{appid}",
+            get(callback::verify).post(callback::receive),
+        )
+        .route("/export/followers.csv", get(export::followers_csv))
+        .merge(crate::web::mp_api::routes())
         .leptos_routes_with_context(
             &state,
             routes,

@@ -509,3 +509,259 @@ async fn sandbox_registers_linked_demo_accounts(db: TestDb) {
     );
 }
 on_both_databases!(sandbox_registers_linked_demo_accounts);
+
+/// The Mini Program backend's login API: keys created by an admin on the settings page, every
+/// answer JSON, codes exchanged with the (in-process) simulator, rate limits per key.
+async fn mini_program_login_api(db: TestDb) {
+    let sim = wechat_sim::start(
+        wechat_sim::SimConfig {
+            followers: 20,
+            mp_users: 10,
+            mp_unionid_ratio: 0.5,
+            matched_ratio: 0.4,
+            ..wechat_sim::SimConfig::default()
+        },
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .unwrap();
+    let cfg = sim.config();
+    add_user(&db, "admin", "admin", ADMIN_PW);
+    add_user(&db, "ops", "operator", ADMIN_PW);
+    let server = Server::start(&db);
+    let admin = server.client();
+    assert_eq!(
+        login(&admin, &server, "admin", ADMIN_PW).await.status(),
+        StatusCode::OK
+    );
+    let r = call(
+        &admin,
+        &server,
+        "create_account",
+        &[
+            ("kind", "mp"),
+            ("name", "测试小程序"),
+            ("appid", &cfg.mp_appid),
+            ("secret", &cfg.mp_secret),
+            ("callback_token", ""),
+            ("encoding_aes_key", ""),
+            ("api_base", &sim.base_url),
+            ("linked_account_id", ""),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let mp_id = r.json::<i64>().await.unwrap().to_string();
+    let create_key = {
+        let (admin, server, mp_id) = (&admin, &server, mp_id.as_str());
+        move || async move {
+            let r = call(admin, server, "create_mp_api_key", &[("account_id", mp_id)]).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            let v: serde_json::Value = r.json().await.unwrap();
+            (
+                v["key"].as_str().unwrap().to_owned(),
+                v["info"]["id"].to_string(),
+            )
+        }
+    };
+    let (key, key_id) = create_key().await;
+    assert!(key.starts_with("wxp_"));
+    let r = call(
+        &admin,
+        &server,
+        "list_mp_api_keys",
+        &[("account_id", &mp_id)],
+    )
+    .await;
+    let listed = r.text().await.unwrap();
+    assert!(listed.contains(&key[..12]), "{listed}");
+    assert!(!listed.contains(&key), "the list never holds a key");
+    assert!(listed.contains(&format!("/api/mp/{}/login", cfg.mp_appid)));
+    let html = page_text(&admin, &server, "/settings").await;
+    assert!(html.contains("小程序后端接口") && html.contains(&key[..12]));
+    assert!(
+        !html.contains(&key),
+        "the settings page never shows a stored key"
+    );
+
+    // Operators and anonymous callers cannot manage keys.
+    let ops = server.client();
+    login(&ops, &server, "ops", ADMIN_PW).await;
+    for (endpoint, form) in [
+        ("create_mp_api_key", vec![("account_id", mp_id.as_str())]),
+        ("list_mp_api_keys", vec![("account_id", mp_id.as_str())]),
+        ("revoke_mp_api_key", vec![("key_id", key_id.as_str())]),
+        (
+            "import_mp_users",
+            vec![("account_id", mp_id.as_str()), ("csv", "")],
+        ),
+    ] {
+        let r = call(&ops, &server, endpoint, &form).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "operator: {endpoint}");
+        let r = call(&server.client(), &server, endpoint, &form).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "anonymous: {endpoint}"
+        );
+    }
+
+    let api = reqwest::Client::new();
+    let url = server.url(&format!("/api/mp/{}/login", cfg.mp_appid));
+    let post = |key: Option<&str>, body: serde_json::Value| {
+        let mut req = api.post(&url).json(&body);
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        req.send()
+    };
+
+    // A login: openid and unionid as WeChat gave them, never the session key.
+    for index in 0..4 {
+        let code = sim.mint_code(index, false).unwrap();
+        let r = post(Some(&key), serde_json::json!({ "code": code }))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        let text = r.text().await.unwrap();
+        assert!(!text.contains("session_key"), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["openid"], sim.mp_openid(index).unwrap().as_str());
+        assert_eq!(
+            v["unionid"],
+            sim.mp_unionid(index)
+                .map_or(serde_json::Value::Null, serde_json::Value::from)
+        );
+        if index == 0 {
+            // The same code again: WeChat says it was used.
+            let r = post(Some(&key), serde_json::json!({ "code": code }))
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(v["errcode"], 40163);
+            assert!(v["error"].as_str().unwrap().contains("already been used"));
+        }
+    }
+    let code = sim.mint_code(5, false).unwrap();
+    let r = api
+        .post(&url)
+        .header("X-Api-Key", &key)
+        .json(&serde_json::json!({ "code": code }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "X-Api-Key works too");
+    let blocked = sim.mint_code(6, true).unwrap();
+    let r = post(Some(&key), serde_json::json!({ "code": blocked }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["errcode"],
+        40226
+    );
+
+    // Authentication, routing and body errors, all JSON.
+    let code = sim.mint_code(7, false).unwrap();
+    let r = post(None, serde_json::json!({ "code": code }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().contains_key("www-authenticate"));
+    assert!(r.json::<serde_json::Value>().await.unwrap()["error"].is_string());
+    let wrong = format!("wxp_{}", "0".repeat(64));
+    let r = post(Some(&wrong), serde_json::json!({ "code": code }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = api
+        .post(server.url("/api/mp/wx0000000000000000/login"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({ "code": code }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    for body in [serde_json::json!({}), serde_json::json!({ "code": 5 })] {
+        let r = post(Some(&key), body).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(r.json::<serde_json::Value>().await.unwrap()["error"].is_string());
+    }
+    let r = api
+        .post(&url)
+        .bearer_auth(&key)
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // The users are known now; an import adds more and reports its bad lines.
+    let csv = format!(
+        "openid,unionid\n{}\nbad-openid\n{}\n",
+        sim.mp_openid(8).unwrap(),
+        sim.mp_openid(0).unwrap()
+    );
+    let r = call(
+        &admin,
+        &server,
+        "import_mp_users",
+        &[("account_id", &mp_id), ("csv", &csv)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = r.json().await.unwrap();
+    let report = &v["Imported"];
+    assert_eq!(report["inserted"], 1, "{v}");
+    assert_eq!(report["updated"], 1, "{v}");
+    assert_eq!(report["errors"][0]["line"], 3, "{v}");
+
+    // A revoked key is refused.
+    let r = call(&admin, &server, "revoke_mp_api_key", &[("key_id", &key_id)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = post(Some(&key), serde_json::json!({ "code": code }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // A burst beyond the per-key limit is slowed down with 429 and Retry-After.
+    let (fresh, _) = create_key().await;
+    let requests = (0..100).map(|_| {
+        api.post(&url)
+            .bearer_auth(&fresh)
+            .json(&serde_json::json!({ "code": "unknowncode" }))
+            .send()
+    });
+    let answers = futures_join_all(requests).await;
+    let limited: Vec<_> = answers
+        .iter()
+        .filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert!(!limited.is_empty(), "the burst hits the limit");
+    assert!(limited
+        .iter()
+        .all(|r| r.headers().contains_key("retry-after")));
+    assert!(
+        answers
+            .iter()
+            .any(|r| r.status() == StatusCode::BAD_REQUEST),
+        "the first requests of the burst reach WeChat (unknown code → 40029)"
+    );
+    sim.shutdown().await;
+}
+on_both_databases!(mini_program_login_api);
+
+/// Runs the requests concurrently and waits for all answers.
+async fn futures_join_all<F>(requests: impl Iterator<Item = F>) -> Vec<reqwest::Response>
+where
+    F: std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
+{
+    let tasks: Vec<_> = requests.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap().unwrap());
+    }
+    out
+}

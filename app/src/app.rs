@@ -9,7 +9,8 @@ use crate::components::layout::Layout;
 use crate::dto::SessionInfo;
 use crate::pages::{
     dashboard::DashboardPage, followers::FollowersPage, jobs::JobsPage, login::LoginPage,
-    not_found::NotFound, settings::SettingsPage, setup::SetupPage, templates::TemplatesPage,
+    new_job::NewJobPage, not_found::NotFound, settings::SettingsPage, setup::SetupPage,
+    templates::TemplatesPage,
 };
 
 /// Name of the `<meta>` that carries [`SessionInfo`] from the server to the hydrating browser.
@@ -44,6 +45,9 @@ pub fn App() -> impl IntoView {
     let lang = RwSignal::new(info.lang);
     provide_context(lang);
     provide_context(info);
+    provide_context(crate::components::account_switcher::AccountsChanged(
+        RwSignal::new(0),
+    ));
     // Tells the end-to-end tests (and anyone curious) that the page is interactive, and keeps
     // <html lang> in step with the language switch.
     Effect::new(move |_| {
@@ -66,6 +70,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("followers") view=FollowersPage />
                     <Route path=path!("templates") view=TemplatesPage />
                     <Route path=path!("jobs") view=JobsPage />
+                    <Route path=path!("jobs/new") view=NewJobPage />
                     <Route path=path!("settings") view=SettingsPage />
                 </ParentRoute>
             </Routes>

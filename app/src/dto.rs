@@ -201,3 +201,139 @@ pub struct AccountChoice {
     pub accounts: Vec<AccountBrief>,
     pub selected: Option<i64>,
 }
+
+/// One follower row of the followers page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowerDto {
+    pub openid: String,
+    pub unionid: Option<String>,
+    pub subscribed: bool,
+    pub subscribe_time: Option<String>,
+    pub tags: Vec<i64>,
+    pub mp_openid: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowersPageDto {
+    pub account: Option<AccountBrief>,
+    pub rows: Vec<FollowerDto>,
+    /// How many followers match the filter, over all pages.
+    pub total: i64,
+    /// The openid to continue after, when there is a next page.
+    pub next_after: Option<String>,
+}
+
+/// A sync's progress, as the progress bar shows it. Sent over SSE as `encode()`d text.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncProgressDto {
+    pub run_id: i64,
+    /// listing | detailing | done | failed | cancelled
+    pub state: String,
+    pub total: i64,
+    pub pages_done: i64,
+    pub listed: i64,
+    pub detailed: i64,
+    pub unsubscribed: i64,
+    /// 0–100 over both phases.
+    pub percent: i64,
+    /// Followers detailed per second so far.
+    pub rate_per_s: i64,
+    pub eta_s: Option<i64>,
+    pub error: Option<String>,
+    pub started_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+}
+
+impl SyncProgressDto {
+    pub fn running(&self) -> bool {
+        matches!(self.state.as_str(), "listing" | "detailing")
+    }
+
+    /// `run|state|total|pages|listed|detailed|unsub|percent|rate|eta|started|finished|error`:
+    /// no JSON parser in the browser bundle; the error text comes last and may contain `|`.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+            self.run_id,
+            self.state,
+            self.total,
+            self.pages_done,
+            self.listed,
+            self.detailed,
+            self.unsubscribed,
+            self.percent,
+            self.rate_per_s,
+            self.eta_s.map(|e| e.to_string()).unwrap_or_default(),
+            self.started_at_ms,
+            self.finished_at_ms
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+            self.error.clone().unwrap_or_default()
+        )
+    }
+
+    pub fn decode(s: &str) -> Option<SyncProgressDto> {
+        let p: Vec<&str> = s.splitn(13, '|').collect();
+        if p.len() != 13 {
+            return None;
+        }
+        let n = |i: usize| p[i].parse::<i64>().ok();
+        Some(SyncProgressDto {
+            run_id: n(0)?,
+            state: p[1].to_owned(),
+            total: n(2)?,
+            pages_done: n(3)?,
+            listed: n(4)?,
+            detailed: n(5)?,
+            unsubscribed: n(6)?,
+            percent: n(7)?,
+            rate_per_s: n(8)?,
+            eta_s: n(9),
+            started_at_ms: n(10)?,
+            finished_at_ms: n(11),
+            error: (!p[12].is_empty()).then(|| p[12].to_owned()),
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardDto {
+    pub account: Option<AccountBrief>,
+    pub synced: bool,
+    pub followers: i64,
+    pub subscribed: i64,
+    pub with_unionid: i64,
+    pub without_unionid_subscribed: i64,
+    pub without_unionid_unsubscribed: i64,
+    pub matched: i64,
+    pub mp_users: i64,
+    pub mp_not_following: i64,
+    pub has_linked_mp: bool,
+    pub last_sync: Option<SyncProgressDto>,
+}
+
+#[cfg(test)]
+mod sync_progress_tests {
+    use super::SyncProgressDto;
+
+    #[test]
+    fn progress_round_trips_through_text() {
+        let p = SyncProgressDto {
+            run_id: 3,
+            state: "failed".into(),
+            total: 25_001,
+            pages_done: 2,
+            listed: 20_000,
+            detailed: 900,
+            unsubscribed: 0,
+            percent: 41,
+            rate_per_s: 1200,
+            eta_s: Some(20),
+            error: Some("WeChat error 40125: invalid appsecret | rid".into()),
+            started_at_ms: 1,
+            finished_at_ms: None,
+        };
+        assert_eq!(SyncProgressDto::decode(&p.encode()), Some(p));
+        assert_eq!(SyncProgressDto::decode("garbage"), None);
+    }
+}

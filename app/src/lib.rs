@@ -6,8 +6,11 @@ pub mod auth;
 pub mod components;
 pub mod dto;
 pub mod error;
+pub mod followers;
 pub mod i18n;
+pub mod mp;
 pub mod pages;
+pub mod url;
 pub mod validate;
 
 #[cfg(feature = "ssr")]

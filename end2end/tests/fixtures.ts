@@ -13,6 +13,12 @@ export const SIM = {
   oa: { appid: 'wxe2e0000000000001', secret: 'e2e0secret0000000000000000000001' },
   mp: { appid: 'wxe2e0000000000002', secret: 'e2e0secret0000000000000000000002' },
 };
+/** The second simulator, with 2,500 followers, for the sync tests. */
+export const SYNC_SIM = {
+  url: `http://127.0.0.1:${Number(process.env.E2E_SYNC_SIM_PORT ?? 3191)}`,
+  oa: { appid: 'wxe2e0000000000011', secret: 'e2e0secret0000000000000000000011' },
+  mp: { appid: 'wxe2e0000000000012', secret: 'e2e0secret0000000000000000000012' },
+};
 
 /** Loads a page and waits until the WebAssembly app has hydrated it, so clicks are handled. */
 export async function gotoHydrated(page: Page, url: string) {

@@ -10,6 +10,7 @@ use tower_sessions::Session;
 
 use app::auth::ssr::session_info;
 use app::state::AppState;
+use app::url::encode_component;
 
 /// Paths any visitor may load. Server functions under /api check the session themselves.
 fn is_public(path: &str) -> bool {
@@ -24,12 +25,17 @@ fn is_public(path: &str) -> bool {
             | "/robots.txt"
     ) || path.starts_with("/api/")
         || path.starts_with("/pkg/")
+        || path.starts_with("/wechat/")
 }
 
 pub async fn guard(State(state): State<AppState>, mut req: Request<Body>, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let is_page_read = matches!(*req.method(), Method::GET | Method::HEAD);
-    if !is_page_read || path.starts_with("/api/") || path.starts_with("/pkg/") {
+    if !is_page_read
+        || path.starts_with("/api/")
+        || path.starts_with("/pkg/")
+        || path.starts_with("/wechat/")
+    {
         return next.run(req).await;
     }
     let Some(session) = req.extensions().get::<Session>().cloned() else {
@@ -69,18 +75,6 @@ pub async fn guard(State(state): State<AppState>, mut req: Request<Body>, next: 
     res
 }
 
-/// Percent-encodes everything but unreserved characters.
-fn encode_component(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +87,8 @@ mod tests {
         assert!(!is_public("/"));
         assert!(!is_public("/followers"));
         assert!(!is_public("/loginx"));
+        assert!(is_public("/wechat/callback/wx5e1a00000000a001"));
+        assert!(!is_public("/events/sync"));
     }
 
     #[test]

@@ -5,11 +5,25 @@ use leptos::prelude::*;
 use crate::accounts::{account_choice, SelectAccount};
 use crate::i18n::{tr, use_lang};
 
+/// Bumped whenever accounts are added or removed, so the switcher lists them at once.
+#[derive(Clone, Copy)]
+pub struct AccountsChanged(pub RwSignal<u32>);
+
+pub fn use_accounts_changed() -> RwSignal<u32> {
+    use_context::<AccountsChanged>()
+        .map(|c| c.0)
+        .unwrap_or_else(|| RwSignal::new(0))
+}
+
 #[component]
 pub fn AccountSwitcher() -> impl IntoView {
     let lang = use_lang();
     let select = ServerAction::<SelectAccount>::new();
-    let choice = Resource::new(move || select.version().get(), |_| account_choice());
+    let changed = use_accounts_changed();
+    let choice = Resource::new(
+        move || (select.version().get(), changed.get()),
+        |_| account_choice(),
+    );
 
     view! {
         <Transition fallback=|| ()>

@@ -5,3 +5,5 @@ pub mod account_switcher;
 pub mod empty_state;
 pub mod lang_switch;
 pub mod layout;
+pub mod mp_keys;
+pub mod sync_panel;

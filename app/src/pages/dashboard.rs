@@ -1,10 +1,12 @@
-//! The dashboard: follower and match counts once an account is connected.
+//! The dashboard: follower and Mini Program match counts of the current Official Account, a chart
+//! of the breakdown, and the last sync.
 
 use leptos::prelude::*;
 
 use crate::components::empty_state::EmptyState;
-use crate::dto::SessionInfo;
-use crate::i18n::{tr, use_lang};
+use crate::dto::{format_time_ms, DashboardDto, SessionInfo};
+use crate::followers::dashboard;
+use crate::i18n::{tr, use_lang, Lang};
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
@@ -13,15 +15,163 @@ pub fn DashboardPage() -> impl IntoView {
         .and_then(|i| i.user)
         .map(|u| u.username)
         .unwrap_or_default();
+    let data = Resource::new(|| (), |_| dashboard());
     view! {
         <h1>{tr("仪表盘", "Dashboard")}</h1>
         <p class="welcome">{move || lang.get().pick("欢迎，", "Welcome, ")} {name}</p>
-        <EmptyState
-            title=tr("还没有数据", "No data yet")
-            hint=tr(
-                "尚未连接公众号或小程序，因此没有粉丝和匹配数据。管理员可以在「设置」中添加账号。",
-                "No Official Account or Mini Program is connected, so there are no follower or match figures yet. An admin can add an account under Settings.",
-            )
-        />
+        <Transition fallback=|| view! { <p>"…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(d) if d.account.is_none() => view! {
+                        <EmptyState
+                            title=tr("还没有数据", "No data yet")
+                            hint=tr(
+                                "尚未连接公众号或小程序，因此没有粉丝和匹配数据。管理员可以在「设置」中添加账号。",
+                                "No Official Account or Mini Program is connected, so there are no follower or match figures yet. An admin can add an account under Settings.",
+                            )
+                        />
+                    }.into_any(),
+                    Ok(d) if !d.synced => view! {
+                        <EmptyState
+                            title=tr("还没有粉丝数据", "No follower data yet")
+                            hint=tr(
+                                "这个公众号还没有同步过粉丝。在「粉丝」页点击「同步粉丝」。",
+                                "This Official Account has not been synced yet. Use Sync followers on the Followers page.",
+                            )
+                        />
+                        <MpCards d=d />
+                    }.into_any(),
+                    Ok(d) => view! { <Figures d=d /> }.into_any(),
+                    Err(e) => view! { <p class="form-error" role="alert">{move || e.message(lang.get())}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Card(label: (&'static str, &'static str), value: i64, hint: Option<String>) -> impl IntoView {
+    let lang = use_lang();
+    let id = format!("card-{}", label.1.to_lowercase().replace(' ', "-"));
+    view! {
+        <section class="stat-card" aria-labelledby=id.clone()>
+            <h2 id=id.clone()>{move || lang.get().pick(label.0, label.1)}</h2>
+            <p class="stat-value">{value}</p>
+            {hint.map(|h| view! { <p class="muted stat-hint">{h}</p> })}
+        </section>
+    }
+}
+
+#[component]
+fn MpCards(d: DashboardDto) -> impl IntoView {
+    (d.has_linked_mp).then(|| {
+        view! {
+            <div class="stat-grid">
+                <Card label=("小程序用户", "Mini Program users") value=d.mp_users hint=None />
+                <Card label=("已匹配小程序用户", "Matched to a Mini Program user") value=d.matched hint=None />
+                <Card label=("小程序用户未关注公众号", "Mini Program users not following") value=d.mp_not_following hint=None />
+            </div>
+        }
+    })
+}
+
+#[component]
+fn Figures(d: DashboardDto) -> impl IntoView {
+    let lang = use_lang();
+    let without = d.without_unionid_subscribed + d.without_unionid_unsubscribed;
+    // Why followers lack a unionid: with none at all the account is not bound to an Open
+    // Platform account; unsubscribed people cannot be looked up any more.
+    let reason = if d.with_unionid == 0 && d.followers > 0 {
+        lang.get_untracked().pick(
+            "所有粉丝都没有 unionid：公众号可能未绑定微信开放平台账号",
+            "No follower has a unionid: the account is probably not bound to an Open Platform account",
+        )
+        .to_owned()
+    } else {
+        match lang.get_untracked() {
+            Lang::Zh => format!(
+                "其中 {} 位已取消关注（无法再获取 unionid），{} 位仍关注",
+                d.without_unionid_unsubscribed, d.without_unionid_subscribed
+            ),
+            Lang::En => format!(
+                "{} unfollowed (their unionid can no longer be fetched), {} still following",
+                d.without_unionid_unsubscribed, d.without_unionid_subscribed
+            ),
+        }
+    };
+    let last = d.last_sync.clone().map(|s| {
+        let when = s
+            .finished_at_ms
+            .or(Some(s.started_at_ms))
+            .map(format_time_ms)
+            .unwrap_or_default();
+        let state = s.state.clone();
+        view! {
+            <p class="muted last-sync">
+                {move || lang.get().pick("上次同步：", "Last sync: ")}
+                {when}
+                " · "
+                {move || match (state.as_str(), lang.get()) {
+                    ("done", Lang::Zh) => "已完成".to_owned(),
+                    ("done", Lang::En) => "finished".to_owned(),
+                    ("failed", Lang::Zh) => "失败".to_owned(),
+                    ("failed", Lang::En) => "failed".to_owned(),
+                    ("cancelled", Lang::Zh) => "已取消".to_owned(),
+                    ("cancelled", Lang::En) => "cancelled".to_owned(),
+                    (_, Lang::Zh) => "进行中".to_owned(),
+                    (_, Lang::En) => "running".to_owned(),
+                }}
+            </p>
+        }
+    });
+    let bars = vec![
+        (("当前关注", "Following"), d.subscribed),
+        (("有 unionid", "With unionid"), d.with_unionid),
+        (("已匹配小程序", "Matched to MP"), d.matched),
+        (("无 unionid", "Without unionid"), without),
+        (("小程序未关注", "MP not following"), d.mp_not_following),
+    ];
+    view! {
+        {last}
+        <div class="stat-grid">
+            <Card label=("粉丝总数", "Followers") value=d.followers hint=None />
+            <Card label=("当前关注", "Following now") value=d.subscribed hint=None />
+            <Card label=("有 unionid", "With unionid") value=d.with_unionid hint=None />
+            <Card label=("无 unionid", "Without unionid") value=without hint=Some(reason) />
+        </div>
+        <MpCards d=d.clone() />
+        <BreakdownChart bars=bars />
+    }
+}
+
+/// Horizontal bars drawn as SVG (no inline styles: the CSP allows none).
+#[component]
+fn BreakdownChart(bars: Vec<((&'static str, &'static str), i64)>) -> impl IntoView {
+    let lang = use_lang();
+    let max = bars.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1);
+    let row_h = 34;
+    let height = (bars.len() as i64 * row_h + 10).to_string();
+    let rows = bars
+        .into_iter()
+        .enumerate()
+        .map(|(i, (label, value))| {
+            let y = i as i64 * row_h + 6;
+            let width = (value * 560 / max).max(if value > 0 { 2 } else { 0 });
+            view! {
+                <g>
+                    <text x="0" y=(y + 18).to_string() class="chart-label">{move || lang.get().pick(label.0, label.1)}</text>
+                    <rect x="150" y=y.to_string() width=width.to_string() height="22" rx="3" class="chart-bar"></rect>
+                    <text x=(158 + width).to_string() y=(y + 16).to_string() class="chart-value">{value}</text>
+                </g>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="card" aria-labelledby="chart-heading">
+            <h2 id="chart-heading">{tr("构成", "Breakdown")}</h2>
+            <svg class="chart" viewBox=format!("0 0 800 {height}") role="img" aria-label=tr("粉丝与匹配构成图", "Chart of followers and matches")>
+                {rows}
+            </svg>
+        </section>
     }
 }

@@ -4,6 +4,7 @@ pub mod dashboard;
 pub mod followers;
 pub mod jobs;
 pub mod login;
+pub mod new_job;
 pub mod not_found;
 pub mod settings;
 pub mod setup;

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use crate::accounts::{list_accounts, CreateAccount, DeleteAccount, TestAccountConnection};
 use crate::components::account_form::AccountFormView;
+use crate::components::mp_keys::MpTools;
 use crate::dto::{format_time_ms, AccountDto, SessionInfo, StaffRole};
 use crate::i18n::{tr, use_lang};
 
@@ -53,6 +54,14 @@ fn AccountsAdmin() -> impl IntoView {
         move || (create.version().get(), delete.version().get()),
         |_| list_accounts(),
     );
+    let changed = crate::components::account_switcher::use_accounts_changed();
+    Effect::new(move |prev: Option<(usize, usize)>| {
+        let now = (create.version().get(), delete.version().get());
+        if prev.is_some_and(|p| p != now) {
+            changed.update(|n| *n += 1);
+        }
+        now
+    });
 
     view! {
         <Transition fallback=|| view! { <p>"…"</p> }>
@@ -67,11 +76,18 @@ fn AccountsAdmin() -> impl IntoView {
                     Ok(list) => (view! { <AccountsTable accounts=list.clone() delete=delete /> }.into_any(), list),
                     Err(e) => (view! { <ErrorLine error=e /> }.into_any(), Vec::new()),
                 };
+                let mp_tools = list
+                    .iter()
+                    .filter(|a| a.kind == "mp")
+                    .cloned()
+                    .map(|a| view! { <MpTools account=a /> })
+                    .collect_view();
                 view! {
                     <section class="card" aria-labelledby="accounts-heading">
                         <h2 id="accounts-heading">{tr("微信账号", "WeChat accounts")}</h2>
                         {table}
                     </section>
+                    {mp_tools}
                     <section class="card" aria-labelledby="add-account-heading">
                         <h2 id="add-account-heading">{tr("添加账号", "Add an account")}</h2>
                         <AccountFormView action=create accounts=list />

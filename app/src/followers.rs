@@ -1,0 +1,281 @@
+//! Followers, their sync and the dashboard, as server functions. Any logged-in staff member may
+//! read and sync; each function checks the session itself.
+
+use leptos::prelude::*;
+
+use crate::dto::{DashboardDto, FollowersPageDto, SyncProgressDto};
+use crate::error::AppError;
+
+/// Rows per page of the followers table.
+pub const PAGE_SIZE: i64 = 50;
+
+#[server(prefix = "/api", endpoint = "list_followers")]
+pub async fn list_followers(
+    search: String,
+    subscribed: String,
+    unionid: String,
+    matched: String,
+    tag: String,
+    after: String,
+) -> Result<FollowersPageDto, AppError> {
+    use crate::auth::ssr::*;
+    require_staff().await?;
+    let state = state()?;
+    let Some(account) = ssr::current_oa(&state).await? else {
+        return Ok(FollowersPageDto::default());
+    };
+    let q = ssr::query(&search, &subscribed, &unionid, &matched, &tag)?;
+    let after = (!after.is_empty()).then_some(after.as_str());
+    let mut rows = state
+        .engine
+        .followers_page(account.id, &q, after, PAGE_SIZE + 1)
+        .await
+        .map_err(internal)?;
+    let has_more = rows.len() as i64 > PAGE_SIZE;
+    rows.truncate(PAGE_SIZE as usize);
+    let total = state
+        .engine
+        .count_followers(account.id, &q)
+        .await
+        .map_err(internal)?;
+    Ok(FollowersPageDto {
+        next_after: has_more
+            .then(|| rows.last().map(|r| r.openid.clone()))
+            .flatten(),
+        rows: rows.into_iter().map(ssr::follower_dto).collect(),
+        total,
+        account: Some(ssr::brief(&account)),
+    })
+}
+
+/// How many followers a filter selects (the "all N matching" choice and the selection page).
+#[server(prefix = "/api", endpoint = "count_followers")]
+pub async fn count_followers(
+    search: String,
+    subscribed: String,
+    unionid: String,
+    matched: String,
+    tag: String,
+) -> Result<i64, AppError> {
+    use crate::auth::ssr::*;
+    require_staff().await?;
+    let state = state()?;
+    let Some(account) = ssr::current_oa(&state).await? else {
+        return Ok(0);
+    };
+    let q = ssr::query(&search, &subscribed, &unionid, &matched, &tag)?;
+    state
+        .engine
+        .count_followers(account.id, &q)
+        .await
+        .map_err(internal)
+}
+
+#[server(prefix = "/api", endpoint = "start_follower_sync")]
+pub async fn start_follower_sync() -> Result<i64, AppError> {
+    use crate::auth::ssr::*;
+    let staff = require_staff().await?;
+    let state = state()?;
+    let Some(account) = ssr::current_oa(&state).await? else {
+        return fail(AppError::NotFound);
+    };
+    let actor = engine::audit::Actor::staff(staff.id, &staff.username, &client_ip(&state));
+    state
+        .engine
+        .start_sync(&actor, account.id)
+        .await
+        .or_else(|e| fail(from_engine(e)))
+}
+
+#[server(prefix = "/api", endpoint = "cancel_follower_sync")]
+pub async fn cancel_follower_sync() -> Result<(), AppError> {
+    use crate::auth::ssr::*;
+    let staff = require_staff().await?;
+    let state = state()?;
+    let Some(account) = ssr::current_oa(&state).await? else {
+        return fail(AppError::NotFound);
+    };
+    let actor = engine::audit::Actor::staff(staff.id, &staff.username, &client_ip(&state));
+    state
+        .engine
+        .cancel_sync(&actor, account.id)
+        .await
+        .or_else(|e| fail(from_engine(e)))
+}
+
+#[server(prefix = "/api", endpoint = "sync_status")]
+pub async fn sync_status() -> Result<Option<SyncProgressDto>, AppError> {
+    use crate::auth::ssr::*;
+    require_staff().await?;
+    let state = state()?;
+    let Some(account) = ssr::current_oa(&state).await? else {
+        return Ok(None);
+    };
+    ssr::progress(&state, account.id).await
+}
+
+#[server(prefix = "/api", endpoint = "dashboard")]
+pub async fn dashboard() -> Result<DashboardDto, AppError> {
+    use crate::auth::ssr::*;
+    require_staff().await?;
+    let state = state()?;
+    let Some(account) = ssr::current_oa(&state).await? else {
+        return Ok(DashboardDto::default());
+    };
+    let c = state
+        .engine
+        .dashboard_counts(account.id)
+        .await
+        .map_err(internal)?;
+    Ok(DashboardDto {
+        account: Some(ssr::brief(&account)),
+        synced: c.synced,
+        followers: c.followers,
+        subscribed: c.subscribed,
+        with_unionid: c.with_unionid,
+        without_unionid_subscribed: c.without_unionid_subscribed,
+        without_unionid_unsubscribed: c.without_unionid_unsubscribed,
+        matched: c.matched,
+        mp_users: c.mp_users,
+        mp_not_following: c.mp_not_following,
+        has_linked_mp: c.has_linked_mp,
+        last_sync: ssr::progress(&state, account.id).await?,
+    })
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! Shared by the server functions, the progress stream and the CSV export.
+
+    use engine::accounts::{Account, AccountKind};
+    use engine::followers::{FollowerQuery, FollowerRow};
+    use tower_sessions::Session;
+
+    use crate::accounts::SESSION_ACCOUNT;
+    use crate::auth::ssr::internal;
+    use crate::dto::{format_time_ms, AccountBrief, FollowerDto, SyncProgressDto};
+    use crate::error::AppError;
+    use crate::state::AppState;
+    use crate::validate::{FieldError, Problem};
+
+    /// The Official Account this session works on: the one chosen in the switcher, else the first.
+    pub async fn current_oa(state: &AppState) -> Result<Option<Account>, AppError> {
+        let session = crate::auth::ssr::session().await?;
+        current_oa_of(state, &session).await
+    }
+
+    pub async fn current_oa_of(
+        state: &AppState,
+        session: &Session,
+    ) -> Result<Option<Account>, AppError> {
+        let chosen: Option<i64> = session.get(SESSION_ACCOUNT).await.map_err(internal)?;
+        let oas: Vec<Account> = state
+            .engine
+            .accounts()
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .filter(|a| a.kind == AccountKind::Oa)
+            .collect();
+        let pick = chosen
+            .and_then(|id| oas.iter().position(|a| a.id == id))
+            .unwrap_or(0);
+        Ok(oas.into_iter().nth(pick))
+    }
+
+    pub fn brief(a: &Account) -> AccountBrief {
+        AccountBrief {
+            id: a.id,
+            name: a.name.clone(),
+            kind: a.kind.as_str().into(),
+            sandbox: a.sandbox,
+        }
+    }
+
+    fn tri(field: &str, value: &str) -> Result<Option<bool>, AppError> {
+        match value {
+            "" => Ok(None),
+            "yes" => Ok(Some(true)),
+            "no" => Ok(Some(false)),
+            _ => Err(AppError::Invalid(FieldError {
+                field: field.into(),
+                problem: Problem::NotAnOption,
+            })),
+        }
+    }
+
+    /// The filter form's values (`yes` / `no` / empty) as a query; anything else is refused.
+    pub fn query(
+        search: &str,
+        subscribed: &str,
+        unionid: &str,
+        matched: &str,
+        tag: &str,
+    ) -> Result<FollowerQuery, AppError> {
+        Ok(FollowerQuery {
+            search: search.trim().chars().take(100).collect(),
+            subscribed: tri("subscribed", subscribed)?,
+            has_unionid: tri("unionid", unionid)?,
+            matched: tri("matched", matched)?,
+            tag: match tag.trim() {
+                "" => None,
+                t => Some(t.parse().map_err(|_| {
+                    AppError::Invalid(FieldError {
+                        field: "tag".into(),
+                        problem: Problem::NotAnOption,
+                    })
+                })?),
+            },
+        })
+    }
+
+    pub fn follower_dto(r: FollowerRow) -> FollowerDto {
+        FollowerDto {
+            tags: r.tags(),
+            openid: r.openid,
+            unionid: r.unionid,
+            subscribed: r.subscribed,
+            subscribe_time: r.subscribe_time.map(|s| format_time_ms(s * 1000)),
+            mp_openid: r.mp_openid,
+        }
+    }
+
+    pub async fn progress(
+        state: &AppState,
+        account_id: i64,
+    ) -> Result<Option<SyncProgressDto>, AppError> {
+        let p = state
+            .engine
+            .sync_progress(account_id)
+            .await
+            .map_err(internal)?;
+        Ok(p.map(|p| {
+            let total = p.total.max(0);
+            let percent = match p.state.as_str() {
+                "done" => 100,
+                _ if total == 0 => 0,
+                _ => ((p.listed + p.detailed) * 100 / (2 * total)).clamp(0, 99),
+            };
+            let elapsed_s = ((p.updated_at_ms - p.started_at_ms) / 1000).max(1);
+            let rate = (p.listed + p.detailed) / 2 / elapsed_s;
+            let eta_s = (p.state == "listing" || p.state == "detailing")
+                .then(|| (2 * total - p.listed - p.detailed).max(0) / 2)
+                .and_then(|left| (rate > 0).then(|| left / rate));
+            SyncProgressDto {
+                run_id: p.run_id,
+                state: p.state,
+                total,
+                pages_done: p.pages_done,
+                listed: p.listed,
+                detailed: p.detailed,
+                unsubscribed: p.unsubscribed,
+                percent,
+                rate_per_s: rate,
+                eta_s,
+                error: p.error,
+                started_at_ms: p.started_at_ms,
+                finished_at_ms: p.finished_at_ms,
+            }
+        }))
+    }
+}

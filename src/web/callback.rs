@@ -1,0 +1,133 @@
+//! `/wechat/callback/{appid}`: the URL pasted into the WeChat admin. GET verifies the URL;
+//! POST takes pushes in plain, compat and safe mode. Follow and unfollow events update the
+//! follower between syncs; other events are acknowledged.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use engine::accounts::Account;
+use wechat::callback::{
+    open_message, parse_event, verify_url, AccountConfig, AesKey, CallbackPolicy, CallbackQuery,
+    Event,
+};
+
+use app::state::AppState;
+
+/// The account and its decoded EncodingAESKey, or the response that refuses the request.
+async fn account_for(state: &AppState, appid: &str) -> Result<(Account, Option<AesKey>), Response> {
+    let account = match state.engine.account_by_appid(appid).await {
+        Ok(Some(a)) if a.callback_token.is_set() => a,
+        Ok(_) => {
+            return Err((
+                StatusCode::NOT_FOUND,
+                "no callback configured for this AppID",
+            )
+                .into_response())
+        }
+        Err(e) => {
+            tracing::error!("callback: {e}");
+            return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
+        }
+    };
+    let key = if account.encoding_aes_key.is_set() {
+        match AesKey::from_encoding_aes_key(account.encoding_aes_key.expose()) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                tracing::error!(appid, "callback: stored EncodingAESKey is unusable: {e}");
+                return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
+            }
+        }
+    } else {
+        None
+    };
+    Ok((account, key))
+}
+
+fn policy() -> CallbackPolicy {
+    CallbackPolicy::new(engine::now_ms() / 1000)
+}
+
+pub async fn verify(
+    State(state): State<AppState>,
+    Path(appid): Path<String>,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    let (account, key) = match account_for(&state, &appid).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let config = AccountConfig {
+        token: account.callback_token.expose(),
+        appid: &account.appid,
+        aes_key: key.as_ref(),
+    };
+    match verify_url(&q, &config, &policy()) {
+        Ok(echostr) => echostr.into_response(),
+        Err(e) => {
+            tracing::warn!(appid, "callback URL verification refused: {e}");
+            (StatusCode::FORBIDDEN, "signature check failed").into_response()
+        }
+    }
+}
+
+pub async fn receive(
+    State(state): State<AppState>,
+    Path(appid): Path<String>,
+    Query(q): Query<CallbackQuery>,
+    body: Bytes,
+) -> Response {
+    let (account, key) = match account_for(&state, &appid).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let config = AccountConfig {
+        token: account.callback_token.expose(),
+        appid: &account.appid,
+        aes_key: key.as_ref(),
+    };
+    let opened = match open_message(&q, &body, &config, &policy()) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(appid, "callback refused: {e}");
+            return (StatusCode::FORBIDDEN, "refused").into_response();
+        }
+    };
+    let event = match parse_event(&opened.body) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(appid, "callback body unreadable: {e}");
+            return (StatusCode::BAD_REQUEST, "unreadable body").into_response();
+        }
+    };
+    let applied = match &event {
+        Event::Subscribe {
+            from_user,
+            create_time,
+            ..
+        } => {
+            state
+                .engine
+                .apply_follow_event(account.id, from_user, true, *create_time)
+                .await
+        }
+        Event::Unsubscribe {
+            from_user,
+            create_time,
+            ..
+        } => {
+            state
+                .engine
+                .apply_follow_event(account.id, from_user, false, *create_time)
+                .await
+        }
+        _ => Ok(()),
+    };
+    if let Err(e) = applied {
+        // WeChat retries when we do not answer in time or fail; let it.
+        tracing::error!(appid, "callback event not applied: {e}");
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    // WeChat expects "success" (or an empty body) for events it needs no reply to.
+    "success".into_response()
+}
