@@ -17,4 +17,21 @@ wasm="$out/wxpush_bg.wasm"
 raw=$(stat -c %s "$wasm")
 gz=$(gzip -9 -c "$wasm" | wc -c)
 awk -v r="$raw" -v g="$gz" 'BEGIN { printf "bench wasm_raw_kb %.1f KB\nbench wasm_gz_kb %.1f KB\n", r / 1024, g / 1024 }'
-rm -rf "$out"
+
+# Follower sync: 1,000,000 followers from the in-process simulator (no latency) into SQLite.
+db_dir=$(mktemp -d)
+trap 'rm -rf "$db_dir" "${out:-}"; [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null' EXIT
+WXPUSH_BENCH_DB="$db_dir/bench.db" cargo run --release -q -p engine --example bench_sync
+
+# Pages under 50 concurrent clients, on a release server over that million-follower database.
+cargo build --release -q -p wxpush --bin wxpush --example bench_pages >&2
+bin="$CARGO_TARGET_DIR/release/wxpush"
+export WXPUSH_DATABASE_URL="sqlite:$db_dir/bench.db" WXPUSH_ADDR=127.0.0.1:3977 WXPUSH_LOG=warn
+echo "bench-password-1" | "$bin" user add --username bench --role admin >&2
+"$bin" serve 2>"$db_dir/server.log" &
+server_pid=$!
+for _ in $(seq 1 100); do
+  curl -fsS "http://$WXPUSH_ADDR/readyz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+"$CARGO_TARGET_DIR/release/examples/bench_pages" "http://$WXPUSH_ADDR" bench bench-password-1

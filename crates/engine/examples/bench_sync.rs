@@ -2,7 +2,8 @@
 //!
 //! `cargo run --release -p engine --example bench_sync` prints `bench sync_1m_s`,
 //! `bench sync_followers_per_s` and `bench sync_peak_rss_mb` (VmHWM of this process, simulator
-//! included); phase timings go to stderr.
+//! included); phase timings go to stderr. With `-- --postgres` it syncs into a fresh database
+//! beside `WXPUSH_TEST_POSTGRES_URL` instead and prefixes the names with `pg_`.
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,11 @@ fn peak_rss_mb() -> f64 {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `RUST_LOG=engine=debug` shows the time of every commit.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let sim = wechat_sim::start(
         SimConfig {
             followers: FOLLOWERS,
@@ -51,9 +57,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ([127, 0, 0, 1], 0).into(),
     )
     .await?;
+    let postgres = std::env::args().any(|a| a == "--postgres");
     let dir = std::env::temp_dir().join(format!("wxpush-bench-sync-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let url = format!("sqlite:{}/bench.db", dir.display());
+    let pg_db = if postgres {
+        Some(
+            engine::testing::TestDb::postgres()
+                .await
+                .ok_or("--postgres needs WXPUSH_TEST_POSTGRES_URL")?,
+        )
+    } else {
+        None
+    };
+    let url = match &pg_db {
+        Some(db) => db.url.clone(),
+        // `WXPUSH_BENCH_DB=PATH` keeps the synced database there (`make bench` measures the
+        // pages on it afterwards).
+        None => match std::env::var("WXPUSH_BENCH_DB") {
+            Ok(path) => format!("sqlite:{path}"),
+            Err(_) => {
+                std::fs::create_dir_all(&dir)?;
+                format!("sqlite:{}/bench.db", dir.display())
+            }
+        },
+    };
+    let prefix = if postgres { "pg_" } else { "" };
     let engine = Engine::open(&url).await?;
     let account = engine
         .create_account(
@@ -113,15 +140,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stats.followers, stats.subscribed, stats.with_unionid, truth.subscribed, truth.with_unionid
     );
 
-    println!("bench sync_1m_s {secs:.2} s");
+    println!("bench {prefix}sync_1m_s {secs:.2} s");
     println!(
-        "bench sync_followers_per_s {:.0} followers/s",
+        "bench {prefix}sync_followers_per_s {:.0} followers/s",
         f64::from(FOLLOWERS) / secs
     );
-    println!("bench sync_peak_rss_mb {:.1} MB", peak_rss_mb());
+    println!("bench {prefix}sync_peak_rss_mb {:.1} MB", peak_rss_mb());
 
     drop(engine);
     sim.shutdown().await;
+    drop(pg_db);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -143,6 +143,27 @@ impl Engine {
 
     /// How many followers match `q` ("all N matching this filter").
     pub async fn count_followers(&self, account_id: i64, q: &FollowerQuery) -> Result<i64> {
+        // The unfiltered list and the following/unfollowed split are answered from the cached
+        // counts, so the default followers page never scans a million rows.
+        let plain = q.search.trim().is_empty()
+            && q.has_unionid.is_none()
+            && q.matched.is_none()
+            && q.tag.is_none();
+        if plain {
+            let cached: Option<(i64, i64)> = on_db!(self.db(), |pool| sqlx::query_as(
+                "SELECT followers, subscribed FROM follower_stats WHERE account_id = $1"
+            )
+            .bind(account_id)
+            .fetch_optional(pool)
+            .await)?;
+            if let Some((followers, subscribed)) = cached {
+                return Ok(match q.subscribed {
+                    None => followers,
+                    Some(true) => subscribed,
+                    Some(false) => followers - subscribed,
+                });
+            }
+        }
         let mp = self.linked_mp(account_id).await?;
         let n: i64 = on_db!(self.db(), |pool| {
             let mut qb = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM followers f");

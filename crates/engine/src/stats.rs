@@ -31,21 +31,23 @@ pub struct FollowerStats {
 
 /// Recomputes one account's row from the tables, in one statement so it can run inside the
 /// transaction that ends a sync. Binds: `$1` the OA id, `$2` the linked MP id (NULL: none),
-/// `$3` now (ms).
+/// `$3` now (ms). Each count is a range of one index (`followers_pending`,
+/// `followers_subscribed`, `followers_unionid`); only former followers are read from the table.
 pub(crate) const RECOMPUTE_STATS_SQL: &str = "\
 INSERT INTO follower_stats (account_id, followers, subscribed, with_unionid, matched, mp_users, \
     mp_not_following, without_unionid_subscribed, without_unionid_unsubscribed, computed_at_ms) \
-SELECT CAST($1 AS BIGINT), f.n, f.subscribed, f.with_unionid, m.matched, m.n, m.n - m.matched, \
-    f.wo_sub, f.wo_unsub, CAST($3 AS BIGINT) \
-FROM (SELECT COUNT(*) AS n, \
-        COALESCE(SUM(CASE WHEN subscribed THEN 1 ELSE 0 END), 0) AS subscribed, \
-        COALESCE(SUM(CASE WHEN subscribed AND unionid IS NOT NULL THEN 1 ELSE 0 END), 0) AS with_unionid, \
-        COALESCE(SUM(CASE WHEN subscribed AND unionid IS NULL THEN 1 ELSE 0 END), 0) AS wo_sub, \
-        COALESCE(SUM(CASE WHEN NOT subscribed AND unionid IS NULL THEN 1 ELSE 0 END), 0) AS wo_unsub \
-      FROM followers WHERE account_id = $1) AS f, \
+SELECT CAST($1 AS BIGINT), c.n, c.sub, c.sub - (c.nulls - c.wo_unsub), m.matched, m.n, \
+    m.n - m.matched, c.nulls - c.wo_unsub, c.wo_unsub, CAST($3 AS BIGINT) \
+FROM (SELECT \
+        (SELECT COUNT(*) FROM followers WHERE account_id = $1) AS n, \
+        (SELECT COUNT(*) FROM followers WHERE account_id = $1 AND subscribed = TRUE) AS sub, \
+        (SELECT COUNT(*) FROM followers WHERE account_id = $1 AND unionid IS NULL) AS nulls, \
+        (SELECT COUNT(*) FROM followers WHERE account_id = $1 AND subscribed = FALSE \
+            AND unionid IS NULL) AS wo_unsub) AS c, \
      (SELECT COUNT(*) AS n, \
         COALESCE(SUM(CASE WHEN mp.unionid IS NOT NULL AND EXISTS (SELECT 1 FROM followers x \
-            WHERE x.account_id = $1 AND x.unionid = mp.unionid AND x.subscribed) THEN 1 ELSE 0 END), 0) AS matched \
+            WHERE x.account_id = $1 AND x.unionid = mp.unionid AND x.subscribed = TRUE) \
+            THEN 1 ELSE 0 END), 0) AS matched \
       FROM mp_users mp WHERE mp.account_id = $2) AS m \
 WHERE TRUE \
 ON CONFLICT (account_id) DO UPDATE SET followers = excluded.followers, \

@@ -359,6 +359,10 @@ async fn a_crash_while_detailing_fetches_only_undetailed_followers(db: TestDb) {
     let before = b.sync_run(run_id).await.unwrap().unwrap();
     assert_eq!(before.state, "detailing");
     assert_eq!(before.pages_done, 3);
+    assert!(
+        before.detailed < 25_001,
+        "the crash came mid-way: {before:?}"
+    );
     expire_lease(&b, run_id).await;
     sim.clear_faults();
     let p = b.run_sync(run_id).await.unwrap();
