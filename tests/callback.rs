@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{add_user, call, login, Server, TestDb};
+use common::{add_user, call, create_account, login, NewAccount, Server, TestDb};
 use engine::on_both_databases;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -46,23 +46,20 @@ async fn follow_events_reach_followers(db: TestDb) {
     let client = server.client();
     login(&client, &server, "admin", ADMIN_PW).await;
     let cfg = sim.config().clone();
-    let r = call(
+    create_account(
         &client,
         &server,
-        "create_account",
-        &[
-            ("kind", "oa"),
-            ("name", "回调测试号"),
-            ("appid", &cfg.oa_appid),
-            ("secret", &cfg.oa_secret),
-            ("callback_token", CB_TOKEN),
-            ("encoding_aes_key", AES_KEY),
-            ("api_base", &sim.base_url),
-            ("linked_account_id", ""),
-        ],
+        NewAccount {
+            kind: "oa",
+            name: "回调测试号",
+            appid: &cfg.oa_appid,
+            secret: &cfg.oa_secret,
+            callback_token: CB_TOKEN,
+            encoding_aes_key: AES_KEY,
+            api_base: &sim.base_url,
+        },
     )
     .await;
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let callback_url = server.url(&format!("/wechat/callback/{}", cfg.oa_appid));
 
     // URL verification with WeChat's signature, and a forged one.

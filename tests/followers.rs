@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{add_user, call, login, Server, TestDb};
+use common::{add_user, call, create_account, login, NewAccount, Server, TestDb};
 use engine::on_both_databases;
 use reqwest::StatusCode;
 
@@ -40,23 +40,20 @@ async fn progress_stream_and_csv_export(db: TestDb) {
 
     login(&client, &server, "admin", ADMIN_PW).await;
     let cfg = sim.config().clone();
-    let r = call(
+    create_account(
         &client,
         &server,
-        "create_account",
-        &[
-            ("kind", "oa"),
-            ("name", "导出测试号"),
-            ("appid", &cfg.oa_appid),
-            ("secret", &cfg.oa_secret),
-            ("callback_token", ""),
-            ("encoding_aes_key", ""),
-            ("api_base", &sim.base_url),
-            ("linked_account_id", ""),
-        ],
+        NewAccount {
+            kind: "oa",
+            name: "导出测试号",
+            appid: &cfg.oa_appid,
+            secret: &cfg.oa_secret,
+            callback_token: "",
+            encoding_aes_key: "",
+            api_base: &sim.base_url,
+        },
     )
     .await;
-    assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         call(&client, &server, "start_follower_sync", &[])
             .await

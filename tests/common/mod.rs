@@ -193,3 +193,36 @@ pub async fn page_text(client: &reqwest::Client, server: &Server, path: &str) ->
         .await
         .unwrap()
 }
+
+/// Fields of the "add account" form, as an admin posts them.
+pub struct NewAccount<'a> {
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub appid: &'a str,
+    pub secret: &'a str,
+    pub callback_token: &'a str,
+    pub encoding_aes_key: &'a str,
+    pub api_base: &'a str,
+}
+
+/// Adds a WeChat account through the server function and returns its id.
+pub async fn create_account(client: &reqwest::Client, server: &Server, a: NewAccount<'_>) -> i64 {
+    let r = call(
+        client,
+        server,
+        "create_account",
+        &[
+            ("kind", a.kind),
+            ("name", a.name),
+            ("appid", a.appid),
+            ("secret", a.secret),
+            ("callback_token", a.callback_token),
+            ("encoding_aes_key", a.encoding_aes_key),
+            ("api_base", a.api_base),
+            ("linked_account_id", ""),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "create_account");
+    r.json().await.unwrap()
+}
