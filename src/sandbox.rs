@@ -40,7 +40,7 @@ pub async fn start(engine: &Engine, mode: SandboxMode) -> Result<Option<SimHandl
         None,
     )
     .await?;
-    register(
+    let mp = register(
         engine,
         &actor,
         AccountKind::Mp,
@@ -51,11 +51,43 @@ pub async fn start(engine: &Engine, mode: SandboxMode) -> Result<Option<SimHandl
         Some(oa),
     )
     .await?;
+    seed_mp_users(engine, &actor, &sim, mp).await?;
     tracing::warn!(
         simulator = %sim.base_url,
         "SANDBOX: demo accounts talk to the built-in WeChat simulator; no real message is sent"
     );
     Ok(Some(sim))
+}
+
+/// Imports the demo Mini Program's users once, as an admin would with a CSV file, so matching
+/// shows real figures right away.
+async fn seed_mp_users(
+    engine: &Engine,
+    actor: &Actor,
+    sim: &SimHandle,
+    mp: i64,
+) -> Result<(), String> {
+    if engine.count_mp_users(mp).await.map_err(|e| e.to_string())? > 0 {
+        return Ok(());
+    }
+    let mut csv = String::from("openid,unionid\n");
+    for i in 0..sim.config().mp_users {
+        if let Some(openid) = sim.mp_openid(i) {
+            csv.push_str(&format!(
+                "{openid},{}\n",
+                sim.mp_unionid(i).unwrap_or_default()
+            ));
+        }
+    }
+    let report = engine
+        .import_mp_users_csv(actor, mp, &csv)
+        .await
+        .map_err(|e| format!("cannot seed the sandbox Mini Program users: {e}"))?;
+    tracing::info!(
+        inserted = report.inserted,
+        "sandbox Mini Program users imported"
+    );
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

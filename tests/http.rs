@@ -498,6 +498,15 @@ async fn sandbox_registers_linked_demo_accounts(db: TestDb) {
             html.contains("沙箱公众号"),
             "the switcher names the sandbox account"
         );
+        let dash: serde_json::Value = call(&client, &server, "dashboard", &[])
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            dash["mp_users"], 8_000,
+            "round {round}: the demo Mini Program users are known, once"
+        );
     }
     let server = Server::start_full(&db, &["--sandbox", "auto"], &[]);
     let client = server.client();
