@@ -61,7 +61,7 @@ pub async fn create_account(
         linked_account_id: linked,
         sandbox: false,
     };
-    let actor = engine::audit::Actor::staff(admin.id, &admin.username, &client_ip(&state));
+    let actor = actor(&admin, &state);
     match state.engine.create_account(&actor, new).await {
         Ok(a) => Ok(a.id),
         Err(e) => fail(from_engine(e)),
@@ -73,7 +73,7 @@ pub async fn delete_account(id: i64) -> Result<(), AppError> {
     use crate::auth::ssr::*;
     let admin = require_admin().await?;
     let state = state()?;
-    let actor = engine::audit::Actor::staff(admin.id, &admin.username, &client_ip(&state));
+    let actor = actor(&admin, &state);
     state
         .engine
         .delete_account(&actor, id)
@@ -90,7 +90,7 @@ pub async fn test_account_connection(id: i64) -> Result<ConnectionTest, AppError
     let Some(account) = state.engine.account(id).await.map_err(internal)? else {
         return fail(AppError::NotFound);
     };
-    let actor = engine::audit::Actor::staff(admin.id, &admin.username, &client_ip(&state));
+    let actor = actor(&admin, &state);
     let outcome = state.engine.test_connection(&actor, &account).await;
     let health = state.engine.token_health(id).await.map_err(internal)?;
     Ok(match outcome {
@@ -185,24 +185,9 @@ pub async fn account_choice() -> Result<crate::dto::AccountChoice, AppError> {
     require_staff().await?;
     let state = state()?;
     let session = session().await?;
-    let accounts: Vec<crate::dto::AccountBrief> = state
-        .engine
-        .accounts()
-        .await
-        .map_err(internal)?
-        .into_iter()
-        .filter(|a| a.kind == engine::accounts::AccountKind::Oa)
-        .map(|a| crate::dto::AccountBrief {
-            id: a.id,
-            name: a.name,
-            kind: a.kind.as_str().into(),
-            sandbox: a.sandbox,
-        })
-        .collect();
-    let stored: Option<i64> = session.get(SESSION_ACCOUNT).await.map_err(internal)?;
-    let selected = stored
-        .filter(|id| accounts.iter().any(|a| a.id == *id))
-        .or_else(|| accounts.first().map(|a| a.id));
+    let (oas, pick) = crate::followers::ssr::oa_accounts(&state, &session).await?;
+    let selected = oas.get(pick).map(|a| a.id);
+    let accounts = oas.iter().map(crate::followers::ssr::brief).collect();
     Ok(crate::dto::AccountChoice { accounts, selected })
 }
 

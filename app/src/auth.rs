@@ -37,7 +37,7 @@ pub async fn logout() -> Result<String, AppError> {
     let state = state()?;
     let session = session().await?;
     if let Some(user) = current_staff(&state, &session).await? {
-        let actor = engine::audit::Actor::staff(user.id, &user.username, &client_ip(&state));
+        let actor = actor(&user, &state);
         state
             .engine
             .audit(&actor, "logout", &user.username, Default::default())
@@ -209,6 +209,11 @@ pub mod ssr {
             }
             _ => "/".to_owned(),
         }
+    }
+
+    /// The staff member as the audit log names them, with this request's address.
+    pub fn actor(staff: &Staff, state: &AppState) -> engine::audit::Actor {
+        engine::audit::Actor::staff(staff.id, &staff.username, &client_ip(state))
     }
 
     /// The client address: the socket peer, or the last `X-Forwarded-For` hop when configured.

@@ -79,7 +79,7 @@ pub async fn start_follower_sync() -> Result<i64, AppError> {
     let Some(account) = ssr::current_oa(&state).await? else {
         return fail(AppError::NotFound);
     };
-    let actor = engine::audit::Actor::staff(staff.id, &staff.username, &client_ip(&state));
+    let actor = actor(&staff, &state);
     state
         .engine
         .start_sync(&actor, account.id)
@@ -95,7 +95,7 @@ pub async fn cancel_follower_sync() -> Result<(), AppError> {
     let Some(account) = ssr::current_oa(&state).await? else {
         return fail(AppError::NotFound);
     };
-    let actor = engine::audit::Actor::staff(staff.id, &staff.username, &client_ip(&state));
+    let actor = actor(&staff, &state);
     state
         .engine
         .cancel_sync(&actor, account.id)
@@ -164,10 +164,12 @@ pub mod ssr {
         current_oa_of(state, &session).await
     }
 
-    pub async fn current_oa_of(
+    /// The Official Accounts and the index of the one this session works on: the one chosen in
+    /// the switcher, else the first.
+    pub async fn oa_accounts(
         state: &AppState,
         session: &Session,
-    ) -> Result<Option<Account>, AppError> {
+    ) -> Result<(Vec<Account>, usize), AppError> {
         let chosen: Option<i64> = session.get(SESSION_ACCOUNT).await.map_err(internal)?;
         let oas: Vec<Account> = state
             .engine
@@ -180,6 +182,14 @@ pub mod ssr {
         let pick = chosen
             .and_then(|id| oas.iter().position(|a| a.id == id))
             .unwrap_or(0);
+        Ok((oas, pick))
+    }
+
+    pub async fn current_oa_of(
+        state: &AppState,
+        session: &Session,
+    ) -> Result<Option<Account>, AppError> {
+        let (oas, pick) = oa_accounts(state, session).await?;
         Ok(oas.into_iter().nth(pick))
     }
 

@@ -132,7 +132,7 @@ pub async fn create_mp_api_key(account_id: i64) -> Result<NewMpApiKey, AppError>
     use crate::auth::ssr::*;
     let admin = require_admin().await?;
     let state = state()?;
-    let actor = engine::audit::Actor::staff(admin.id, &admin.username, &client_ip(&state));
+    let actor = actor(&admin, &state);
     match state.engine.create_mp_api_key(&actor, account_id).await {
         Ok((key, info)) => Ok(NewMpApiKey {
             key,
@@ -166,7 +166,7 @@ pub async fn revoke_mp_api_key(key_id: i64) -> Result<(), AppError> {
     use crate::auth::ssr::*;
     let admin = require_admin().await?;
     let state = state()?;
-    let actor = engine::audit::Actor::staff(admin.id, &admin.username, &client_ip(&state));
+    let actor = actor(&admin, &state);
     state
         .engine
         .revoke_mp_api_key(&actor, key_id)
@@ -192,7 +192,7 @@ pub async fn import_mp_users(
     if csv.len() > MAX_IMPORT_BYTES {
         return Ok(too_large);
     }
-    let actor = engine::audit::Actor::staff(admin.id, &admin.username, &client_ip(&state));
+    let actor = actor(&admin, &state);
     match state
         .engine
         .import_mp_users_csv_from(&actor, account_id, &csv, first_line.unwrap_or(1))
