@@ -9,8 +9,8 @@ use crate::components::layout::Layout;
 use crate::dto::SessionInfo;
 use crate::pages::{
     dashboard::DashboardPage, followers::FollowersPage, jobs::JobsPage, login::LoginPage,
-    new_job::NewJobPage, not_found::NotFound, settings::SettingsPage, setup::SetupPage,
-    templates::TemplatesPage,
+    new_job::NewJobPage, not_found::NotFound, preset_editor::PresetEditorPage,
+    settings::SettingsPage, setup::SetupPage, templates::TemplatesPage,
 };
 
 /// Name of the `<meta>` that carries [`SessionInfo`] from the server to the hydrating browser.
@@ -69,6 +69,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=DashboardPage />
                     <Route path=path!("followers") view=FollowersPage />
                     <Route path=path!("templates") view=TemplatesPage />
+                    <Route path=path!("templates/presets/:id") view=PresetEditorPage />
                     <Route path=path!("jobs") view=JobsPage />
                     <Route path=path!("jobs/new") view=NewJobPage />
                     <Route path=path!("settings") view=SettingsPage />

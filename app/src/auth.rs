@@ -156,6 +156,15 @@ pub mod ssr {
             engine::Error::SetupClosed => AppError::SetupClosed,
             engine::Error::Conflict(what) => AppError::Conflict(what),
             engine::Error::NotFound => AppError::NotFound,
+            engine::Error::InvalidPreset(issues) => AppError::InvalidPreset(issues),
+            engine::Error::NoTestOpenid => AppError::NoTestOpenid,
+            engine::Error::TemplateRemoved => AppError::TemplateRemoved,
+            engine::Error::Invalid {
+                field: "openid", ..
+            } => AppError::Invalid(crate::validate::FieldError {
+                field: "openid".into(),
+                problem: crate::validate::Problem::OpenIdFormat,
+            }),
             engine::Error::Invalid { field, .. } => {
                 AppError::Invalid(crate::validate::FieldError {
                     field: field.into(),

@@ -21,6 +21,20 @@ pub enum AppError {
     Throttled { retry_after_secs: i64 },
     #[error("invalid input")]
     Invalid(FieldError),
+    /// A preset the editor would refuse: every problem, by field (`value.thing1`, `url`…).
+    #[error("invalid preset")]
+    InvalidPreset(Vec<message::Issue>),
+    #[error("no test openid bound")]
+    NoTestOpenid,
+    #[error("template removed")]
+    TemplateRemoved,
+    /// WeChat refused a call; the explanation is in words an operator understands.
+    #[error("WeChat error {errcode:?}")]
+    WeChat {
+        errcode: Option<i64>,
+        explain_zh: String,
+        explain_en: String,
+    },
     #[error("already exists: {0}")]
     Conflict(String),
     #[error("setup link invalid or used")]
@@ -70,6 +84,44 @@ impl AppError {
                 field_label(&e.field, lang),
                 e.problem.message(lang)
             ),
+            AppError::InvalidPreset(issues) => {
+                let first = issues.first().map(|i| {
+                    format!(
+                        "{}: {}",
+                        crate::validate::preset_field_label(&i.field, lang),
+                        i.problem.message(lang == Lang::En)
+                    )
+                });
+                match lang {
+                    Lang::Zh => format!(
+                        "无法保存，有 {} 处需要修改。{}",
+                        issues.len(),
+                        first.unwrap_or_default()
+                    ),
+                    Lang::En => format!(
+                        "Not saved: {} field(s) need fixing. {}",
+                        issues.len(),
+                        first.unwrap_or_default()
+                    ),
+                }
+            }
+            AppError::NoTestOpenid => lang
+                .pick(
+                    "请先在「设置 → 我的账号」中绑定你在此公众号的 openid",
+                    "Bind your openid for this account first (Settings → My account)",
+                )
+                .into(),
+            AppError::TemplateRemoved => lang
+                .pick(
+                    "该模板已从微信后台删除，请为预设换一个模板",
+                    "The template was removed in WeChat; move the preset to another template",
+                )
+                .into(),
+            AppError::WeChat {
+                explain_zh,
+                explain_en,
+                ..
+            } => lang.pick(explain_zh, explain_en).clone(),
             AppError::Conflict(what) => match lang {
                 Lang::Zh => format!("已存在: {what}"),
                 Lang::En => format!("Already exists: {what}"),
@@ -106,7 +158,9 @@ impl AppError {
             AppError::Forbidden | AppError::AccountDisabled | AppError::SetupClosed => 403,
             AppError::NotFound => 404,
             AppError::Throttled { .. } => 429,
-            AppError::Invalid(_) => 422,
+            AppError::Invalid(_) | AppError::InvalidPreset(_) | AppError::NoTestOpenid => 422,
+            AppError::TemplateRemoved => 409,
+            AppError::WeChat { .. } => 502,
             AppError::Conflict(_) => 409,
             AppError::Internal | AppError::Transport(_) => 500,
         }

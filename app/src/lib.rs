@@ -10,6 +10,8 @@ pub mod followers;
 pub mod i18n;
 pub mod mp;
 pub mod pages;
+pub mod profile;
+pub mod templates;
 pub mod url;
 pub mod validate;
 

@@ -23,6 +23,7 @@ pub enum Problem {
     AesKeyFormat,
     UrlFormat,
     NotAnOption,
+    OpenIdFormat,
 }
 
 impl Problem {
@@ -58,6 +59,10 @@ impl Problem {
             }
             (Problem::NotAnOption, Lang::Zh) => "请从列表中选择".into(),
             (Problem::NotAnOption, Lang::En) => "choose one of the listed options".into(),
+            (Problem::OpenIdFormat, Lang::Zh) => "openid 为 20–64 位字母、数字、- 或 _".into(),
+            (Problem::OpenIdFormat, Lang::En) => {
+                "an openid is 20–64 letters, digits, - or _".into()
+            }
         }
     }
 }
@@ -83,8 +88,30 @@ pub fn field_label(field: &str, lang: Lang) -> &'static str {
         "encoding_aes_key" => "EncodingAESKey",
         "api_base" => lang.pick("API 地址", "API base URL"),
         "linked_account_id" => lang.pick("关联账号", "Linked account"),
+        "template" => lang.pick("模板", "Template"),
+        "openid" => "openid",
+        "body" => lang.pick("消息内容", "Message"),
         _ => lang.pick("字段", "Field"),
     }
+}
+
+/// The label of a preset editor field (`name`, `value.thing1`, `color.thing1`, `url`,
+/// `miniprogram.appid`, `miniprogram.pagepath`); keyword fields are named by their key.
+pub fn preset_field_label(field: &str, lang: Lang) -> String {
+    if let Some(key) = field.strip_prefix("value.") {
+        return key.to_owned();
+    }
+    if let Some(key) = field.strip_prefix("color.") {
+        return format!("{key} {}", lang.pick("颜色", "color"));
+    }
+    match field {
+        "name" => lang.pick("预设名称", "Preset name"),
+        "url" => lang.pick("跳转链接", "Link URL"),
+        "miniprogram.appid" => lang.pick("小程序 AppID", "Mini Program AppID"),
+        "miniprogram.pagepath" => lang.pick("小程序页面路径", "Mini Program page path"),
+        other => field_label(other, lang),
+    }
+    .to_owned()
 }
 
 pub fn username(value: &str) -> Result<(), Problem> {

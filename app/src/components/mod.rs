@@ -5,5 +5,7 @@ pub mod account_switcher;
 pub mod empty_state;
 pub mod lang_switch;
 pub mod layout;
+pub mod message_preview;
 pub mod mp_keys;
 pub mod sync_panel;
+pub mod test_openids;

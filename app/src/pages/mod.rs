@@ -6,6 +6,7 @@ pub mod jobs;
 pub mod login;
 pub mod new_job;
 pub mod not_found;
+pub mod preset_editor;
 pub mod settings;
 pub mod setup;
 pub mod templates;

@@ -32,6 +32,7 @@ pub fn SettingsPage() -> impl IntoView {
     view! {
         <h1>{tr("设置", "Settings")}</h1>
         {profile}
+        <crate::components::test_openids::TestOpenids />
         {if is_admin {
             view! { <AccountsAdmin /> }.into_any()
         } else {

@@ -23,6 +23,13 @@ pub enum Error {
         field: &'static str,
         message: String,
     },
+    /// A preset the editor would have refused: every problem, by field.
+    #[error("invalid preset: {} problem(s)", .0.len())]
+    InvalidPreset(Vec<message::Issue>),
+    #[error("no openid bound for test sends on this account")]
+    NoTestOpenid,
+    #[error("the template was removed from WeChat")]
+    TemplateRemoved,
     #[error("{0} already exists")]
     Conflict(String),
     #[error("the setup link is invalid or has already been used")]

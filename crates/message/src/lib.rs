@@ -1,0 +1,22 @@
+//! Template messages without I/O, compiled into the browser bundle and the server alike, so the
+//! editor and the send path can never disagree: keyword fields parsed from a template's content,
+//! the value rule of each keyword type, presets and their validation, the exact send payload, and
+//! the preview WeChat shows.
+
+pub mod fields;
+pub mod links;
+pub mod payload;
+pub mod preset;
+pub mod preview;
+pub mod problem;
+pub mod rules;
+
+pub use fields::{parse_fields, Field, FieldRole, FieldType};
+pub use payload::{template_payload, MiniProgram, Payload, PayloadValue};
+pub use preset::{
+    check_preset_name, validate_preset, FieldValue, Issue, MiniProgramLink, PresetBody,
+    TemplateSpec,
+};
+pub use preview::{preview, Jump, Preview, PreviewMode, PreviewRow};
+pub use problem::Problem;
+pub use rules::{check_value, Flavor};
