@@ -19,6 +19,12 @@ export const SYNC_SIM = {
   oa: { appid: 'wxe2e0000000000011', secret: 'e2e0secret0000000000000000000011' },
   mp: { appid: 'wxe2e0000000000012', secret: 'e2e0secret0000000000000000000012' },
 };
+/** The third simulator, for the templates tests. */
+export const TPL_SIM = {
+  url: `http://127.0.0.1:${Number(process.env.E2E_TPL_SIM_PORT ?? 3192)}`,
+  oa: { appid: 'wxe2e0000000000021', secret: 'e2e0secret0000000000000000000021' },
+  mp: { appid: 'wxe2e0000000000022', secret: 'e2e0secret0000000000000000000022' },
+};
 
 /** Loads a page and waits until the WebAssembly app has hydrated it, so clicks are handled. */
 export async function gotoHydrated(page: Page, url: string) {

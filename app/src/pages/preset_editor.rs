@@ -341,10 +341,8 @@ fn Editor(dto: EditorDto) -> impl IntoView {
             .map(|p| serde_json::to_string_pretty(&p.to_json()).unwrap_or_default())
     };
 
-    view! {
-        <h1>{heading}</h1>
-        {updated.map(|u| view! { <p class="muted">{tr("最后修改：", "Last changed: ")}{u}</p> })}
-        <div class="editor-grid">
+    // Erased to keep the view type shallow enough for the compiler.
+    let form = view! {
             <form class="card preset-form" on:submit=move |ev| { ev.prevent_default(); }>
                 {removed_warning}
                 <div class="form-grid">
@@ -409,6 +407,9 @@ fn Editor(dto: EditorDto) -> impl IntoView {
                 })}
                 {save_feedback}
             </form>
+    }
+    .into_any();
+    let side = view! {
             <div class="side">
                 <MessagePreview preview mode drops />
                 <details class="payload">
@@ -417,6 +418,15 @@ fn Editor(dto: EditorDto) -> impl IntoView {
                 </details>
                 <TestSend preset_id test_openid=dto.test_openid.clone() dirty />
             </div>
+    }
+    .into_any();
+
+    view! {
+        <h1>{heading}</h1>
+        {updated.map(|u| view! { <p class="muted">{tr("最后修改：", "Last changed: ")}{u}</p> })}
+        <div class="editor-grid">
+            {form}
+            {side}
         </div>
     }
 }
