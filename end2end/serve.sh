@@ -20,7 +20,11 @@ sync_sim_pid=$!
 "$WXPUSH_BIN" sim --port "${E2E_TPL_SIM_PORT:-3192}" --appid wxe2e0000000000021 --secret e2e0secret0000000000000000000021 \
   --mp-appid wxe2e0000000000022 --mp-secret e2e0secret0000000000000000000022 --followers 50 --seed 21 &
 tpl_sim_pid=$!
-trap 'kill $sim_pid $sync_sim_pid $tpl_sim_pid 2>/dev/null' EXIT
+# A fourth one for the send job tests.
+"$WXPUSH_BIN" sim --port "${E2E_JOB_SIM_PORT:-3193}" --appid wxe2e0000000000031 --secret e2e0secret0000000000000000000031 \
+  --mp-appid wxe2e0000000000032 --mp-secret e2e0secret0000000000000000000032 --followers 120 --seed 31 &
+job_sim_pid=$!
+trap 'kill $sim_pid $sync_sim_pid $tpl_sim_pid $job_sim_pid 2>/dev/null' EXIT
 echo "admin-password-1" | "$WXPUSH_BIN" user add --username admin --role admin
 echo "operator-password-1" | "$WXPUSH_BIN" user add --username operator --role operator
 "$WXPUSH_BIN" serve

@@ -35,3 +35,11 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 "$CARGO_TARGET_DIR/release/examples/bench_pages" "http://$WXPUSH_ADDR" bench bench-password-1
+
+# Send jobs: the dispatcher against the in-process simulator (SQLite in a temporary folder) —
+# its throughput relative to the simulator's raw capacity at the same concurrency (2 ms latency),
+# then 100,000 followers at 20 ms latency and the duplicates WeChat would have delivered.
+# The pages server is stopped first so that it takes no CPU from the measurement.
+{ kill "$server_pid" && wait "$server_pid"; } 2>/dev/null || true
+server_pid=
+cargo run --release -q -p engine --example bench_dispatch

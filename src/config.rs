@@ -29,6 +29,11 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// `WXPUSH_SITE_ROOT`: the folder with the compiled browser bundle and static files.
     pub site_root: String,
+    /// `WXPUSH_DISPATCH_CONCURRENCY`: template messages in flight at once in this process.
+    pub dispatch_concurrency: usize,
+    /// `WXPUSH_DISPATCH_LEASE_SECS`: how long a dead process's claimed recipients wait before
+    /// another process takes them over.
+    pub dispatch_lease_secs: i64,
 }
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -89,8 +94,36 @@ impl Config {
             },
         };
 
+        let dispatch_concurrency = match var("WXPUSH_DISPATCH_CONCURRENCY") {
+            None => 64,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if (1..=1024).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError {
+                        var: "WXPUSH_DISPATCH_CONCURRENCY",
+                        message: format!("'{v}' is not a number between 1 and 1024"),
+                    })
+                }
+            },
+        };
+
+        let dispatch_lease_secs = match var("WXPUSH_DISPATCH_LEASE_SECS") {
+            None => 60,
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if (1..=600).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError {
+                        var: "WXPUSH_DISPATCH_LEASE_SECS",
+                        message: format!("'{v}' is not a number of seconds between 1 and 600"),
+                    })
+                }
+            },
+        };
+
         Ok(Config {
             addr,
+            dispatch_concurrency,
+            dispatch_lease_secs,
             database_url,
             log: var("WXPUSH_LOG").unwrap_or_else(|| "info".into()),
             cookie_secure: flag(

@@ -34,6 +34,14 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
         Err(e) => tracing::error!("cannot resume follower syncs: {e}"),
     }
 
+    // Send jobs live in the database: this process's dispatcher picks up whatever is running,
+    // including jobs a crashed or stopped process left behind.
+    let _dispatcher = engine.start_dispatcher(engine::jobs::DispatchConfig {
+        concurrency: config.dispatch_concurrency,
+        lease_ms: config.dispatch_lease_secs * 1000,
+        ..engine::jobs::DispatchConfig::default()
+    });
+
     // Kept alive for the life of the server.
     let _sandbox = sandbox::start(&engine, sandbox_mode).await?;
 
@@ -89,6 +97,7 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
             get(callback::verify).post(callback::receive),
         )
         .route("/export/followers.csv", get(export::followers_csv))
+        .route("/export/jobs/{file}", get(export::job_csv))
         .merge(crate::web::mp_api::routes())
         .leptos_routes_with_context(
             &state,

@@ -8,8 +8,8 @@ use leptos_router::{path, SsrMode};
 use crate::components::layout::Layout;
 use crate::dto::SessionInfo;
 use crate::pages::{
-    dashboard::DashboardPage, followers::FollowersPage, jobs::JobsPage, login::LoginPage,
-    new_job::NewJobPage, not_found::NotFound, preset_editor::PresetEditorPage,
+    dashboard::DashboardPage, followers::FollowersPage, job::JobPage, jobs::JobsPage,
+    login::LoginPage, new_job::NewJobPage, not_found::NotFound, preset_editor::PresetEditorPage,
     settings::SettingsPage, setup::SetupPage, templates::TemplatesPage,
 };
 
@@ -72,6 +72,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("templates/presets/:id") view=PresetEditorPage />
                     <Route path=path!("jobs") view=JobsPage />
                     <Route path=path!("jobs/new") view=NewJobPage />
+                    <Route path=path!("jobs/:id") view=JobPage />
                     <Route path=path!("settings") view=SettingsPage />
                 </ParentRoute>
             </Routes>

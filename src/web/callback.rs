@@ -121,6 +121,15 @@ pub async fn receive(
                 .apply_follow_event(account.id, from_user, false, *create_time)
                 .await
         }
+        Event::TemplateSendJobFinish { msg_id, status, .. } => state
+            .engine
+            .apply_template_receipt(
+                account.id,
+                *msg_id,
+                engine::jobs::Delivery::from_status(status),
+            )
+            .await
+            .map(|_| ()),
         _ => Ok(()),
     };
     if let Err(e) = applied {

@@ -121,3 +121,90 @@ fn csv_line(out: &mut String, r: &FollowerRow) {
         r.mp_openid.as_deref().unwrap_or("")
     ));
 }
+
+/// `GET /export/jobs/{id}.csv`: one line per recipient of a job of the session's Official
+/// Account, with its state, error and receipt.
+pub async fn job_csv(
+    State(state): State<AppState>,
+    session: Session,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
+    let Ok(Some(_staff)) = current_staff(&state, &session).await else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let Some(id) = file
+        .strip_suffix(".csv")
+        .and_then(|s| s.parse::<i64>().ok())
+    else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Ok(Some(account)) = current_oa_of(&state, &session).await else {
+        return (StatusCode::NOT_FOUND, "no Official Account").into_response();
+    };
+    match state.engine.job(id).await {
+        Ok(Some(job)) if job.account_id == account.id => {}
+        Ok(_) => return StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::error!("job export: {e}");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    }
+    let filter = engine::jobs::RecipientFilter::default();
+    let stream = futures::stream::unfold(Some((state, 0i64, true)), move |step| {
+        let filter = filter.clone();
+        async move {
+            let (state, after, first) = step?;
+            let rows = match state.engine.job_recipients(id, &filter, after, CHUNK).await {
+                Ok(rows) => rows,
+                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+            };
+            let mut out = String::new();
+            if first {
+                out.push_str(
+                    "\u{feff}seq,openid,state,attempts,errcode,errmsg,skip_reason,msgid,delivery,updated_at\n",
+                );
+            }
+            for r in &rows {
+                out.push_str(&format!(
+                    "{},{},{},{},{},{},{},{},{},{}\n",
+                    r.seq,
+                    r.openid,
+                    r.state,
+                    r.attempts,
+                    r.errcode.map(|c| c.to_string()).unwrap_or_default(),
+                    csv_field(r.errmsg.as_deref().unwrap_or("")),
+                    r.skip_reason.as_deref().unwrap_or(""),
+                    r.msgid.map(|m| m.to_string()).unwrap_or_default(),
+                    r.delivery.as_deref().unwrap_or(""),
+                    format_time_ms(r.updated_ms),
+                ));
+            }
+            let next = (rows.len() as i64 == CHUNK)
+                .then(|| rows.last().map(|r| r.seq))
+                .flatten()
+                .map(|seq| (state, seq, false));
+            if out.is_empty() {
+                return None;
+            }
+            Some((Ok::<_, std::io::Error>(Bytes::from(out)), next))
+        }
+    });
+    let disposition = format!("attachment; filename=\"job-{id}.csv\"");
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// Quotes a free-text CSV field (WeChat's errmsg may hold commas).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}

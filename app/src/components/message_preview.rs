@@ -15,19 +15,20 @@ pub fn MessagePreview(
 ) -> impl IntoView {
     let lang = use_lang();
     let row = move |r: PreviewRow| {
-        let style = r.color.as_ref().map(|c| format!("color: {c}"));
+        // Set through the CSSOM (`style:`), which the CSP allows, unlike a style attribute.
+        let color = r.color.clone();
         let full = r.truncated.then(|| r.text.clone());
         view! {
             <div class="wx-row">
                 <dt>{r.label}</dt>
-                <dd style=style title=full>{r.text}</dd>
+                <dd style:color=color title=full>{r.text}</dd>
             </div>
         }
     };
     let line = move |r: Option<PreviewRow>, class: &'static str| {
         r.map(|r| {
-            let style = r.color.as_ref().map(|c| format!("color: {c}"));
-            view! { <p class=class style=style>{r.text}</p> }
+            let color = r.color.clone();
+            view! { <p class=class style:color=color>{r.text}</p> }
         })
     };
     let mode_button = move |m: PreviewMode, zh: &'static str, en: &'static str| {

@@ -3,6 +3,7 @@
 pub mod account_form;
 pub mod account_switcher;
 pub mod empty_state;
+pub mod file_text;
 pub mod lang_switch;
 pub mod layout;
 pub mod message_preview;

@@ -55,7 +55,7 @@ fn OpenidRow(row: TestOpenidDto) -> impl IntoView {
             <input id=input_id type="text" autocomplete="off" placeholder="o6_bmjrPTlm6_2sgVt7hMZOPfL2M"
                 prop:value=move || openid.get() on:input=move |ev| openid.set(event_target_value(&ev)) />
             <button type="submit" disabled=move || save.pending().get()
-                aria-label=move || format!("{} {}", lang.get().pick("保存 openid：", "Save openid: "), row.account_name)>
+                aria-label=move || format!("{}{}", lang.get().pick("保存 openid：", "Save openid: "), row.account_name)>
                 {tr("保存", "Save")}
             </button>
             {feedback}

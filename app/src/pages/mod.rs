@@ -2,6 +2,7 @@
 
 pub mod dashboard;
 pub mod followers;
+pub mod job;
 pub mod jobs;
 pub mod login;
 pub mod new_job;

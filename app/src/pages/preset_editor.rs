@@ -514,7 +514,9 @@ fn FieldRow(
                 })}
                 <p class="hint muted">
                     {move || ty.hint(Flavor::Template, lang.get() == Lang::En)}
-                    {(ty != FieldType::Text).then(|| view! { <span class="counter">" · " {count}</span> })}
+                    {(ty != FieldType::Text).then(|| view! {
+                        <span class="counter">" · " {move || lang.get().pick(format!("已输入 {} 字", count()), format!("{} typed", count()))}</span>
+                    })}
                     {dropped.then(|| view! { <span>" · " {tr("当前微信不显示此行", "not shown by today's WeChat")}</span> })}
                 </p>
                 {move || checks.message(&value_field, lang.get()).map(|m| view! { <p class="field-error" id=err_id.clone()>{m}</p> })}

@@ -1,4 +1,5 @@
-//! The wxpush domain: storage on SQLite or PostgreSQL, staff and authentication, audit log.
+//! The wxpush domain: storage on SQLite or PostgreSQL, staff and authentication, audit log,
+//! followers, templates and send jobs.
 
 pub mod accounts;
 pub mod audit;
@@ -6,6 +7,7 @@ pub mod auth;
 pub mod db;
 pub mod error;
 pub mod followers;
+pub mod jobs;
 pub mod mp_users;
 pub mod password;
 pub mod presets;
@@ -38,6 +40,8 @@ struct Inner {
     /// Names this process in leases (token refresh) so others can tell who holds them.
     instance_id: String,
     token_locks: tokens::TokenLocks,
+    /// Send jobs: the dispatcher's write lock (SQLite), job controls, rate limiters.
+    jobs: jobs::Shared,
 }
 
 impl Engine {
@@ -53,6 +57,7 @@ impl Engine {
                 client,
                 instance_id: hex::encode(rand::random::<[u8; 8]>()),
                 token_locks: Default::default(),
+                jobs: Default::default(),
             }),
         })
     }

@@ -1,0 +1,434 @@
+//! Send jobs as server functions: plan (the review step), create, list, progress, recipients,
+//! and pause / resume / cancel / retry. Any logged-in staff member may run jobs; each function
+//! checks the session itself and only touches jobs of the session's Official Account.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// Who a job is for, as the new-job page sends it (JSON in the `source` argument).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SourceDto {
+    /// The followers ticked on the followers page.
+    Selection(Vec<String>),
+    /// "All N matching this filter" (the followers page's filter values).
+    Filter {
+        search: String,
+        subscribed: String,
+        unionid: String,
+        matched: String,
+        tag: String,
+    },
+    AllSubscribed,
+    Matched,
+    Tag(i64),
+    CsvOpenids(String),
+    CsvUnionids(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineErrorDto {
+    pub line: usize,
+    pub value: String,
+    pub message: String,
+}
+
+/// The review step: who receives, who is skipped and why, and the day's quota.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanDto {
+    pub will_receive: i64,
+    /// (reason, count): `unsubscribed`, `unknown_openid`, `no_oa_openid`, `duplicate`.
+    pub skipped: Vec<(String, i64)>,
+    pub line_errors: Vec<LineErrorDto>,
+    pub sent_today: i64,
+    pub daily_quota: i64,
+    pub sample: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobDto {
+    pub id: i64,
+    pub name: String,
+    pub preset_name: String,
+    pub template_title: String,
+    /// running | paused | cancelled | done
+    pub state: String,
+    pub pause_reason: Option<String>,
+    pub total: i64,
+    pub created_by: String,
+    pub created_ms: i64,
+    pub finished_ms: Option<i64>,
+    pub rate_limit: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrcodeDto {
+    pub errcode: i64,
+    pub errmsg: String,
+    pub explain_zh: String,
+    pub explain_en: String,
+    pub count: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProgressDto {
+    pub job: JobDto,
+    pub pending: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub skipped: i64,
+    pub unknown: i64,
+    pub cancelled: i64,
+    pub delivered: i64,
+    pub user_blocked: i64,
+    pub system_failed: i64,
+    pub rate_per_s: f64,
+    pub eta_secs: Option<i64>,
+    pub errors: Vec<ErrcodeDto>,
+    pub skip_reasons: Vec<(String, i64)>,
+    /// Receipts may still arrive: some sent messages have none yet and the job ended recently.
+    pub awaiting_receipts: bool,
+}
+
+impl ProgressDto {
+    /// Rows that reached an end: sent, failed, skipped, unknown, cancelled.
+    pub fn finished(&self) -> i64 {
+        self.sent + self.failed + self.skipped + self.unknown + self.cancelled
+    }
+
+    /// 0–100, for the progress bar.
+    pub fn percent(&self) -> i64 {
+        let total = self.job.total.max(1);
+        (self.finished() * 100 / total).clamp(0, 100)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientDto {
+    pub seq: i64,
+    pub openid: String,
+    pub state: String,
+    pub attempts: i64,
+    pub errcode: Option<i64>,
+    pub errmsg: Option<String>,
+    pub skip_reason: Option<String>,
+    pub msgid: Option<String>,
+    pub delivery: Option<String>,
+    pub updated_ms: i64,
+}
+
+/// Rows per page of a job's recipient table.
+pub const RECIPIENT_PAGE: i64 = 50;
+
+#[server(prefix = "/api", endpoint = "plan_job")]
+pub async fn plan_job(source: String) -> Result<PlanDto, AppError> {
+    use crate::auth::ssr::*;
+    use crate::followers::ssr::current_oa;
+    require_staff().await?;
+    let state = state()?;
+    let Some(account) = current_oa(&state).await? else {
+        return fail(AppError::NotFound);
+    };
+    let source = ssr::source(&source)?;
+    let plan = state
+        .engine
+        .plan_recipients(&account, &source)
+        .await
+        .or_else(|e| fail(from_engine(e)))?;
+    Ok(PlanDto {
+        will_receive: plan.will_receive,
+        skipped: plan
+            .skipped
+            .into_iter()
+            .map(|(r, n)| (r.as_str().to_owned(), n))
+            .collect(),
+        line_errors: plan
+            .line_errors
+            .into_iter()
+            .map(|e| LineErrorDto {
+                line: e.line,
+                value: e.value,
+                message: e.message,
+            })
+            .collect(),
+        sent_today: plan.sent_today,
+        daily_quota: plan.daily_quota,
+        sample: plan.sample,
+    })
+}
+
+/// Freezes the recipients and starts the job; returns its id.
+#[server(prefix = "/api", endpoint = "create_job")]
+pub async fn create_job(
+    preset_id: i64,
+    name: String,
+    source: String,
+    rate_limit: i64,
+) -> Result<i64, AppError> {
+    use crate::auth::ssr::*;
+    use crate::followers::ssr::current_oa;
+    let staff = require_staff().await?;
+    let state = state()?;
+    let Some(account) = current_oa(&state).await? else {
+        return fail(AppError::NotFound);
+    };
+    let name = name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 60 {
+        return fail(AppError::Invalid(crate::validate::FieldError {
+            field: "job_name".into(),
+            problem: if name.is_empty() {
+                crate::validate::Problem::Required
+            } else {
+                crate::validate::Problem::TooLong(60)
+            },
+        }));
+    }
+    if !(1..=10_000).contains(&rate_limit) {
+        return fail(AppError::Invalid(crate::validate::FieldError {
+            field: "rate_limit".into(),
+            problem: crate::validate::Problem::NotAnOption,
+        }));
+    }
+    let source = ssr::source(&source)?;
+    let actor = actor(&staff, &state);
+    state
+        .engine
+        .create_job(&actor, &account, preset_id, &name, &source, rate_limit)
+        .await
+        .map(|job| job.id)
+        .or_else(|e| fail(from_engine(e)))
+}
+
+#[server(prefix = "/api", endpoint = "list_jobs")]
+pub async fn list_jobs() -> Result<Vec<JobDto>, AppError> {
+    use crate::auth::ssr::*;
+    use crate::followers::ssr::current_oa;
+    require_staff().await?;
+    let state = state()?;
+    let Some(account) = current_oa(&state).await? else {
+        return Ok(Vec::new());
+    };
+    Ok(state
+        .engine
+        .jobs(account.id, 200)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(ssr::job_dto)
+        .collect())
+}
+
+#[server(prefix = "/api", endpoint = "job_progress")]
+pub async fn job_progress(id: i64) -> Result<ProgressDto, AppError> {
+    use crate::auth::ssr::*;
+    require_staff().await?;
+    let state = state()?;
+    ssr::own_job(&state, id).await?;
+    let Some(p) = state.engine.job_progress(id).await.map_err(internal)? else {
+        return fail(AppError::NotFound);
+    };
+    Ok(ssr::progress_dto(p))
+}
+
+#[server(prefix = "/api", endpoint = "job_recipients")]
+pub async fn job_recipients(
+    id: i64,
+    state_filter: String,
+    errcode: String,
+    search: String,
+    after: i64,
+) -> Result<Vec<RecipientDto>, AppError> {
+    use crate::auth::ssr::*;
+    require_staff().await?;
+    let state = state()?;
+    ssr::own_job(&state, id).await?;
+    let filter = ssr::recipient_filter(&state_filter, &errcode, &search)?;
+    Ok(state
+        .engine
+        .job_recipients(id, &filter, after, RECIPIENT_PAGE + 1)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|r| RecipientDto {
+            seq: r.seq,
+            openid: r.openid,
+            state: r.state,
+            attempts: r.attempts,
+            errcode: r.errcode,
+            errmsg: r.errmsg,
+            skip_reason: r.skip_reason,
+            // As text: JavaScript numbers cannot hold every 64-bit msgid.
+            msgid: r.msgid.map(|m| m.to_string()),
+            delivery: r.delivery,
+            updated_ms: r.updated_ms,
+        })
+        .collect())
+}
+
+/// `action`: pause | resume | cancel | retry_failed.
+#[server(prefix = "/api", endpoint = "control_job")]
+pub async fn control_job(id: i64, action: String) -> Result<(), AppError> {
+    use crate::auth::ssr::*;
+    let staff = require_staff().await?;
+    let state = state()?;
+    ssr::own_job(&state, id).await?;
+    let actor = actor(&staff, &state);
+    let engine = &state.engine;
+    let done = match action.as_str() {
+        "pause" => engine.pause_job(&actor, id).await,
+        "resume" => engine.resume_job(&actor, id).await,
+        "cancel" => engine.cancel_job(&actor, id).await,
+        "retry_failed" => engine.retry_failed(&actor, id).await.map(|_| ()),
+        _ => return fail(crate::templates::ssr::invalid("action")),
+    };
+    done.or_else(|e| fail(from_engine(e)))
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! Mapping jobs to what the browser sees, and the request's arguments to engine types.
+
+    use engine::jobs::{FollowerQueryDto, Job, JobProgress, RecipientFilter, RecipientSource};
+
+    use super::{ErrcodeDto, JobDto, ProgressDto, SourceDto};
+    use crate::auth::ssr::{fail, internal};
+    use crate::error::AppError;
+    use crate::state::AppState;
+
+    pub fn source(json: &str) -> Result<RecipientSource, AppError> {
+        let Ok(dto) = serde_json::from_str::<SourceDto>(json) else {
+            return fail(crate::templates::ssr::invalid("recipients"));
+        };
+        Ok(match dto {
+            SourceDto::Selection(list) => RecipientSource::Openids(list),
+            SourceDto::Filter {
+                search,
+                subscribed,
+                unionid,
+                matched,
+                tag,
+            } => {
+                let q =
+                    crate::followers::ssr::query(&search, &subscribed, &unionid, &matched, &tag)?;
+                RecipientSource::Filter(FollowerQueryDto {
+                    search: q.search,
+                    subscribed: q.subscribed,
+                    has_unionid: q.has_unionid,
+                    matched: q.matched,
+                    tag: q.tag,
+                })
+            }
+            SourceDto::AllSubscribed => RecipientSource::AllSubscribed,
+            SourceDto::Matched => RecipientSource::Matched,
+            SourceDto::Tag(t) => RecipientSource::Tag(t),
+            SourceDto::CsvOpenids(text) => RecipientSource::CsvOpenids(text),
+            SourceDto::CsvUnionids(text) => RecipientSource::CsvUnionids(text),
+        })
+    }
+
+    /// Refuses a job of another Official Account than the session's.
+    pub async fn own_job(state: &AppState, id: i64) -> Result<Job, AppError> {
+        let account = crate::followers::ssr::current_oa(state).await?;
+        match state.engine.job(id).await.map_err(internal)? {
+            Some(job) if account.is_some_and(|a| a.id == job.account_id) => Ok(job),
+            _ => fail(AppError::NotFound),
+        }
+    }
+
+    pub fn recipient_filter(
+        state: &str,
+        errcode: &str,
+        search: &str,
+    ) -> Result<RecipientFilter, AppError> {
+        const STATES: [&str; 7] = [
+            "pending",
+            "sending",
+            "sent",
+            "failed",
+            "skipped",
+            "unknown",
+            "cancelled",
+        ];
+        if !state.is_empty() && !STATES.contains(&state) {
+            return fail(crate::templates::ssr::invalid("state"));
+        }
+        let errcode = match errcode {
+            "" => None,
+            code => match code.parse() {
+                Ok(c) => Some(c),
+                Err(_) => return fail(crate::templates::ssr::invalid("errcode")),
+            },
+        };
+        Ok(RecipientFilter {
+            state: (!state.is_empty()).then(|| state.to_owned()),
+            errcode,
+            search: search.trim().to_owned(),
+        })
+    }
+
+    pub fn job_dto(j: Job) -> JobDto {
+        JobDto {
+            id: j.id,
+            name: j.name,
+            preset_name: j.preset_name,
+            template_title: j.template_title,
+            state: j.state.as_str().to_owned(),
+            pause_reason: j.pause_reason,
+            total: j.total,
+            created_by: j.created_by,
+            created_ms: j.created_ms,
+            finished_ms: j.finished_ms,
+            rate_limit: j.rate_limit,
+        }
+    }
+
+    /// How long after a job ends its page keeps watching for delivery receipts.
+    const RECEIPT_WAIT_MS: i64 = 10 * 60 * 1000;
+
+    pub fn progress_dto(p: JobProgress) -> ProgressDto {
+        let awaiting_receipts = p.sent > p.delivered + p.user_blocked + p.system_failed
+            && p.job
+                .finished_ms
+                .is_some_and(|f| engine::now_ms() - f < RECEIPT_WAIT_MS);
+        ProgressDto {
+            awaiting_receipts,
+            job: job_dto(p.job),
+            pending: p.pending,
+            sending: p.sending,
+            sent: p.sent,
+            failed: p.failed,
+            skipped: p.skipped,
+            unknown: p.unknown,
+            cancelled: p.cancelled,
+            delivered: p.delivered,
+            user_blocked: p.user_blocked,
+            system_failed: p.system_failed,
+            rate_per_s: p.rate_per_s,
+            eta_secs: p.eta_secs,
+            errors: p
+                .errors
+                .into_iter()
+                .map(|e| {
+                    let err = wechat::api::ApiError::WeChat {
+                        code: e.errcode,
+                        message: e.errmsg.clone(),
+                    };
+                    ErrcodeDto {
+                        errcode: e.errcode,
+                        explain_zh: err.explain(true),
+                        explain_en: err.explain(false),
+                        errmsg: e.errmsg,
+                        count: e.count,
+                    }
+                })
+                .collect(),
+            skip_reasons: p
+                .skip_reasons
+                .into_iter()
+                .map(|(r, n)| (r.as_str().to_owned(), n))
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! One send job: a live progress bar, rate and time left, delivery receipts, the breakdown by
+//! errcode in words, controls, and the per-recipient table with filters and CSV export.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use crate::dto::format_time_ms;
+use crate::i18n::{tr, use_lang, Lang};
+use crate::jobs::{
+    job_progress, job_recipients, ControlJob, ProgressDto, RecipientDto, RECIPIENT_PAGE,
+};
+
+/// The state of a job in words.
+pub fn state_label(state: &str, lang: Lang) -> &'static str {
+    match state {
+        "running" => lang.pick("发送中", "Sending"),
+        "paused" => lang.pick("已暂停", "Paused"),
+        "cancelled" => lang.pick("已取消", "Cancelled"),
+        "done" => lang.pick("已完成", "Finished"),
+        _ => lang.pick("未知", "Unknown"),
+    }
+}
+
+fn row_state_label(state: &str, lang: Lang) -> &'static str {
+    match state {
+        "pending" => lang.pick("待发送", "Pending"),
+        "sending" => lang.pick("发送中", "Sending"),
+        "sent" => lang.pick("已发送", "Sent"),
+        "failed" => lang.pick("失败", "Failed"),
+        "skipped" => lang.pick("已跳过", "Skipped"),
+        "unknown" => lang.pick("结果未知", "Unknown"),
+        "cancelled" => lang.pick("已取消", "Cancelled"),
+        _ => "—",
+    }
+}
+
+pub fn skip_label(reason: &str, lang: Lang) -> &'static str {
+    match reason {
+        "unsubscribed" => lang.pick("已取消关注", "Unfollowed"),
+        "unknown_openid" => lang.pick(
+            "不是本公众号的粉丝（openid 未知）",
+            "Not a follower (unknown openid)",
+        ),
+        "no_oa_openid" => lang.pick(
+            "unionid 没有对应的公众号粉丝",
+            "unionid with no follower of this account",
+        ),
+        "duplicate" => lang.pick("重复", "Duplicate"),
+        _ => lang.pick("其他", "Other"),
+    }
+}
+
+fn delivery_label(d: &str, lang: Lang) -> &'static str {
+    match d {
+        "delivered" => lang.pick("已送达", "Delivered"),
+        "user_block" => lang.pick("用户拒收", "Blocked by user"),
+        "system_failed" => lang.pick("系统失败", "System failure"),
+        _ => "—",
+    }
+}
+
+fn duration(secs: i64, lang: Lang) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    match (lang, h > 0) {
+        (Lang::Zh, true) => format!("{h} 小时 {m} 分"),
+        (Lang::Zh, false) if m > 0 => format!("{m} 分 {s} 秒"),
+        (Lang::Zh, false) => format!("{s} 秒"),
+        (Lang::En, true) => format!("{h} h {m} min"),
+        (Lang::En, false) if m > 0 => format!("{m} min {s} s"),
+        (Lang::En, false) => format!("{s} s"),
+    }
+}
+
+#[component]
+pub fn JobPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let lang = use_lang();
+    let control = ServerAction::<ControlJob>::new();
+    let tick = RwSignal::new(0u64);
+    let live = RwSignal::new(true);
+    let progress = Resource::new(
+        move || (id(), tick.get(), control.version().get()),
+        |(id, _, _)| job_progress(id),
+    );
+    // Live progress: poll once a second while the job can still change.
+    #[cfg(feature = "hydrate")]
+    {
+        if let Ok(handle) = set_interval_with_handle(
+            move || {
+                if live.get_untracked() {
+                    tick.update(|t| *t += 1);
+                }
+            },
+            std::time::Duration::from_millis(1000),
+        ) {
+            on_cleanup(move || handle.clear());
+        }
+    }
+    Effect::new(move |_| {
+        if let Some(Ok(p)) = progress.get() {
+            live.set(
+                matches!(p.job.state.as_str(), "running" | "paused")
+                    || p.sending > 0
+                    || p.awaiting_receipts,
+            );
+        }
+    });
+
+    view! {
+        <p class="crumbs"><a href="/jobs">{tr("← 发送任务", "← Send jobs")}</a></p>
+        <Transition fallback=|| view! { <p>"…"</p> }>
+            {move || Suspend::new(async move {
+                match progress.await {
+                    Ok(p) => view! { <JobView p control /> }.into_any(),
+                    Err(e) => view! { <p class="form-error" role="alert">{move || e.message(lang.get())}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+        {move || {
+            let id = id();
+            (id > 0).then(|| view! { <RecipientTable id /> })
+        }}
+    }
+}
+
+#[component]
+fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
+    let lang = use_lang();
+    let id = p.job.id;
+    let state = p.job.state.clone();
+    let percent = p.percent();
+    let finished = p.finished();
+    let total = p.job.total;
+    let rate = p.rate_per_s;
+    let eta = p.eta_secs;
+    let pause_reason = p.job.pause_reason.clone();
+    let running = state == "running";
+    let paused = state == "paused";
+    let open = running || paused;
+    let failed = p.failed;
+    let button = move |action: &'static str,
+                       zh: &'static str,
+                       en: &'static str,
+                       class: &'static str| {
+        view! {
+            <button type="button" class=class disabled=move || control.pending().get()
+                on:click=move |_| { control.dispatch(ControlJob { id, action: action.into() }); }>
+                {move || lang.get().pick(zh, en)}
+            </button>
+        }
+    };
+    let control_error = move || {
+        control
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| view! { <p class="form-error" role="alert">{e.message(lang.get())}</p> })
+    };
+    let counts = [
+        ("sent", p.sent, tr("已发送", "Sent")),
+        ("failed", p.failed, tr("失败", "Failed")),
+        ("skipped", p.skipped, tr("已跳过", "Skipped")),
+        ("pending", p.pending + p.sending, tr("待发送", "Pending")),
+        ("unknown", p.unknown, tr("结果未知", "Unknown")),
+        ("cancelled", p.cancelled, tr("已取消", "Cancelled")),
+    ]
+    .into_iter()
+    .map(|(key, n, label)| {
+        view! {
+            <div class=format!("count-box {key}")>
+                <dt>{label}</dt>
+                <dd>{n}</dd>
+            </div>
+        }
+    })
+    .collect_view();
+    let receipts = [
+        (p.delivered, tr("已送达", "Delivered")),
+        (p.user_blocked, tr("用户拒收", "Blocked by user")),
+        (p.system_failed, tr("系统失败", "System failure")),
+    ]
+    .into_iter()
+    .map(|(n, label)| view! { <div class="count-box"><dt>{label}</dt><dd>{n}</dd></div> })
+    .collect_view();
+    let errors = p.errors.clone();
+    let error_rows = errors
+        .into_iter()
+        .map(|e| {
+            let (zh, en) = (e.explain_zh.clone(), e.explain_en.clone());
+            view! {
+                <tr>
+                    <th scope="row">{e.errcode}</th>
+                    <td>{e.count}</td>
+                    <td>{move || lang.get().pick(zh.clone(), en.clone())}<br /><span class="muted">{e.errmsg.clone()}</span></td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let has_errors = !p.errors.is_empty();
+    let skips = p
+        .skip_reasons
+        .iter()
+        .map(|(reason, n)| {
+            let (reason, n) = (reason.clone(), *n);
+            view! { <li>{move || skip_label(&reason, lang.get())} ": " {n}</li> }
+        })
+        .collect_view();
+    let job = p.job.clone();
+    view! {
+        <h1>{job.name.clone()}</h1>
+        <p class="muted">
+            {tr("预设：", "Preset: ")}{job.preset_name.clone()} " · " {job.template_title.clone()}
+            " · " {job.created_by.clone()} " · " {format_time_ms(job.created_ms)}
+            " · " {move || lang.get().pick(format!("限速 {} 条/秒", job.rate_limit), format!("limit {} msg/s", job.rate_limit))}
+        </p>
+        <section class="card" aria-labelledby="job-progress-heading">
+            <div class="section-head">
+                <h2 id="job-progress-heading">{tr("进度", "Progress")}</h2>
+                <span class=format!("job-state state-{state}") role="status">
+                    {let s = state.clone(); move || state_label(&s, lang.get())}
+                    {pause_reason.clone().map(|r| {
+                        let text = move || if r == "45009" {
+                            lang.get().pick("：今日发送额度已用完（45009），明天或提额后继续", ": today's quota is used up (45009); resume tomorrow or after a raise")
+                        } else {
+                            lang.get().pick("：由工作人员暂停", ": paused by staff")
+                        };
+                        view! { <span>{text}</span> }
+                    })}
+                </span>
+            </div>
+            <div class="progress-line">
+                <progress max="100" value=percent.to_string() aria-label=move || lang.get().pick("发送进度", "Send progress")>{percent}"%"</progress>
+                <span class="percent">{percent}"%"</span>
+            </div>
+            <p class="sync-facts">
+                {move || lang.get().pick(format!("{finished} / {total} 已处理"), format!("{finished} / {total} done"))}
+                {(open && rate > 0.0).then(|| view! { " · " {move || lang.get().pick(format!("{rate:.0} 条/秒"), format!("{rate:.0} msg/s"))} })}
+                {eta.filter(|_| running).map(|s| view! { " · " {move || lang.get().pick("预计剩余 ", "about ")} {move || duration(s, lang.get())} {move || lang.get().pick("", " left")} })}
+            </p>
+            <dl class="count-grid">{counts}</dl>
+            <div class="sync-actions">
+                {running.then(|| button("pause", "暂停", "Pause", ""))}
+                {paused.then(|| button("resume", "继续", "Resume", "primary"))}
+                {open.then(|| button("cancel", "取消任务", "Cancel job", "danger"))}
+                {(failed > 0).then(|| button("retry_failed", "重试失败的", "Retry failed", ""))}
+                <a class="button" href=format!("/export/jobs/{id}.csv") download="">{tr("导出结果 CSV", "Export results (CSV)")}</a>
+            </div>
+            {control_error}
+        </section>
+        <section class="card" aria-labelledby="receipts-heading">
+            <h2 id="receipts-heading">{tr("送达回执", "Delivery receipts")}</h2>
+            <p class="muted">{tr(
+                "微信在消息送达后推送 TEMPLATESENDJOBFINISH 事件到回调地址；未配置回调地址时这里不会有数据。",
+                "WeChat pushes a TEMPLATESENDJOBFINISH event to the callback URL after delivery; without a callback URL these stay empty.",
+            )}</p>
+            <dl class="count-grid">{receipts}</dl>
+        </section>
+        {has_errors.then(|| view! {
+            <section class="card" aria-labelledby="errors-heading">
+                <h2 id="errors-heading">{tr("失败原因", "Why sends failed")}</h2>
+                <table class="data">
+                    <thead><tr>
+                        <th scope="col">"errcode"</th>
+                        <th scope="col">{tr("人数", "Recipients")}</th>
+                        <th scope="col">{tr("说明", "Meaning")}</th>
+                    </tr></thead>
+                    <tbody>{error_rows}</tbody>
+                </table>
+            </section>
+        })}
+        {(!p.skip_reasons.is_empty()).then(|| view! {
+            <section class="card" aria-labelledby="skips-heading">
+                <h2 id="skips-heading">{tr("跳过的收件人", "Skipped recipients")}</h2>
+                <ul>{skips}</ul>
+            </section>
+        })}
+    }
+}
+
+#[component]
+fn RecipientTable(id: i64) -> impl IntoView {
+    let lang = use_lang();
+    let state_filter = RwSignal::new(String::new());
+    let errcode = RwSignal::new(String::new());
+    let search = RwSignal::new(String::new());
+    let applied = RwSignal::new((String::new(), String::new(), String::new()));
+    let after = RwSignal::new(0i64);
+    let rows = Resource::new(
+        move || (applied.get(), after.get()),
+        move |((s, e, q), after)| job_recipients(id, s, e, q, after),
+    );
+    let state_options = [
+        ("", tr("全部", "All")),
+        ("sent", tr("已发送", "Sent")),
+        ("failed", tr("失败", "Failed")),
+        ("skipped", tr("已跳过", "Skipped")),
+        ("pending", tr("待发送", "Pending")),
+        ("unknown", tr("结果未知", "Unknown")),
+        ("cancelled", tr("已取消", "Cancelled")),
+    ]
+    .into_iter()
+    .map(|(v, label)| view! { <option value=v>{label}</option> })
+    .collect_view();
+    let row = move |r: RecipientDto| {
+        let state = r.state.clone();
+        let reason = r.skip_reason.clone();
+        let delivery = r.delivery.clone();
+        view! {
+            <tr>
+                <td>{r.seq}</td>
+                <td><code>{r.openid}</code></td>
+                <td>{move || row_state_label(&state, lang.get())}{reason.clone().map(|x| view! { <span class="muted">" · " {move || skip_label(&x, lang.get())}</span> })}</td>
+                <td>{r.attempts}</td>
+                <td>{r.errcode.map(|c| c.to_string()).unwrap_or_default()} " " <span class="muted">{r.errmsg.unwrap_or_default()}</span></td>
+                <td><code>{r.msgid.unwrap_or_default()}</code></td>
+                <td>{move || delivery.as_deref().map(|d| delivery_label(d, lang.get())).unwrap_or("")}</td>
+            </tr>
+        }
+    };
+    view! {
+        <section class="card" aria-labelledby="recipients-heading">
+            <h2 id="recipients-heading">{tr("收件人", "Recipients")}</h2>
+            <form class="filters" aria-label=move || lang.get().pick("筛选收件人", "Filter recipients")
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    after.set(0);
+                    applied.set((state_filter.get_untracked(), errcode.get_untracked(), search.get_untracked()));
+                }>
+                <label>{tr("状态", "State")}
+                    <select on:change=move |ev| state_filter.set(event_target_value(&ev))>{state_options}</select>
+                </label>
+                <label>"errcode"
+                    <input type="text" inputmode="numeric" size="8" on:input=move |ev| errcode.set(event_target_value(&ev)) />
+                </label>
+                <label>"openid"
+                    <input type="text" on:input=move |ev| search.set(event_target_value(&ev)) />
+                </label>
+                <button type="submit">{tr("筛选", "Filter")}</button>
+            </form>
+            <Transition fallback=|| view! { <p>"…"</p> }>
+                {move || Suspend::new(async move {
+                    match rows.await {
+                        Ok(mut list) => {
+                            let more = list.len() as i64 > RECIPIENT_PAGE;
+                            list.truncate(RECIPIENT_PAGE as usize);
+                            let last = list.last().map(|r| r.seq).unwrap_or(0);
+                            let first_page = after.get_untracked() == 0;
+                            view! {
+                                <table class="data">
+                                    <thead><tr>
+                                        <th scope="col">"#"</th>
+                                        <th scope="col">"openid"</th>
+                                        <th scope="col">{tr("状态", "State")}</th>
+                                        <th scope="col">{tr("尝试", "Tries")}</th>
+                                        <th scope="col">{tr("错误", "Error")}</th>
+                                        <th scope="col">"msgid"</th>
+                                        <th scope="col">{tr("回执", "Receipt")}</th>
+                                    </tr></thead>
+                                    <tbody>{list.into_iter().map(row).collect_view()}</tbody>
+                                </table>
+                                <div class="table-foot">
+                                    {(!first_page).then(|| view! { <button type="button" on:click=move |_| after.set(0)>{tr("第一页", "First page")}</button> })}
+                                    <span class="spacer"></span>
+                                    {more.then(|| view! { <button type="button" on:click=move |_| after.set(last)>{tr("下一页", "Next page")}</button> })}
+                                </div>
+                            }.into_any()
+                        }
+                        Err(e) => view! { <p class="form-error" role="alert">{move || e.message(lang.get())}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}

@@ -1,0 +1,609 @@
+//! Send jobs: recipients frozen at creation, a leased queue of rows, and the dispatcher that
+//! sends each row exactly once (WeChat's `client_msg_id` de-dup covers resends after a crash).
+//!
+//! - [`plan`]: who a [`RecipientSource`] reaches and why the others are skipped (the review step).
+//! - [`store`]: creating jobs (one row per recipient) and the operator's controls.
+//! - [`progress`]: live counts, rate, ETA, errors by errcode, the recipients table.
+//! - [`queue`]: the SQL of the dispatcher — claims, results, lease reaping — per dialect.
+//! - [`worker`]: the dispatcher: runners per job, bounded concurrency, a token bucket per account.
+//! - [`receipts`]: TEMPLATESENDJOBFINISH joined to rows by msgid.
+//!
+//! How exactly-once works: a worker claims `pending` rows (→ `sending`, with a lease) and sends
+//! each with `client_msg_id = wxp-{job}-{seq}`. A row whose worker died is claimed again once
+//! the lease lapses and resent with the same id — WeChat answers a repeat within 10 minutes
+//! with the first msgid and delivers nothing. An attempt whose outcome is unknown (timeout,
+//! lost response, worker gone) is remembered (`uncertain_ms`); once WeChat's window has passed
+//! since then the row is never resent blindly but becomes `unknown` for a person to decide.
+
+pub mod plan;
+pub mod progress;
+pub mod queue;
+pub mod receipts;
+pub mod store;
+pub mod worker;
+
+mod limiter;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use crate::followers::FollowerQuery;
+
+/// WeChat's default daily template-message quota per account.
+pub const DEFAULT_DAILY_QUOTA: i64 = 100_000;
+/// Messages per second when a job is created with rate 0.
+pub const DEFAULT_RATE_LIMIT: i64 = 500;
+/// The highest rate a job may ask for.
+pub const MAX_RATE_LIMIT: i64 = 100_000;
+/// Longest job name.
+pub const JOB_NAME_MAX: usize = 100;
+/// How long WeChat de-duplicates `openid + client_msg_id`.
+pub const WECHAT_DEDUP_WINDOW_MS: i64 = 10 * 60 * 1000;
+
+/// Who a job is for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecipientSource {
+    /// The selection from the followers page.
+    Openids(Vec<String>),
+    /// "All N matching this filter".
+    Filter(FollowerQueryDto),
+    AllSubscribed,
+    /// Subscribed followers whose unionid matches a user of the linked Mini Program.
+    Matched,
+    /// Followers carrying the tag (those who unfollowed are listed as skipped).
+    Tag(i64),
+    /// Pasted/uploaded text: one openid per line, optional header line `openid`.
+    CsvOpenids(String),
+    /// One unionid per line, optional header `unionid`; mapped to the follower's OA openid.
+    CsvUnionids(String),
+}
+
+impl RecipientSource {
+    /// `openids`, `filter`, `all_subscribed`, `matched`, `tag`, `csv_openids`, `csv_unionids`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RecipientSource::Openids(_) => "openids",
+            RecipientSource::Filter(_) => "filter",
+            RecipientSource::AllSubscribed => "all_subscribed",
+            RecipientSource::Matched => "matched",
+            RecipientSource::Tag(_) => "tag",
+            RecipientSource::CsvOpenids(_) => "csv_openids",
+            RecipientSource::CsvUnionids(_) => "csv_unionids",
+        }
+    }
+}
+
+/// A serde mirror of [`FollowerQuery`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowerQueryDto {
+    #[serde(default)]
+    pub search: String,
+    #[serde(default)]
+    pub subscribed: Option<bool>,
+    #[serde(default)]
+    pub has_unionid: Option<bool>,
+    #[serde(default)]
+    pub matched: Option<bool>,
+    #[serde(default)]
+    pub tag: Option<i64>,
+}
+
+impl From<FollowerQueryDto> for FollowerQuery {
+    fn from(d: FollowerQueryDto) -> Self {
+        FollowerQuery {
+            search: d.search,
+            subscribed: d.subscribed,
+            has_unionid: d.has_unionid,
+            matched: d.matched,
+            tag: d.tag,
+        }
+    }
+}
+
+impl From<FollowerQuery> for FollowerQueryDto {
+    fn from(q: FollowerQuery) -> Self {
+        FollowerQueryDto {
+            search: q.search,
+            subscribed: q.subscribed,
+            has_unionid: q.has_unionid,
+            matched: q.matched,
+            tag: q.tag,
+        }
+    }
+}
+
+/// Why a listed recipient gets nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// A follower who unfollowed the account.
+    Unsubscribed,
+    /// Not among the account's synced followers.
+    UnknownOpenid,
+    /// A unionid no follower of this account has.
+    NoOaOpenid,
+    /// Listed before.
+    Duplicate,
+}
+
+impl SkipReason {
+    pub const ALL: [SkipReason; 4] = [
+        SkipReason::Unsubscribed,
+        SkipReason::UnknownOpenid,
+        SkipReason::NoOaOpenid,
+        SkipReason::Duplicate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Unsubscribed => "unsubscribed",
+            SkipReason::UnknownOpenid => "unknown_openid",
+            SkipReason::NoOaOpenid => "no_oa_openid",
+            SkipReason::Duplicate => "duplicate",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SkipReason> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// A CSV line that is not an openid / unionid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineError {
+    /// 1-based line number in the text as given.
+    pub line: usize,
+    pub value: String,
+    /// In English, e.g. "not an openid".
+    pub message: String,
+}
+
+/// The review step of a job: who receives, who is skipped and why, and the day's quota.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientPlan {
+    pub will_receive: i64,
+    /// Non-zero counts only.
+    pub skipped: Vec<(SkipReason, i64)>,
+    /// At most the first 100.
+    pub line_errors: Vec<LineError>,
+    /// Template messages this account sent since midnight Beijing time, by any job.
+    pub sent_today: i64,
+    pub daily_quota: i64,
+    /// The first 10 openids that will receive.
+    pub sample: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Running,
+    Paused,
+    Cancelled,
+    Done,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Paused => "paused",
+            JobState::Cancelled => "cancelled",
+            JobState::Done => "done",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        match s {
+            "running" => Some(JobState::Running),
+            "paused" => Some(JobState::Paused),
+            "cancelled" => Some(JobState::Cancelled),
+            "done" => Some(JobState::Done),
+            _ => None,
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            JobState::Running => 0,
+            JobState::Paused => 1,
+            JobState::Cancelled => 2,
+            JobState::Done => 3,
+        }
+    }
+
+    fn from_code(c: u8) -> JobState {
+        match c {
+            0 => JobState::Running,
+            1 => JobState::Paused,
+            2 => JobState::Cancelled,
+            _ => JobState::Done,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: i64,
+    pub account_id: i64,
+    pub name: String,
+    /// `None` once the preset was deleted (the job keeps its own copy of the message).
+    pub preset_id: Option<i64>,
+    pub preset_name: String,
+    pub template_title: String,
+    pub state: JobState,
+    /// `staff`, `45009` (daily quota), or the errcode of a credentials problem (e.g. `40164`).
+    pub pause_reason: Option<String>,
+    /// Recipient rows, skipped ones included.
+    pub total: i64,
+    pub created_by: String,
+    pub created_ms: i64,
+    pub finished_ms: Option<i64>,
+    /// Messages per second.
+    pub rate_limit: i64,
+    /// The WeChat template id the job sends.
+    pub template_id: String,
+    /// Rows that were to receive the message when the job was created.
+    pub will_receive: i64,
+}
+
+/// A job with its live counts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobProgress {
+    pub job: Job,
+    pub pending: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub skipped: i64,
+    pub unknown: i64,
+    pub cancelled: i64,
+    /// Receipts (TEMPLATESENDJOBFINISH).
+    pub delivered: i64,
+    pub user_blocked: i64,
+    pub system_failed: i64,
+    /// Sends completed in the last 10 s / 10.
+    pub rate_per_s: f64,
+    /// (pending + sending) / rate, when the rate is > 0 and the job is running.
+    pub eta_secs: Option<i64>,
+    /// Failed rows by errcode, largest first.
+    pub errors: Vec<ErrcodeCount>,
+    pub skip_reasons: Vec<(SkipReason, i64)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrcodeCount {
+    /// 0 when the failure did not come from WeChat (e.g. an HTTP error of a proxy).
+    pub errcode: i64,
+    /// WeChat's errmsg of one of the rows, without its `rid: …` suffix.
+    pub errmsg: String,
+    pub count: i64,
+}
+
+/// One row of a job's recipients table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientRow {
+    pub seq: i64,
+    /// Empty for a unionid without follower (see `unionid`).
+    pub openid: String,
+    /// pending | sending | sent | failed | skipped | unknown | cancelled
+    pub state: String,
+    pub attempts: i64,
+    pub errcode: Option<i64>,
+    pub errmsg: Option<String>,
+    pub skip_reason: Option<String>,
+    pub msgid: Option<i64>,
+    /// delivered | user_block | system_failed
+    pub delivery: Option<String>,
+    pub updated_ms: i64,
+    /// The unionid the row was listed by (CSV of unionids).
+    pub unionid: Option<String>,
+    pub sent_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientFilter {
+    pub state: Option<String>,
+    pub errcode: Option<i64>,
+    /// An exact openid (or unionid); empty = any.
+    pub search: String,
+}
+
+/// The outcome a TEMPLATESENDJOBFINISH receipt reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    Delivered,
+    UserBlock,
+    SystemFailed,
+}
+
+impl Delivery {
+    /// `delivered`, `user_block`, `system_failed` (as stored).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Delivered => "delivered",
+            Delivery::UserBlock => "user_block",
+            Delivery::SystemFailed => "system_failed",
+        }
+    }
+
+    /// From the event's `Status`: `success`; `failed:user block`; any other `failed:…`
+    /// (`failed: system failed`, `failed:freq limit`…) is a system failure.
+    pub fn from_status(status: &wechat::callback::events::DeliveryStatus) -> Delivery {
+        use wechat::callback::events::DeliveryStatus;
+        match status {
+            DeliveryStatus::Success => Delivery::Delivered,
+            DeliveryStatus::UserBlock => Delivery::UserBlock,
+            DeliveryStatus::SystemFailed | DeliveryStatus::Failed(_) => Delivery::SystemFailed,
+        }
+    }
+}
+
+/// How the dispatcher of one process works.
+#[derive(Clone, Debug)]
+pub struct DispatchConfig {
+    /// Sends in flight at once in this process.
+    pub concurrency: usize,
+    /// Rows claimed at once.
+    pub batch: i64,
+    /// How long a claimed row belongs to its worker without renewal (renewed while alive).
+    pub lease_ms: i64,
+    /// Idle poll for new work.
+    pub poll_ms: u64,
+    /// WeChat's de-dup window for `client_msg_id`: a row whose earlier attempt may have been
+    /// delivered is resent only within it (less a safety margin).
+    pub dedup_window_ms: i64,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            concurrency: 64,
+            batch: 200,
+            lease_ms: 60_000,
+            poll_ms: 500,
+            dedup_window_ms: WECHAT_DEDUP_WINDOW_MS,
+        }
+    }
+}
+
+/// The `client_msg_id` of a row: the same for every attempt, so WeChat de-duplicates resends.
+pub fn client_msg_id(job_id: i64, seq: i64) -> String {
+    format!("wxp-{job_id}-{seq}")
+}
+
+/// A job's state as this process's runners see it: set by the controls of this engine at once
+/// and refreshed from the database by the dispatcher loop (controls in other processes). A
+/// generation counter lets the loop's refresh lose against a control that acted meanwhile.
+#[derive(Debug)]
+pub(crate) struct JobControl {
+    state: AtomicU64,
+    /// A runner found nothing left to claim: the job may be about to finish.
+    drained: AtomicBool,
+}
+
+impl JobControl {
+    fn new(state: JobState) -> Self {
+        JobControl {
+            state: AtomicU64::new(u64::from(state.code())),
+            drained: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn drained(&self) -> bool {
+        self.drained.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_drained(&self, drained: bool) {
+        self.drained.store(drained, Ordering::Release);
+    }
+
+    pub(crate) fn get(&self) -> JobState {
+        JobState::from_code((self.state.load(Ordering::Acquire) & 0xff) as u8)
+    }
+
+    pub(crate) fn set(&self, state: JobState) {
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some((((v >> 8) + 1) << 8) | u64::from(state.code()))
+            });
+    }
+
+    /// The current generation and state, for [`JobControl::set_if`].
+    pub(crate) fn snapshot(&self) -> u64 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    /// Sets `state` unless the control changed since `snapshot`.
+    pub(crate) fn set_if(&self, snapshot: u64, state: JobState) -> bool {
+        let new = (((snapshot >> 8) + 1) << 8) | u64::from(state.code());
+        self.state
+            .compare_exchange(snapshot, new, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    pub(crate) fn running(&self) -> bool {
+        self.get() == JobState::Running
+    }
+}
+
+/// What every dispatcher and control of one engine shares.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// On SQLite, the dispatcher's writes go one at a time through this lock instead of
+    /// meeting in SQLite's busy handler (which sleeps for milliseconds).
+    sqlite_write: tokio::sync::Mutex<()>,
+    controls: Mutex<HashMap<i64, Arc<JobControl>>>,
+    limiters: Mutex<HashMap<i64, Arc<limiter::Limiter>>>,
+    /// Wakes the dispatchers (a job was created, resumed or retried).
+    wake: tokio::sync::Notify,
+    dispatchers: AtomicU64,
+    /// The last claim time handed out: claims of one engine never share a millisecond.
+    last_claim_ms: AtomicI64,
+}
+
+impl Shared {
+    pub(crate) fn control(&self, job_id: i64, state: JobState) -> Arc<JobControl> {
+        let mut map = self
+            .controls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.entry(job_id)
+            .or_insert_with(|| Arc::new(JobControl::new(state)))
+            .clone()
+    }
+
+    /// The control of a job, if this process has one.
+    pub(crate) fn existing_control(&self, job_id: i64) -> Option<Arc<JobControl>> {
+        let map = self
+            .controls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.get(&job_id).cloned()
+    }
+
+    /// Tells this process's runners at once (others learn it from the database).
+    pub(crate) fn set_state(&self, job_id: i64, state: JobState) {
+        let map = self
+            .controls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(c) = map.get(&job_id) {
+            c.set(state);
+        }
+    }
+
+    /// Every control with its snapshot, taken before the dispatcher reads the jobs' states.
+    pub(crate) fn snapshots(&self) -> HashMap<i64, (Arc<JobControl>, u64)> {
+        let map = self
+            .controls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.iter()
+            .map(|(id, c)| (*id, (c.clone(), c.snapshot())))
+            .collect()
+    }
+
+    /// Drops the control of a job no runner works on.
+    pub(crate) fn forget(&self, job_id: i64) {
+        let mut map = self
+            .controls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.remove(&job_id);
+    }
+
+    pub(crate) fn limiter(&self, account_id: i64) -> Arc<limiter::Limiter> {
+        let mut map = self
+            .limiters
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.entry(account_id).or_default().clone()
+    }
+
+    /// `now`, or one past the last claim time if that is not later.
+    pub(crate) fn claim_time(&self, now: i64) -> i64 {
+        let mut prev = self.last_claim_ms.load(Ordering::Acquire);
+        loop {
+            let next = now.max(prev + 1);
+            match self.last_claim_ms.compare_exchange(
+                prev,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return next,
+                Err(actual) => prev = actual,
+            }
+        }
+    }
+
+    pub(crate) fn wake(&self) {
+        self.wake.notify_waiters();
+    }
+}
+
+impl crate::Engine {
+    /// Holds the dispatcher's write lock on SQLite (nothing on PostgreSQL).
+    pub(crate) async fn jobs_write_lock(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.db() {
+            crate::Db::Sqlite(_) => Some(self.inner.jobs.sqlite_write.lock().await),
+            crate::Db::Postgres(_) => None,
+        }
+    }
+
+    pub(crate) fn jobs_shared(&self) -> &Shared {
+        &self.inner.jobs
+    }
+}
+
+/// Midnight Beijing time (UTC+8) before `now_ms`, in unix ms.
+pub fn beijing_midnight_ms(now_ms: i64) -> i64 {
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    const OFFSET: i64 = 8 * 60 * 60 * 1000;
+    (now_ms + OFFSET).div_euclid(DAY) * DAY - OFFSET
+}
+
+/// WeChat's errmsg without the `rid: …` suffix it ends with.
+pub fn errmsg_without_rid(errmsg: &str) -> &str {
+    let cut = errmsg
+        .find(" rid:")
+        .or_else(|| errmsg.find(", rid:"))
+        .or_else(|| errmsg.find(",rid:"))
+        .unwrap_or(errmsg.len());
+    errmsg[..cut].trim_end_matches([',', ' '])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn midnight_is_beijing_time() {
+        // 2024-06-01 00:30 Beijing = 2024-05-31 16:30 UTC.
+        let t = 1_717_173_000_000;
+        assert_eq!(beijing_midnight_ms(t), 1_717_171_200_000);
+        assert_eq!(beijing_midnight_ms(1_717_171_200_000), 1_717_171_200_000);
+        assert_eq!(
+            beijing_midnight_ms(1_717_171_199_999),
+            1_717_171_200_000 - 86_400_000
+        );
+    }
+
+    #[test]
+    fn rid_suffix_is_dropped() {
+        assert_eq!(
+            errmsg_without_rid("require subscribe rid: 6650a1b2-12345678-1234abcd"),
+            "require subscribe"
+        );
+        assert_eq!(
+            errmsg_without_rid("invalid openid, rid: 1-2-3"),
+            "invalid openid"
+        );
+        assert_eq!(errmsg_without_rid("system error"), "system error");
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for r in SkipReason::ALL {
+            assert_eq!(SkipReason::parse(r.as_str()), Some(r));
+        }
+        for s in [
+            JobState::Running,
+            JobState::Paused,
+            JobState::Cancelled,
+            JobState::Done,
+        ] {
+            assert_eq!(JobState::parse(s.as_str()), Some(s));
+            assert_eq!(JobState::from_code(s.code()), s);
+        }
+        assert_eq!(
+            serde_json::to_string(&SkipReason::NoOaOpenid).unwrap(),
+            "\"no_oa_openid\""
+        );
+    }
+}

@@ -1,0 +1,185 @@
+//! A job's live progress (counts by state, receipts, rate, ETA, errors by errcode, skips) in one
+//! pass over its rows, and the keyset-paged recipients table.
+
+use std::collections::BTreeMap;
+
+use crate::{now_ms, on_db, Engine, Result};
+
+use super::{
+    errmsg_without_rid, ErrcodeCount, JobProgress, JobState, RecipientFilter, RecipientRow,
+    SkipReason,
+};
+
+/// The window `rate_per_s` is measured over.
+const RATE_WINDOW_MS: i64 = 10_000;
+
+#[derive(sqlx::FromRow)]
+struct Group {
+    state: String,
+    skip_reason: Option<String>,
+    errcode: Option<i64>,
+    delivery: Option<String>,
+    errmsg: Option<String>,
+    n: i64,
+    recent: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    seq: i64,
+    openid: String,
+    unionid: Option<String>,
+    state: String,
+    attempts: i64,
+    errcode: Option<i64>,
+    errmsg: Option<String>,
+    skip_reason: Option<String>,
+    msgid: Option<i64>,
+    delivery: Option<String>,
+    sent_ms: Option<i64>,
+    updated_ms: i64,
+}
+
+impl Engine {
+    /// The job with its live counts; `None` for an unknown id.
+    pub async fn job_progress(&self, id: i64) -> Result<Option<JobProgress>> {
+        let Some(job) = self.job(id).await? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        let groups = on_db!(self.db(), |pool| {
+            sqlx::query_as::<_, Group>(
+            "SELECT state, skip_reason, errcode, delivery, MAX(errmsg) AS errmsg, COUNT(*) AS n, \
+             COALESCE(SUM(CASE WHEN completed_ms >= $2 AND state IN ('sent', 'failed') \
+             THEN 1 ELSE 0 END), 0) AS recent \
+             FROM job_recipients WHERE job_id = $1 \
+             GROUP BY state, skip_reason, errcode, delivery"
+        )
+        .bind(id)
+        .bind(now - RATE_WINDOW_MS)
+        .fetch_all(pool)
+        .await
+        })?;
+        let mut p = JobProgress {
+            job,
+            pending: 0,
+            sending: 0,
+            sent: 0,
+            failed: 0,
+            skipped: 0,
+            unknown: 0,
+            cancelled: 0,
+            delivered: 0,
+            user_blocked: 0,
+            system_failed: 0,
+            rate_per_s: 0.0,
+            eta_secs: None,
+            errors: Vec::new(),
+            skip_reasons: Vec::new(),
+        };
+        let mut recent = 0;
+        let mut errors: BTreeMap<i64, (String, i64)> = BTreeMap::new();
+        let mut skips: BTreeMap<SkipReason, i64> = BTreeMap::new();
+        for g in groups {
+            recent += g.recent;
+            match g.state.as_str() {
+                "pending" => p.pending += g.n,
+                "sending" => p.sending += g.n,
+                "sent" => p.sent += g.n,
+                "failed" => {
+                    p.failed += g.n;
+                    let entry = errors
+                        .entry(g.errcode.unwrap_or(0))
+                        .or_insert_with(|| (String::new(), 0));
+                    if entry.0.is_empty() {
+                        entry.0 =
+                            errmsg_without_rid(g.errmsg.as_deref().unwrap_or_default()).to_owned();
+                    }
+                    entry.1 += g.n;
+                }
+                "skipped" => {
+                    p.skipped += g.n;
+                    if let Some(r) = g.skip_reason.as_deref().and_then(SkipReason::parse) {
+                        *skips.entry(r).or_default() += g.n;
+                    }
+                }
+                "unknown" => p.unknown += g.n,
+                "cancelled" => p.cancelled += g.n,
+                _ => {}
+            }
+            match g.delivery.as_deref() {
+                Some("delivered") => p.delivered += g.n,
+                Some("user_block") => p.user_blocked += g.n,
+                Some("system_failed") => p.system_failed += g.n,
+                _ => {}
+            }
+        }
+        p.rate_per_s = recent as f64 * 1000.0 / RATE_WINDOW_MS as f64;
+        if p.rate_per_s > 0.0 && p.job.state == JobState::Running {
+            p.eta_secs = Some(((p.pending + p.sending) as f64 / p.rate_per_s).ceil() as i64);
+        }
+        let mut errors: Vec<ErrcodeCount> = errors
+            .into_iter()
+            .map(|(errcode, (errmsg, count))| ErrcodeCount {
+                errcode,
+                errmsg,
+                count,
+            })
+            .collect();
+        errors.sort_by(|a, b| b.count.cmp(&a.count).then(a.errcode.cmp(&b.errcode)));
+        p.errors = errors;
+        p.skip_reasons = skips.into_iter().collect();
+        Ok(Some(p))
+    }
+
+    /// Rows of a job after `after_seq`, in seq order (keyset paging).
+    pub async fn job_recipients(
+        &self,
+        id: i64,
+        filter: &RecipientFilter,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<RecipientRow>> {
+        let rows = on_db!(self.db(), |pool| {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT seq, openid, unionid, state, attempts, errcode, errmsg, skip_reason, msgid, \
+                 delivery, sent_ms, updated_ms FROM job_recipients WHERE job_id = ",
+            );
+            qb.push_bind(id);
+            qb.push(" AND seq > ").push_bind(after_seq);
+            if let Some(state) = filter.state.as_deref().filter(|s| !s.is_empty()) {
+                qb.push(" AND state = ").push_bind(state.to_owned());
+            }
+            if let Some(code) = filter.errcode {
+                qb.push(" AND errcode = ").push_bind(code);
+            }
+            let search = filter.search.trim();
+            if !search.is_empty() {
+                qb.push(" AND (openid = ")
+                    .push_bind(search.to_owned())
+                    .push(" OR unionid = ")
+                    .push_bind(search.to_owned())
+                    .push(")");
+            }
+            qb.push(" ORDER BY seq LIMIT ").push_bind(limit.max(0));
+            qb.build_query_as::<Row>().fetch_all(pool).await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| RecipientRow {
+                seq: r.seq,
+                openid: r.openid,
+                state: r.state,
+                attempts: r.attempts,
+                errcode: r.errcode,
+                errmsg: r.errmsg,
+                skip_reason: r.skip_reason,
+                msgid: r.msgid,
+                delivery: r.delivery,
+                updated_ms: r.updated_ms,
+                unionid: r.unionid,
+                sent_ms: r.sent_ms,
+            })
+            .collect())
+    }
+}

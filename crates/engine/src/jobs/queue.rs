@@ -1,0 +1,564 @@
+//! The dispatcher's SQL: claiming pending rows under a lease (SKIP LOCKED on PostgreSQL), writing
+//! results back in batches, renewing and reaping leases, and ending finished jobs.
+//!
+//! On SQLite every write here holds the engine's dispatch write lock, statements with many rows
+//! bind anonymous `?` parameters (see `sync.rs`) and come in a few fixed sizes (prepared once),
+//! and the partial indexes are named with `INDEXED BY` so that a query never falls back to
+//! scanning a job's rows.
+
+use crate::db::Db;
+use crate::{now_ms, on_db, Engine, Result};
+
+use super::JobState;
+
+/// Result rows per UPDATE on SQLite (11 bound values each). A statement is padded (with rows
+/// that match nothing) to one of these sizes, so that a few prepared statements are reused
+/// instead of a new one being parsed for every batch size.
+const SQLITE_RESULT_SIZES: [usize; 4] = [16, 64, 256, 1_024];
+
+/// A row claimed by this worker.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub(crate) struct Claimed {
+    pub seq: i64,
+    pub openid: String,
+    /// Attempts including this one.
+    pub attempts: i64,
+    /// Start of the earliest earlier attempt that may have been delivered.
+    pub uncertain_ms: Option<i64>,
+}
+
+/// What becomes of a claimed row.
+#[derive(Clone, Debug)]
+pub(crate) struct RowResult {
+    pub job_id: i64,
+    pub seq: i64,
+    /// pending | sent | failed | unknown
+    pub state: &'static str,
+    pub msgid: Option<i64>,
+    pub errcode: Option<i64>,
+    pub errmsg: Option<String>,
+    pub next_try_ms: i64,
+    /// This attempt may have been delivered: remember its start (`uncertain_ms`).
+    pub uncertain: bool,
+    /// -1 for an attempt that did not count (released unsent, daily quota).
+    pub attempts_delta: i64,
+    pub sent_ms: Option<i64>,
+    pub completed_ms: Option<i64>,
+}
+
+impl RowResult {
+    /// Back to the queue unsent (the job stopped before the row's turn).
+    pub(crate) fn release(job_id: i64, seq: i64) -> RowResult {
+        RowResult {
+            job_id,
+            seq,
+            state: "pending",
+            msgid: None,
+            errcode: None,
+            errmsg: None,
+            next_try_ms: 0,
+            uncertain: false,
+            attempts_delta: -1,
+            sent_ms: None,
+            completed_ms: None,
+        }
+    }
+}
+
+/// What a job runner needs to start.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub(crate) struct RunningJob {
+    pub id: i64,
+    pub account_id: i64,
+    pub rate_limit: i64,
+}
+
+/// Counts of a lease reaping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Reaped {
+    /// Back to pending, to be resent with the same client_msg_id.
+    pub resend: u64,
+    /// Past WeChat's de-dup window (or their job ended): `unknown`.
+    pub unknown: u64,
+}
+
+/// SQLite claims without RETURNING: sqlx hands every returned row to the async side on its
+/// own (a thread wake-up each); the claimed rows come back as one JSON row instead
+/// ([`SQLITE_CLAIMED`]), found by owner and claim time (unique per engine).
+const SQLITE_CLAIM: &str = "UPDATE job_recipients SET state = 'sending', lease_owner = $1, \
+     lease_until_ms = $2, attempts = attempts + 1, first_try_ms = COALESCE(first_try_ms, $3), \
+     claimed_ms = $3, updated_ms = $3 \
+     WHERE job_id = $4 AND seq IN (SELECT seq FROM job_recipients INDEXED BY job_recipients_pending \
+     WHERE job_id = $4 AND state = 'pending' AND next_try_ms <= $3 \
+     AND EXISTS (SELECT 1 FROM jobs WHERE id = $4 AND state = 'running') ORDER BY seq LIMIT $5)";
+const SQLITE_CLAIMED: &str = "SELECT COALESCE(json_group_array(json_array(seq, openid, attempts, \
+     uncertain_ms)), '[]') FROM job_recipients INDEXED BY job_recipients_sending \
+     WHERE job_id = $1 AND state = 'sending' AND lease_owner = $2 AND claimed_ms = $3";
+
+const PG_CLAIM: &str = "UPDATE job_recipients r SET state = 'sending', lease_owner = $1, \
+     lease_until_ms = $2, attempts = r.attempts + 1, first_try_ms = COALESCE(r.first_try_ms, $3), \
+     claimed_ms = $3, updated_ms = $3 \
+     FROM (SELECT seq FROM job_recipients WHERE job_id = $4 AND state = 'pending' \
+     AND next_try_ms <= $3 AND EXISTS (SELECT 1 FROM jobs WHERE id = $4 AND state = 'running') \
+     ORDER BY seq LIMIT $5 FOR UPDATE SKIP LOCKED) c \
+     WHERE r.job_id = $4 AND r.seq = c.seq \
+     RETURNING r.seq, r.openid, r.attempts, r.uncertain_ms";
+
+/// A result applies to a row this worker still holds — or marks as sent a row somebody else
+/// gave up on (reaped to pending or unknown): the message did go out.
+const RESULT_GUARD_SQLITE: &str =
+    "(job_recipients.state = 'sending' AND job_recipients.lease_owner = ?) \
+     OR (job_recipients.state IN ('pending', 'unknown') AND v.column3 = 'sent')";
+
+const PG_RESULTS: &str = "UPDATE job_recipients r SET state = v.state, \
+     msgid = COALESCE(v.msgid, r.msgid), errcode = v.errcode, errmsg = v.errmsg, \
+     next_try_ms = v.next_try_ms, \
+     uncertain_ms = CASE WHEN v.uncertain THEN COALESCE(r.uncertain_ms, r.claimed_ms) ELSE r.uncertain_ms END, \
+     attempts = r.attempts + v.attempts_delta, sent_ms = COALESCE(v.sent_ms, r.sent_ms), \
+     completed_ms = v.completed_ms, lease_owner = NULL, lease_until_ms = 0, updated_ms = $1 \
+     FROM UNNEST($2::int8[], $3::int8[], $4::text[], $5::int8[], $6::int8[], $7::text[], \
+     $8::int8[], $9::bool[], $10::int8[], $11::int8[], $12::int8[]) \
+     AS v(job_id, seq, state, msgid, errcode, errmsg, next_try_ms, uncertain, attempts_delta, \
+     sent_ms, completed_ms) \
+     WHERE r.job_id = v.job_id AND r.seq = v.seq \
+     AND ((r.state = 'sending' AND r.lease_owner = $13) \
+     OR (r.state IN ('pending', 'unknown') AND v.state = 'sent'))";
+
+fn sqlite_results_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(900 + rows * 24);
+    sql.push_str(
+        "UPDATE job_recipients SET state = v.column3, \
+         msgid = COALESCE(v.column4, job_recipients.msgid), errcode = v.column5, \
+         errmsg = v.column6, next_try_ms = v.column7, \
+         uncertain_ms = CASE WHEN v.column8 = 1 \
+         THEN COALESCE(job_recipients.uncertain_ms, job_recipients.claimed_ms) \
+         ELSE job_recipients.uncertain_ms END, \
+         attempts = job_recipients.attempts + v.column9, \
+         sent_ms = COALESCE(v.column10, job_recipients.sent_ms), completed_ms = v.column11, \
+         lease_owner = NULL, lease_until_ms = 0, updated_ms = ? FROM (VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?,?,?,?,?,?,?)");
+    }
+    sql.push_str(
+        ") AS v WHERE job_recipients.job_id = v.column1 AND job_recipients.seq = v.column2 AND (",
+    );
+    sql.push_str(RESULT_GUARD_SQLITE);
+    sql.push(')');
+    sql
+}
+
+/// Expired leases of other workers whose attempt began before `$4`: never resent.
+const REAP_STALE: &str = "UPDATE job_recipients {sending} SET state = 'unknown', errmsg = $1, \
+     completed_ms = $2, uncertain_ms = COALESCE(uncertain_ms, claimed_ms), lease_owner = NULL, \
+     lease_until_ms = 0, updated_ms = $2 \
+     WHERE state = 'sending' AND lease_until_ms < $2 AND lease_owner <> $3 \
+     AND COALESCE(uncertain_ms, claimed_ms) < $4";
+/// Expired leases of a job that ended meanwhile (cancelled): not resent either.
+const REAP_ENDED: &str = "UPDATE job_recipients {sending} SET state = 'unknown', errmsg = $1, \
+     completed_ms = $2, uncertain_ms = COALESCE(uncertain_ms, claimed_ms), lease_owner = NULL, \
+     lease_until_ms = 0, updated_ms = $2 \
+     WHERE state = 'sending' AND lease_until_ms < $2 AND lease_owner <> $3 \
+     AND job_id IN (SELECT id FROM jobs WHERE state IN ('cancelled', 'done'))";
+/// The other expired leases: resent with the same client_msg_id (WeChat de-duplicates).
+const REAP_RESEND: &str =
+    "UPDATE job_recipients {sending} SET state = 'pending', next_try_ms = 0, \
+     uncertain_ms = COALESCE(uncertain_ms, claimed_ms), lease_owner = NULL, lease_until_ms = 0, \
+     updated_ms = $1 \
+     WHERE state = 'sending' AND lease_until_ms < $1 AND lease_owner <> $2";
+const ANY_EXPIRED: &str = "SELECT seq FROM job_recipients {sending} \
+     WHERE state = 'sending' AND lease_until_ms < $1 AND lease_owner <> $2 LIMIT 1";
+const RENEW: &str = "UPDATE job_recipients {sending} SET lease_until_ms = $1 \
+     WHERE state = 'sending' AND lease_owner = $2";
+const ANY_OPEN: &str = "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM job_recipients {pending} \
+     WHERE job_id = $1 AND state = 'pending') OR EXISTS (SELECT 1 FROM job_recipients {sending} \
+     WHERE job_id = $1 AND state = 'sending') THEN 1 ELSE 0 END AS BIGINT)";
+const FINISH: &str = "UPDATE jobs SET state = 'done', finished_ms = $1, updated_ms = $1 \
+     WHERE id = $2 AND state = 'running' \
+     AND NOT EXISTS (SELECT 1 FROM job_recipients {pending} WHERE job_id = $2 AND state = 'pending') \
+     AND NOT EXISTS (SELECT 1 FROM job_recipients {sending} WHERE job_id = $2 AND state = 'sending')";
+const ANY_PENDING: &str = "SELECT seq FROM job_recipients {pending} \
+     WHERE job_id = $1 AND state = 'pending' LIMIT 1";
+const SWEEP_CANCELLED: &str = "UPDATE job_recipients {pending} SET state = 'cancelled', \
+     updated_ms = $1 WHERE job_id = $2 AND state = 'pending'";
+
+/// Names the partial indexes on SQLite (PostgreSQL's planner finds them by itself).
+fn dialect(db: &Db, sql: &str) -> String {
+    let (pending, sending) = match db {
+        Db::Sqlite(_) => (
+            "INDEXED BY job_recipients_pending",
+            "INDEXED BY job_recipients_sending",
+        ),
+        Db::Postgres(_) => ("", ""),
+    };
+    sql.replace("{pending}", pending)
+        .replace("{sending}", sending)
+}
+
+/// Explains an `unknown` row whose attempt may have been delivered too long ago to resend.
+pub(crate) const UNKNOWN_STALE: &str = "An earlier attempt may have been delivered (its worker \
+     stopped or WeChat did not answer) and WeChat only de-duplicates a resend for 10 minutes: \
+     not resent. Check with the recipient before sending again.";
+/// Explains an `unknown` row of a job cancelled while its worker was gone.
+pub(crate) const UNKNOWN_ENDED: &str = "The job ended while the worker sending this message \
+     was gone: it may or may not have been delivered.";
+
+impl Engine {
+    /// Claims up to `n` due pending rows of a running job for `owner` (none once the job was
+    /// paused or cancelled, whoever did it). Returns the claim time
+    /// (the attempts' start) and the rows in seq order.
+    pub(crate) async fn claim_rows(
+        &self,
+        job_id: i64,
+        owner: &str,
+        n: i64,
+        lease_ms: i64,
+    ) -> Result<(i64, Vec<Claimed>)> {
+        let now = self.jobs_shared().claim_time(now_ms());
+        let mut rows = {
+            let _write = self.jobs_write_lock().await;
+            match self.db() {
+                Db::Sqlite(pool) => {
+                    let claimed = sqlx::query(SQLITE_CLAIM)
+                        .bind(owner)
+                        .bind(now + lease_ms)
+                        .bind(now)
+                        .bind(job_id)
+                        .bind(n)
+                        .execute(pool)
+                        .await?
+                        .rows_affected();
+                    if claimed == 0 {
+                        Vec::new()
+                    } else {
+                        let json: String = sqlx::query_scalar(SQLITE_CLAIMED)
+                            .bind(job_id)
+                            .bind(owner)
+                            .bind(now)
+                            .fetch_one(pool)
+                            .await?;
+                        let rows: Vec<(i64, String, i64, Option<i64>)> =
+                            serde_json::from_str(&json)
+                                .map_err(|e| crate::Error::Internal(format!("claim: {e}")))?;
+                        rows.into_iter()
+                            .map(|(seq, openid, attempts, uncertain_ms)| Claimed {
+                                seq,
+                                openid,
+                                attempts,
+                                uncertain_ms,
+                            })
+                            .collect()
+                    }
+                }
+                Db::Postgres(pool) => {
+                    sqlx::query_as::<_, Claimed>(PG_CLAIM)
+                        .bind(owner)
+                        .bind(now + lease_ms)
+                        .bind(now)
+                        .bind(job_id)
+                        .bind(n)
+                        .fetch_all(pool)
+                        .await?
+                }
+            }
+        };
+        rows.sort_unstable_by_key(|r| r.seq);
+        Ok((now, rows))
+    }
+
+    /// Writes a batch of results of rows `owner` holds: on SQLite one statement per 1,024 rows
+    /// (in a transaction when there are more), on PostgreSQL one statement from arrays.
+    pub(crate) async fn write_results(&self, owner: &str, results: &[RowResult]) -> Result<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let _write = self.jobs_write_lock().await;
+        match self.db() {
+            Db::Sqlite(pool) => {
+                let largest = SQLITE_RESULT_SIZES[SQLITE_RESULT_SIZES.len() - 1];
+                let chunks: Vec<&[RowResult]> = results.chunks(largest).collect();
+                // One statement needs no transaction (and its two round trips).
+                let mut tx = if chunks.len() > 1 {
+                    Some(pool.begin().await?)
+                } else {
+                    None
+                };
+                for chunk in chunks {
+                    let size = SQLITE_RESULT_SIZES
+                        .into_iter()
+                        .find(|s| *s >= chunk.len())
+                        .unwrap_or(largest);
+                    let sql = sqlite_results_sql(size);
+                    let mut q = sqlx::query(&sql).bind(now);
+                    for r in chunk {
+                        q = q
+                            .bind(r.job_id)
+                            .bind(r.seq)
+                            .bind(r.state)
+                            .bind(r.msgid)
+                            .bind(r.errcode)
+                            .bind(r.errmsg.as_deref())
+                            .bind(r.next_try_ms)
+                            .bind(i64::from(r.uncertain))
+                            .bind(r.attempts_delta)
+                            .bind(r.sent_ms)
+                            .bind(r.completed_ms);
+                    }
+                    for _ in chunk.len()..size {
+                        // Job 0 does not exist: the padding matches no row.
+                        q = q
+                            .bind(0_i64)
+                            .bind(0_i64)
+                            .bind("pending")
+                            .bind(None::<i64>)
+                            .bind(None::<i64>)
+                            .bind(None::<&str>)
+                            .bind(0_i64)
+                            .bind(0_i64)
+                            .bind(0_i64)
+                            .bind(None::<i64>)
+                            .bind(None::<i64>);
+                    }
+                    let q = q.bind(owner);
+                    match tx.as_mut() {
+                        Some(tx) => q.execute(&mut **tx).await?,
+                        None => q.execute(pool).await?,
+                    };
+                }
+                if let Some(tx) = tx {
+                    tx.commit().await?;
+                }
+            }
+            Db::Postgres(pool) => {
+                let n = results.len();
+                let mut job_id = Vec::with_capacity(n);
+                let mut seq = Vec::with_capacity(n);
+                let mut state = Vec::with_capacity(n);
+                let mut msgid = Vec::with_capacity(n);
+                let mut errcode = Vec::with_capacity(n);
+                let mut errmsg = Vec::with_capacity(n);
+                let mut next_try = Vec::with_capacity(n);
+                let mut uncertain = Vec::with_capacity(n);
+                let mut delta = Vec::with_capacity(n);
+                let mut sent_ms = Vec::with_capacity(n);
+                let mut completed_ms = Vec::with_capacity(n);
+                for r in results {
+                    job_id.push(r.job_id);
+                    seq.push(r.seq);
+                    state.push(r.state);
+                    msgid.push(r.msgid);
+                    errcode.push(r.errcode);
+                    errmsg.push(r.errmsg.as_deref());
+                    next_try.push(r.next_try_ms);
+                    uncertain.push(r.uncertain);
+                    delta.push(r.attempts_delta);
+                    sent_ms.push(r.sent_ms);
+                    completed_ms.push(r.completed_ms);
+                }
+                sqlx::query(PG_RESULTS)
+                    .bind(now)
+                    .bind(job_id)
+                    .bind(seq)
+                    .bind(state)
+                    .bind(msgid)
+                    .bind(errcode)
+                    .bind(errmsg)
+                    .bind(next_try)
+                    .bind(uncertain)
+                    .bind(delta)
+                    .bind(sent_ms)
+                    .bind(completed_ms)
+                    .bind(owner)
+                    .execute(pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Extends the leases of the rows `owner` holds.
+    pub(crate) async fn renew_leases(&self, owner: &str, lease_ms: i64) -> Result<u64> {
+        let sql = dialect(self.db(), RENEW);
+        let _write = self.jobs_write_lock().await;
+        Ok(on_db!(self.db(), |pool| sqlx::query(&sql)
+            .bind(now_ms() + lease_ms)
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?)
+    }
+
+    /// Rows of other workers whose lease lapsed (the worker died): resent when their first
+    /// possibly delivered attempt began less than `window_ms` ago, else `unknown`.
+    pub(crate) async fn reap_leases(&self, owner: &str, window_ms: i64) -> Result<Reaped> {
+        let now = now_ms();
+        let any: Option<i64> = on_db!(self.db(), |pool| sqlx::query_scalar(&dialect(
+            self.db(),
+            ANY_EXPIRED
+        ))
+        .bind(now)
+        .bind(owner)
+        .fetch_optional(pool)
+        .await)?;
+        if any.is_none() {
+            return Ok(Reaped::default());
+        }
+        let (stale, ended, resend) = (
+            dialect(self.db(), REAP_STALE),
+            dialect(self.db(), REAP_ENDED),
+            dialect(self.db(), REAP_RESEND),
+        );
+        let _write = self.jobs_write_lock().await;
+        let reaped = on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
+            let stale = sqlx::query(&stale)
+                .bind(UNKNOWN_STALE)
+                .bind(now)
+                .bind(owner)
+                .bind(now - window_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let ended = sqlx::query(&ended)
+                .bind(UNKNOWN_ENDED)
+                .bind(now)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let resend = sqlx::query(&resend)
+                .bind(now)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Reaped {
+                resend,
+                unknown: stale + ended,
+            })
+        })?;
+        if reaped != Reaped::default() {
+            tracing::info!(
+                resend = reaped.resend,
+                unknown = reaped.unknown,
+                "took over send rows of a worker that stopped"
+            );
+        }
+        Ok(reaped)
+    }
+
+    /// Running jobs, for the dispatcher loop.
+    pub(crate) async fn running_jobs(&self) -> Result<Vec<RunningJob>> {
+        Ok(on_db!(self.db(), |pool| sqlx::query_as::<_, RunningJob>(
+            "SELECT id, account_id, rate_limit FROM jobs WHERE state = 'running' ORDER BY id"
+        )
+        .fetch_all(pool)
+        .await)?)
+    }
+
+    pub(crate) async fn job_state(&self, job_id: i64) -> Result<Option<JobState>> {
+        let s: Option<String> = on_db!(self.db(), |pool| sqlx::query_scalar(
+            "SELECT state FROM jobs WHERE id = $1"
+        )
+        .bind(job_id)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(s.as_deref().and_then(JobState::parse))
+    }
+
+    /// The job's payload snapshot (JSON text).
+    pub(crate) async fn job_payload(&self, job_id: i64) -> Result<Option<String>> {
+        Ok(on_db!(self.db(), |pool| sqlx::query_scalar(
+            "SELECT payload FROM jobs WHERE id = $1"
+        )
+        .bind(job_id)
+        .fetch_optional(pool)
+        .await)?)
+    }
+
+    /// Pauses a running job for a reason of the dispatcher's (`45009`, a credentials errcode).
+    pub(crate) async fn pause_for(&self, job_id: i64, reason: &str) -> Result<bool> {
+        let changed = {
+            let _write = self.jobs_write_lock().await;
+            on_db!(self.db(), |pool| sqlx::query(
+                "UPDATE jobs SET state = 'paused', pause_reason = $1, updated_ms = $2 \
+                 WHERE id = $3 AND state = 'running'"
+            )
+            .bind(reason)
+            .bind(now_ms())
+            .bind(job_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?
+        };
+        self.jobs_shared().set_state(job_id, JobState::Paused);
+        if changed > 0 {
+            tracing::warn!(job_id, reason, "send job paused");
+        }
+        Ok(changed > 0)
+    }
+
+    /// After results were written: a running job without pending or sending rows is `done`;
+    /// a cancelled job's rows put back meanwhile become `cancelled`.
+    pub(crate) async fn settle_job(&self, job_id: i64) -> Result<Option<JobState>> {
+        let Some(state) = self.job_state(job_id).await? else {
+            return Ok(None);
+        };
+        match state {
+            JobState::Running => {
+                let open: i64 = on_db!(self.db(), |pool| sqlx::query_scalar(&dialect(
+                    self.db(),
+                    ANY_OPEN
+                ))
+                .bind(job_id)
+                .fetch_one(pool)
+                .await)?;
+                if open != 0 {
+                    return Ok(Some(state));
+                }
+                let sql = dialect(self.db(), FINISH);
+                let done = {
+                    let _write = self.jobs_write_lock().await;
+                    on_db!(self.db(), |pool| sqlx::query(&sql)
+                        .bind(now_ms())
+                        .bind(job_id)
+                        .execute(pool)
+                        .await
+                        .map(|r| r.rows_affected()))?
+                };
+                if done > 0 {
+                    tracing::info!(job_id, "send job done");
+                    self.jobs_shared().set_state(job_id, JobState::Done);
+                    return Ok(Some(JobState::Done));
+                }
+                Ok(self.job_state(job_id).await?)
+            }
+            JobState::Cancelled => {
+                let any: Option<i64> = on_db!(self.db(), |pool| sqlx::query_scalar(&dialect(
+                    self.db(),
+                    ANY_PENDING
+                ))
+                .bind(job_id)
+                .fetch_optional(pool)
+                .await)?;
+                if any.is_some() {
+                    let sql = dialect(self.db(), SWEEP_CANCELLED);
+                    let _write = self.jobs_write_lock().await;
+                    on_db!(self.db(), |pool| sqlx::query(&sql)
+                        .bind(now_ms())
+                        .bind(job_id)
+                        .execute(pool)
+                        .await
+                        .map(|r| r.rows_affected()))?;
+                }
+                Ok(Some(state))
+            }
+            other => Ok(Some(other)),
+        }
+    }
+}

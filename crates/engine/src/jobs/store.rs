@@ -1,0 +1,438 @@
+//! Creating a job (message snapshot + one frozen row per recipient, in one transaction) and the
+//! operator's controls: pause, resume, cancel, retry failed rows.
+
+use crate::accounts::Account;
+use crate::audit::Actor;
+use crate::{now_ms, on_db, Engine, Error, Result};
+
+use super::plan::Planned;
+use super::{Job, JobState, RecipientSource, DEFAULT_RATE_LIMIT, JOB_NAME_MAX, MAX_RATE_LIMIT};
+
+/// Recipient rows per INSERT (7 bound values each).
+const INSERT_CHUNK: usize = 2_000;
+/// A list source longer than this is stored as a summary on the job (the rows hold the list).
+const SOURCE_JSON_MAX: usize = 64 * 1024;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct JobRow {
+    id: i64,
+    account_id: i64,
+    name: String,
+    preset_id: Option<i64>,
+    preset_name: String,
+    template_id: String,
+    template_title: String,
+    state: String,
+    pause_reason: Option<String>,
+    total: i64,
+    will_receive: i64,
+    rate_limit: i64,
+    created_by: String,
+    created_ms: i64,
+    finished_ms: Option<i64>,
+}
+
+impl JobRow {
+    pub(crate) fn into_job(self) -> Job {
+        Job {
+            id: self.id,
+            account_id: self.account_id,
+            name: self.name,
+            preset_id: self.preset_id,
+            preset_name: self.preset_name,
+            template_title: self.template_title,
+            state: JobState::parse(&self.state).unwrap_or(JobState::Done),
+            pause_reason: self.pause_reason,
+            total: self.total,
+            created_by: self.created_by,
+            created_ms: self.created_ms,
+            finished_ms: self.finished_ms,
+            rate_limit: self.rate_limit,
+            template_id: self.template_id,
+            will_receive: self.will_receive,
+        }
+    }
+}
+
+pub(crate) const SELECT_JOB: &str = "SELECT id, account_id, name, preset_id, preset_name, \
+     template_id, template_title, state, pause_reason, total, will_receive, rate_limit, \
+     created_by, created_ms, finished_ms FROM jobs";
+
+/// The source as stored on the job: long lists as a summary (the rows hold them anyway).
+fn stored_source(source: &RecipientSource) -> String {
+    let full = serde_json::to_string(source).unwrap_or_default();
+    if full.len() <= SOURCE_JSON_MAX {
+        return full;
+    }
+    let entries = match source {
+        RecipientSource::Openids(list) => list.len(),
+        RecipientSource::CsvOpenids(text) | RecipientSource::CsvUnionids(text) => {
+            text.lines().count()
+        }
+        _ => 0,
+    };
+    serde_json::json!({ "kind": source.kind(), "entries": entries, "summarised": true }).to_string()
+}
+
+fn state_error(job: &Job, wanted: &str) -> Error {
+    Error::Invalid {
+        field: "state",
+        message: format!("the job is {}: it cannot be {wanted}", job.state.as_str()),
+    }
+}
+
+impl Engine {
+    /// Freezes the recipient list (one row per recipient, skipped ones with their reason, seq
+    /// from 1) and starts the job. `rate_limit` is in messages per second for the account
+    /// (0 = [`DEFAULT_RATE_LIMIT`]). The message is copied from the preset, so editing the
+    /// preset later does not change the job.
+    pub async fn create_job(
+        &self,
+        actor: &Actor,
+        account: &Account,
+        preset_id: i64,
+        name: &str,
+        source: &RecipientSource,
+        rate_limit: i64,
+    ) -> Result<Job> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::Invalid {
+                field: "name",
+                message: "a job needs a name".into(),
+            });
+        }
+        if name.chars().count() > JOB_NAME_MAX {
+            return Err(Error::Invalid {
+                field: "name",
+                message: format!("at most {JOB_NAME_MAX} characters"),
+            });
+        }
+        let rate_limit = match rate_limit {
+            0 => DEFAULT_RATE_LIMIT,
+            r if (1..=MAX_RATE_LIMIT).contains(&r) => r,
+            _ => {
+                return Err(Error::Invalid {
+                    field: "rate_limit",
+                    message: format!("between 1 and {MAX_RATE_LIMIT} messages per second"),
+                })
+            }
+        };
+        let preset = self
+            .preset(preset_id)
+            .await?
+            .filter(|p| p.account_id == account.id)
+            .ok_or(Error::NotFound)?;
+        // Validates the preset against its template (InvalidPreset, TemplateRemoved).
+        let payload = self.preset_payload(account, &preset, "", None).await?;
+        let payload_json = payload.to_json();
+        let _: wechat::api::TemplateMessage = serde_json::from_value(payload_json.clone())
+            .map_err(|e| Error::Internal(format!("payload: {e}")))?;
+        let template_title = self
+            .template(preset.template_ref)
+            .await?
+            .map(|t| t.remote.title)
+            .unwrap_or_default();
+        let resolved = self.resolve_recipients(account, source).await?;
+        let will_receive = resolved.will_receive();
+        if will_receive == 0 {
+            return Err(Error::Invalid {
+                field: "recipients",
+                message: "nobody would receive this message".into(),
+            });
+        }
+        let total = resolved.rows.len() as i64;
+        let now = now_ms();
+        let source_json = stored_source(source);
+        let payload_text = payload_json.to_string();
+        let id = {
+            let _write = self.jobs_write_lock().await;
+            on_db!(self.db(), |pool| {
+                let mut tx = pool.begin().await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO jobs (account_id, channel, name, preset_id, preset_name, \
+                     template_id, template_title, payload, source, state, total, will_receive, \
+                     rate_limit, created_by, created_ms, updated_ms) \
+                     VALUES ($1, 'template', $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $11, \
+                     $12, $13, $13) RETURNING id",
+                )
+                .bind(account.id)
+                .bind(name)
+                .bind(preset.id)
+                .bind(&preset.name)
+                .bind(&payload.template_id)
+                .bind(&template_title)
+                .bind(&payload_text)
+                .bind(&source_json)
+                .bind(total)
+                .bind(will_receive)
+                .bind(rate_limit)
+                .bind(&actor.name)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                let numbered: Vec<(i64, &Planned)> = (1_i64..).zip(resolved.rows.iter()).collect();
+                for chunk in numbered.chunks(INSERT_CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO job_recipients (job_id, seq, openid, unionid, state, \
+                         skip_reason, updated_ms) ",
+                    );
+                    qb.push_values(chunk, |mut b, (seq, row)| {
+                        b.push_bind(id)
+                            .push_bind(*seq)
+                            .push_bind(&row.openid)
+                            .push_bind(&row.unionid)
+                            .push_bind(if row.skip.is_some() {
+                                "skipped"
+                            } else {
+                                "pending"
+                            })
+                            .push_bind(row.skip.map(|r| r.as_str()))
+                            .push_bind(now);
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(id)
+            })?
+        };
+        let skipped: serde_json::Map<String, serde_json::Value> = resolved
+            .skipped()
+            .into_iter()
+            .map(|(r, n)| (r.as_str().to_owned(), n.into()))
+            .collect();
+        self.audit(
+            actor,
+            "job.create",
+            name,
+            serde_json::json!({
+                "id": id,
+                "account": account.appid,
+                "preset": preset.id,
+                "source": source.kind(),
+                "total": total,
+                "will_receive": will_receive,
+                "skipped": skipped,
+                "line_errors": resolved.line_error_count,
+                "rate_limit": rate_limit,
+            }),
+        )
+        .await?;
+        self.jobs_shared().wake();
+        self.job(id).await?.ok_or(Error::NotFound)
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Option<Job>> {
+        let sql = format!("{SELECT_JOB} WHERE id = $1");
+        let row = on_db!(self.db(), |pool| sqlx::query_as::<_, JobRow>(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(JobRow::into_job))
+    }
+
+    /// The account's jobs, newest first.
+    pub async fn jobs(&self, account_id: i64, limit: i64) -> Result<Vec<Job>> {
+        let sql = format!("{SELECT_JOB} WHERE account_id = $1 ORDER BY id DESC LIMIT $2");
+        let rows = on_db!(self.db(), |pool| sqlx::query_as::<_, JobRow>(&sql)
+            .bind(account_id)
+            .bind(limit.max(0))
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(JobRow::into_job).collect())
+    }
+
+    /// Moves a job from one state to another; `Ok(None)` when it was not in `from`.
+    async fn transition(
+        &self,
+        id: i64,
+        from: &[JobState],
+        to: JobState,
+        pause_reason: Option<&str>,
+    ) -> Result<Option<Job>> {
+        let now = now_ms();
+        let finished = matches!(to, JobState::Done | JobState::Cancelled).then_some(now);
+        let from_list = from
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE jobs SET state = $1, pause_reason = $2, finished_ms = $3, updated_ms = $4 \
+             WHERE id = $5 AND state IN ({from_list})"
+        );
+        let changed = {
+            let _write = self.jobs_write_lock().await;
+            on_db!(self.db(), |pool| sqlx::query(&sql)
+                .bind(to.as_str())
+                .bind(pause_reason)
+                .bind(finished)
+                .bind(now)
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))?
+        };
+        if changed == 0 {
+            return Ok(None);
+        }
+        self.jobs_shared().set_state(id, to);
+        self.job(id).await
+    }
+
+    /// Stops claiming the job's rows (sends in flight finish). `pause_reason` "staff".
+    pub async fn pause_job(&self, actor: &Actor, id: i64) -> Result<()> {
+        let job = self.job(id).await?.ok_or(Error::NotFound)?;
+        if job.state == JobState::Paused {
+            return Ok(());
+        }
+        let Some(job) = self
+            .transition(id, &[JobState::Running], JobState::Paused, Some("staff"))
+            .await?
+        else {
+            let now = self.job(id).await?.ok_or(Error::NotFound)?;
+            return if now.state == JobState::Paused {
+                Ok(())
+            } else {
+                Err(state_error(&now, "paused"))
+            };
+        };
+        self.audit(
+            actor,
+            "job.pause",
+            &job.name,
+            serde_json::json!({ "id": id }),
+        )
+        .await
+    }
+
+    /// Continues a paused job (whatever paused it, the daily quota included).
+    pub async fn resume_job(&self, actor: &Actor, id: i64) -> Result<()> {
+        let before = self.job(id).await?.ok_or(Error::NotFound)?;
+        if before.state == JobState::Running {
+            return Ok(());
+        }
+        let Some(job) = self
+            .transition(id, &[JobState::Paused], JobState::Running, None)
+            .await?
+        else {
+            let now = self.job(id).await?.ok_or(Error::NotFound)?;
+            return if now.state == JobState::Running {
+                Ok(())
+            } else {
+                Err(state_error(&now, "resumed"))
+            };
+        };
+        self.jobs_shared().wake();
+        self.audit(
+            actor,
+            "job.resume",
+            &job.name,
+            serde_json::json!({ "id": id, "pause_reason": before.pause_reason }),
+        )
+        .await
+    }
+
+    /// Ends a job: its pending rows become `cancelled`; sends in flight finish.
+    pub async fn cancel_job(&self, actor: &Actor, id: i64) -> Result<()> {
+        let job = self.job(id).await?.ok_or(Error::NotFound)?;
+        match job.state {
+            JobState::Cancelled => return Ok(()),
+            JobState::Done => return Err(state_error(&job, "cancelled")),
+            JobState::Running | JobState::Paused => {}
+        }
+        let now = now_ms();
+        let (changed, rows) = {
+            let _write = self.jobs_write_lock().await;
+            on_db!(self.db(), |pool| {
+                let mut tx = pool.begin().await?;
+                let changed = sqlx::query(
+                    "UPDATE jobs SET state = 'cancelled', pause_reason = NULL, finished_ms = $1, \
+                     updated_ms = $1 WHERE id = $2 AND state IN ('running', 'paused')",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let rows = sqlx::query(
+                    "UPDATE job_recipients SET state = 'cancelled', updated_ms = $1 \
+                     WHERE job_id = $2 AND state = 'pending'",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>((changed, rows))
+            })?
+        };
+        if changed == 0 {
+            let now = self.job(id).await?.ok_or(Error::NotFound)?;
+            return if now.state == JobState::Cancelled {
+                Ok(())
+            } else {
+                Err(state_error(&now, "cancelled"))
+            };
+        }
+        self.jobs_shared().set_state(id, JobState::Cancelled);
+        self.audit(
+            actor,
+            "job.cancel",
+            &job.name,
+            serde_json::json!({ "id": id, "cancelled_rows": rows }),
+        )
+        .await
+    }
+
+    /// Puts the failed rows back in the queue (not the `unknown` ones: those may have been
+    /// delivered) and runs the job again; returns how many.
+    pub async fn retry_failed(&self, actor: &Actor, id: i64) -> Result<i64> {
+        let job = self.job(id).await?.ok_or(Error::NotFound)?;
+        if job.state == JobState::Cancelled {
+            return Err(state_error(&job, "retried"));
+        }
+        let now = now_ms();
+        let rows = {
+            let _write = self.jobs_write_lock().await;
+            on_db!(self.db(), |pool| {
+                let mut tx = pool.begin().await?;
+                let rows = sqlx::query(
+                    "UPDATE job_recipients SET state = 'pending', next_try_ms = 0, errcode = NULL, \
+                     errmsg = NULL, completed_ms = NULL, updated_ms = $1 \
+                     WHERE job_id = $2 AND state = 'failed'",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if rows > 0 {
+                    sqlx::query(
+                        "UPDATE jobs SET state = 'running', pause_reason = NULL, finished_ms = NULL, \
+                         updated_ms = $1 WHERE id = $2 AND state <> 'cancelled'",
+                    )
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(rows as i64)
+            })?
+        };
+        if rows > 0 {
+            self.jobs_shared().set_state(id, JobState::Running);
+            self.jobs_shared().wake();
+        }
+        self.audit(
+            actor,
+            "job.retry_failed",
+            &job.name,
+            serde_json::json!({ "id": id, "rows": rows }),
+        )
+        .await?;
+        Ok(rows)
+    }
+}

@@ -1,0 +1,200 @@
+//! Send jobs through the real server: killed mid-job (SIGKILL) and restarted, every recipient
+//! gets exactly one message; jobs are guarded by session and account; receipts arrive through
+//! the callback URL.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{add_user, call, create_account, login, NewAccount, Server, TestDb};
+use engine::on_both_databases;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const ADMIN_PW: &str = "admin-password-1";
+const FOLLOWERS: u32 = 1_500;
+
+async fn json_of(r: reqwest::Response) -> Value {
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.url().path());
+    r.json().await.unwrap()
+}
+
+async fn wait_for(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Followers synced, templates synced and a preset saved: returns the preset id.
+async fn prepare(client: &reqwest::Client, server: &Server, sim: &wechat_sim::SimHandle) -> i64 {
+    let cfg = sim.config().clone();
+    create_account(
+        client,
+        server,
+        NewAccount {
+            kind: "oa",
+            name: "发送测试号",
+            appid: &cfg.oa_appid,
+            secret: &cfg.oa_secret,
+            callback_token: "dispatchtoken1",
+            encoding_aes_key: "",
+            api_base: &sim.base_url,
+        },
+    )
+    .await;
+    json_of(call(client, server, "start_follower_sync", &[]).await).await;
+    wait_for("the follower sync", 60, async || {
+        let s = json_of(call(client, server, "sync_status", &[]).await).await;
+        s["state"] == "done"
+    })
+    .await;
+    json_of(call(client, server, "sync_templates", &[("kind", "oa")]).await).await;
+    let page = json_of(call(client, server, "templates_page", &[]).await).await;
+    let template = page["oa_templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["title"] == "订单状态通知")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let body = json!({ "values": {
+        "thing1": { "value": "无线蓝牙耳机" },
+        "character_string2": { "value": "20231018123456" },
+        "time3": { "value": "2023-10-18 14:30" },
+        "amount4": { "value": "¥199.00" },
+        "const5": { "value": "已发货" }
+    }});
+    let id = json_of(
+        call(
+            client,
+            server,
+            "save_preset",
+            &[
+                ("id", "0"),
+                ("name", "发货提醒"),
+                ("template_ref", &template.to_string()),
+                ("body", &body.to_string()),
+            ],
+        )
+        .await,
+    )
+    .await;
+    id.as_i64().unwrap()
+}
+
+async fn progress(client: &reqwest::Client, server: &Server, job: &str) -> Value {
+    json_of(call(client, server, "job_progress", &[("id", job)]).await).await
+}
+
+async fn killed_mid_job_then_restarted_sends_each_once(db: TestDb) {
+    let sim = wechat_sim::start(
+        wechat_sim::SimConfig {
+            followers: FOLLOWERS,
+            former_followers: 0,
+            ..wechat_sim::SimConfig::default()
+        },
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .unwrap();
+    add_user(&db, "admin", "admin", ADMIN_PW);
+    // A short lease so the restarted process takes over the dead one's rows quickly.
+    let env = [("WXPUSH_DISPATCH_LEASE_SECS", "2")];
+    let server = Server::start_with(&db, &env);
+    let client = server.client();
+    login(&client, &server, "admin", ADMIN_PW).await;
+    let preset = prepare(&client, &server, &sim).await;
+
+    let plan = json_of(
+        call(
+            &client,
+            &server,
+            "plan_job",
+            &[("source", "\"AllSubscribed\"")],
+        )
+        .await,
+    )
+    .await;
+    let receive = plan["will_receive"].as_i64().unwrap();
+    let truth: Value = reqwest::get(format!("{}/sim/truth", sim.base_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(receive, truth["subscribed"].as_i64().unwrap());
+
+    // Slow enough to be killed in the middle.
+    let job = json_of(
+        call(
+            &client,
+            &server,
+            "create_job",
+            &[
+                ("preset_id", &preset.to_string()),
+                ("name", "崩溃测试"),
+                ("source", "\"AllSubscribed\""),
+                ("rate_limit", "300"),
+            ],
+        )
+        .await,
+    )
+    .await
+    .as_i64()
+    .unwrap()
+    .to_string();
+    wait_for("some sends", 30, async || {
+        progress(&client, &server, &job).await["sent"]
+            .as_i64()
+            .unwrap()
+            > receive / 4
+    })
+    .await;
+    drop(server); // SIGKILL: in-flight sends are cut off, rows stay "sending".
+    let before = sim.state().ledger_summary();
+    assert!(before.accepted < receive as u64, "killed before the end");
+
+    let server = Server::start_with(&db, &env);
+    let client = server.client();
+    login(&client, &server, "admin", ADMIN_PW).await;
+    wait_for("the job to finish after the restart", 60, async || {
+        progress(&client, &server, &job).await["job"]["state"] == "done"
+    })
+    .await;
+    let p = progress(&client, &server, &job).await;
+    assert_eq!(p["sent"].as_i64().unwrap(), receive, "{p}");
+    assert_eq!(p["failed"], 0);
+    assert_eq!(p["unknown"], 0);
+    let ledger = sim.state().ledger_summary();
+    assert_eq!(ledger.distinct_recipients, receive as u64, "none missing");
+    assert_eq!(ledger.duplicates_delivered, 0, "none twice");
+    assert_eq!(ledger.max_received, 1, "nobody received two messages");
+
+    // Another session's view of the job is limited to its own account; anonymous gets nothing.
+    let anon = server.client();
+    let r = call(&anon, &server, "job_progress", &[("id", &job)]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = anon
+        .get(server.url(&format!("/export/jobs/{job}.csv")))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), StatusCode::OK);
+    let csv = client
+        .get(server.url(&format!("/export/jobs/{job}.csv")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        csv.lines().count() as i64,
+        p["job"]["total"].as_i64().unwrap() + 1
+    );
+    assert!(csv.lines().nth(1).unwrap().contains(",sent,"));
+}
+on_both_databases!(killed_mid_job_then_restarted_sends_each_once);
