@@ -90,6 +90,9 @@ pub struct ProgressDto {
     pub skip_reasons: Vec<(String, i64)>,
     /// Receipts may still arrive: some sent messages have none yet and the job ended recently.
     pub awaiting_receipts: bool,
+    /// Why WeChat made the job pause (a paused job's errcode, in words), if it did.
+    pub pause_explain_zh: Option<String>,
+    pub pause_explain_en: Option<String>,
 }
 
 impl ProgressDto {
@@ -392,8 +395,19 @@ pub mod ssr {
             && p.job
                 .finished_ms
                 .is_some_and(|f| engine::now_ms() - f < RECEIPT_WAIT_MS);
+        let pause_error = p
+            .job
+            .pause_reason
+            .as_deref()
+            .and_then(|r| r.parse::<i64>().ok())
+            .map(|code| wechat::api::ApiError::WeChat {
+                code,
+                message: String::new(),
+            });
         ProgressDto {
             awaiting_receipts,
+            pause_explain_zh: pause_error.as_ref().map(|e| e.explain(true)),
+            pause_explain_en: pause_error.as_ref().map(|e| e.explain(false)),
             job: job_dto(p.job),
             pending: p.pending,
             sending: p.sending,

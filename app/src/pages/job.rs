@@ -226,10 +226,11 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
                 <span class=format!("job-state state-{state}") role="status">
                     {let s = state.clone(); move || state_label(&s, lang.get())}
                     {pause_reason.clone().map(|r| {
-                        let text = move || if r == "45009" {
-                            lang.get().pick("：今日发送额度已用完（45009），明天或提额后继续", ": today's quota is used up (45009); resume tomorrow or after a raise")
-                        } else {
-                            lang.get().pick("：由工作人员暂停", ": paused by staff")
+                        let (zh, en) = (p.pause_explain_zh.clone(), p.pause_explain_en.clone());
+                        let text = move || match (r.as_str(), lang.get()) {
+                            ("staff", l) => l.pick("：由工作人员暂停", ": paused by staff").to_owned(),
+                            (_, Lang::Zh) => format!("：微信拒绝（{r}）。{}", zh.clone().unwrap_or_default()),
+                            (_, Lang::En) => format!(": WeChat refused ({r}). {}", en.clone().unwrap_or_default()),
                         };
                         view! { <span>{text}</span> }
                     })}

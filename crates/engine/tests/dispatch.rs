@@ -754,6 +754,47 @@ async fn the_daily_quota_pauses_the_job(db: TestDb) {
 }
 on_both_databases!(the_daily_quota_pauses_the_job);
 
+/// A template deleted in WeChat after the job was created: every send would get 40037, so the
+/// job pauses with that errcode instead of failing everyone; back in WeChat, it resumes.
+async fn a_job_wide_error_pauses_instead_of_failing_everyone(db: TestDb) {
+    let w = world(&db, followers(300)).await;
+    let job = w.create(RecipientSource::AllSubscribed, 100_000).await;
+    let state = w.sim.state();
+    let template = state
+        .oa_templates()
+        .into_iter()
+        .find(|t| t.title == "订单状态通知")
+        .unwrap();
+    assert!(state.remove_oa_template(&template.template_id));
+    let _d = w.start(fast());
+    let p = w
+        .wait(job.id, Duration::from_secs(30), |p| {
+            p.job.state == JobState::Paused && p.sending == 0
+        })
+        .await;
+    assert_eq!(p.job.pause_reason.as_deref(), Some("40037"));
+    assert_eq!((p.sent, p.failed), (0, 0), "{p:?}");
+    assert_eq!(p.pending, job.will_receive);
+
+    state
+        .add_oa_template(wechat_sim::NewOaTemplate {
+            template_id: Some(template.template_id.clone()),
+            title: template.title.clone(),
+            content: template.content.clone(),
+            example: template.example.clone(),
+            enums: template.enums.clone(),
+            ..wechat_sim::NewOaTemplate::default()
+        })
+        .unwrap();
+    w.engine.resume_job(&admin(), job.id).await.unwrap();
+    let p = w
+        .wait_state(job.id, JobState::Done, Duration::from_secs(30))
+        .await;
+    assert_eq!((p.sent, p.failed, p.unknown), (job.will_receive, 0, 0));
+    assert_eq!(w.sim.ledger_summary().duplicates_delivered, 0);
+}
+on_both_databases!(a_job_wide_error_pauses_instead_of_failing_everyone);
+
 // 6 ──────────────────────────────────────────────────────────────────────────────────────────
 
 async fn permanent_errors_are_recorded_and_retried(db: TestDb) {

@@ -40,6 +40,11 @@ const BACKOFF_MAX_MS: i64 = 30_000;
 pub const MAX_ATTEMPTS: i64 = 12;
 /// How often a runner re-reads the shared access token.
 const TOKEN_REREAD: Duration = Duration::from_secs(60);
+/// Errors about the message itself or the account's permission, not the recipient (template
+/// gone or banned, a value or page WeChat refuses, no permission): the job pauses with the
+/// errcode instead of failing every recipient.
+const JOB_WIDE_ERRORS: &[i64] = &[40036, 40037, 40165, 43116, 47001, 47003, 48001];
+
 /// How often backlogged receipts are matched.
 const BACKLOG_EVERY: Duration = Duration::from_secs(1);
 
@@ -451,17 +456,24 @@ impl Dispatcher {
                     Some(m) => m.to_owned(),
                     None => e.to_string(),
                 });
-                match e.code().map(ErrorClass::of_code) {
-                    Some(ErrorClass::Token) | Some(ErrorClass::RetryLater) => {
+                match e.code().map(|c| (c, ErrorClass::of_code(c))) {
+                    // The same payload goes to everyone: the whole job would fail the same way.
+                    Some((code, _)) if JOB_WIDE_ERRORS.contains(&code) => {
+                        result.attempts_delta = -1;
+                        if run.control.running() {
+                            let _ = self.engine.pause_for(run.job_id, &code.to_string()).await;
+                        }
+                    }
+                    Some((_, ErrorClass::Token)) | Some((_, ErrorClass::RetryLater)) => {
                         retry(&mut result, false)
                     }
-                    Some(ErrorClass::DailyQuota) => {
+                    Some((_, ErrorClass::DailyQuota)) => {
                         result.attempts_delta = -1;
                         if run.control.running() {
                             let _ = self.engine.pause_for(run.job_id, "45009").await;
                         }
                     }
-                    Some(ErrorClass::Credentials) => {
+                    Some((_, ErrorClass::Credentials)) => {
                         result.attempts_delta = -1;
                         if run.control.running() {
                             let code = e.code().unwrap_or_default().to_string();
