@@ -32,6 +32,7 @@ if [ "${1:-}" = "--e2e" ]; then
   fi
   if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
     echo "setup: installing the end2end npm packages"
-    (cd end2end && npm ci --no-audit --no-fund)
+    # Browsers are never downloaded: the tests drive Debian's /usr/bin/chromium.
+    (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
   fi
 fi

@@ -341,7 +341,7 @@ pub async fn test_send_preset(id: i64) -> Result<TestSendDto, AppError> {
 pub mod ssr {
     //! Mapping stored templates and presets to what the browser may see.
 
-    use engine::accounts::{Account, AccountKind};
+    use engine::accounts::Account;
     use engine::presets::PresetSummary;
     use engine::templates::TemplateSyncState;
 
@@ -359,15 +359,7 @@ pub mod ssr {
     }
 
     pub async fn linked_mp(state: &AppState, oa: &Account) -> Result<Option<Account>, AppError> {
-        let Some(id) = oa.linked_account_id else {
-            return Ok(None);
-        };
-        Ok(state
-            .engine
-            .account(id)
-            .await
-            .map_err(internal)?
-            .filter(|a| a.kind == AccountKind::Mp))
+        state.engine.linked_mini_program(oa).await.map_err(internal)
     }
 
     /// The account's templates, removed ones last, with how many `presets` use each.

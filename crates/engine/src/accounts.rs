@@ -154,6 +154,17 @@ impl Engine {
         Ok(row.map(AccountRow::into_account))
     }
 
+    /// The Mini Program linked to an Official Account, if any.
+    pub async fn linked_mini_program(&self, account: &Account) -> Result<Option<Account>> {
+        let Some(id) = account.linked_account_id else {
+            return Ok(None);
+        };
+        Ok(self
+            .account(id)
+            .await?
+            .filter(|a| a.kind == AccountKind::Mp))
+    }
+
     pub async fn account_by_appid(&self, appid: &str) -> Result<Option<Account>> {
         let sql = format!("{SELECT_ACCOUNT} WHERE appid = $1");
         let row = on_db!(self.db(), |pool| sqlx::query_as::<_, AccountRow>(&sql)

@@ -99,13 +99,9 @@ pub fn preset_issues(
 impl Engine {
     /// AppIDs a message of `account` may open: its linked Mini Program.
     pub async fn linked_appids(&self, account: &Account) -> Result<Vec<String>> {
-        let Some(id) = account.linked_account_id else {
-            return Ok(Vec::new());
-        };
         Ok(self
-            .account(id)
+            .linked_mini_program(account)
             .await?
-            .filter(|a| a.kind == AccountKind::Mp)
             .map(|a| vec![a.appid])
             .unwrap_or_default())
     }
@@ -216,23 +212,10 @@ impl Engine {
     ) -> Result<Preset> {
         self.check_preset(account, &input).await?;
         let body = self.normalized(&input).await?;
-        let now = now_ms();
         let name = input.name.trim();
-        let id: i64 = on_db!(self.db(), |pool| {
-            sqlx::query_scalar(
-                "INSERT INTO presets (account_id, template_ref, name, body, created_by, updated_by, \
-                 created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $5, $6, $6) RETURNING id",
-            )
-            .bind(account.id)
-            .bind(input.template_ref)
-            .bind(name)
-            .bind(&body)
-            .bind(&actor.name)
-            .bind(now)
-            .fetch_one(pool)
-            .await
-        })
-        .map_err(|e| name_conflict(e, name))?;
+        let id = self
+            .insert_preset(actor, account, input.template_ref, name, &body)
+            .await?;
         self.audit(
             actor,
             "preset.create",
@@ -250,11 +233,7 @@ impl Engine {
         id: i64,
         input: PresetInput,
     ) -> Result<Preset> {
-        let old = self
-            .preset(id)
-            .await?
-            .filter(|p| p.account_id == account.id)
-            .ok_or(Error::NotFound)?;
+        let old = self.own_preset(account, id).await?;
         self.check_preset(account, &input).await?;
         let body = self.normalized(&input).await?;
         let name = input.name.trim();
@@ -294,11 +273,7 @@ impl Engine {
         account: &Account,
         id: i64,
     ) -> Result<Preset> {
-        let original = self
-            .preset(id)
-            .await?
-            .filter(|p| p.account_id == account.id)
-            .ok_or(Error::NotFound)?;
+        let original = self.own_preset(account, id).await?;
         let taken: Vec<String> = on_db!(self.db(), |pool| {
             sqlx::query_scalar("SELECT name FROM presets WHERE account_id = $1")
                 .bind(account.id)
@@ -315,22 +290,9 @@ impl Engine {
             .unwrap_or_default();
         let body =
             serde_json::to_string(&original.body).map_err(|e| Error::Internal(e.to_string()))?;
-        let now = now_ms();
-        let new_id: i64 = on_db!(self.db(), |pool| {
-            sqlx::query_scalar(
-                "INSERT INTO presets (account_id, template_ref, name, body, created_by, updated_by, \
-                 created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $5, $6, $6) RETURNING id",
-            )
-            .bind(account.id)
-            .bind(original.template_ref)
-            .bind(&name)
-            .bind(&body)
-            .bind(&actor.name)
-            .bind(now)
-            .fetch_one(pool)
-            .await
-        })
-        .map_err(|e| name_conflict(e, &name))?;
+        let new_id = self
+            .insert_preset(actor, account, original.template_ref, &name, &body)
+            .await?;
         self.audit(
             actor,
             "preset.duplicate",
@@ -342,11 +304,7 @@ impl Engine {
     }
 
     pub async fn delete_preset(&self, actor: &Actor, account: &Account, id: i64) -> Result<()> {
-        let preset = self
-            .preset(id)
-            .await?
-            .filter(|p| p.account_id == account.id)
-            .ok_or(Error::NotFound)?;
+        let preset = self.own_preset(account, id).await?;
         on_db!(self.db(), |pool| {
             sqlx::query("DELETE FROM presets WHERE id = $1")
                 .bind(id)
@@ -361,6 +319,40 @@ impl Engine {
             serde_json::json!({ "id": id }),
         )
         .await
+    }
+
+    /// A preset of `account`; another account's preset is as good as missing.
+    async fn own_preset(&self, account: &Account, id: i64) -> Result<Preset> {
+        self.preset(id)
+            .await?
+            .filter(|p| p.account_id == account.id)
+            .ok_or(Error::NotFound)
+    }
+
+    async fn insert_preset(
+        &self,
+        actor: &Actor,
+        account: &Account,
+        template_ref: i64,
+        name: &str,
+        body: &str,
+    ) -> Result<i64> {
+        let now = now_ms();
+        on_db!(self.db(), |pool| {
+            sqlx::query_scalar(
+                "INSERT INTO presets (account_id, template_ref, name, body, created_by, updated_by, \
+                 created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $5, $6, $6) RETURNING id",
+            )
+            .bind(account.id)
+            .bind(template_ref)
+            .bind(name)
+            .bind(body)
+            .bind(&actor.name)
+            .bind(now)
+            .fetch_one(pool)
+            .await
+        })
+        .map_err(|e| name_conflict(e, name))
     }
 
     /// The exact message a preset sends to `openid`.
@@ -400,11 +392,7 @@ impl Engine {
         staff_id: i64,
         preset_id: i64,
     ) -> Result<i64> {
-        let preset = self
-            .preset(preset_id)
-            .await?
-            .filter(|p| p.account_id == account.id)
-            .ok_or(Error::NotFound)?;
+        let preset = self.own_preset(account, preset_id).await?;
         let openid = self
             .staff_openid(staff_id, account.id)
             .await?
