@@ -113,7 +113,11 @@ async fn killed_mid_job_then_restarted_sends_each_once(db: TestDb) {
             &client,
             &server,
             "plan_job",
-            &[("source", "\"AllSubscribed\"")],
+            &[
+                ("source", "\"AllSubscribed\""),
+                ("channel", "template"),
+                ("mp_preset_id", "0"),
+            ],
         )
         .await,
     )
@@ -135,6 +139,8 @@ async fn killed_mid_job_then_restarted_sends_each_once(db: TestDb) {
             "create_job",
             &[
                 ("preset_id", &preset.to_string()),
+                ("mp_preset_id", "0"),
+                ("channel", "template"),
                 ("name", "崩溃测试"),
                 ("source", "\"AllSubscribed\""),
                 ("rate_limit", "300"),

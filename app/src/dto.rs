@@ -310,6 +310,26 @@ pub struct DashboardDto {
     pub mp_not_following: i64,
     pub has_linked_mp: bool,
     pub last_sync: Option<SyncProgressDto>,
+    /// The linked Mini Program's name, when there is one.
+    pub mp_name: Option<String>,
+    /// Subscription credits of the linked Mini Program, per synced subscribe template.
+    pub subscription_credits: Vec<TemplateCreditsDto>,
+}
+
+/// The subscription credits of one Mini Program subscribe template.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateCreditsDto {
+    pub template_id: String,
+    pub title: String,
+    /// Long-term template (WeChat type 3); otherwise one-time (type 2).
+    pub long_term: bool,
+    /// Users who can be sent this template now.
+    pub holders: i64,
+    /// One-time credits of all users together.
+    pub one_time_total: i64,
+    pub long_term_users: i64,
+    /// Users whose last answer was a refusal.
+    pub refused_users: i64,
 }
 
 #[cfg(test)]

@@ -127,6 +127,30 @@ pub async fn dashboard() -> Result<DashboardDto, AppError> {
         .dashboard_counts(account.id)
         .await
         .map_err(internal)?;
+    let mp = state
+        .engine
+        .linked_mini_program(&account)
+        .await
+        .map_err(internal)?;
+    let subscription_credits = match &mp {
+        Some(mp) => state
+            .engine
+            .credits_by_template(mp.id)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(|t| crate::dto::TemplateCreditsDto {
+                template_id: t.template_id,
+                title: t.title,
+                long_term: t.long_term,
+                holders: t.holders,
+                one_time_total: t.one_time_total,
+                long_term_users: t.long_term_users,
+                refused_users: t.refused_users,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     Ok(DashboardDto {
         account: Some(ssr::brief(&account)),
         synced: c.synced,
@@ -140,6 +164,8 @@ pub async fn dashboard() -> Result<DashboardDto, AppError> {
         mp_not_following: c.mp_not_following,
         has_linked_mp: c.has_linked_mp,
         last_sync: ssr::progress(&state, account.id).await?,
+        mp_name: mp.map(|m| m.name),
+        subscription_credits,
     })
 }
 

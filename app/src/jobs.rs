@@ -25,6 +25,8 @@ pub enum SourceDto {
     Tag(i64),
     CsvOpenids(String),
     CsvUnionids(String),
+    /// Every user of the linked Mini Program.
+    MpUsers,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +46,10 @@ pub struct PlanDto {
     pub sent_today: i64,
     pub daily_quota: i64,
     pub sample: Vec<String>,
+    /// template | subscribe | best
+    pub channel: String,
+    /// (template | subscribe, rows that will receive that way).
+    pub by_channel: Vec<(String, i64)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +66,20 @@ pub struct JobDto {
     pub created_ms: i64,
     pub finished_ms: Option<i64>,
     pub rate_limit: i64,
+    /// template | subscribe | best
+    pub channel: String,
+    pub mp_preset_name: Option<String>,
+    pub mp_template_title: Option<String>,
+}
+
+/// Counts of the rows sent one way (template or subscribe).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelDto {
+    pub channel: String,
+    pub planned: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub delivered: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +113,7 @@ pub struct ProgressDto {
     /// Why WeChat made the job pause (a paused job's errcode, in words), if it did.
     pub pause_explain_zh: Option<String>,
     pub pause_explain_en: Option<String>,
+    pub by_channel: Vec<ChannelDto>,
 }
 
 impl ProgressDto {
@@ -120,13 +141,20 @@ pub struct RecipientDto {
     pub msgid: Option<String>,
     pub delivery: Option<String>,
     pub updated_ms: i64,
+    /// template (an OA openid) | subscribe (an MP openid)
+    pub channel: String,
 }
 
 /// Rows per page of a job's recipient table.
 pub const RECIPIENT_PAGE: i64 = 50;
 
+/// `channel`: template | subscribe | best; `mp_preset_id` 0 = none (the template channel).
 #[server(prefix = "/api", endpoint = "plan_job")]
-pub async fn plan_job(source: String) -> Result<PlanDto, AppError> {
+pub async fn plan_job(
+    source: String,
+    channel: String,
+    mp_preset_id: i64,
+) -> Result<PlanDto, AppError> {
     use crate::auth::ssr::*;
     use crate::followers::ssr::current_oa;
     require_staff().await?;
@@ -135,9 +163,15 @@ pub async fn plan_job(source: String) -> Result<PlanDto, AppError> {
         return fail(AppError::NotFound);
     };
     let source = ssr::source(&source)?;
+    let channel = ssr::channel(&channel)?;
     let plan = state
         .engine
-        .plan_recipients(&account, &source)
+        .plan_job(
+            &account,
+            &source,
+            channel,
+            (mp_preset_id > 0).then_some(mp_preset_id),
+        )
         .await
         .or_else(|e| fail(from_engine(e)))?;
     Ok(PlanDto {
@@ -159,13 +193,22 @@ pub async fn plan_job(source: String) -> Result<PlanDto, AppError> {
         sent_today: plan.sent_today,
         daily_quota: plan.daily_quota,
         sample: plan.sample,
+        channel: plan.channel.as_str().to_owned(),
+        by_channel: plan
+            .by_channel
+            .into_iter()
+            .map(|(c, n)| (c.as_str().to_owned(), n))
+            .collect(),
     })
 }
 
-/// Freezes the recipients and starts the job; returns its id.
+/// Freezes the recipients and starts the job; returns its id. `preset_id` (the OA template
+/// preset) and `mp_preset_id` (the subscribe preset) are 0 when the channel needs none.
 #[server(prefix = "/api", endpoint = "create_job")]
 pub async fn create_job(
     preset_id: i64,
+    mp_preset_id: i64,
+    channel: String,
     name: String,
     source: String,
     rate_limit: i64,
@@ -194,11 +237,18 @@ pub async fn create_job(
             problem: crate::validate::Problem::NotAnOption,
         }));
     }
-    let source = ssr::source(&source)?;
+    let new = engine::jobs::NewJob {
+        name,
+        channel: ssr::channel(&channel)?,
+        preset_id: (preset_id > 0).then_some(preset_id),
+        mp_preset_id: (mp_preset_id > 0).then_some(mp_preset_id),
+        source: ssr::source(&source)?,
+        rate_limit,
+    };
     let actor = actor(&staff, &state);
     state
         .engine
-        .create_job(&actor, &account, preset_id, &name, &source, rate_limit)
+        .create_job_with(&actor, &account, &new)
         .await
         .map(|job| job.id)
         .or_else(|e| fail(from_engine(e)))
@@ -266,6 +316,7 @@ pub async fn job_recipients(
             msgid: r.msgid.map(|m| m.to_string()),
             delivery: r.delivery,
             updated_ms: r.updated_ms,
+            channel: r.channel,
         })
         .collect())
 }
@@ -293,9 +344,11 @@ pub async fn control_job(id: i64, action: String) -> Result<(), AppError> {
 pub mod ssr {
     //! Mapping jobs to what the browser sees, and the request's arguments to engine types.
 
-    use engine::jobs::{FollowerQueryDto, Job, JobProgress, RecipientFilter, RecipientSource};
+    use engine::jobs::{
+        Channel, FollowerQueryDto, Job, JobProgress, RecipientFilter, RecipientSource,
+    };
 
-    use super::{ErrcodeDto, JobDto, ProgressDto, SourceDto};
+    use super::{ChannelDto, ErrcodeDto, JobDto, ProgressDto, SourceDto};
     use crate::auth::ssr::{fail, internal};
     use crate::error::AppError;
     use crate::state::AppState;
@@ -328,7 +381,15 @@ pub mod ssr {
             SourceDto::Tag(t) => RecipientSource::Tag(t),
             SourceDto::CsvOpenids(text) => RecipientSource::CsvOpenids(text),
             SourceDto::CsvUnionids(text) => RecipientSource::CsvUnionids(text),
+            SourceDto::MpUsers => RecipientSource::MpUsers,
         })
+    }
+
+    pub fn channel(name: &str) -> Result<Channel, AppError> {
+        match Channel::parse(name) {
+            Some(c) => Ok(c),
+            None => fail(crate::templates::ssr::invalid("channel")),
+        }
     }
 
     /// Refuses a job of another Official Account than the session's.
@@ -384,6 +445,9 @@ pub mod ssr {
             created_ms: j.created_ms,
             finished_ms: j.finished_ms,
             rate_limit: j.rate_limit,
+            channel: j.channel.as_str().to_owned(),
+            mp_preset_name: j.mp.as_ref().map(|m| m.preset_name.clone()),
+            mp_template_title: j.mp.map(|m| m.template_title),
         }
     }
 
@@ -442,6 +506,17 @@ pub mod ssr {
                 .skip_reasons
                 .into_iter()
                 .map(|(r, n)| (r.as_str().to_owned(), n))
+                .collect(),
+            by_channel: p
+                .by_channel
+                .into_iter()
+                .map(|c| ChannelDto {
+                    channel: c.channel.as_str().to_owned(),
+                    planned: c.planned,
+                    sent: c.sent,
+                    failed: c.failed,
+                    delivered: c.delivered,
+                })
                 .collect(),
         }
     }

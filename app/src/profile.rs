@@ -1,15 +1,18 @@
-//! The signed-in staff member's own settings: the openid each Official Account sends their test
-//! messages to. Everyone may change only their own.
+//! The signed-in staff member's own settings: the openid each account sends their test messages
+//! to — per Official Account for template messages, per Mini Program for subscribe messages.
+//! Everyone may change only their own.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// One Official Account with the openid bound for the caller (empty when none).
+/// One account with the openid bound for the caller (empty when none).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestOpenidDto {
     pub account_id: i64,
+    /// `oa` (Official Account) or `mp` (Mini Program).
+    pub kind: String,
     pub account_name: String,
     pub appid: String,
     pub openid: String,
@@ -31,9 +34,9 @@ pub async fn my_test_openids() -> Result<Vec<TestOpenidDto>, AppError> {
         .await
         .map_err(internal)?
         .into_iter()
-        .filter(|a| a.kind == engine::accounts::AccountKind::Oa)
         .map(|a| TestOpenidDto {
             openid: bound.get(&a.id).cloned().unwrap_or_default(),
+            kind: a.kind.as_str().into(),
             account_id: a.id,
             account_name: a.name,
             appid: a.appid,
@@ -47,13 +50,7 @@ pub async fn set_my_test_openid(account_id: i64, openid: String) -> Result<(), A
     use crate::auth::ssr::*;
     let staff = require_staff().await?;
     let state = state()?;
-    let Some(account) = state
-        .engine
-        .account(account_id)
-        .await
-        .map_err(internal)?
-        .filter(|a| a.kind == engine::accounts::AccountKind::Oa)
-    else {
+    let Some(account) = state.engine.account(account_id).await.map_err(internal)? else {
         return fail(AppError::NotFound);
     };
     let actor = actor(&staff, &state);

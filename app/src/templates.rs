@@ -1,5 +1,7 @@
 //! Templates and presets as server functions: anyone logged in reads them and sends a test to
-//! themselves; only admins sync templates and create, edit, duplicate or delete presets.
+//! themselves; only admins sync templates and create, edit, duplicate or delete presets. A preset
+//! belongs to the Official Account and uses one of its template messages or a subscribe template
+//! of its linked Mini Program.
 
 use std::collections::BTreeMap;
 
@@ -48,6 +50,8 @@ pub struct TemplateSyncDto {
 pub struct PresetSummaryDto {
     pub id: i64,
     pub name: String,
+    /// `oa` (template message) or `mp` (subscribe message), the kind of its template.
+    pub kind: String,
     pub template_ref: i64,
     pub template_title: String,
     pub template_removed: bool,
@@ -86,11 +90,17 @@ pub struct PresetDto {
 pub struct EditorDto {
     pub account: Option<AccountBrief>,
     pub preset: Option<PresetDto>,
-    /// OA templates (active ones, plus the preset's own if it was removed).
+    /// OA templates, then the linked Mini Program's subscribe templates (`kind` `mp`): active
+    /// ones, plus the preset's own if it was removed.
     pub templates: Vec<TemplateDto>,
     pub linked_appids: Vec<String>,
     /// The openid this staff member receives test sends at, if bound.
     pub test_openid: Option<String>,
+    /// The linked Mini Program (its name heads the 服务通知 preview).
+    pub mp: Option<AccountBrief>,
+    /// The openid this staff member receives subscribe-message tests at on the linked Mini
+    /// Program, if bound.
+    pub mp_test_openid: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,7 +137,7 @@ pub async fn templates_page() -> Result<TemplatesPageDto, AppError> {
     let oa_templates = ssr::template_dtos(&state, account.id, &presets).await?;
     let (mp_templates, mp_sync) = match &mp {
         Some(mp) => (
-            ssr::template_dtos(&state, mp.id, &[]).await?,
+            ssr::template_dtos(&state, mp.id, &presets).await?,
             engine
                 .template_sync_state(mp.id)
                 .await
@@ -207,11 +217,17 @@ pub async fn preset_editor(id: i64) -> Result<EditorDto, AppError> {
         }
     };
     let keep = preset.as_ref().map(|p| p.template_ref);
-    let templates = ssr::template_dtos(&state, account.id, &[])
-        .await?
-        .into_iter()
-        .filter(|t| !t.removed || Some(t.id) == keep)
-        .collect();
+    let mp = ssr::linked_mp(&state, &account).await?;
+    let mut templates = ssr::template_dtos(&state, account.id, &[]).await?;
+    let mut mp_test_openid = None;
+    if let Some(mp) = &mp {
+        templates.extend(ssr::template_dtos(&state, mp.id, &[]).await?);
+        mp_test_openid = engine
+            .staff_openid(staff.id, mp.id)
+            .await
+            .map_err(internal)?;
+    }
+    templates.retain(|t| !t.removed || Some(t.id) == keep);
     Ok(EditorDto {
         account: Some(brief(&account)),
         preset: preset.map(|p| PresetDto {
@@ -228,6 +244,8 @@ pub async fn preset_editor(id: i64) -> Result<EditorDto, AppError> {
             .staff_openid(staff.id, account.id)
             .await
             .map_err(internal)?,
+        mp: mp.as_ref().map(brief),
+        mp_test_openid,
     })
 }
 
@@ -312,13 +330,31 @@ pub async fn test_send_preset(id: i64) -> Result<TestSendDto, AppError> {
         return fail(AppError::NotFound);
     };
     let actor = actor(&staff, &state);
-    let openid = state
-        .engine
-        .staff_openid(staff.id, account.id)
+    let eng = &state.engine;
+    // A subscribe message goes to the openid bound for the linked Mini Program.
+    let kind = match eng.preset(id).await.map_err(internal)? {
+        Some(p) if p.account_id == account.id => eng.preset_kind(&p).await.ok(),
+        _ => None,
+    };
+    let receiving = match kind {
+        Some(engine::accounts::AccountKind::Mp) => ssr::linked_mp(&state, &account)
+            .await?
+            .map_or(0, |mp| mp.id),
+        _ => account.id,
+    };
+    let openid = eng
+        .staff_openid(staff.id, receiving)
         .await
         .map_err(internal)?
         .unwrap_or_default();
-    match state.engine.test_send(&actor, &account, staff.id, id).await {
+    match eng.test_send(&actor, &account, staff.id, id).await {
+        Ok(0) => Ok(TestSendDto {
+            msgid: Some(0),
+            errcode: None,
+            explain_zh: "已发送（微信未返回 msgid）".into(),
+            explain_en: "Sent (WeChat returned no msgid)".into(),
+            openid,
+        }),
         Ok(msgid) => Ok(TestSendDto {
             msgid: Some(msgid),
             errcode: None,
@@ -421,6 +457,7 @@ pub mod ssr {
         PresetSummaryDto {
             id: s.preset.id,
             name: s.preset.name,
+            kind: s.template_kind.as_str().into(),
             template_ref: s.preset.template_ref,
             template_title: s.template_title,
             template_removed: s.template_removed,

@@ -7,6 +7,10 @@ import { ADMIN, TPL_SIM, login, waitForHydration } from './fixtures';
 async function addAccounts(page: Page) {
   await page.goto('/settings');
   await waitForHydration(page);
+  // subscribe_presets.spec.ts may have added them already (same simulator, same database).
+  if ((await page.getByRole('region', { name: '微信账号' }).getByRole('rowheader', { name: '模板测试号' }).count()) > 0) {
+    return;
+  }
   const form = page.getByRole('region', { name: '添加账号' });
   await form.getByLabel('类型').selectOption({ label: '公众号' });
   await form.getByLabel('名称').fill('模板测试号');
@@ -157,7 +161,7 @@ test('sync templates, build a preset with colors and a Mini Program page, previe
   await page.getByRole('link', { name: '← 模板' }).click();
   await waitForHydration(page);
   const presets = page.getByRole('region', { name: '预设消息' });
-  await expect(presets.getByRole('row', { name: /发货通知 订单状态通知 可发送/ })).toBeVisible();
+  await expect(presets.getByRole('row', { name: /发货通知 模板消息 订单状态通知 可发送/ })).toBeVisible();
   await presets.getByRole('button', { name: '复制 发货通知' }).click();
   await expect(presets.getByRole('link', { name: '发货通知 副本', exact: true })).toBeVisible();
   page.once('dialog', (d) => d.accept());

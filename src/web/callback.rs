@@ -1,12 +1,13 @@
 //! `/wechat/callback/{appid}`: the URL pasted into the WeChat admin. GET verifies the URL;
 //! POST takes pushes in plain, compat and safe mode. Follow and unfollow events update the
-//! follower between syncs; other events are acknowledged.
+//! follower between syncs; a Mini Program's subscribe-message events update its users'
+//! credits and the delivery of subscribe messages; other events are acknowledged.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use engine::accounts::Account;
+use engine::accounts::{Account, AccountKind};
 use wechat::callback::{
     open_message, parse_event, verify_url, AccountConfig, AesKey, CallbackPolicy, CallbackQuery,
     Event,
@@ -121,9 +122,16 @@ pub async fn receive(
                 .apply_follow_event(account.id, from_user, false, *create_time)
                 .await
         }
+        Event::SubscribeMsgPopupEvent { .. }
+        | Event::SubscribeMsgChangeEvent { .. }
+        | Event::SubscribeMsgSentEvent { .. }
+            if account.kind == AccountKind::Mp =>
+        {
+            apply_subscribe_event(&state, &account, &event).await
+        }
         Event::TemplateSendJobFinish { msg_id, status, .. } => state
             .engine
-            .apply_template_receipt(
+            .apply_receipt(
                 account.id,
                 *msg_id,
                 engine::jobs::Delivery::from_status(status),
@@ -139,4 +147,28 @@ pub async fn receive(
     }
     // WeChat expects "success" (or an empty body) for events it needs no reply to.
     "success".into_response()
+}
+
+/// A Mini Program's subscribe-message event: the credits first, then each sent item's delivery
+/// on the job row that got its msgid. A failure is returned so WeChat retries; what was already
+/// applied is not applied twice (the ledger and the receipts are idempotent).
+async fn apply_subscribe_event(
+    state: &AppState,
+    mp: &Account,
+    event: &Event,
+) -> engine::Result<()> {
+    state.engine.apply_subscribe_event(mp, event).await?;
+    if let Event::SubscribeMsgSentEvent { items, .. } = event {
+        for item in items {
+            state
+                .engine
+                .apply_receipt(
+                    mp.id,
+                    item.msg_id,
+                    engine::jobs::Delivery::from_subscribe(item.error_code, &item.error_status),
+                )
+                .await?;
+        }
+    }
+    Ok(())
 }

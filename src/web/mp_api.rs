@@ -1,17 +1,17 @@
-//! The Mini Program backend's JSON API: `POST /api/mp/{appid}/login` turns a `wx.login` code into the user's openid/unionid.
+//! The Mini Program backend's JSON API: `POST /api/mp/{appid}/login` turns a `wx.login` code into the user's openid/unionid; `POST /api/mp/{appid}/subscriptions` records what the user answered to `wx.requestSubscribeMessage`.
 //!
 //! Authenticated by an API key created on the settings page (`Authorization: Bearer wxp_…` or
-//! `X-Api-Key: wxp_…`). Rate limited by two in-process token buckets, one per client IP (before
-//! the key is checked) and one per API key: the limits hold per `wxpush serve` process, so N
-//! processes behind a load balancer allow up to N times as much. Every answer is JSON; errors
-//! are `{"error": "…", "error_zh": "…", "errcode": N}` (errcode only when WeChat gave one).
-//! The session key WeChat returns is never sent, stored or logged.
+//! `X-Api-Key: wxp_…`). Rate limited by two in-process token buckets shared by both routes, one
+//! per client IP (before the key is checked) and one per API key: the limits hold per
+//! `wxpush serve` process, so N processes behind a load balancer allow up to N times as much.
+//! Every answer is JSON; errors are `{"error": "…", "error_zh": "…", "errcode": N}` (errcode
+//! only when WeChat gave one). The session key WeChat returns is never sent, stored or logged.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::{to_bytes, Body};
+use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,7 +29,7 @@ pub const KEY_BURST: f64 = 40.0;
 /// Requests per second and burst allowed per client IP, whatever the key.
 pub const IP_RATE: f64 = 40.0;
 pub const IP_BURST: f64 = 80.0;
-/// A login body is `{"code":"…"}`: anything much larger is not one.
+/// A login body is `{"code":"…"}`, a report a few template ids: anything much larger is not one.
 const MAX_BODY: usize = 16 * 1024;
 /// Buckets kept before idle (full) ones are forgotten.
 const MAX_TRACKED: usize = 10_000;
@@ -41,6 +41,7 @@ pub fn routes() -> Router<AppState> {
     });
     Router::new()
         .route("/api/mp/{appid}/login", post(login))
+        .route("/api/mp/{appid}/subscriptions", post(subscriptions))
         .layer(Extension(limits))
 }
 
@@ -103,7 +104,7 @@ impl RateLimiter {
     }
 }
 
-/// A JSON error answer. `Cache-Control: no-store` is added to every answer by [`login`].
+/// A JSON error answer. `Cache-Control: no-store` is added to every answer by [`no_store`].
 fn error(status: StatusCode, errcode: Option<i64>, en: &str, zh: &str) -> Response {
     let mut body = json!({ "error": en, "error_zh": zh });
     if let Some(code) = errcode {
@@ -286,7 +287,7 @@ fn wechat_error(appid: &str, e: &ApiError) -> Response {
 }
 
 fn internal(what: &str, e: impl std::fmt::Display) -> Response {
-    tracing::error!("Mini Program login: {what}: {e}");
+    tracing::error!("Mini Program API: {what}: {e}");
     error(
         StatusCode::INTERNAL_SERVER_ERROR,
         None,
@@ -295,75 +296,245 @@ fn internal(what: &str, e: impl std::fmt::Display) -> Response {
     )
 }
 
+fn no_store(mut res: Response) -> Response {
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
 async fn login(
     State(state): State<AppState>,
     Extension(limits): Extension<Arc<Limits>>,
     Path(appid): Path<String>,
     req: Request<Body>,
 ) -> Response {
-    let mut res = answer(state, &limits, &appid, req).await;
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
+    no_store(match authorized(&state, &limits, &appid, req).await {
+        Ok((account, body)) => login_answer(&state, &account, &appid, &body).await,
+        Err(res) => res,
+    })
 }
 
-async fn answer(state: AppState, limits: &Limits, appid: &str, req: Request<Body>) -> Response {
+async fn subscriptions(
+    State(state): State<AppState>,
+    Extension(limits): Extension<Arc<Limits>>,
+    Path(appid): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    no_store(match authorized(&state, &limits, &appid, req).await {
+        Ok((account, body)) => subscriptions_answer(&state, &account, &appid, &body).await,
+        Err(res) => res,
+    })
+}
+
+/// What every route checks first: the per-IP limit, the API key of this Mini Program, the
+/// per-key limit, then the body's size. Returns the Mini Program and the body.
+async fn authorized(
+    state: &AppState,
+    limits: &Limits,
+    appid: &str,
+    req: Request<Body>,
+) -> Result<(engine::accounts::Account, Bytes), Response> {
     let (parts, body) = req.into_parts();
     let ip = request_ip(&parts, state.trust_forwarded_for);
     if let Err(wait) = limits.per_ip.check(&ip, Instant::now()) {
-        return too_many(wait);
+        return Err(too_many(wait));
     }
     let Some(key) = presented_key(&parts.headers) else {
-        return unauthorized(
+        return Err(unauthorized(
             "Missing API key: send \"Authorization: Bearer <key>\" (or \"X-Api-Key: <key>\"); admins create keys under Settings.",
             "缺少 API 密钥：请在请求头中发送 \"Authorization: Bearer <密钥>\"（或 \"X-Api-Key: <密钥>\"）；密钥由管理员在「设置」中创建。",
-        );
+        ));
     };
     let account = match state.engine.verify_mp_api_key(appid, &key).await {
         Ok(account) => account,
         Err(engine::Error::NotFound) => {
-            return error(
+            return Err(error(
                 StatusCode::NOT_FOUND,
                 None,
                 "No Mini Program with this AppID is configured in wxpush.",
                 "wxpush 中没有配置该 AppID 的小程序。",
-            )
+            ))
         }
         Err(engine::Error::InvalidCredentials) => {
-            return unauthorized(
+            return Err(unauthorized(
                 "Invalid API key: it is wrong, revoked, or belongs to another Mini Program.",
                 "API 密钥无效：密钥错误、已被吊销，或属于其他小程序。",
-            )
+            ))
         }
-        Err(e) => return internal("checking the API key", e),
+        Err(e) => return Err(internal("checking the API key", e)),
     };
     if let Err(wait) = limits
         .per_key
         .check(&engine::mp_users::hash_api_key(&key), Instant::now())
     {
-        return too_many(wait);
+        return Err(too_many(wait));
     }
-    let bytes = match to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                None,
-                "The body is too large: send {\"code\":\"…\"} only.",
-                "请求体过大：只需发送 {\"code\":\"…\"}。",
-            )
-        }
-    };
-    let code = match parse_code(&bytes) {
+    match to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => Ok((account, bytes)),
+        Err(_) => Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+            "The body is too large (at most 16 KiB): send only the fields this API documents.",
+            "请求体过大（最多 16 KiB）：只需发送本接口说明的字段。",
+        )),
+    }
+}
+
+async fn login_answer(
+    state: &AppState,
+    account: &engine::accounts::Account,
+    appid: &str,
+    body: &[u8],
+) -> Response {
+    let code = match parse_code(body) {
         Ok(code) => code,
         Err((en, zh)) => return error(StatusCode::BAD_REQUEST, None, en, zh),
     };
-    match state.engine.mp_login(&account, &code).await {
+    match state.engine.mp_login(account, &code).await {
         Ok(login) => {
             Json(json!({ "openid": login.openid, "unionid": login.unionid })).into_response()
         }
         Err(engine::Error::WeChat(e)) => wechat_error(appid, &e),
         Err(e) => internal("recording the user", e),
+    }
+}
+
+/// A report: the openid and each template id with its status, or what is wrong (en, zh).
+type Report = (String, Vec<(String, String)>);
+
+/// Reads `{"openid":"…","result":{"errMsg":"requestSubscribeMessage:ok","<template id>":
+/// "accept"|"reject"|"ban"|"filter",…}}`: `result` is exactly what the success callback of
+/// `wx.requestSubscribeMessage` gives (`errMsg` is ignored).
+fn parse_report(body: &[u8]) -> Result<Report, (String, String)> {
+    let bad = |en: &str, zh: &str| (en.to_owned(), zh.to_owned());
+    let Ok(serde_json::Value::Object(value)) = serde_json::from_slice::<serde_json::Value>(body)
+    else {
+        return Err(bad(
+            "The body must be a JSON object: {\"openid\":\"<the user's openid>\",\"result\":{<what wx.requestSubscribeMessage's success callback gave>}}.",
+            "请求体必须是 JSON 对象：{\"openid\":\"<用户的 openid>\",\"result\":{<wx.requestSubscribeMessage 成功回调的结果>}}。",
+        ));
+    };
+    let openid = match value.get("openid") {
+        None | Some(serde_json::Value::Null) => {
+            return Err(bad(
+                "The body has no \"openid\": send the openid /api/mp/{appid}/login returned for this user.",
+                "请求体缺少 \"openid\"：请发送 /api/mp/{appid}/login 为该用户返回的 openid。",
+            ))
+        }
+        Some(serde_json::Value::String(s)) if engine::mp_users::is_wechat_id(s.trim()) => {
+            s.trim().to_owned()
+        }
+        Some(_) => {
+            return Err(bad(
+                "\"openid\" must be the user's openid: 28 letters, digits, '-' or '_'.",
+                "\"openid\" 必须是用户的 openid：28 位字母、数字、- 或 _。",
+            ))
+        }
+    };
+    let result = match value.get("result") {
+        Some(serde_json::Value::Object(map)) => map,
+        None | Some(serde_json::Value::Null) => {
+            return Err(bad(
+                "The body has no \"result\": send the object wx.requestSubscribeMessage's success callback gave, as it is.",
+                "请求体缺少 \"result\"：请原样发送 wx.requestSubscribeMessage 成功回调得到的对象。",
+            ))
+        }
+        Some(_) => {
+            return Err(bad(
+                "\"result\" must be the object wx.requestSubscribeMessage's success callback gave: {\"errMsg\":\"requestSubscribeMessage:ok\",\"<template id>\":\"accept\",…}.",
+                "\"result\" 必须是 wx.requestSubscribeMessage 成功回调得到的对象：{\"errMsg\":\"requestSubscribeMessage:ok\",\"<模板 id>\":\"accept\",…}。",
+            ))
+        }
+    };
+    let mut results = Vec::new();
+    for (template_id, status) in result {
+        if template_id == "errMsg" {
+            continue;
+        }
+        if template_id.is_empty()
+            || template_id.len() > 128
+            || !template_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            let shown: String = template_id.chars().take(64).collect();
+            return Err((
+                format!("\"result\" has the key \"{shown}\", which is not a template id (letters, digits, '-' and '_')."),
+                format!("\"result\" 中的键 \"{shown}\" 不是模板 id（只含字母、数字、- 和 _）。"),
+            ));
+        }
+        match status
+            .as_str()
+            .map(engine::subscriptions::ReportStatus::parse)
+        {
+            Some(Some(s)) => results.push((template_id.clone(), s.as_str().to_owned())),
+            _ => {
+                let shown: String = status.to_string().chars().take(64).collect();
+                return Err((
+                    format!("\"result.{template_id}\" must be \"accept\", \"reject\", \"ban\" or \"filter\", not {shown}."),
+                    format!("\"result.{template_id}\" 必须是 \"accept\"、\"reject\"、\"ban\" 或 \"filter\"，而不是 {shown}。"),
+                ));
+            }
+        }
+    }
+    if results.is_empty() {
+        return Err(bad(
+            "\"result\" holds no template id: send it as wx.requestSubscribeMessage gave it, e.g. {\"errMsg\":\"requestSubscribeMessage:ok\",\"<template id>\":\"accept\"}.",
+            "\"result\" 中没有模板 id：请按 wx.requestSubscribeMessage 的结果原样发送，例如 {\"errMsg\":\"requestSubscribeMessage:ok\",\"<模板 id>\":\"accept\"}。",
+        ));
+    }
+    let max = engine::subscriptions::MAX_REPORT_TEMPLATES;
+    if results.len() > max {
+        return Err((
+            format!("\"result\" holds {} templates: at most {max} per report (WeChat asks for at most 3 per wx.requestSubscribeMessage call).", results.len()),
+            format!("\"result\" 含 {} 个模板：每次最多 {max} 个（微信每次 wx.requestSubscribeMessage 最多 3 个）。", results.len()),
+        ));
+    }
+    Ok((openid, results))
+}
+
+async fn subscriptions_answer(
+    state: &AppState,
+    account: &engine::accounts::Account,
+    appid: &str,
+    body: &[u8],
+) -> Response {
+    let (openid, results) = match parse_report(body) {
+        Ok(report) => report,
+        Err((en, zh)) => return error(StatusCode::BAD_REQUEST, None, &en, &zh),
+    };
+    match state
+        .engine
+        .record_subscribe_report(account, &openid, &results)
+        .await
+    {
+        Ok(credits) => {
+            let credits: serde_json::Map<String, serde_json::Value> = credits
+                .into_iter()
+                .map(|c| {
+                    let credit = json!({
+                        "one_time": c.credit.one_time,
+                        "long_term": c.credit.long_term,
+                        "refused": c.credit.refused,
+                    });
+                    (c.template_id, credit)
+                })
+                .collect();
+            Json(json!({ "openid": openid, "credits": credits })).into_response()
+        }
+        Err(engine::Error::NotFound) => error(
+            StatusCode::NOT_FOUND,
+            None,
+            &format!("Unknown openid: log the user in through /api/mp/{appid}/login first."),
+            &format!("未知的 openid：请先通过 /api/mp/{appid}/login 为该用户登录。"),
+        ),
+        Err(engine::Error::Invalid { message, .. }) => error(
+            StatusCode::BAD_REQUEST,
+            None,
+            &format!("\"result\": {message}."),
+            &format!("\"result\" 有误：{message}。"),
+        ),
+        Err(e) => internal("recording a subscription report", e),
     }
 }
 
@@ -396,6 +567,61 @@ mod tests {
             HeaderValue::from_static("bearer wxp_2"),
         );
         assert_eq!(presented_key(&h).as_deref(), Some("wxp_2"));
+    }
+
+    #[test]
+    fn reports() {
+        let openid = "oAbCdEfGhIjKlMnOpQrStUvWxYz0";
+        let body = format!(
+            r#"{{"openid":"{openid}","result":{{"errMsg":"requestSubscribeMessage:ok","T1_a-b":"accept","T2":"ban"}}}}"#
+        );
+        let (o, mut r) = parse_report(body.as_bytes()).unwrap();
+        r.sort();
+        assert_eq!(o, openid);
+        assert_eq!(
+            r,
+            vec![
+                (String::from("T1_a-b"), String::from("accept")),
+                (String::from("T2"), String::from("ban"))
+            ]
+        );
+        let cases: [(String, &str); 9] = [
+            ("nope".into(), "JSON"),
+            ("[]".into(), "JSON"),
+            (r#"{"result":{"T":"accept"}}"#.into(), "\"openid\""),
+            (
+                r#"{"openid":"short","result":{"T":"accept"}}"#.into(),
+                "\"openid\"",
+            ),
+            (format!(r#"{{"openid":"{openid}"}}"#), "\"result\""),
+            (
+                format!(r#"{{"openid":"{openid}","result":[]}}"#),
+                "\"result\"",
+            ),
+            (
+                format!(r#"{{"openid":"{openid}","result":{{"T":"yes"}}}}"#),
+                "\"result.T\"",
+            ),
+            (
+                format!(r#"{{"openid":"{openid}","result":{{"errMsg":"x"}}}}"#),
+                "no template",
+            ),
+            (
+                format!(r#"{{"openid":"{openid}","result":{{"a b":"accept"}}}}"#),
+                "not a template id",
+            ),
+        ];
+        for (body, needle) in cases {
+            let (en, zh) = parse_report(body.as_bytes()).unwrap_err();
+            assert!(en.contains(needle), "{body}: {en}");
+            assert!(!zh.is_empty());
+        }
+        let many: Vec<String> = (0..11).map(|i| format!(r#""T{i}":"accept""#)).collect();
+        let body = format!(r#"{{"openid":"{openid}","result":{{{}}}}}"#, many.join(","));
+        assert!(parse_report(body.as_bytes())
+            .unwrap_err()
+            .0
+            .contains("at most 10"));
     }
 
     #[test]

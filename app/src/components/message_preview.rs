@@ -1,8 +1,8 @@
-//! A template message drawn as WeChat shows it today, or in the pre-2023 look, from the payload
-//! that would be sent.
+//! A template message drawn as WeChat shows it today, or in the pre-2023 look, and a subscribe
+//! message drawn as its 服务通知 (service notification) card, from the payload that would be sent.
 
 use leptos::prelude::*;
-use message::{Jump, Preview, PreviewMode, PreviewRow};
+use message::{Jump, Preview, PreviewMode, PreviewRow, SubscribePreview};
 
 use crate::i18n::{tr, use_lang};
 
@@ -102,5 +102,43 @@ fn drop_text(kind: &'static str, english: bool) -> &'static str {
         ("cut", true) => "A keyword exceeds 20 characters or has a line break and is cut",
         (_, false) => "部分内容不会显示",
         (_, true) => "Some content will not show",
+    }
+}
+
+/// A Mini Program subscribe message as the 服务通知 card: the Mini Program's name, the title,
+/// `label value` rows, and "进入小程序查看" when a tap opens a page.
+#[component]
+pub fn ServiceNoticePreview(preview: Memo<Option<SubscribePreview>>) -> impl IntoView {
+    let lang = use_lang();
+    view! {
+        <section class="preview" aria-labelledby="preview-heading">
+            <div class="section-head">
+                <h2 id="preview-heading">{tr("预览", "Preview")}</h2>
+                <span class="muted">{tr("服务通知", "Service notification")}</span>
+            </div>
+            <article class="wx-card wx-notice" aria-label=move || lang.get().pick("服务通知预览", "Service notification preview")>
+                {move || preview.get().map(|p| {
+                    let rows = p.rows.into_iter().map(|r| view! {
+                        <div class="wx-row">
+                            <dt>{r.label}</dt>
+                            <dd>{r.text}</dd>
+                        </div>
+                    }).collect_view();
+                    let footer = p.page.map(|page| view! {
+                        <p class="wx-jump mini" title=page>{tr("进入小程序查看", "Open in the Mini Program")}<span aria-hidden="true">" ›"</span></p>
+                    });
+                    view! {
+                        <p class="wx-notice-app"><span class="wx-notice-icon" aria-hidden="true"></span>{p.mp_name}</p>
+                        <h3 class="wx-title">{p.title}</h3>
+                        <dl class="wx-rows">{rows}</dl>
+                        {footer}
+                    }
+                })}
+            </article>
+            <p class="muted preview-note">{tr(
+                "订阅消息显示在微信的「服务通知」里，以小程序的名义发出：没有颜色、首行和备注；每个值都须符合关键词类型的规则，否则微信返回 47003。用户须先在小程序中订阅此模板（一次性订阅每次授权只能收一条），否则微信返回 43101。",
+                "Subscribe messages appear under WeChat's \"Service notifications\", sent in the Mini Program's name: no colors, first or remark line; every value must follow its keyword type's rule, or WeChat answers 47003. The user must first subscribe to this template in the Mini Program (a one-time subscription allows one message per consent), or WeChat answers 43101.",
+            )}</p>
+        </section>
     }
 }

@@ -1,10 +1,11 @@
 //! The dashboard: follower and Mini Program match counts of the current Official Account, a chart
-//! of the breakdown, and the last sync.
+//! of the breakdown, the last sync, and the linked Mini Program's subscription credits by
+//! template.
 
 use leptos::prelude::*;
 
 use crate::components::empty_state::EmptyState;
-use crate::dto::{format_time_ms, DashboardDto, SessionInfo};
+use crate::dto::{format_time_ms, DashboardDto, SessionInfo, TemplateCreditsDto};
 use crate::followers::dashboard;
 use crate::i18n::{tr, use_lang, Lang};
 
@@ -67,12 +68,87 @@ fn MpCards(d: DashboardDto) -> impl IntoView {
     (d.has_linked_mp).then(|| {
         view! {
             <div class="stat-grid">
-                <Card label=("小程序用户", "Mini Program users") value=d.mp_users hint=None />
+                <Card label=("小程序用户", "Mini Program users") value=d.mp_users hint=d.mp_name.clone() />
                 <Card label=("已匹配小程序用户", "Matched to a Mini Program user") value=d.matched hint=None />
                 <Card label=("小程序用户未关注公众号", "Mini Program users not following") value=d.mp_not_following hint=None />
             </div>
+            <SubscriptionCredits templates=d.subscription_credits.clone() />
         }
     })
+}
+
+/// Who can be sent each subscribe template of the linked Mini Program, from the credits its
+/// users granted (popup events, the MP backend's reports) minus what sends used.
+#[component]
+fn SubscriptionCredits(templates: Vec<TemplateCreditsDto>) -> impl IntoView {
+    let lang = use_lang();
+    let body = if templates.is_empty() {
+        view! {
+            <p class="muted">
+                {tr(
+                    "还没有小程序订阅消息模板：管理员可在「模板」页同步。",
+                    "No Mini Program subscribe template yet: an admin can sync them on the Templates page.",
+                )}
+            </p>
+        }
+        .into_any()
+    } else {
+        let rows = templates
+            .into_iter()
+            .map(|t| {
+                let long_term = t.long_term;
+                view! {
+                    <tr>
+                        <th scope="row">
+                            {t.title.clone()}
+                            <br />
+                            <small class="muted">{t.template_id.clone()}</small>
+                        </th>
+                        <td>
+                            {move || if long_term {
+                                lang.get().pick("长期订阅", "Long-term")
+                            } else {
+                                lang.get().pick("一次性订阅", "One-time")
+                            }}
+                        </td>
+                        <td>{t.holders}</td>
+                        <td>{t.one_time_total}</td>
+                        <td>{t.long_term_users}</td>
+                        <td>{t.refused_users}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <table class="data subscription-credits">
+                <caption class="visually-hidden">{tr("各模板的订阅消息额度", "Subscription credits by template")}</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">{tr("模板", "Template")}</th>
+                        <th scope="col">{tr("类型", "Type")}</th>
+                        <th scope="col">{tr("可发送的用户", "Users with a credit")}</th>
+                        <th scope="col">{tr("一次性额度合计", "One-time credits in total")}</th>
+                        <th scope="col">{tr("长期订阅用户", "Long-term subscribers")}</th>
+                        <th scope="col">{tr("已拒绝的用户", "Users who refused")}</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="card" aria-labelledby="credits-heading">
+            <h2 id="credits-heading">{tr("订阅消息额度", "Subscription credits")}</h2>
+            <p class="muted">
+                {tr(
+                    "用户在小程序中同意订阅后才能收到订阅消息：一次性订阅每次同意可发送一条，长期订阅不限次数。",
+                    "Mini Program users receive subscribe messages only after agreeing: each one-time consent allows one message, a long-term subscription any number.",
+                )}
+            </p>
+            {body}
+        </section>
+    }
 }
 
 #[component]

@@ -34,19 +34,56 @@ fn row_state_label(state: &str, lang: Lang) -> &'static str {
     }
 }
 
-pub fn skip_label(reason: &str, lang: Lang) -> &'static str {
-    match reason {
-        "unsubscribed" => lang.pick("已取消关注", "Unfollowed"),
-        "unknown_openid" => lang.pick(
+/// Why a row gets nothing; `best` phrases it for best-available jobs (the Mini Program was
+/// tried because the person does not follow the OA).
+pub fn skip_label(reason: &str, best: bool, lang: Lang) -> &'static str {
+    match (reason, best) {
+        ("unsubscribed", _) => lang.pick("已取消关注", "Unfollowed"),
+        ("unknown_openid", _) => lang.pick(
             "不是本公众号的粉丝（openid 未知）",
             "Not a follower (unknown openid)",
         ),
-        "no_oa_openid" => lang.pick(
+        ("no_oa_openid", _) => lang.pick(
             "unionid 没有对应的公众号粉丝",
             "unionid with no follower of this account",
         ),
-        "duplicate" => lang.pick("重复", "Duplicate"),
+        ("duplicate", _) => lang.pick("重复", "Duplicate"),
+        ("no_mp_user", true) => lang.pick(
+            "未关注公众号，也不是小程序用户（无 unionid 匹配）",
+            "Not following the OA and not a Mini Program user (no unionid match)",
+        ),
+        ("no_mp_user", false) => lang.pick(
+            "不是小程序用户（无 unionid 匹配）",
+            "Not a Mini Program user (no unionid match)",
+        ),
+        ("no_credit", _) => lang.pick(
+            "小程序用户未订阅该模板（没有订阅额度）",
+            "Mini Program user without a subscription to the template (no credit)",
+        ),
         _ => lang.pick("其他", "Other"),
+    }
+}
+
+/// The channel of a job.
+pub fn channel_label(channel: &str, lang: Lang) -> &'static str {
+    match channel {
+        "subscribe" => lang.pick(
+            "渠道：小程序订阅消息",
+            "Channel: Mini Program subscribe message",
+        ),
+        "best" => lang.pick(
+            "渠道：最佳（关注者发模板消息，其余发订阅消息）",
+            "Channel: best available (template to followers, else subscribe message)",
+        ),
+        _ => lang.pick("渠道：公众号模板消息", "Channel: OA template message"),
+    }
+}
+
+/// What a row is sent as (and so which openid it holds).
+fn row_channel_label(channel: &str, lang: Lang) -> &'static str {
+    match channel {
+        "subscribe" => lang.pick("小程序订阅消息", "MP subscribe"),
+        _ => lang.pick("公众号模板消息", "OA template"),
     }
 }
 
@@ -145,6 +182,7 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
     let paused = state == "paused";
     let open = running || paused;
     let failed = p.failed;
+    let best = p.job.channel == "best";
     let button = move |action: &'static str,
                        zh: &'static str,
                        en: &'static str,
@@ -209,16 +247,39 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
         .iter()
         .map(|(reason, n)| {
             let (reason, n) = (reason.clone(), *n);
-            view! { <li>{move || skip_label(&reason, lang.get())} ": " {n}</li> }
+            view! { <li>{move || skip_label(&reason, best, lang.get())} ": " {n}</li> }
         })
         .collect_view();
     let job = p.job.clone();
+    let channel_rows = p
+        .by_channel
+        .iter()
+        .map(|c| {
+            let name = c.channel.clone();
+            view! {
+                <tr>
+                    <th scope="row">{move || row_channel_label(&name, lang.get())}</th>
+                    <td>{c.planned}</td>
+                    <td>{c.sent}</td>
+                    <td>{c.failed}</td>
+                    <td>{c.delivered}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let mp_line = job.mp_preset_name.clone().map(|name| {
+        let title = job.mp_template_title.clone().unwrap_or_default();
+        view! { <br />{tr("订阅消息预设：", "Subscribe preset: ")}{name} " · " {title} }
+    });
+    let job_channel = job.channel.clone();
     view! {
         <h1>{job.name.clone()}</h1>
         <p class="muted">
-            {tr("预设：", "Preset: ")}{job.preset_name.clone()} " · " {job.template_title.clone()}
+            {move || channel_label(&job_channel, lang.get())}
+            {(!job.preset_name.is_empty()).then(|| view! { " · " {tr("预设：", "Preset: ")}{job.preset_name.clone()} " · " {job.template_title.clone()} })}
             " · " {job.created_by.clone()} " · " {format_time_ms(job.created_ms)}
             " · " {move || lang.get().pick(format!("限速 {} 条/秒", job.rate_limit), format!("limit {} msg/s", job.rate_limit))}
+            {mp_line}
         </p>
         <section class="card" aria-labelledby="job-progress-heading">
             <div class="section-head">
@@ -229,6 +290,8 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
                         let (zh, en) = (p.pause_explain_zh.clone(), p.pause_explain_en.clone());
                         let text = move || match (r.as_str(), lang.get()) {
                             ("staff", l) => l.pick("：由工作人员暂停", ": paused by staff").to_owned(),
+                            ("mp_account", l) => l.pick("：发送订阅消息的小程序已从 wxpush 删除", ": the Mini Program sending the subscribe messages was removed from wxpush").to_owned(),
+                            ("payload", l) => l.pick("：任务保存的消息无法读取", ": the job's stored message cannot be read").to_owned(),
                             (_, Lang::Zh) => format!("：微信拒绝（{r}）。{}", zh.clone().unwrap_or_default()),
                             (_, Lang::En) => format!(": WeChat refused ({r}). {}", en.clone().unwrap_or_default()),
                         };
@@ -246,6 +309,19 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
                 {eta.filter(|_| running).map(|s| view! { " · " {move || lang.get().pick("预计剩余 ", "about ")} {move || duration(s, lang.get())} {move || lang.get().pick("", " left")} })}
             </p>
             <dl class="count-grid">{counts}</dl>
+            {(job.channel != "template").then(|| view! {
+                <table class="data by-channel">
+                    <caption>{tr("按渠道", "By channel")}</caption>
+                    <thead><tr>
+                        <th scope="col">{tr("渠道", "Channel")}</th>
+                        <th scope="col">{tr("计划", "Planned")}</th>
+                        <th scope="col">{tr("已发送", "Sent")}</th>
+                        <th scope="col">{tr("失败", "Failed")}</th>
+                        <th scope="col">{tr("已送达", "Delivered")}</th>
+                    </tr></thead>
+                    <tbody>{channel_rows}</tbody>
+                </table>
+            })}
             <div class="sync-actions">
                 {running.then(|| button("pause", "暂停", "Pause", ""))}
                 {paused.then(|| button("resume", "继续", "Resume", "primary"))}
@@ -258,8 +334,8 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
         <section class="card" aria-labelledby="receipts-heading">
             <h2 id="receipts-heading">{tr("送达回执", "Delivery receipts")}</h2>
             <p class="muted">{tr(
-                "微信在消息送达后推送 TEMPLATESENDJOBFINISH 事件到回调地址；未配置回调地址时这里不会有数据。",
-                "WeChat pushes a TEMPLATESENDJOBFINISH event to the callback URL after delivery; without a callback URL these stay empty.",
+                "微信在消息送达后推送事件到回调地址（模板消息：TEMPLATESENDJOBFINISH；订阅消息：subscribe_msg_sent_event，推送到小程序的回调地址）；未配置回调地址时这里不会有数据。",
+                "WeChat pushes an event to the callback URL after delivery (template messages: TEMPLATESENDJOBFINISH; subscribe messages: subscribe_msg_sent_event, to the Mini Program's callback URL); without a callback URL these stay empty.",
             )}</p>
             <dl class="count-grid">{receipts}</dl>
         </section>
@@ -313,11 +389,13 @@ fn RecipientTable(id: i64) -> impl IntoView {
         let state = r.state.clone();
         let reason = r.skip_reason.clone();
         let delivery = r.delivery.clone();
+        let channel = r.channel.clone();
         view! {
             <tr>
                 <td>{r.seq}</td>
                 <td><code>{r.openid}</code></td>
-                <td>{move || row_state_label(&state, lang.get())}{reason.clone().map(|x| view! { <span class="muted">" · " {move || skip_label(&x, lang.get())}</span> })}</td>
+                <td>{move || row_channel_label(&channel, lang.get())}</td>
+                <td>{move || row_state_label(&state, lang.get())}{reason.clone().map(|x| view! { <span class="muted">" · " {move || skip_label(&x, false, lang.get())}</span> })}</td>
                 <td>{r.attempts}</td>
                 <td>{r.errcode.map(|c| c.to_string()).unwrap_or_default()} " " <span class="muted">{r.errmsg.unwrap_or_default()}</span></td>
                 <td><code>{r.msgid.unwrap_or_default()}</code></td>
@@ -358,6 +436,7 @@ fn RecipientTable(id: i64) -> impl IntoView {
                                     <thead><tr>
                                         <th scope="col">"#"</th>
                                         <th scope="col">"openid"</th>
+                                        <th scope="col">{tr("渠道", "Channel")}</th>
                                         <th scope="col">{tr("状态", "State")}</th>
                                         <th scope="col">{tr("尝试", "Tries")}</th>
                                         <th scope="col">{tr("错误", "Error")}</th>

@@ -1,6 +1,8 @@
-//! A new send job: a preset, then the recipients (the followers page's selection or filter, all
-//! followers, matched ones, a tag, or pasted/uploaded openids or unionids), then a review (who
-//! receives, who is skipped and why, today's quota, the preview), then create.
+//! A new send job: the channel (OA template, MP subscribe message, or the best per person) and
+//! its presets, then the recipients (the followers page's selection or filter, all followers,
+//! matched ones, a tag, the Mini Program's users, or pasted/uploaded openids or unionids), then a
+//! review (who receives which way, who cannot be reached and why, today's quota, the preview),
+//! then create.
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
@@ -37,6 +39,16 @@ pub fn NewJobPage() -> impl IntoView {
             .and_then(|p| p.parse::<i64>().ok())
             .unwrap_or(0),
     );
+    let mp_preset = RwSignal::new(0_i64);
+    let channel = RwSignal::new(
+        query
+            .read_untracked()
+            .get("channel")
+            .filter(|c| ["template", "subscribe", "best"].contains(&c.as_str()))
+            .unwrap_or_else(|| "template".to_owned()),
+    );
+    let uses_template = move || channel.get() != "subscribe";
+    let uses_subscribe = move || channel.get() != "template";
     let name = RwSignal::new(String::new());
     let rate = RwSignal::new("200".to_owned());
     let selection = StoredValue::new(selection);
@@ -59,19 +71,26 @@ pub fn NewJobPage() -> impl IntoView {
             "tag" => SourceDto::Tag(tag.get().trim().parse().ok()?),
             "csv_openids" => SourceDto::CsvOpenids(csv.get()),
             "csv_unionids" => SourceDto::CsvUnionids(csv.get()),
+            "mp_users" => SourceDto::MpUsers,
             _ => SourceDto::AllSubscribed,
         })
     };
     let presets = Resource::new(|| (), |_| templates_page());
     // The plan belongs to the source it was made for; changing the source asks for a new one.
-    let plan = Action::new(move |json: &String| {
-        let json = json.clone();
-        async move { plan_job(json).await }
+    let plan = Action::new(move |(json, channel, mp_preset): &(String, String, i64)| {
+        let (json, channel, mp_preset) = (json.clone(), channel.clone(), *mp_preset);
+        async move { plan_job(json, channel, mp_preset).await }
     });
     let planned_for = RwSignal::new(None::<String>);
     let current_json = move || source().map(|s| serde_json::to_string(&s).unwrap_or_default());
-    let plan_is_current =
-        move || planned_for.get().is_some() && planned_for.get() == current_json();
+    // What a plan depends on: the source, the channel and the subscribe preset (its credits).
+    let plan_key = move || {
+        current_json().map(|json| {
+            let mp = if uses_subscribe() { mp_preset.get() } else { 0 };
+            format!("{}|{mp}|{json}", channel.get())
+        })
+    };
+    let plan_is_current = move || planned_for.get().is_some() && planned_for.get() == plan_key();
     let create = ServerAction::<CreateJob>::new();
     let navigate = use_navigate();
     Effect::new(move |_| {
@@ -80,6 +99,18 @@ pub fn NewJobPage() -> impl IntoView {
         }
     });
 
+    let channel_choice = move |value: &'static str,
+                               zh: &'static str,
+                               en: &'static str,
+                               enabled: bool| {
+        view! {
+            <label class="choice">
+                <input type="radio" name="channel" value=value checked=move || channel.get() == value
+                    disabled=!enabled on:change=move |_| channel.set(value.to_owned()) />
+                {move || lang.get().pick(zh, en)}
+            </label>
+        }
+    };
     let source_choice = move |value: &'static str, zh: String, en: String| {
         view! {
             <label class="choice">
@@ -94,27 +125,75 @@ pub fn NewJobPage() -> impl IntoView {
         Suspend::new(async move {
             match presets.await {
                 Ok(page) => {
-                    let ready: Vec<_> = page
+                    let is_mp =
+                        |template_ref: i64| page.mp_templates.iter().any(|t| t.id == template_ref);
+                    let (mp_ready, oa_ready): (Vec<_>, Vec<_>) = page
                         .presets
-                        .into_iter()
+                        .iter()
                         .filter(|p| !p.template_removed && p.issues == 0)
-                        .collect();
+                        .cloned()
+                        .partition(|p| is_mp(p.template_ref));
                     if preset.get_untracked() == 0 {
-                        if let Some(first) = ready.first() {
+                        if let Some(first) = oa_ready.first() {
                             preset.set(first.id);
                         }
                     }
-                    if ready.is_empty() {
-                        return view! { <p class="muted">{tr("还没有可发送的预设，请先在「模板」页创建。", "No sendable preset yet: create one on the Templates page first.")}</p> }.into_any();
+                    if mp_preset.get_untracked() == 0 {
+                        if let Some(first) = mp_ready.first() {
+                            mp_preset.set(first.id);
+                        }
                     }
+                    let has_mp = page.mp.is_some();
+                    let (oa_ready, mp_ready) =
+                        (StoredValue::new(oa_ready), StoredValue::new(mp_ready));
+                    let oa_select = move || {
+                        if oa_ready.with_value(Vec::is_empty) {
+                            view! { <p class="muted">{tr("还没有可发送的模板消息预设，请先在「模板」页创建。", "No sendable template-message preset yet: create one on the Templates page first.")}</p> }.into_any()
+                        } else {
+                            view! {
+                            <select id="job-preset" on:change=move |ev| {
+                                if let Ok(id) = event_target_value(&ev).parse() { preset.set(id); }
+                            }>
+                                {oa_ready.get_value().into_iter().map(|p| view! {
+                                    <option value=p.id.to_string() selected=p.id == preset.get_untracked()>{p.name} " · " {p.template_title}</option>
+                                }).collect_view()}
+                            </select>
+                        }.into_any()
+                        }
+                    };
+                    let mp_select = move || {
+                        if mp_ready.with_value(Vec::is_empty) {
+                            view! { <p class="muted">{tr("还没有可发送的订阅消息预设，请先在「模板」页同步小程序模板并创建。", "No sendable subscribe-message preset yet: sync the Mini Program's templates on the Templates page and create one first.")}</p> }.into_any()
+                        } else {
+                            view! {
+                            <select id="job-mp-preset" on:change=move |ev| {
+                                if let Ok(id) = event_target_value(&ev).parse() { mp_preset.set(id); }
+                            }>
+                                {mp_ready.get_value().into_iter().map(|p| view! {
+                                    <option value=p.id.to_string() selected=p.id == mp_preset.get_untracked()>{p.name} " · " {p.template_title}</option>
+                                }).collect_view()}
+                            </select>
+                        }.into_any()
+                        }
+                    };
                     view! {
-                        <select id="job-preset" on:change=move |ev| {
-                            if let Ok(id) = event_target_value(&ev).parse() { preset.set(id); }
-                        }>
-                            {ready.into_iter().map(|p| view! {
-                                <option value=p.id.to_string() selected=p.id == preset.get_untracked()>{p.name} " · " {p.template_title}</option>
-                            }).collect_view()}
-                        </select>
+                        <fieldset class="choices">
+                            <legend>{tr("发送渠道", "Channel")}</legend>
+                            {channel_choice("template", "公众号模板消息：发给关注公众号的粉丝", "OA template message: to followers of the Official Account", true)}
+                            {channel_choice("subscribe", "小程序订阅消息：发给订阅了该模板的小程序用户", "Mini Program subscribe message: to Mini Program users subscribed to the template", has_mp)}
+                            {channel_choice("best", "最佳渠道：关注公众号的发模板消息，其余持有订阅额度的发小程序订阅消息", "Best available: the OA template to followers, otherwise a subscribe message to those holding a subscription", has_mp)}
+                            {(!has_mp).then(|| view! { <p class="muted">{tr("本公众号未关联小程序，只能发送模板消息。", "This Official Account has no linked Mini Program: template messages only.")}</p> })}
+                        </fieldset>
+                        <div class="form-grid">
+                            <Show when=uses_template>
+                                <label for="job-preset">{tr("模板消息预设", "Template-message preset")}</label>
+                                {oa_select}
+                            </Show>
+                            <Show when=uses_subscribe>
+                                <label for="job-mp-preset">{tr("订阅消息预设", "Subscribe-message preset")}</label>
+                                {mp_select}
+                            </Show>
+                        </div>
                     }.into_any()
                 }
                 Err(e) => {
@@ -125,15 +204,30 @@ pub fn NewJobPage() -> impl IntoView {
         })
     };
     let on_check = move |_| {
-        if let Some(json) = current_json() {
-            planned_for.set(Some(json.clone()));
-            plan.dispatch(json);
+        if let (Some(json), Some(key)) = (current_json(), plan_key()) {
+            planned_for.set(Some(key));
+            let mp = if uses_subscribe() {
+                mp_preset.get_untracked()
+            } else {
+                0
+            };
+            plan.dispatch((json, channel.get_untracked(), mp));
         }
     };
     let on_create = move |_| {
         let Some(json) = current_json() else { return };
         create.dispatch(CreateJob {
-            preset_id: preset.get_untracked(),
+            preset_id: if uses_template() {
+                preset.get_untracked()
+            } else {
+                0
+            },
+            mp_preset_id: if uses_subscribe() {
+                mp_preset.get_untracked()
+            } else {
+                0
+            },
+            channel: channel.get_untracked(),
             name: name.get_untracked(),
             source: json,
             rate_limit: rate.get_untracked().trim().parse().unwrap_or(0),
@@ -145,8 +239,12 @@ pub fn NewJobPage() -> impl IntoView {
         }
         let result = plan.value().get()?;
         Some(match result {
-            Ok(p) => view! { <Review plan=p preset=preset.get() name rate on_create create /> }
-                .into_any(),
+            Ok(p) => {
+                let oa = if uses_template() { preset.get() } else { 0 };
+                let mp = if uses_subscribe() { mp_preset.get() } else { 0 };
+                view! { <Review plan=p preset=oa mp_preset=mp name rate on_create create /> }
+                    .into_any()
+            }
             Err(e) => {
                 view! { <p class="form-error" role="alert">{e.message(lang.get())}</p> }.into_any()
             }
@@ -156,11 +254,8 @@ pub fn NewJobPage() -> impl IntoView {
     view! {
         <h1>{tr("新建发送任务", "New send job")}</h1>
         <section class="card" aria-labelledby="job-preset-heading">
-            <h2 id="job-preset-heading">{tr("1. 消息", "1. Message")}</h2>
-            <div class="form-grid">
-                <label for="job-preset">{tr("预设", "Preset")}</label>
-                <Transition fallback=|| view! { <p>"…"</p> }>{preset_select}</Transition>
-            </div>
+            <h2 id="job-preset-heading">{tr("1. 渠道与消息", "1. Channel and message")}</h2>
+            <Transition fallback=|| view! { <p>"…"</p> }>{preset_select}</Transition>
         </section>
         <section class="card" aria-labelledby="job-recipients-heading">
             <h2 id="job-recipients-heading">{tr("2. 收件人", "2. Recipients")}</h2>
@@ -173,6 +268,7 @@ pub fn NewJobPage() -> impl IntoView {
                 {source_choice("tag", "某个标签下的关注者".into(), "Followers with a tag".into())}
                 {source_choice("csv_openids", "粘贴或上传 openid 列表".into(), "Paste or upload a list of openids".into())}
                 {source_choice("csv_unionids", "粘贴或上传 unionid 列表".into(), "Paste or upload a list of unionids".into())}
+                {source_choice("mp_users", "小程序的全部用户".into(), "Every user of the Mini Program".into())}
             </fieldset>
             {move || (kind.get() == "tag").then(|| view! {
                 <div class="form-grid">
@@ -204,7 +300,10 @@ pub fn NewJobPage() -> impl IntoView {
 #[component]
 fn Review(
     plan: PlanDto,
+    /// The OA preset (0 = none).
     preset: i64,
+    /// The subscribe preset (0 = none).
+    mp_preset: i64,
     name: RwSignal<String>,
     rate: RwSignal<String>,
     on_create: impl Fn(leptos::ev::MouseEvent) + Copy + Send + Sync + 'static,
@@ -212,6 +311,15 @@ fn Review(
 ) -> impl IntoView {
     let lang = use_lang();
     let n = plan.will_receive;
+    let reach_mp = plan.channel != "template";
+    let best = plan.channel == "best";
+    let channel_count = |c: &str| {
+        plan.by_channel
+            .iter()
+            .find(|(name, _)| name == c)
+            .map_or(0, |(_, n)| *n)
+    };
+    let (by_template, by_subscribe) = (channel_count("template"), channel_count("subscribe"));
     let remaining = (plan.daily_quota - plan.sent_today).max(0);
     let (sent_today, quota) = (plan.sent_today, plan.daily_quota);
     let over = n > remaining;
@@ -220,7 +328,7 @@ fn Review(
         .iter()
         .map(|(reason, count)| {
             let (reason, count) = (reason.clone(), *count);
-            view! { <li>{move || skip_label(&reason, lang.get())} ": " {count}</li> }
+            view! { <li>{move || skip_label(&reason, best, lang.get())} ": " {count}</li> }
         })
         .collect_view();
     let line_errors = (!plan.line_errors.is_empty()).then(|| {
@@ -237,7 +345,17 @@ fn Review(
             </table>
         }
     });
-    let preview = Resource::new(move || preset, preset_editor);
+    let preview = Resource::new(
+        move || preset,
+        |id| async move {
+            if id == 0 {
+                Ok(crate::templates::EditorDto::default())
+            } else {
+                preset_editor(id).await
+            }
+        },
+    );
+    let _ = mp_preset;
     let mode = RwSignal::new(PreviewMode::Current);
     if name.get_untracked().is_empty() {
         name.set(format!(
@@ -259,8 +377,14 @@ fn Review(
             <p class="recipients" role="status">
                 {move || lang.get().pick(format!("将发送给 {n} 人"), format!("{n} people will receive it"))}
             </p>
+            {reach_mp.then(|| view! {
+                <ul aria-label=move || lang.get().pick("按渠道", "By channel")>
+                    <li>{move || lang.get().pick(format!("公众号模板消息：{by_template} 人"), format!("OA template message: {by_template}"))}</li>
+                    <li>{move || lang.get().pick(format!("小程序订阅消息：{by_subscribe} 人"), format!("Mini Program subscribe message: {by_subscribe}"))}</li>
+                </ul>
+            })}
             {(!plan.skipped.is_empty()).then(|| view! {
-                <p>{tr("将跳过：", "Skipped:")}</p>
+                <p>{move || if reach_mp { lang.get().pick("无法触达：", "Cannot be reached:") } else { lang.get().pick("将跳过：", "Skipped:") }}</p>
                 <ul aria-label=move || lang.get().pick("跳过的原因", "Why skipped")>{skipped}</ul>
             })}
             {line_errors}

@@ -1,17 +1,20 @@
-//! The preset editor: one row per keyword (value, color), link and Mini Program, checked as you
-//! type with the rules the server applies, a live preview of the exact payload, and a test send
-//! to yourself.
+//! The preset editor: one row per keyword (value, and color for template messages), then where
+//! a tap leads (link and Mini Program for a template message; page, Mini Program version and
+//! language for a subscribe message), checked as you type with the rules the server applies, a
+//! live preview of the exact payload (the message, or the 服务通知 card), and a test send to
+//! yourself.
 
 use std::collections::{BTreeMap, HashSet};
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use message::{
-    check_preset_name, template_payload, validate_preset, Field, FieldRole, FieldType, FieldValue,
-    Flavor, Issue, MiniProgramLink, PresetBody, Preview, PreviewMode, TemplateSpec,
+    check_preset_name, subscribe_payload, subscribe_preview, template_payload, validate_preset,
+    Field, FieldRole, FieldType, FieldValue, Flavor, Issue, MiniProgramLink, PresetBody, Preview,
+    PreviewMode, TemplateSpec,
 };
 
-use crate::components::message_preview::MessagePreview;
+use crate::components::message_preview::{MessagePreview, ServiceNoticePreview};
 use crate::dto::{format_time_ms, SessionInfo, StaffRole};
 use crate::i18n::{tr, use_lang, Lang};
 use crate::templates::{preset_editor, EditorDto, SavePreset, TestSendPreset};
@@ -35,7 +38,7 @@ pub fn PresetEditorPage() -> impl IntoView {
                 match data.await {
                     Ok(dto) if dto.templates.is_empty() => view! {
                         <h1>{tr("新建预设", "New preset")}</h1>
-                        <p class="muted">{tr("请先在模板页同步公众号的模板消息。", "Sync the Official Account's template messages on the Templates page first.")}</p>
+                        <p class="muted">{tr("请先在模板页同步公众号的模板消息或小程序的订阅消息模板。", "Sync the Official Account's template messages or the Mini Program's subscribe templates on the Templates page first.")}</p>
                     }.into_any(),
                     Ok(dto) => view! { <Editor dto /> }.into_any(),
                     Err(e) => view! { <p class="form-error" role="alert">{move || e.message(lang.get())}</p> }.into_any(),
@@ -122,21 +125,50 @@ fn Editor(dto: EditorDto) -> impl IntoView {
         .unwrap_or_default();
     let mp_appid = RwSignal::new(mp0);
     let pagepath = RwSignal::new(page0);
+    let page = RwSignal::new(initial_body.page.clone());
+    let mp_state = RwSignal::new(initial_body.miniprogram_state.clone());
+    let mp_lang = RwSignal::new(initial_body.lang.clone());
     let saved = RwSignal::new((initial_name, initial_template, initial_body));
 
     let template = Memo::new(move |_| {
         let id = template_ref.get();
         templates.with_value(|ts| ts.iter().find(|t| t.id == id).cloned())
     });
-    let body = Memo::new(move |_| PresetBody {
-        values: values.get(),
-        url: url.get(),
-        miniprogram: (!mp_appid.get().is_empty() || !pagepath.get().is_empty()).then(|| {
-            MiniProgramLink {
-                appid: mp_appid.get(),
-                pagepath: pagepath.get(),
-            }
-        }),
+    let is_subscribe =
+        Memo::new(move |_| template.with(|t| t.as_ref().is_some_and(|t| t.kind == "mp")));
+    let flavor = move || {
+        if is_subscribe.get() {
+            Flavor::Subscribe
+        } else {
+            Flavor::Template
+        }
+    };
+    // What the server will store: only what this kind of message uses.
+    let body = Memo::new(move |_| {
+        let mut b = PresetBody {
+            values: values.get(),
+            url: url.get(),
+            miniprogram: (!mp_appid.get().is_empty() || !pagepath.get().is_empty()).then(|| {
+                MiniProgramLink {
+                    appid: mp_appid.get(),
+                    pagepath: pagepath.get(),
+                }
+            }),
+            page: page.get(),
+            miniprogram_state: mp_state.get(),
+            lang: mp_lang.get(),
+        };
+        if is_subscribe.get() {
+            b.values.values_mut().for_each(|v| v.color.clear());
+            b.url.clear();
+            b.miniprogram = None;
+        } else {
+            let defaults = PresetBody::default();
+            b.page = defaults.page;
+            b.miniprogram_state = defaults.miniprogram_state;
+            b.lang = defaults.lang;
+        }
+        b
     });
     let issues = Memo::new(move |_| {
         let mut all: Vec<Issue> = check_preset_name(&name.get()).into_iter().collect();
@@ -147,7 +179,7 @@ fn Editor(dto: EditorDto) -> impl IntoView {
                     &TemplateSpec {
                         fields: &t.fields,
                         enums: &t.enums,
-                        flavor: Flavor::Template,
+                        flavor: flavor(),
                         linked_appids: linked,
                     },
                 ))
@@ -160,15 +192,36 @@ fn Editor(dto: EditorDto) -> impl IntoView {
         touched: RwSignal::new(HashSet::new()),
         attempted: RwSignal::new(false),
     };
+    // Test sends use the saved preset, so its saved template decides where they go.
+    let saved_subscribe = Memo::new(move |_| {
+        let saved_ref = saved.with(|s| s.1);
+        templates.with_value(|ts| ts.iter().any(|t| t.id == saved_ref && t.kind == "mp"))
+    });
     let dirty = Memo::new(move |_| {
         saved.with(|(n, t, b)| *n != name.get() || *t != template_ref.get() || *b != body.get())
     });
 
     let touser = dto.test_openid.clone().unwrap_or_else(|| "OPENID".into());
+    let mp_touser = dto
+        .mp_test_openid
+        .clone()
+        .unwrap_or_else(|| "OPENID".into());
+    let mp_name = dto.mp.as_ref().map(|m| m.name.clone()).unwrap_or_default();
     let payload = Memo::new(move |_| {
         template
             .get()
+            .filter(|t| t.kind != "mp")
             .map(|t| template_payload(&touser, &t.template_id, &t.fields, &body.get(), None))
+    });
+    let sub_payload = Memo::new(move |_| {
+        template
+            .get()
+            .filter(|t| t.kind == "mp")
+            .map(|t| subscribe_payload(&mp_touser, &t.template_id, &t.fields, &body.get()))
+    });
+    let sub_preview = Memo::new(move |_| match (template.get(), sub_payload.get()) {
+        (Some(t), Some(p)) => Some(subscribe_preview(&mp_name, &t.title, &t.fields, &p)),
+        _ => None,
     });
     let mode = RwSignal::new(PreviewMode::Current);
     let preview = Memo::new(move |_| match (template.get(), payload.get()) {
@@ -274,9 +327,10 @@ fn Editor(dto: EditorDto) -> impl IntoView {
         .preset
         .as_ref()
         .map(|p| format!("{} · {}", p.updated_by, format_time_ms(p.updated_ms)));
-    let template_options = move || {
+    let options_of = move |kind: &'static str| {
         templates.with_value(|ts| {
             ts.iter()
+                .filter(|t| (t.kind == "mp") == (kind == "mp"))
                 .map(|t| {
                     let label = if t.removed {
                         format!("{} ({})", t.title, lang.get().pick("已在微信删除", "removed in WeChat"))
@@ -288,15 +342,31 @@ fn Editor(dto: EditorDto) -> impl IntoView {
                 .collect_view()
         })
     };
+    let has_kind = move |kind: &'static str| {
+        templates.with_value(|ts| ts.iter().any(|t| (t.kind == "mp") == (kind == "mp")))
+    };
+    let mp_group_name = dto.mp.as_ref().map(|m| m.name.clone()).unwrap_or_default();
+    let template_options = move || {
+        let mp_group_name = mp_group_name.clone();
+        view! {
+            {has_kind("oa").then(|| view! {
+                <optgroup label=move || lang.get().pick("公众号模板消息", "Official Account template messages")>{options_of("oa")}</optgroup>
+            })}
+            {has_kind("mp").then(|| view! {
+                <optgroup label=move || format!("{} · {}", lang.get().pick("小程序订阅消息", "Mini Program subscribe messages"), mp_group_name)>{options_of("mp")}</optgroup>
+            })}
+        }
+    };
     let field_rows = move || {
         let t = template.get()?;
+        let subscribe = t.kind == "mp";
         let rows = t
             .fields
             .iter()
             .cloned()
             .map(|f| {
                 let enums = t.enums.get(&f.key).cloned().unwrap_or_default();
-                view! { <FieldRow field=f enums values checks readonly /> }
+                view! { <FieldRow field=f enums values checks readonly subscribe /> }
             })
             .collect_view();
         Some(view! {
@@ -338,7 +408,105 @@ fn Editor(dto: EditorDto) -> impl IntoView {
     let payload_json = move || {
         payload
             .get()
-            .map(|p| serde_json::to_string_pretty(&p.to_json()).unwrap_or_default())
+            .map(|p| p.to_json())
+            .or_else(|| sub_payload.get().map(|p| p.to_json()))
+            .map(|json| serde_json::to_string_pretty(&json).unwrap_or_default())
+    };
+    let endpoint = move || {
+        if is_subscribe.get() {
+            "POST cgi-bin/message/subscribe/send"
+        } else {
+            "POST cgi-bin/message/template/send"
+        }
+    };
+
+    let template_jump = move || {
+        view! {
+        <fieldset class="jump">
+            <legend>{tr("点击消息后跳转", "Where a tap leads")}</legend>
+            <div class="form-grid">
+                <label for="preset-url">{tr("跳转链接", "Link URL")}</label>
+                <div>
+                    <input id="preset-url" type="url" placeholder="https://" prop:value=move || url.get() readonly=readonly
+                        aria-invalid=invalid("url") aria-describedby="err-url"
+                        on:input=move |ev| { url.set(event_target_value(&ev)); checks.touch("url"); } />
+                    {error_of("url")}
+                </div>
+                <label for="preset-mp">{tr("小程序", "Mini Program")}</label>
+                <div>
+                    <select id="preset-mp" disabled=readonly aria-invalid=invalid("miniprogram.appid") aria-describedby="err-miniprogram-appid"
+                        on:change=move |ev| { mp_appid.set(event_target_value(&ev)); checks.touch("miniprogram.appid"); }>
+                        <option value="" selected=mp_appid.get_untracked().is_empty()>{tr("不跳转小程序", "No Mini Program")}</option>
+                        {linked_options}
+                    </select>
+                    {(!has_linked).then(|| view! { <p class="muted hint">{tr("此公众号未关联小程序（在「设置」中关联）。", "No Mini Program is linked to this account (link one in Settings).")}</p> })}
+                    {error_of("miniprogram.appid")}
+                </div>
+                <label for="preset-pagepath">{tr("小程序页面路径", "Mini Program page path")}</label>
+                <div>
+                    <input id="preset-pagepath" type="text" placeholder="pages/index/index?id=1" prop:value=move || pagepath.get() readonly=readonly
+                        aria-invalid=invalid("miniprogram.pagepath") aria-describedby="err-miniprogram-pagepath"
+                        on:input=move |ev| { pagepath.set(event_target_value(&ev)); checks.touch("miniprogram.pagepath"); } />
+                    {error_of("miniprogram.pagepath")}
+                </div>
+            </div>
+            <p class="muted hint">{tr(
+                "同时设置时，微信优先打开小程序；链接作为旧版客户端的备用。",
+                "When both are set WeChat opens the Mini Program; the link is the fallback for old clients.",
+            )}</p>
+        </fieldset>
+        }
+    };
+    let state_option = move |value: &'static str, zh: &'static str, en: &'static str| {
+        view! { <option value=value selected=mp_state.get_untracked() == value>{move || lang.get().pick(zh, en)}</option> }
+    };
+    let lang_option = move |value: &'static str, label: &'static str| {
+        view! { <option value=value selected=mp_lang.get_untracked() == value>{label}</option> }
+    };
+    let subscribe_jump = move || {
+        view! {
+            <fieldset class="jump">
+                <legend>{tr("点击消息后跳转", "Where a tap leads")}</legend>
+                <div class="form-grid">
+                    <label for="preset-page">{tr("跳转页面", "Page")}</label>
+                    <div>
+                        <input id="preset-page" type="text" placeholder="pages/index/index?id=1" prop:value=move || page.get() readonly=readonly
+                            aria-invalid=invalid("page") aria-describedby="err-page"
+                            on:input=move |ev| { page.set(event_target_value(&ev)); checks.touch("page"); } />
+                        <p class="muted hint">{tr(
+                            "小程序页面路径，可带参数，不以 / 开头；留空则点击后不跳转。页面须存在于所选版本中，否则微信返回 41030。",
+                            "A page path of the Mini Program, query allowed, no leading /; leave empty for no jump. The page must exist in the chosen version, or WeChat answers 41030.",
+                        )}</p>
+                        {error_of("page")}
+                    </div>
+                    <label for="preset-mp-state">{tr("小程序版本", "Mini Program version")}</label>
+                    <div>
+                        <select id="preset-mp-state" disabled=readonly aria-invalid=invalid("miniprogram_state") aria-describedby="err-miniprogram_state"
+                            on:change=move |ev| { mp_state.set(event_target_value(&ev)); checks.touch("miniprogram_state"); }>
+                            {state_option("formal", "正式版", "Release")}
+                            {state_option("trial", "体验版", "Trial")}
+                            {state_option("developer", "开发版", "Developer")}
+                        </select>
+                        {error_of("miniprogram_state")}
+                    </div>
+                    <label for="preset-lang">{tr("语言", "Language")}</label>
+                    <div>
+                        <select id="preset-lang" disabled=readonly aria-invalid=invalid("lang") aria-describedby="err-lang"
+                            on:change=move |ev| { mp_lang.set(event_target_value(&ev)); checks.touch("lang"); }>
+                            {lang_option("zh_CN", "简体中文 (zh_CN)")}
+                            {lang_option("en_US", "English (en_US)")}
+                            {lang_option("zh_HK", "繁體中文・香港 (zh_HK)")}
+                            {lang_option("zh_TW", "繁體中文・台灣 (zh_TW)")}
+                        </select>
+                        {error_of("lang")}
+                    </div>
+                </div>
+                <p class="muted hint">{tr(
+                    "订阅消息没有颜色、链接或其他小程序的跳转：消息属于关联的小程序，点击后打开上面的页面。",
+                    "Subscribe messages have no colors, link or other Mini Program: the message belongs to the linked Mini Program and a tap opens the page above.",
+                )}</p>
+            </fieldset>
+        }
     };
 
     // Erased to keep the view type shallow enough for the compiler.
@@ -364,39 +532,7 @@ fn Editor(dto: EditorDto) -> impl IntoView {
                     </select>
                 </div>
                 {field_rows}
-                <fieldset class="jump">
-                    <legend>{tr("点击消息后跳转", "Where a tap leads")}</legend>
-                    <div class="form-grid">
-                        <label for="preset-url">{tr("跳转链接", "Link URL")}</label>
-                        <div>
-                            <input id="preset-url" type="url" placeholder="https://" prop:value=move || url.get() readonly=readonly
-                                aria-invalid=invalid("url") aria-describedby="err-url"
-                                on:input=move |ev| { url.set(event_target_value(&ev)); checks.touch("url"); } />
-                            {error_of("url")}
-                        </div>
-                        <label for="preset-mp">{tr("小程序", "Mini Program")}</label>
-                        <div>
-                            <select id="preset-mp" disabled=readonly aria-invalid=invalid("miniprogram.appid") aria-describedby="err-miniprogram-appid"
-                                on:change=move |ev| { mp_appid.set(event_target_value(&ev)); checks.touch("miniprogram.appid"); }>
-                                <option value="" selected=mp_appid.get_untracked().is_empty()>{tr("不跳转小程序", "No Mini Program")}</option>
-                                {linked_options}
-                            </select>
-                            {(!has_linked).then(|| view! { <p class="muted hint">{tr("此公众号未关联小程序（在「设置」中关联）。", "No Mini Program is linked to this account (link one in Settings).")}</p> })}
-                            {error_of("miniprogram.appid")}
-                        </div>
-                        <label for="preset-pagepath">{tr("小程序页面路径", "Mini Program page path")}</label>
-                        <div>
-                            <input id="preset-pagepath" type="text" placeholder="pages/index/index?id=1" prop:value=move || pagepath.get() readonly=readonly
-                                aria-invalid=invalid("miniprogram.pagepath") aria-describedby="err-miniprogram-pagepath"
-                                on:input=move |ev| { pagepath.set(event_target_value(&ev)); checks.touch("miniprogram.pagepath"); } />
-                            {error_of("miniprogram.pagepath")}
-                        </div>
-                    </div>
-                    <p class="muted hint">{tr(
-                        "同时设置时，微信优先打开小程序；链接作为旧版客户端的备用。",
-                        "When both are set WeChat opens the Mini Program; the link is the fallback for old clients.",
-                    )}</p>
-                </fieldset>
+                {move || if is_subscribe.get() { subscribe_jump().into_any() } else { template_jump().into_any() }}
                 {admin.then(|| view! {
                     <div class="form-actions">
                         <button type="button" class="primary" on:click=on_save disabled=move || save.pending().get()>
@@ -411,12 +547,17 @@ fn Editor(dto: EditorDto) -> impl IntoView {
     .into_any();
     let side = view! {
             <div class="side">
-                <MessagePreview preview mode drops />
+                {move || if is_subscribe.get() {
+                    view! { <ServiceNoticePreview preview=sub_preview /> }.into_any()
+                } else {
+                    view! { <MessagePreview preview mode drops /> }.into_any()
+                }}
                 <details class="payload">
                     <summary>{tr("发送内容（JSON）", "Payload (JSON)")}</summary>
+                    <p class="muted"><code>{endpoint}</code></p>
                     <pre>{payload_json}</pre>
                 </details>
-                <TestSend preset_id test_openid=dto.test_openid.clone() dirty />
+                <TestSend preset_id test_openid=dto.test_openid.clone() mp_test_openid=dto.mp_test_openid.clone() subscribe=saved_subscribe dirty />
             </div>
     }
     .into_any();
@@ -438,8 +579,15 @@ fn FieldRow(
     values: RwSignal<BTreeMap<String, FieldValue>>,
     checks: Checks,
     readonly: bool,
+    /// A subscribe message: no color, the subscribe rules.
+    subscribe: bool,
 ) -> impl IntoView {
     let lang = use_lang();
+    let flavor = if subscribe {
+        Flavor::Subscribe
+    } else {
+        Flavor::Template
+    };
     let key = field.key.clone();
     let value_field = format!("value.{key}");
     let color_field = format!("color.{key}");
@@ -498,7 +646,7 @@ fn FieldRow(
     let color_label = label.clone();
     let picker_label = label.clone();
     view! {
-        <div class="field-row" class:dropped=dropped>
+        <div class="field-row" class:dropped=dropped class:no-color=subscribe>
             <div class="field-label">
                 <label for=input_id.clone()>{label.clone()}</label>
                 <span class="field-type"><code>{key.clone()}</code> " · " {move || ty.name(lang.get() == Lang::En)}</span>
@@ -513,7 +661,7 @@ fn FieldRow(
                     <datalist id=list_id.clone()>{enums.iter().map(|e| view! { <option value=e.clone() /> }).collect_view()}</datalist>
                 })}
                 <p class="hint muted">
-                    {move || ty.hint(Flavor::Template, lang.get() == Lang::En)}
+                    {move || ty.hint(flavor, lang.get() == Lang::En)}
                     {(ty != FieldType::Text).then(|| view! {
                         <span class="counter">" · " {move || lang.get().pick(format!("已输入 {} 字", count()), format!("{} typed", count()))}</span>
                     })}
@@ -521,6 +669,7 @@ fn FieldRow(
                 </p>
                 {move || checks.message(&value_field, lang.get()).map(|m| view! { <p class="field-error" id=err_id.clone()>{m}</p> })}
             </div>
+            {(!subscribe).then(|| view! {
             <div class="field-color">
                 <input type="text" id=color_id class="color-text" placeholder="#RRGGBB" maxlength="7" prop:value=color_now readonly=readonly
                     aria-label=move || format!("{} {}", color_label, lang.get().pick("颜色", "color"))
@@ -532,46 +681,69 @@ fn FieldRow(
                     on:input=move |ev| set_picker("color", event_target_value(&ev).to_uppercase()) />
                 {move || checks.message(&color_field, lang.get()).map(|m| view! { <p class="field-error" id=color_err_id.clone()>{m}</p> })}
             </div>
+            })}
         </div>
     }
 }
 
 #[component]
-fn TestSend(preset_id: i64, test_openid: Option<String>, dirty: Memo<bool>) -> impl IntoView {
+fn TestSend(
+    preset_id: i64,
+    test_openid: Option<String>,
+    /// Where subscribe-message tests go: the openid bound for the linked Mini Program.
+    mp_test_openid: Option<String>,
+    /// The saved preset is a subscribe message.
+    subscribe: Memo<bool>,
+    dirty: Memo<bool>,
+) -> impl IntoView {
     let lang = use_lang();
     let send = ServerAction::<TestSendPreset>::new();
-    let body = match (preset_id, test_openid) {
-        (0, _) => view! { <p class="muted">{tr("保存预设后可以发送测试。", "Save the preset to send a test.")}</p> }.into_any(),
-        (_, None) => view! {
-            <p class="muted">
-                {tr("发送测试需要你在此公众号的 openid。", "A test send needs your openid for this account.")} " "
-                <a href="/settings#test-openids">{tr("去绑定", "Bind it")}</a>
-            </p>
-        }.into_any(),
-        (id, Some(openid)) => {
-            let result = move || {
-                send.value().get().map(|r| match r {
-                    Ok(done) if done.msgid.is_some() => {
-                        let text = lang.get().pick(done.explain_zh.clone(), done.explain_en.clone());
-                        view! { <p class="test-ok" role="status">{text}</p> }.into_any()
-                    }
-                    Ok(done) => {
-                        let code = done.errcode.map(|c| format!(" ({c})")).unwrap_or_default();
-                        let text = lang.get().pick(done.explain_zh.clone(), done.explain_en.clone());
-                        view! { <p class="form-error" role="alert">{lang.get().pick("微信拒绝了此消息", "WeChat refused the message")}{code} ": " {text}</p> }.into_any()
-                    }
-                    Err(e) => view! { <p class="form-error" role="alert">{e.message(lang.get())}</p> }.into_any(),
-                })
-            };
-            view! {
-                <p class="muted">{tr("发送已保存的版本到：", "Sends the saved version to: ")}<code>{openid}</code></p>
-                <button type="button" disabled=move || send.pending().get() || dirty.get()
-                    on:click=move |_| { send.dispatch(TestSendPreset { id }); }>
-                    {move || if send.pending().get() { lang.get().pick("发送中…", "Sending…") } else { lang.get().pick("发送测试", "Send test") }}
-                </button>
-                {move || dirty.get().then(|| view! { <p class="muted hint">{tr("请先保存修改。", "Save your changes first.")}</p> })}
-                {result}
-            }.into_any()
+    let body = move || {
+        let openid = if subscribe.get() {
+            mp_test_openid.clone()
+        } else {
+            test_openid.clone()
+        };
+        match (preset_id, openid) {
+            (0, _) => view! { <p class="muted">{tr("保存预设后可以发送测试。", "Save the preset to send a test.")}</p> }.into_any(),
+            (_, None) => {
+                let needed = if subscribe.get() {
+                    tr("发送订阅消息测试需要你在关联小程序下的 openid。", "A subscribe-message test needs your openid in the linked Mini Program.")
+                } else {
+                    tr("发送测试需要你在此公众号的 openid。", "A test send needs your openid for this account.")
+                };
+                view! {
+                    <p class="muted">
+                        {needed} " "
+                        <a href="/settings#test-openids">{tr("去绑定", "Bind it")}</a>
+                    </p>
+                }.into_any()
+            }
+            (id, Some(openid)) => {
+                let result = move || {
+                    send.value().get().map(|r| match r {
+                        Ok(done) if done.msgid.is_some() => {
+                            let text = lang.get().pick(done.explain_zh.clone(), done.explain_en.clone());
+                            view! { <p class="test-ok" role="status">{text}</p> }.into_any()
+                        }
+                        Ok(done) => {
+                            let code = done.errcode.map(|c| format!(" ({c})")).unwrap_or_default();
+                            let text = lang.get().pick(done.explain_zh.clone(), done.explain_en.clone());
+                            view! { <p class="form-error" role="alert">{lang.get().pick("微信拒绝了此消息", "WeChat refused the message")}{code} ": " {text}</p> }.into_any()
+                        }
+                        Err(e) => view! { <p class="form-error" role="alert">{e.message(lang.get())}</p> }.into_any(),
+                    })
+                };
+                view! {
+                    <p class="muted">{tr("发送已保存的版本到：", "Sends the saved version to: ")}<code>{openid}</code></p>
+                    <button type="button" disabled=move || send.pending().get() || dirty.get()
+                        on:click=move |_| { send.dispatch(TestSendPreset { id }); }>
+                        {move || if send.pending().get() { lang.get().pick("发送中…", "Sending…") } else { lang.get().pick("发送测试", "Send test") }}
+                    </button>
+                    {move || dirty.get().then(|| view! { <p class="muted hint">{tr("请先保存修改。", "Save your changes first.")}</p> })}
+                    {result}
+                }.into_any()
+            }
         }
     };
     view! {

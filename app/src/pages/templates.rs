@@ -50,7 +50,7 @@ pub fn TemplatesPage() -> impl IntoView {
                         />
                     }.into_any(),
                     Ok(page) => view! {
-                        <PresetList presets=page.presets.clone() has_templates=!page.oa_templates.is_empty() duplicate delete />
+                        <PresetList presets=page.presets.clone() has_templates=!page.oa_templates.is_empty() || !page.mp_templates.is_empty() duplicate delete />
                         <TemplateSection
                             kind="oa"
                             heading=tr("公众号模板消息", "Official Account template messages")
@@ -109,9 +109,15 @@ fn PresetList(
             };
             let name = p.name.clone();
             let confirm_name = p.name.clone();
+            let kind = if p.kind == "mp" {
+                tr("订阅消息", "Subscribe message")
+            } else {
+                tr("模板消息", "Template message")
+            };
             view! {
                 <tr>
                     <td><a href=format!("/templates/presets/{}", p.id)>{p.name.clone()}</a></td>
+                    <td><span class="badge kind">{kind}</span></td>
                     <td>{p.template_title.clone()}</td>
                     <td>{status}</td>
                     <td class="muted">{p.updated_by.clone()} " · " {format_time_ms(p.updated_ms)}</td>
@@ -160,8 +166,8 @@ fn PresetList(
                 })}
             </div>
             <p class="muted">{tr(
-                "预设是保存好的消息（关键词内容、颜色、跳转），与同步的模板分开保存，重新同步不会覆盖。",
-                "Presets are saved messages (keyword values, colors, link). They are kept apart from the synced templates, so a re-sync never overwrites them.",
+                "预设是保存好的消息：公众号模板消息（关键词内容、颜色、跳转），或关联小程序的订阅消息（关键词内容、跳转页面）。预设与同步的模板分开保存，重新同步不会覆盖。",
+                "Presets are saved messages: Official Account template messages (keyword values, colors, link) or subscribe messages of the linked Mini Program (keyword values, page). They are kept apart from the synced templates, so a re-sync never overwrites them.",
             )}</p>
             {action_error}
             {if empty {
@@ -171,6 +177,7 @@ fn PresetList(
                     <table class="data">
                         <thead><tr>
                             <th scope="col">{tr("名称", "Name")}</th>
+                            <th scope="col">{tr("类型", "Kind")}</th>
                             <th scope="col">{tr("模板", "Template")}</th>
                             <th scope="col">{tr("状态", "Status")}</th>
                             <th scope="col">{tr("最后修改", "Last changed")}</th>
@@ -321,8 +328,8 @@ fn TemplateCard(template: TemplateDto, admin: bool) -> impl IntoView {
             }
         })
         .collect_view();
-    let new_link = (admin && t.kind == "oa" && !t.removed)
-        .then(|| format!("/templates/presets/new?template={}", t.id));
+    let new_link =
+        (admin && !t.removed).then(|| format!("/templates/presets/new?template={}", t.id));
     let title = t.title.clone();
     view! {
         <article class="template-card" class:removed=t.removed aria-label=t.title.clone()>

@@ -96,3 +96,77 @@ impl Db {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    /// Migration 6 rebuilds the SQLite job tables (a CHECK cannot be altered): jobs sent before
+    /// it keep every row, their 64-bit msgids, and the cascade from job to recipients.
+    #[tokio::test]
+    async fn sqlite_job_tables_survive_the_channel_rebuild() {
+        let db = crate::testing::TestDb::sqlite();
+        let Db::Sqlite(pool) = Db::connect(&db.url).await.unwrap() else {
+            unreachable!("a sqlite url")
+        };
+        let before = Migrator {
+            migrations: Cow::Owned(
+                SQLITE_MIGRATIONS
+                    .migrations
+                    .iter()
+                    .filter(|m| m.version <= 5)
+                    .cloned()
+                    .collect(),
+            ),
+            ..Migrator::DEFAULT
+        };
+        before.run(&pool).await.unwrap();
+        for sql in [
+            "INSERT INTO accounts (kind, name, appid, secret, api_base, created_at_ms, \
+             updated_at_ms) VALUES ('oa', 'a', 'wx0000000000000001', 's', 'http://x', 0, 0)",
+            "INSERT INTO jobs (account_id, name, preset_name, template_id, template_title, \
+             payload, source, state, total, will_receive, rate_limit, created_by, created_ms, \
+             updated_ms) VALUES (1, 'j', 'p', 't', 'tt', '{}', '{}', 'done', 2, 2, 10, 'me', 0, 0)",
+            "INSERT INTO job_recipients (job_id, seq, openid, state, updated_ms, msgid) \
+             VALUES (1, 1, 'o1', 'sent', 0, 3248682510344192008), \
+             (1, 2, 'o2', 'skipped', 0, NULL)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        SQLITE_MIGRATIONS.run(&pool).await.unwrap();
+        let rows: Vec<(i64, String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT seq, openid, channel, msgid FROM job_recipients WHERE job_id = 1 ORDER BY seq",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (
+                    1,
+                    "o1".into(),
+                    "template".into(),
+                    Some(3_248_682_510_344_192_008)
+                ),
+                (2, "o2".into(), "template".into(), None)
+            ]
+        );
+        let channel: String = sqlx::query_scalar("SELECT channel FROM jobs WHERE id = 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(channel, "template");
+        sqlx::query("DELETE FROM jobs WHERE id = 1")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM job_recipients")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "recipients still belong to their job");
+    }
+}

@@ -14,6 +14,7 @@ pub mod presets;
 pub mod sessions;
 pub mod staff;
 pub mod stats;
+pub mod subscriptions;
 pub mod sync;
 pub mod templates;
 pub mod testing;

@@ -1,10 +1,11 @@
-//! Presets: messages staff save against an OA template (values, colors, url, Mini Program), kept
-//! apart from the synced templates; checked by the same rules as the editor; sent as a test to
-//! the staff member's own openid.
+//! Presets: messages staff save, kept apart from the synced templates, owned by an Official
+//! Account: either against one of its template messages (values, colors, url, Mini Program) or
+//! against a subscribe template of its linked Mini Program (values, page, version, language).
+//! Checked by the same rules as the editor; sent as a test to the staff member's own openid.
 
 use std::collections::BTreeMap;
 
-use message::{check_preset_name, Issue, PresetBody, TemplateSpec};
+use message::{check_preset_name, Flavor, Issue, PresetBody, TemplateSpec};
 
 use crate::accounts::{Account, AccountKind};
 use crate::audit::Actor;
@@ -32,6 +33,8 @@ pub struct Preset {
 #[derive(Clone, Debug)]
 pub struct PresetSummary {
     pub preset: Preset,
+    /// `Oa`: a template message; `Mp`: a subscribe message of the linked Mini Program.
+    pub template_kind: AccountKind,
     pub template_title: String,
     /// The template is gone from WeChat: the preset cannot be sent until moved to another one.
     pub template_removed: bool,
@@ -79,6 +82,14 @@ impl PresetRow {
 const SELECT_PRESET: &str = "SELECT id, account_id, template_ref, name, body, created_by, \
      updated_by, created_ms, updated_ms FROM presets";
 
+/// The rule table of a template: subscribe messages for Mini Program templates.
+pub fn template_flavor(template: &StoredTemplate) -> Flavor {
+    match template.kind {
+        AccountKind::Oa => Flavor::Template,
+        AccountKind::Mp => Flavor::Subscribe,
+    }
+}
+
 /// Every problem of `body` against `template`, the same list the editor shows as you type.
 pub fn preset_issues(
     template: &StoredTemplate,
@@ -90,10 +101,17 @@ pub fn preset_issues(
         &TemplateSpec {
             fields: &template.fields,
             enums: &template.remote.enums,
-            flavor: message::Flavor::Template,
+            flavor: template_flavor(template),
             linked_appids,
         },
     )
+}
+
+fn wrong_template(message: &str) -> Error {
+    Error::Invalid {
+        field: "template",
+        message: message.into(),
+    }
 }
 
 impl Engine {
@@ -117,31 +135,53 @@ impl Engine {
         let Some(account) = self.account(account_id).await? else {
             return Ok(Vec::new());
         };
-        let linked = self.linked_appids(&account).await?;
-        let templates: BTreeMap<i64, StoredTemplate> = self
+        let mp = self.linked_mini_program(&account).await?;
+        let linked: Vec<String> = mp.iter().map(|a| a.appid.clone()).collect();
+        let mut templates: BTreeMap<i64, StoredTemplate> = self
             .templates_of(account_id, true)
             .await?
             .into_iter()
             .map(|t| (t.id, t))
             .collect();
-        Ok(rows
-            .into_iter()
-            .map(PresetRow::into_preset)
-            .map(|preset| match templates.get(&preset.template_ref) {
+        if let Some(mp) = &mp {
+            templates.extend(
+                self.templates_of(mp.id, true)
+                    .await?
+                    .into_iter()
+                    .map(|t| (t.id, t)),
+            );
+        }
+        let mut summaries = Vec::with_capacity(rows.len());
+        for preset in rows.into_iter().map(PresetRow::into_preset) {
+            let summary = match templates.get(&preset.template_ref) {
                 Some(t) => PresetSummary {
                     issues: preset_issues(t, &linked, &preset.body),
+                    template_kind: t.kind,
                     template_title: t.remote.title.clone(),
                     template_removed: t.removed,
                     preset,
                 },
-                None => PresetSummary {
-                    issues: Vec::new(),
-                    template_title: String::new(),
-                    template_removed: true,
-                    preset,
+                // A subscribe template of a Mini Program no longer linked: unusable as it is.
+                None => match self.template(preset.template_ref).await? {
+                    Some(t) => PresetSummary {
+                        issues: Vec::new(),
+                        template_kind: t.kind,
+                        template_title: t.remote.title,
+                        template_removed: true,
+                        preset,
+                    },
+                    None => PresetSummary {
+                        issues: Vec::new(),
+                        template_kind: AccountKind::Oa,
+                        template_title: String::new(),
+                        template_removed: true,
+                        preset,
+                    },
                 },
-            })
-            .collect())
+            };
+            summaries.push(summary);
+        }
+        Ok(summaries)
     }
 
     pub async fn preset(&self, id: i64) -> Result<Option<Preset>> {
@@ -155,17 +195,41 @@ impl Engine {
         Ok(row.map(PresetRow::into_preset))
     }
 
+    /// The template `template_ref` if `account` (an Official Account) may use it: one of its own
+    /// template messages, or a subscribe template of its linked Mini Program.
+    pub async fn usable_template(
+        &self,
+        account: &Account,
+        template_ref: i64,
+    ) -> Result<Option<StoredTemplate>> {
+        let Some(template) = self.template(template_ref).await? else {
+            return Ok(None);
+        };
+        let usable = match template.kind {
+            AccountKind::Oa => template.account_id == account.id,
+            AccountKind::Mp => self
+                .linked_mini_program(account)
+                .await?
+                .is_some_and(|mp| mp.id == template.account_id),
+        };
+        Ok(usable.then_some(template))
+    }
+
+    /// The kind of a preset's template: `Oa` for a template message, `Mp` for a subscribe message.
+    pub async fn preset_kind(&self, preset: &Preset) -> Result<AccountKind> {
+        self.template(preset.template_ref)
+            .await?
+            .map(|t| t.kind)
+            .ok_or(Error::NotFound)
+    }
+
     /// Refuses anything the editor would show an error for, with the same issues.
     async fn check_preset(&self, account: &Account, input: &PresetInput) -> Result<()> {
         let mut issues: Vec<Issue> = check_preset_name(&input.name).into_iter().collect();
         let template = self
-            .template(input.template_ref)
+            .usable_template(account, input.template_ref)
             .await?
-            .filter(|t| t.account_id == account.id && t.kind == AccountKind::Oa)
-            .ok_or(Error::Invalid {
-                field: "template",
-                message: "no such template for this account".into(),
-            })?;
+            .ok_or_else(|| wrong_template("no such template for this account"))?;
         if template.removed {
             return Err(Error::TemplateRemoved);
         }
@@ -187,12 +251,27 @@ impl Engine {
         }
     }
 
-    /// Keeps only the template's keys, so a stored body holds nothing stale.
+    /// Keeps only the template's keys and what its kind of message uses, so a stored body holds
+    /// nothing stale: no colors, url or Mini Program link in a subscribe message, no page,
+    /// version or language (back to their defaults) in a template message.
     async fn normalized(&self, input: &PresetInput) -> Result<String> {
         let mut body = input.body.clone();
         if let Some(t) = self.template(input.template_ref).await? {
             body.values
                 .retain(|k, _| t.fields.iter().any(|f| &f.key == k));
+            let defaults = PresetBody::default();
+            match t.kind {
+                AccountKind::Mp => {
+                    body.values.values_mut().for_each(|v| v.color.clear());
+                    body.url.clear();
+                    body.miniprogram = None;
+                }
+                AccountKind::Oa => {
+                    body.page = defaults.page;
+                    body.miniprogram_state = defaults.miniprogram_state;
+                    body.lang = defaults.lang;
+                }
+            }
         }
         if body
             .miniprogram
@@ -355,18 +434,29 @@ impl Engine {
         .map_err(|e| name_conflict(e, name))
     }
 
-    /// The exact message a preset sends to `openid`.
-    pub async fn preset_payload(
+    /// A preset's template, checked as a send needs it: of the expected kind, not removed, and
+    /// the preset without issues.
+    async fn sendable_template(
         &self,
         account: &Account,
         preset: &Preset,
-        openid: &str,
-        client_msg_id: Option<&str>,
-    ) -> Result<message::Payload> {
+        kind: AccountKind,
+    ) -> Result<StoredTemplate> {
         let template = self
             .template(preset.template_ref)
             .await?
             .ok_or(Error::NotFound)?;
+        if template.kind != kind {
+            return Err(wrong_template(match kind {
+                AccountKind::Oa => "a subscribe-message preset has no template-message payload",
+                AccountKind::Mp => "a template-message preset has no subscribe-message payload",
+            }));
+        }
+        if kind == AccountKind::Mp && self.usable_template(account, template.id).await?.is_none() {
+            return Err(wrong_template(
+                "the subscribe template belongs to a Mini Program no longer linked to this account",
+            ));
+        }
         if template.removed {
             return Err(Error::TemplateRemoved);
         }
@@ -375,6 +465,21 @@ impl Engine {
         if !issues.is_empty() {
             return Err(Error::InvalidPreset(issues));
         }
+        Ok(template)
+    }
+
+    /// The exact message a template-message preset sends to `openid` (an `Invalid` `template`
+    /// error for a subscribe-message preset: see [`Engine::preset_subscribe_payload`]).
+    pub async fn preset_payload(
+        &self,
+        account: &Account,
+        preset: &Preset,
+        openid: &str,
+        client_msg_id: Option<&str>,
+    ) -> Result<message::Payload> {
+        let template = self
+            .sendable_template(account, preset, AccountKind::Oa)
+            .await?;
         Ok(message::template_payload(
             openid,
             &template.remote.template_id,
@@ -384,7 +489,29 @@ impl Engine {
         ))
     }
 
-    /// Sends `preset` to the openid `staff_id` bound for the account; returns WeChat's msgid.
+    /// The exact subscribe message a preset of `account` (the Official Account owning it) sends
+    /// to `openid`, a user of its linked Mini Program; refused like [`Engine::preset_payload`],
+    /// and with an `Invalid` `template` error for a template-message preset.
+    pub async fn preset_subscribe_payload(
+        &self,
+        account: &Account,
+        preset: &Preset,
+        openid: &str,
+    ) -> Result<message::SubscribePayload> {
+        let template = self
+            .sendable_template(account, preset, AccountKind::Mp)
+            .await?;
+        Ok(message::subscribe_payload(
+            openid,
+            &template.remote.template_id,
+            &template.fields,
+            &preset.body,
+        ))
+    }
+
+    /// Sends `preset` to the openid `staff_id` bound for the account — for a subscribe-message
+    /// preset, the one bound for the linked Mini Program, sent with its token; returns WeChat's
+    /// msgid (0 when a subscribe answer carries none).
     pub async fn test_send(
         &self,
         actor: &Actor,
@@ -393,21 +520,39 @@ impl Engine {
         preset_id: i64,
     ) -> Result<i64> {
         let preset = self.own_preset(account, preset_id).await?;
-        let openid = self
-            .staff_openid(staff_id, account.id)
-            .await?
-            .ok_or(Error::NoTestOpenid)?;
-        let payload = self.preset_payload(account, &preset, &openid, None).await?;
-        let message: wechat::api::TemplateMessage = serde_json::from_value(payload.to_json())
-            .map_err(|e| Error::Internal(format!("payload: {e}")))?;
-        let client = self.wechat();
-        let base = account.api_base.as_str();
-        let message = &message;
-        let outcome = self
-            .with_token(account, |token| async move {
-                client.send_template(base, &token, message).await
-            })
-            .await;
+        // Refusals of the preset itself come back before anything is sent or audited.
+        let (openid, outcome) = match self.preset_kind(&preset).await? {
+            AccountKind::Oa => {
+                let openid = self
+                    .staff_openid(staff_id, account.id)
+                    .await?
+                    .ok_or(Error::NoTestOpenid)?;
+                let payload = self.preset_payload(account, &preset, &openid, None).await?;
+                let message: wechat::api::TemplateMessage =
+                    serde_json::from_value(payload.to_json())
+                        .map_err(|e| Error::Internal(format!("payload: {e}")))?;
+                let outcome = self.send_template_message(account, &message).await;
+                (openid, outcome)
+            }
+            AccountKind::Mp => {
+                let mp = self
+                    .linked_mini_program(account)
+                    .await?
+                    .ok_or_else(|| wrong_template("no Mini Program is linked to this account"))?;
+                let openid = self
+                    .staff_openid(staff_id, mp.id)
+                    .await?
+                    .ok_or(Error::NoTestOpenid)?;
+                let payload = self
+                    .preset_subscribe_payload(account, &preset, &openid)
+                    .await?;
+                let message: wechat::api::SubscribeMessage =
+                    serde_json::from_value(payload.to_json())
+                        .map_err(|e| Error::Internal(format!("payload: {e}")))?;
+                let outcome = self.send_subscribe_message(&mp, &message).await;
+                (openid, outcome)
+            }
+        };
         let detail = match &outcome {
             Ok(msgid) => {
                 serde_json::json!({ "preset": preset_id, "openid": openid, "msgid": msgid })
@@ -420,6 +565,35 @@ impl Engine {
         self.audit(actor, "preset.test_send", &preset.name, detail)
             .await?;
         outcome
+    }
+
+    async fn send_template_message(
+        &self,
+        account: &Account,
+        message: &wechat::api::TemplateMessage,
+    ) -> Result<i64> {
+        let client = self.wechat();
+        let base = account.api_base.as_str();
+        self.with_token(account, |token| async move {
+            client.send_template(base, &token, message).await
+        })
+        .await
+    }
+
+    /// Sends with the Mini Program's own token; 0 when WeChat's answer has no msgid.
+    async fn send_subscribe_message(
+        &self,
+        mp: &Account,
+        message: &wechat::api::SubscribeMessage,
+    ) -> Result<i64> {
+        let client = self.wechat();
+        let base = mp.api_base.as_str();
+        let msgid = self
+            .with_token(mp, |token| async move {
+                client.send_subscribe(base, &token, message).await
+            })
+            .await?;
+        Ok(msgid.unwrap_or(0))
     }
 
     /// The openid a staff member receives test sends at, per account.

@@ -177,7 +177,8 @@ pub struct TemplateSyncReport {
     pub changed: i64,
     pub removed: i64,
     pub unchanged: i64,
-    /// Presets of this account whose template is now removed.
+    /// Presets using one of this account's templates that is now removed (for a Mini Program:
+    /// the subscribe-message presets of the Official Accounts linked to it).
     pub flagged_presets: i64,
 }
 
@@ -301,7 +302,7 @@ impl Engine {
         let flagged_presets: i64 = on_db!(self.db(), |pool| {
             sqlx::query_scalar(
                 "SELECT COUNT(*) FROM presets p JOIN templates t ON t.id = p.template_ref \
-                 WHERE p.account_id = $1 AND t.state = 'removed'",
+                 WHERE t.account_id = $1 AND t.state = 'removed'",
             )
             .bind(account.id)
             .fetch_one(pool)

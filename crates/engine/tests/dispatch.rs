@@ -972,7 +972,7 @@ async fn callback_server(engine: Engine, account_id: i64) -> String {
                     }) = wechat::callback::events::parse_event(&body)
                     {
                         let applied = engine
-                            .apply_template_receipt(
+                            .apply_receipt(
                                 account_id,
                                 msg_id,
                                 engine::jobs::Delivery::from_status(&status),
@@ -1037,12 +1037,12 @@ async fn receipts_are_joined_by_msgid(db: TestDb) {
     use engine::jobs::Delivery;
     assert!(!w
         .engine
-        .apply_template_receipt(w.oa.id, msgid, Delivery::SystemFailed)
+        .apply_receipt(w.oa.id, msgid, Delivery::SystemFailed)
         .await
         .unwrap());
     assert!(!w
         .engine
-        .apply_template_receipt(w.oa.id, 0, Delivery::Delivered)
+        .apply_receipt(w.oa.id, 0, Delivery::Delivered)
         .await
         .unwrap());
     let p = w.progress(job.id).await;
@@ -1060,18 +1060,18 @@ async fn receipts_are_joined_by_msgid(db: TestDb) {
     .unwrap();
     assert!(w
         .engine
-        .apply_template_receipt(w.oa.id, msgid, Delivery::UserBlock)
+        .apply_receipt(w.oa.id, msgid, Delivery::UserBlock)
         .await
         .unwrap());
     assert!(!w
         .engine
-        .apply_template_receipt(w.oa.id, msgid, Delivery::Delivered)
+        .apply_receipt(w.oa.id, msgid, Delivery::Delivered)
         .await
         .unwrap());
     // Another account's receipt does not touch this job.
     assert!(!w
         .engine
-        .apply_template_receipt(w.oa.id + 1, rows[60].msgid.unwrap(), Delivery::UserBlock)
+        .apply_receipt(w.oa.id + 1, rows[60].msgid.unwrap(), Delivery::UserBlock)
         .await
         .unwrap());
     let p = w.progress(job.id).await;

@@ -110,7 +110,7 @@ impl FieldType {
     }
 
     /// A one-line hint shown under the input, e.g. "最多 20 个字符" / "at most 20 characters",
-    /// "24 小时制时间，如 15:01 或 2019年10月1日 15:01".
+    /// "24 小时制时间，如 09:05 或 2019年10月1日 15:01".
     pub fn hint(self, flavor: crate::Flavor, english: bool) -> String {
         use crate::rules::{
             amount_digits, CAR_NUMBER_MAX, CHARACTER_STRING_MAX, CONST_MAX, LETTER_MAX,
@@ -137,10 +137,10 @@ impl FieldType {
             (FieldType::Symbol, false) => format!("最多 {SYMBOL_MAX} 个符号"),
             (FieldType::Symbol, true) => format!("at most {SYMBOL_MAX} symbols"),
             (FieldType::Time, false) => {
-                "24 小时制时间，如 15:01 或 2019年10月1日 15:01，区间用 ~ 连接".into()
+                "24 小时制时间，如 09:05 或 2019年10月1日 15:01，区间用 ~ 连接".into()
             }
             (FieldType::Time, true) => {
-                "24-hour time, e.g. 15:01 or 2019年10月1日 15:01; join a range with ~".into()
+                "24-hour time, e.g. 09:05 or 2019年10月1日 15:01; join a range with ~".into()
             }
             (FieldType::Date, false) => {
                 "日期如 2019年10月1日 或 2019-10-01，可带时间，区间用 ~ 连接".into()
@@ -187,6 +187,8 @@ impl FieldType {
             }
             (FieldType::Enum, false) => "必填，只能是模板的枚举值之一".into(),
             (FieldType::Enum, true) => "required: one of the template's listed values".into(),
+            (FieldType::Text, false) if flavor == crate::Flavor::Subscribe => "必填".into(),
+            (FieldType::Text, true) if flavor == crate::Flavor::Subscribe => "required".into(),
             (FieldType::Text, false) => "旧版模板：不校验，超出 20 个字符的部分会被折叠".into(),
             (FieldType::Text, true) => {
                 "legacy template: not checked, text past 20 characters is folded".into()

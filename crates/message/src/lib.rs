@@ -1,7 +1,7 @@
 //! Template messages without I/O, compiled into the browser bundle and the server alike, so the
 //! editor and the send path can never disagree: keyword fields parsed from a template's content,
 //! the value rule of each keyword type, presets and their validation, the exact send payload, and
-//! the preview WeChat shows.
+//! the preview WeChat shows — for OA template messages and MP subscribe messages alike.
 
 pub mod fields;
 pub mod links;
@@ -10,13 +10,17 @@ pub mod preset;
 pub mod preview;
 pub mod problem;
 pub mod rules;
+pub mod subscribe;
 
 pub use fields::{parse_fields, Field, FieldRole, FieldType};
 pub use payload::{template_payload, MiniProgram, Payload, PayloadValue};
 pub use preset::{
     check_preset_name, validate_preset, FieldValue, Issue, MiniProgramLink, PresetBody,
-    TemplateSpec,
+    TemplateSpec, LANGS, MINIPROGRAM_STATES,
 };
 pub use preview::{preview, Jump, Preview, PreviewMode, PreviewRow};
 pub use problem::Problem;
 pub use rules::{check_value, Flavor};
+pub use subscribe::{
+    subscribe_payload, subscribe_preview, SubscribePayload, SubscribePreview, SubscribeValue,
+};

@@ -63,6 +63,16 @@ pub fn check_pagepath(path: &str) -> Result<(), Problem> {
     }
 }
 
+/// A subscribe message's optional `page`: empty (no jump), or a page path as
+/// [`check_pagepath`] accepts it (no leading `/`, query allowed, ≤ [`LINK_MAX`] characters).
+pub fn check_page(page: &str) -> Result<(), Problem> {
+    if page.is_empty() {
+        Ok(())
+    } else {
+        check_pagepath(page)
+    }
+}
+
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     // `prefix` is ASCII, so a match ends on a char boundary.
     let head = s.get(..prefix.len())?;
@@ -157,5 +167,31 @@ mod tests {
         let long = "p".repeat(LINK_MAX + 1);
         assert_eq!(check_pagepath(&long), Err(Problem::TooLong(LINK_MAX)));
         assert_eq!(check_pagepath(&long[..LINK_MAX]), Ok(()));
+    }
+
+    #[test]
+    fn subscribe_pages() {
+        for p in [
+            "",
+            "index",
+            "index?foo=bar",
+            "pages/order/detail?id=42&from=msg",
+        ] {
+            assert_eq!(check_page(p), Ok(()), "{p}");
+        }
+        for p in [
+            "/pages/index/index",
+            "pages/index index",
+            " pages/index",
+            "pages/index\n",
+            "pages/index?a=b c",
+            "?id=1",
+            "pages/",
+        ] {
+            assert_eq!(check_page(p), Err(Problem::PagePathFormat), "{p:?}");
+        }
+        let long = "p".repeat(LINK_MAX + 1);
+        assert_eq!(check_page(&long), Err(Problem::TooLong(LINK_MAX)));
+        assert_eq!(check_page(&long[..LINK_MAX]), Ok(()));
     }
 }

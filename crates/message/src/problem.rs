@@ -26,8 +26,10 @@ pub enum Problem {
     PhoneFormat,
     CarNumberFormat,
     NameFormat,
-    /// Not one of the template's approved values (listed).
+    /// Not one of the template's approved values (listed; empty when the template lists none).
     NotInList(Vec<String>),
+    /// Not one of the allowed settings (listed), e.g. a subscribe message's `lang`.
+    OneOf(Vec<String>),
     ColorFormat,
     UrlFormat,
     PagePathFormat,
@@ -60,10 +62,10 @@ impl Problem {
             (Problem::CjkOnly, false) => "只能是汉字",
             (Problem::CjkOnly, true) => "Chinese characters only",
             (Problem::TimeFormat, false) => {
-                "24 小时制时间，如 15:01、2019年10月1日 15:01，区间用 ~ 连接"
+                "24 小时制时间，如 09:05、2019年10月1日 15:01，区间用 ~ 连接"
             }
             (Problem::TimeFormat, true) => {
-                "24-hour time such as 15:01 or 2019年10月1日 15:01; join a range with ~"
+                "24-hour time such as 09:05 or 2019年10月1日 15:01; join a range with ~"
             }
             (Problem::DateFormat, false) => {
                 "日期如 2019年10月1日、2019-10-01、10月1日，可带时间，区间用 ~ 连接"
@@ -91,11 +93,23 @@ impl Problem {
             (Problem::NameFormat, true) => {
                 "Chinese characters or letters only (at most 10 Chinese characters or 20 letters)"
             }
+            (Problem::NotInList(values), false) if values.is_empty() => {
+                "模板没有列出可选值，请重新同步模板后再填写"
+            }
+            (Problem::NotInList(values), true) if values.is_empty() => {
+                "The template lists no allowed values; sync the templates again"
+            }
             (Problem::NotInList(values), false) => {
                 return format!("只能是模板审核通过的值之一：{}", values.join("、"))
             }
             (Problem::NotInList(values), true) => {
                 return format!("Must be one of the template's approved values: {}", values.join(", "))
+            }
+            (Problem::OneOf(values), false) => {
+                return format!("只能是以下之一：{}", values.join("、"))
+            }
+            (Problem::OneOf(values), true) => {
+                return format!("Must be one of: {}", values.join(", "))
             }
             (Problem::ColorFormat, false) => "颜色格式为 #RRGGBB",
             (Problem::ColorFormat, true) => "Colors look like #RRGGBB",
@@ -144,6 +158,8 @@ mod tests {
             Problem::PagePathFormat,
             Problem::NotLinked,
             Problem::MiniProgramIncomplete,
+            Problem::NotInList(Vec::new()),
+            Problem::OneOf(vec!["zh_CN".into(), "en_US".into()]),
         ]
     }
 
@@ -156,12 +172,14 @@ mod tests {
         assert_eq!(zh[3], "只能包含数字、字母和符号，不能有汉字");
         assert_eq!(
             zh[8],
-            "24 小时制时间，如 15:01、2019年10月1日 15:01，区间用 ~ 连接"
+            "24 小时制时间，如 09:05、2019年10月1日 15:01，区间用 ~ 连接"
         );
         assert_eq!(zh[10], "以货币符号开头、最多 12 位数字，如 ¥199.00");
         assert_eq!(zh[14], "只能是模板审核通过的值之一：待付款、已发货");
         assert_eq!(zh[15], "颜色格式为 #RRGGBB");
         assert_eq!(zh[19], "小程序 AppID 和页面路径需同时填写");
+        assert_eq!(zh[20], "模板没有列出可选值，请重新同步模板后再填写");
+        assert_eq!(zh[21], "只能是以下之一：zh_CN、en_US");
         assert_eq!(
             Problem::AmountFormat(10).message(false),
             "以货币符号开头、最多 10 位数字，如 ¥199.00"

@@ -8,7 +8,10 @@ use crate::problem::Problem;
 pub enum Flavor {
     /// OA template message: amount ≤ 12 digits.
     Template,
-    /// MP subscribe message: amount ≤ 10 digits.
+    /// MP subscribe message, checked strictly because WeChat answers 47003 to any value outside
+    /// §5.2's table: amount ≤ 10 digits, hours written with two digits (`HH:MM[:SS]`), enum and
+    /// const values only from the template's list (none when it lists none), untyped keys
+    /// required.
     Subscribe,
 }
 
@@ -56,14 +59,16 @@ pub fn check_value(
         }
     };
     let all = |ok: fn(char) -> bool, problem: Problem| require(value.chars().all(ok), problem);
+    let strict = flavor == Flavor::Subscribe;
     let in_list = || {
-        if enums.is_empty() || enums.iter().any(|e| e == value) {
+        if (enums.is_empty() && !strict) || enums.iter().any(|e| e == value) {
             Ok(())
         } else {
             Err(Problem::NotInList(enums.to_vec()))
         }
     };
     match ty {
+        FieldType::Text if strict && value.is_empty() => Err(Problem::Required),
         FieldType::Text => Ok(()),
         FieldType::Const if value.is_empty() => Ok(()),
         FieldType::Const => max(CONST_MAX).and_then(|()| in_list()),
@@ -82,11 +87,11 @@ pub fn check_value(
         FieldType::Symbol => max(SYMBOL_MAX).and_then(|()| all(is_symbol, Problem::SymbolsOnly)),
         FieldType::Phrase => max(PHRASE_MAX).and_then(|()| all(is_cjk, Problem::CjkOnly)),
         FieldType::Time => require(
-            range_ok(value, |p| date_time_ok(p, false)),
+            range_ok(value, |p| date_time_ok(p, false, strict)),
             Problem::TimeFormat,
         ),
         FieldType::Date => require(
-            range_ok(value, |p| date_time_ok(p, true)),
+            range_ok(value, |p| date_time_ok(p, true, strict)),
             Problem::DateFormat,
         ),
         FieldType::Amount => {
@@ -163,8 +168,10 @@ fn range_ok(value: &str, part_ok: impl Fn(&str) -> bool) -> bool {
     }
 }
 
-/// `[date][ ]time` with a required time (time type), or `date[[ ]time]` (date type).
-fn date_time_ok(part: &str, date_required: bool) -> bool {
+/// `[date][ ]time` with a required time (time type), or `date[[ ]time]` (date type);
+/// `two_digit_hour` refuses `9:05` (subscribe messages: `HH:MM` or `HH:MM:SS`).
+fn date_time_ok(part: &str, date_required: bool, two_digit_hour: bool) -> bool {
+    let time_ok = |time: &str| time_ok(time, if two_digit_hour { 2 } else { 1 });
     let (date, time) = match part.find(':') {
         Some(colon) => {
             // The hour is the run of digits just before the first colon.
@@ -191,12 +198,12 @@ fn number(s: &str, min_len: usize, max_len: usize, range: std::ops::RangeInclusi
     digits(s, min_len, max_len) && s.parse::<u32>().is_ok_and(|n| range.contains(&n))
 }
 
-/// `H:MM`, `HH:MM`, `H:MM:SS` or `HH:MM:SS`, 24 h.
-fn time_ok(time: &str) -> bool {
+/// `H:MM`, `HH:MM`, `H:MM:SS` or `HH:MM:SS`, 24 h; the hour has at least `hour_len` digits.
+fn time_ok(time: &str, hour_len: usize) -> bool {
     let mut parts = time.split(':');
     let hour = parts.next().unwrap_or_default();
     let rest: Vec<&str> = parts.collect();
-    number(hour, 1, 2, 0..=23)
+    number(hour, hour_len, 2, 0..=23)
         && (1..=2).contains(&rest.len())
         && rest.iter().all(|p| number(p, 2, 2, 0..=59))
 }
@@ -440,7 +447,7 @@ mod tests {
             T::Time,
             &[
                 "15:01",
-                "9:05",
+                "09:05",
                 "23:59:59",
                 "00:00",
                 "2019年10月1日 15:01",
@@ -448,8 +455,8 @@ mod tests {
                 "2023/10/18 08:00~2023/10/18 09:30",
                 "15:01 ~ 16:00",
                 "10月1日15:01",
-                "2023.10.18 9:30",
-                "2023年10月 9:30",
+                "2023.10.18 09:30",
+                "2023年10月 09:30",
                 "2021年10月21日 12:00:00",
             ],
             &[
@@ -470,6 +477,31 @@ mod tests {
                 ("15:01:02:03", P::TimeFormat),
                 ("15:01\n", P::ControlChars),
             ],
+        );
+    }
+
+    #[test]
+    fn one_digit_hours_only_in_template_messages() {
+        for v in [
+            "9:05",
+            "2023.10.18 9:30",
+            "9:05~10:00",
+            "2019年10月1日 9:01:02",
+        ] {
+            assert_eq!(check(T::Time, v, &[], Flavor::Template), Ok(()), "{v}");
+            assert_eq!(
+                check(T::Time, v, &[], Flavor::Subscribe),
+                Err(P::TimeFormat),
+                "{v}"
+            );
+        }
+        assert_eq!(
+            check(T::Date, "2018-01-01 9:30", &[], Flavor::Template),
+            Ok(())
+        );
+        assert_eq!(
+            check(T::Date, "2018-01-01 9:30", &[], Flavor::Subscribe),
+            Err(P::DateFormat)
         );
     }
 
@@ -633,12 +665,18 @@ mod tests {
             );
             assert_eq!(check(T::Const, &s("x", 21), &list, f), Err(P::TooLong(20)));
             assert_eq!(check(T::Const, "已\n发货", &list, f), Err(P::ControlChars));
-            // Unknown list: anything up to 20 characters.
-            assert_eq!(check(T::Const, "随便什么", &[], f), Ok(()));
-            assert_eq!(check(T::Const, &s("x", 20), &[], f), Ok(()));
             assert_eq!(check(T::Const, "", &[], f), Ok(()));
             assert_eq!(check(T::Const, &s("x", 21), &[], f), Err(P::TooLong(20)));
         }
+        // Unknown list: anything up to 20 characters in OA templates (WeChat does not publish
+        // the list), nothing but "" in subscribe messages (it always does).
+        let t = Flavor::Template;
+        assert_eq!(check(T::Const, "随便什么", &[], t), Ok(()));
+        assert_eq!(check(T::Const, &s("x", 20), &[], t), Ok(()));
+        assert_eq!(
+            check(T::Const, "随便什么", &[], Flavor::Subscribe),
+            Err(P::NotInList(Vec::new()))
+        );
     }
 
     #[test]
@@ -656,9 +694,105 @@ mod tests {
         );
         assert_eq!(check(T::Enum, "客厅 ", &list, f), Err(P::NotInList(owned)));
         assert_eq!(check(T::Enum, "客\t厅", &list, f), Err(P::ControlChars));
-        // Unknown list: any non-empty value.
-        assert_eq!(check(T::Enum, "厨房", &[], f), Ok(()));
+        // Unknown list: nothing passes a subscribe message (WeChat would answer 47003).
+        assert_eq!(
+            check(T::Enum, "厨房", &[], f),
+            Err(P::NotInList(Vec::new()))
+        );
         assert_eq!(check(T::Enum, "", &[], f), Err(P::Required));
+        assert_eq!(check(T::Enum, "厨房", &[], Flavor::Template), Ok(()));
+    }
+
+    /// §5.2's table, strictly: every subscribe type at and just past its limits.
+    #[test]
+    fn subscribe_strict_table() {
+        let sub = |ty: FieldType, v: &str, enums: &[&str]| check(ty, v, enums, Flavor::Subscribe);
+        let rooms = ["客厅", "卧室"];
+        let ok: Vec<(FieldType, String)> = vec![
+            (T::Thing, s("一", 20)),
+            (T::Thing, s("a", 20)),
+            (T::Thing, "TIT会议室 A-3，请准时！".into()),
+            (T::Number, s("9", 32)),
+            (T::Number, format!("{}.{}", s("1", 16), s("2", 15))),
+            (T::Number, "0".into()),
+            (T::Letter, s("Z", 32)),
+            (T::Letter, "a".into()),
+            (T::Symbol, "★★★★★".into()),
+            (T::Symbol, "%".into()),
+            (T::CharacterString, s("x", 32)),
+            (T::CharacterString, "SF-123_4#".into()),
+            (T::Time, "00:00".into()),
+            (T::Time, "23:59:59".into()),
+            (T::Time, "2019年10月1日 15:01".into()),
+            (T::Time, "15:01~16:00".into()),
+            (T::Date, "2015年01月05日".into()),
+            (T::Date, "2019年10月".into()),
+            (T::Date, "10月1日".into()),
+            (T::Date, "2018.01.01".into()),
+            (T::Date, "01-01".into()),
+            (T::Date, "2018-01-01 23:59".into()),
+            (T::Date, "2018-01-01~2018-01-31".into()),
+            (T::Amount, "¥1234567890".into()),
+            (T::Amount, "¥1234567890.99元".into()),
+            (T::Amount, "$0.5".into()),
+            (T::PhoneNumber, s("1", 17)),
+            (T::PhoneNumber, "+86-0766-66888866".into()),
+            (T::CarNumber, "粤A8Z888挂".into()),
+            (T::CarNumber, "AB".into()),
+            (T::Name, s("张", 10)),
+            (T::Name, s("a", 20)),
+            (T::Name, "Jean-Luc".into()),
+            (T::Phrase, s("配", 5)),
+            (T::Enum, "客厅".into()),
+        ];
+        for (ty, v) in &ok {
+            assert_eq!(sub(*ty, v, &rooms), Ok(()), "{ty:?} {v:?} should pass");
+        }
+        let bad: Vec<(FieldType, String, Problem)> = vec![
+            (T::Thing, s("一", 21), P::TooLong(20)),
+            (T::Thing, String::new(), P::Required),
+            (T::Thing, "a\u{2028}b".into(), P::ControlChars),
+            (T::Number, s("9", 33), P::TooLong(32)),
+            (T::Number, "1.".into(), P::DigitsOnly),
+            (T::Number, "+1".into(), P::DigitsOnly),
+            (T::Letter, s("Z", 33), P::TooLong(32)),
+            (T::Letter, "abc1".into(), P::LettersOnly),
+            (T::Symbol, "★★★★★★".into(), P::TooLong(5)),
+            (T::Symbol, "★a".into(), P::SymbolsOnly),
+            (T::CharacterString, s("x", 33), P::TooLong(32)),
+            (T::CharacterString, "单号1".into(), P::NoCjk),
+            (T::Time, "9:05".into(), P::TimeFormat),
+            (T::Time, "24:00".into(), P::TimeFormat),
+            (T::Time, "2019年10月1日".into(), P::TimeFormat),
+            (T::Time, "15:01~".into(), P::TimeFormat),
+            (T::Date, "20180101".into(), P::DateFormat),
+            (T::Date, "2018-01-01 9:30".into(), P::DateFormat),
+            (T::Amount, "¥12345678901".into(), P::AmountFormat(10)),
+            (T::Amount, "1234元".into(), P::AmountFormat(10)),
+            (T::Amount, "¥1.005".into(), P::AmountFormat(10)),
+            (T::PhoneNumber, s("1", 18), P::TooLong(17)),
+            (T::PhoneNumber, "138 0000 abcd".into(), P::PhoneFormat),
+            (T::CarNumber, "粤A8Z888挂A".into(), P::TooLong(8)),
+            (T::CarNumber, "粤A中12".into(), P::CarNumberFormat),
+            (T::Name, s("张", 11), P::TooLong(10)),
+            (T::Name, s("a", 21), P::TooLong(20)),
+            (T::Name, "张a".repeat(6), P::TooLong(10)),
+            (T::Name, "Anna1".into(), P::NameFormat),
+            (T::Phrase, s("配", 6), P::TooLong(5)),
+            (T::Phrase, "配送A".into(), P::CjkOnly),
+            (
+                T::Enum,
+                "阳台".into(),
+                P::NotInList(vec!["客厅".into(), "卧室".into()]),
+            ),
+            (T::Enum, String::new(), P::Required),
+        ];
+        for (ty, v, p) in bad {
+            assert_eq!(sub(ty, &v, &rooms), Err(p), "{ty:?} {v:?}");
+        }
+        // An untyped key must not be empty either.
+        assert_eq!(sub(T::Text, "", &[]), Err(P::Required));
+        assert_eq!(sub(T::Text, "x", &[]), Ok(()));
     }
 
     #[test]
@@ -666,7 +800,7 @@ mod tests {
         let long = s("很长", 100);
         table(
             T::Text,
-            &["", "巧克力", "39.8元", &long, "  spaces  "],
+            &["巧克力", "39.8元", &long, "  spaces  "],
             &[
                 ("a\nb", P::ControlChars),
                 ("\r", P::ControlChars),
@@ -675,6 +809,9 @@ mod tests {
                 ("\u{7f}", P::ControlChars),
             ],
         );
+        // Empty is fine in a template message (legacy keys are optional), not in a subscribe one.
+        assert_eq!(check(T::Text, "", &[], Flavor::Template), Ok(()));
+        assert_eq!(check(T::Text, "", &[], Flavor::Subscribe), Err(P::Required));
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use message::fields::FieldType;
 use message::links::{check_color, check_pagepath, check_url};
 use message::{
-    check_value, parse_fields, preview, template_payload, validate_preset, FieldValue, Flavor,
-    MiniProgramLink, PresetBody, PreviewMode, TemplateSpec,
+    check_value, parse_fields, preview, subscribe_payload, subscribe_preview, template_payload,
+    validate_preset, FieldValue, Flavor, MiniProgramLink, PresetBody, PreviewMode, TemplateSpec,
 };
 
 struct XorShift(u64);
@@ -162,17 +162,26 @@ fn random_inputs_never_panic() {
                 appid: rng.string(),
                 pagepath: rng.string(),
             }),
+            page: rng.string(),
+            miniprogram_state: rng.string(),
+            lang: rng.string(),
         };
         let enum_map = BTreeMap::new();
-        let _ = validate_preset(
-            &body,
-            &TemplateSpec {
-                fields: &fields,
-                enums: &enum_map,
-                flavor: Flavor::Subscribe,
-                linked_appids: &[],
-            },
-        );
+        for flavor in [Flavor::Template, Flavor::Subscribe] {
+            let _ = validate_preset(
+                &body,
+                &TemplateSpec {
+                    fields: &fields,
+                    enums: &enum_map,
+                    flavor,
+                    linked_appids: &[],
+                },
+            );
+        }
+        let sub = subscribe_payload(&value, &content, &fields, &body);
+        assert_eq!(sub.data.len(), fields.len());
+        let card = subscribe_preview(&value, &content, &fields, &sub);
+        assert_eq!(card.rows.len(), fields.len());
         let payload = template_payload(&value, &content, &fields, &body, Some(&value));
         assert_eq!(payload.data.len(), fields.len());
         for mode in [PreviewMode::Current, PreviewMode::Legacy] {

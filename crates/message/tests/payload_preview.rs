@@ -26,8 +26,7 @@ fn body(values: &[(&str, &str, &str)]) -> PresetBody {
                 )
             })
             .collect(),
-        url: String::new(),
-        miniprogram: None,
+        ..PresetBody::default()
     }
 }
 

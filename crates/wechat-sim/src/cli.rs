@@ -218,7 +218,11 @@ pub fn describe(handle: &SimHandle) -> String {
         "  OA  appid={} secret={} gh_id={}",
         c.oa_appid, c.oa_secret, c.oa_gh_id
     );
-    let _ = writeln!(out, "  MP  appid={} secret={}", c.mp_appid, c.mp_secret);
+    let _ = writeln!(
+        out,
+        "  MP  appid={} secret={} gh_id={}",
+        c.mp_appid, c.mp_secret, c.mp_gh_id
+    );
     let _ = writeln!(
         out,
         "  followers={} (with unionid {}) former={} mp_users={} matched={} seed={}",
@@ -244,6 +248,13 @@ pub fn describe(handle: &SimHandle) -> String {
                 handle.base_url
             );
         }
+    }
+    if let Some(cb) = handle.mp_callback() {
+        let _ = writeln!(
+            out,
+            "  MP callback {} mode={:?} token={}",
+            cb.url, cb.mode, cb.token
+        );
     }
     let f = handle.faults();
     if f.is_quiet() {

@@ -20,6 +20,8 @@ pub struct SimConfig {
     pub mp_appid: String,
     /// The linked Mini Program's AppSecret.
     pub mp_secret: String,
+    /// The Mini Program's original id (`gh_…`), `ToUserName` of its pushes.
+    pub mp_gh_id: String,
     /// Current followers of the OA at start (`user/get` total).
     pub followers: u32,
     /// Former followers (unsubscribed before start): absent from `user/get`, answer
@@ -50,6 +52,9 @@ pub struct SimConfig {
     pub blocked_ratio: f64,
     /// Where receipts and follow events are pushed; `None` = no push.
     pub callback: Option<CallbackConfig>,
+    /// The Mini Program's server URL: subscribe-message events (popup, change, sent) are pushed
+    /// there, encrypted with the MP appid; `None` = no push.
+    pub mp_callback: Option<CallbackConfig>,
     /// Faults active from the start.
     pub faults: FaultConfig,
     /// Receipt push behaviour.
@@ -90,7 +95,7 @@ impl Default for ApiLimits {
     }
 }
 
-/// How pushes to the OA's server URL are signed and encrypted.
+/// How pushes to a server URL (the OA's or the MP's) are signed and encrypted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum CallbackMode {
@@ -103,7 +108,7 @@ pub enum CallbackMode {
     Safe,
 }
 
-/// The OA's configured server URL.
+/// A configured server URL (the OA's or the MP's).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CallbackConfig {
     /// Where events are POSTed.
@@ -255,6 +260,7 @@ impl Default for SimConfig {
             oa_gh_id: "gh_5e1a0000a001".into(),
             mp_appid: "wx5e1a00000000b002".into(),
             mp_secret: "5ec0b2c3d4e5f60718293a4b5c6d7e8f".into(),
+            mp_gh_id: "gh_5e1a0000b002".into(),
             followers: 1_000,
             former_followers: 20,
             unionid_ratio: 0.7,
@@ -268,6 +274,7 @@ impl Default for SimConfig {
             mp_pages: default_mp_pages(),
             blocked_ratio: 0.0,
             callback: None,
+            mp_callback: None,
             faults: FaultConfig::default(),
             receipts: ReceiptConfig::default(),
             ledger_capacity: 100_000,
@@ -309,6 +316,7 @@ impl SimConfig {
             ("mp_appid", &self.mp_appid),
             ("mp_secret", &self.mp_secret),
             ("oa_gh_id", &self.oa_gh_id),
+            ("mp_gh_id", &self.mp_gh_id),
         ] {
             if value.trim().is_empty() {
                 return Err(SimError::Config(format!("{name} must not be empty")));
@@ -341,7 +349,7 @@ impl SimConfig {
                 "receipts.attempts and receipts.concurrency must be > 0".into(),
             ));
         }
-        if let Some(cb) = &self.callback {
+        for cb in [&self.callback, &self.mp_callback].into_iter().flatten() {
             crate::receipts::ActiveCallback::from_config(cb)?;
         }
         self.faults.validate()

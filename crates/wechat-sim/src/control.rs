@@ -20,7 +20,7 @@ use crate::error::SimError;
 use crate::ops::{NewMpTemplate, NewOaTemplate};
 use crate::quota::Api;
 use crate::state::{parse_params, AccountKind, Params, SimState};
-use crate::subscribe::CreditKind;
+use crate::subscribe::{CreditKind, SubscribeAnswer};
 use crate::templates::OaTemplate;
 
 type St = State<Arc<SimState>>;
@@ -85,6 +85,12 @@ pub fn routes() -> Router<Arc<SimState>> {
             "/sim/accounts/oa/callback",
             post(set_callback).delete(clear_callback),
         )
+        .route(
+            "/sim/mp/callback",
+            post(set_mp_callback).delete(clear_mp_callback),
+        )
+        .route("/sim/mp/popup", post(popup))
+        .route("/sim/mp/change", post(change))
         .route("/sim/truth", get(truth))
         .route("/sim/ledger", get(ledger))
         .route("/sim/ledger/summary", get(ledger_summary))
@@ -133,7 +139,9 @@ async fn accounts(State(s): St) -> Res {
             "appid": c.mp_appid,
             "secret": c.mp_secret,
             "users": truth.mp_users,
+            "gh_id": c.mp_gh_id,
             "pages": c.mp_pages,
+            "callback": s.mp_callback(),
         },
         "seed": c.seed,
         "token_lifetime_secs": c.token_lifetime_secs,
@@ -151,6 +159,44 @@ async fn set_callback(State(s): St, body: Bytes) -> Res {
 async fn clear_callback(State(s): St) -> Res {
     s.set_callback(None)?;
     ok(json!({ "callback": null }))
+}
+
+async fn set_mp_callback(State(s): St, body: Bytes) -> Res {
+    let cb: CallbackConfig = parse(&body)?;
+    s.set_mp_callback(Some(cb))?;
+    ok(json!({ "callback": s.mp_callback() }))
+}
+
+async fn clear_mp_callback(State(s): St) -> Res {
+    s.set_mp_callback(None)?;
+    ok(json!({ "callback": null }))
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    openid: String,
+    template_id: String,
+    status: SubscribeAnswer,
+}
+
+async fn popup(State(s): St, body: Bytes) -> Res {
+    let a: Answer = parse(&body)?;
+    let credit = s
+        .subscribe_popup(&a.openid, &a.template_id, a.status)
+        .map_err(|e| not_found(e.to_string()))?;
+    ok(
+        json!({ "openid": a.openid, "template_id": a.template_id, "status": a.status, "credit": credit }),
+    )
+}
+
+async fn change(State(s): St, body: Bytes) -> Res {
+    let a: Answer = parse(&body)?;
+    let credit = s
+        .subscribe_change(&a.openid, &a.template_id, a.status)
+        .map_err(|e| not_found(e.to_string()))?;
+    ok(
+        json!({ "openid": a.openid, "template_id": a.template_id, "status": a.status, "credit": credit }),
+    )
 }
 
 async fn truth(State(s): St) -> Res {

@@ -44,7 +44,7 @@ pub use ledger::{Channel, LedgerSummary, SentMessage, DEDUP_WINDOW_MS};
 pub use ops::{FollowerView, MpUserView, NewMpTemplate, NewOaTemplate, Truth};
 pub use receipts::ReceiptStats;
 pub use state::{AccountKind, SimState};
-pub use subscribe::{Credit, CreditKind};
+pub use subscribe::{Credit, CreditKind, SubscribeAnswer};
 pub use templates::{KeywordEnum, MpTemplate, OaTemplate};
 
 async fn not_found() -> Response {

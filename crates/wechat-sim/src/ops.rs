@@ -13,9 +13,12 @@ use crate::error::SimError;
 use crate::ledger::{LedgerSummary, SentMessage};
 use crate::mp::MpLink;
 use crate::quota::Api;
-use crate::receipts::{follow_event_xml, push, ActiveCallback, ReceiptStats};
+use crate::receipts::{
+    follow_event_xml, push, push_to, subscribe_change_xml, subscribe_popup_xml, ActiveCallback,
+    ReceiptStats,
+};
 use crate::state::{AccountKind, SimState};
-use crate::subscribe::{Credit, CreditKind};
+use crate::subscribe::{Credit, CreditKind, SubscribeAnswer};
 use crate::templates::{template_id, KeywordEnum, MpTemplate, OaTemplate};
 
 /// Ground truth, for checking what a client synced and matched.
@@ -347,6 +350,86 @@ impl SimState {
     /// The OA's callback.
     pub fn callback(&self) -> Option<CallbackConfig> {
         self.callback.read().as_ref().map(|c| c.config.clone())
+    }
+
+    /// Sets or removes the Mini Program's callback (subscribe-message events).
+    pub fn set_mp_callback(&self, callback: Option<CallbackConfig>) -> Result<(), SimError> {
+        let active = match callback {
+            Some(cb) => Some(Arc::new(ActiveCallback::from_config(&cb)?)),
+            None => None,
+        };
+        *self.mp_callback.write() = active;
+        Ok(())
+    }
+
+    /// The Mini Program's callback.
+    pub fn mp_callback(&self) -> Option<CallbackConfig> {
+        self.mp_callback.read().as_ref().map(|c| c.config.clone())
+    }
+
+    /// The user answers `wx.requestSubscribeMessage` for one template: accept grants a
+    /// one-time credit (type-2 template) or the long-term subscription (type 3), reject grants
+    /// nothing and keeps what the user holds. Pushes `subscribe_msg_popup_event` to the MP's
+    /// callback. Returns the user's credit afterwards.
+    pub fn subscribe_popup(
+        self: &Arc<Self>,
+        openid: &str,
+        template_id: &str,
+        answer: SubscribeAnswer,
+    ) -> Result<Credit, SimError> {
+        let user = self
+            .mp
+            .index_of(openid)
+            .ok_or_else(|| control(format!("not an MP openid: {openid}")))?;
+        let kind = self.mp_template_kind(template_id)?;
+        let credit = match answer {
+            SubscribeAnswer::Accept if kind == 3 => {
+                self.credits
+                    .grant(user, template_id, CreditKind::LongTerm, 1)
+            }
+            SubscribeAnswer::Accept => {
+                self.credits
+                    .grant(user, template_id, CreditKind::OneTime, 1)
+            }
+            SubscribeAnswer::Reject => self.credits.get(user, template_id),
+        };
+        let gh_id = self.config.mp_gh_id.clone();
+        let (who, template) = (openid.to_owned(), template_id.to_owned());
+        push_to(self, AccountKind::Mp, openid.to_owned(), move |now| {
+            subscribe_popup_xml(&gh_id, &who, now, &template, answer.as_str())
+        });
+        Ok(credit)
+    }
+
+    /// The user switches a template on or off in the service-notice settings: reject removes
+    /// the user's credits for it, accept turns a long-term (type-3) subscription back on
+    /// (one-time templates need a new popup). Pushes `subscribe_msg_change_event` to the MP's
+    /// callback. Returns the user's credit afterwards.
+    pub fn subscribe_change(
+        self: &Arc<Self>,
+        openid: &str,
+        template_id: &str,
+        answer: SubscribeAnswer,
+    ) -> Result<Credit, SimError> {
+        let user = self
+            .mp
+            .index_of(openid)
+            .ok_or_else(|| control(format!("not an MP openid: {openid}")))?;
+        let kind = self.mp_template_kind(template_id)?;
+        let credit = match answer {
+            SubscribeAnswer::Reject => self.credits.clear(user, template_id),
+            SubscribeAnswer::Accept if kind == 3 => {
+                self.credits
+                    .grant(user, template_id, CreditKind::LongTerm, 1)
+            }
+            SubscribeAnswer::Accept => self.credits.get(user, template_id),
+        };
+        let gh_id = self.config.mp_gh_id.clone();
+        let (who, template) = (openid.to_owned(), template_id.to_owned());
+        push_to(self, AccountKind::Mp, openid.to_owned(), move |now| {
+            subscribe_change_xml(&gh_id, &who, now, &template, answer.as_str())
+        });
+        Ok(credit)
     }
 
     fn oa_index(&self, openid: &str) -> Result<u32, SimError> {

@@ -1,5 +1,7 @@
-//! Pushes to the OA's server URL: TEMPLATESENDJOBFINISH receipts and follow/unfollow events,
-//! signed (plain) or encrypted (compat/safe), with WeChat's 3 attempts; failures are only logged.
+//! Pushes to the OA's server URL (TEMPLATESENDJOBFINISH receipts, follow/unfollow events) and to
+//! the Mini Program's (subscribe-message popup, change and sent events), signed (plain) or
+//! encrypted (compat/safe) with the account's appid, with WeChat's 3 attempts; failures are only
+//! logged.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +17,7 @@ use wechat::callback::AesKey;
 
 use crate::config::{CallbackConfig, CallbackMode, ReceiptConfig};
 use crate::error::SimError;
-use crate::state::SimState;
+use crate::state::{AccountKind, SimState};
 
 /// A callback configuration with its key decoded.
 #[derive(Debug)]
@@ -139,12 +141,97 @@ pub fn follow_event_xml(gh_id: &str, openid: &str, create_time: i64, subscribe: 
     )
 }
 
+/// A subscribe-message event; `items` are the inner XML of its `<List>` elements.
+fn subscribe_event_xml(
+    gh_id: &str,
+    openid: &str,
+    create_time: i64,
+    event: &str,
+    wrapper: &str,
+    items: &[String],
+) -> String {
+    let mut xml = format!(
+        "<xml>\n  <ToUserName><![CDATA[{gh_id}]]></ToUserName>\n  <FromUserName><![CDATA[{openid}]]></FromUserName>\n  <CreateTime>{create_time}</CreateTime>\n  <MsgType><![CDATA[event]]></MsgType>\n  <Event><![CDATA[{event}]]></Event>\n  <{wrapper}>\n"
+    );
+    for item in items {
+        let _ = write!(xml, "    <List>\n{item}    </List>\n");
+    }
+    let _ = write!(xml, "  </{wrapper}>\n</xml>");
+    xml
+}
+
+/// `subscribe_msg_popup_event`: the user answered `wx.requestSubscribeMessage`
+/// (`PopupScene` 0 = a Mini Program page).
+pub fn subscribe_popup_xml(
+    gh_id: &str,
+    openid: &str,
+    create_time: i64,
+    template_id: &str,
+    status: &str,
+) -> String {
+    let item = format!(
+        "      <TemplateId><![CDATA[{template_id}]]></TemplateId>\n      <SubscribeStatusString><![CDATA[{status}]]></SubscribeStatusString>\n      <PopupScene>0</PopupScene>\n"
+    );
+    subscribe_event_xml(
+        gh_id,
+        openid,
+        create_time,
+        "subscribe_msg_popup_event",
+        "SubscribeMsgPopupEvent",
+        &[item],
+    )
+}
+
+/// `subscribe_msg_change_event`: the user switched a template on or off in the settings.
+pub fn subscribe_change_xml(
+    gh_id: &str,
+    openid: &str,
+    create_time: i64,
+    template_id: &str,
+    status: &str,
+) -> String {
+    let item = format!(
+        "      <TemplateId><![CDATA[{template_id}]]></TemplateId>\n      <SubscribeStatusString><![CDATA[{status}]]></SubscribeStatusString>\n"
+    );
+    subscribe_event_xml(
+        gh_id,
+        openid,
+        create_time,
+        "subscribe_msg_change_event",
+        "SubscribeMsgChangeEvent",
+        &[item],
+    )
+}
+
+/// `subscribe_msg_sent_event`: the result of a `subscribe/send`.
+pub fn subscribe_sent_xml(
+    gh_id: &str,
+    openid: &str,
+    create_time: i64,
+    template_id: &str,
+    msgid: i64,
+    error_code: i64,
+    error_status: &str,
+) -> String {
+    let item = format!(
+        "      <TemplateId><![CDATA[{template_id}]]></TemplateId>\n      <MsgID>{msgid}</MsgID>\n      <ErrorCode>{error_code}</ErrorCode>\n      <ErrorStatus><![CDATA[{error_status}]]></ErrorStatus>\n"
+    );
+    subscribe_event_xml(
+        gh_id,
+        openid,
+        create_time,
+        "subscribe_msg_sent_event",
+        "SubscribeMsgSentEvent",
+        &[item],
+    )
+}
+
 /// The URL and body of one push.
 fn build_request(
     cb: &ActiveCallback,
     appid: &str,
     gh_id: &str,
-    openid: &str,
+    openid: Option<&str>,
     xml: &str,
     now_secs: i64,
     nonce: u32,
@@ -158,9 +245,13 @@ fn build_request(
         '?'
     };
     let mut url = format!(
-        "{}{sep}signature={sig}&timestamp={timestamp}&nonce={nonce}&openid={openid}",
+        "{}{sep}signature={sig}&timestamp={timestamp}&nonce={nonce}",
         cb.config.url
     );
+    // The OA adds the user's openid to the URL; Mini Program pushes do not.
+    if let Some(openid) = openid {
+        let _ = write!(url, "&openid={openid}");
+    }
     let key = match (&cb.key, cb.config.mode) {
         (Some(key), CallbackMode::Compat | CallbackMode::Safe) => key,
         _ => return (url, xml.to_owned()),
@@ -179,13 +270,28 @@ fn build_request(
     (url, body)
 }
 
-/// Queues a push of `xml` (about `openid`) to the configured callback; no callback → nothing.
+/// Queues a push of `xml` (about `openid`) to the OA's callback; no callback → nothing.
 pub fn push(
     state: &Arc<SimState>,
     openid: String,
     xml_for: impl FnOnce(i64) -> String + Send + 'static,
 ) {
-    let Some(cb) = state.callback.read().clone() else {
+    push_to(state, AccountKind::Oa, openid, xml_for);
+}
+
+/// Queues a push of `xml` (about `openid`) to the callback of `account`, encrypted with that
+/// account's appid; no callback → nothing. `xml_for` gets the push time (unix seconds).
+pub fn push_to(
+    state: &Arc<SimState>,
+    account: AccountKind,
+    openid: String,
+    xml_for: impl FnOnce(i64) -> String + Send + 'static,
+) {
+    let configured = match account {
+        AccountKind::Oa => state.callback.read().clone(),
+        AccountKind::Mp => state.mp_callback.read().clone(),
+    };
+    let Some(cb) = configured else {
         return;
     };
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -206,15 +312,15 @@ pub fn push(
         let now = state.clock.now_secs();
         let nonce = state.rng.lock().random_range(100_000_000..1_000_000_000u32);
         let xml = xml_for(now);
-        let (url, body) = build_request(
-            &cb,
-            &state.config.oa_appid,
-            &state.config.oa_gh_id,
-            &openid,
-            &xml,
-            now,
-            nonce,
-        );
+        let (appid, gh_id, openid) = match account {
+            AccountKind::Oa => (
+                &state.config.oa_appid,
+                &state.config.oa_gh_id,
+                Some(openid.as_str()),
+            ),
+            AccountKind::Mp => (&state.config.mp_appid, &state.config.mp_gh_id, None),
+        };
+        let (url, body) = build_request(&cb, appid, gh_id, openid, &xml, now, nonce);
         let mut delivered = false;
         for attempt in 1..=receipts.attempts {
             let result = receipts
@@ -265,7 +371,8 @@ mod tests {
         })
         .unwrap();
         let xml = template_finish_xml("gh_1", "oX", 1, 3_400_000_000_000_000_001, "success");
-        let (url, body) = build_request(&cb, "wx1", "gh_1", "oX", &xml, 1714112445, 415670741);
+        let (url, body) =
+            build_request(&cb, "wx1", "gh_1", Some("oX"), &xml, 1714112445, 415670741);
         assert!(url.contains("signature=") && url.contains("encrypt_type=aes&msg_signature="));
         let enc = body
             .split("<Encrypt><![CDATA[")

@@ -63,6 +63,8 @@ pub struct SimState {
     pub(crate) codes: Codes,
     pub(crate) faults: FaultState,
     pub(crate) callback: RwLock<Option<Arc<ActiveCallback>>>,
+    /// The Mini Program's server URL (subscribe-message events).
+    pub(crate) mp_callback: RwLock<Option<Arc<ActiveCallback>>>,
     pub(crate) receipts: Receipts,
     /// Follower index → blocks the account (overrides `blocked_ratio`).
     pub(crate) blocked: RwLock<HashMap<u32, bool>>,
@@ -108,6 +110,10 @@ impl SimState {
             Some(cb) => Some(Arc::new(ActiveCallback::from_config(cb)?)),
             None => None,
         };
+        let mp_callback = match &config.mp_callback {
+            Some(cb) => Some(Arc::new(ActiveCallback::from_config(cb)?)),
+            None => None,
+        };
         let msgid_start = (mix(seed ^ 0x6d73_6769) % 1_000_000) * 1_000_000;
         Ok(Arc::new(Self {
             clock: Clock::default(),
@@ -121,6 +127,7 @@ impl SimState {
             codes: Codes::default(),
             faults: FaultState::new(config.faults.clone(), seed),
             callback: RwLock::new(callback),
+            mp_callback: RwLock::new(mp_callback),
             receipts: Receipts::new(&config.receipts),
             blocked: RwLock::new(HashMap::new()),
             blacklisted: RwLock::new(HashSet::new()),

@@ -1,4 +1,5 @@
-//! `cgi-bin/message/subscribe/send` (MP subscribe messages) and the users' subscription credits.
+//! `cgi-bin/message/subscribe/send` (MP subscribe messages, each success pushed as a
+//! `subscribe_msg_sent_event` to the MP's callback) and the users' subscription credits.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use serde_json::Value;
 use crate::errors::{wx_json, WxError};
 use crate::ledger::{Channel, Delivery, Recorded};
 use crate::quota::Api;
+use crate::receipts::{push_to, subscribe_sent_xml};
 use crate::rules::{key_type, value_ok, Flavor};
 use crate::send::{data_map, page_ok, value_text};
 use crate::state::{parse_params, AccountKind, SimState};
@@ -26,6 +28,24 @@ pub enum CreditKind {
     OneTime,
     /// Unlimited (template type 3).
     LongTerm,
+}
+
+/// A user's answer to a subscribe popup, or a switch in the service-notice settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscribeAnswer {
+    Accept,
+    Reject,
+}
+
+impl SubscribeAnswer {
+    /// The `SubscribeStatusString` WeChat pushes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accept => "accept",
+            Self::Reject => "reject",
+        }
+    }
 }
 
 /// What a user may receive for one template.
@@ -62,6 +82,13 @@ impl Credits {
             .get(&(user, template_id.to_owned()))
             .copied()
             .unwrap_or_default()
+    }
+
+    /// Removes every credit of a user for a template (switched off in the settings).
+    pub fn clear(&self, user: u32, template_id: &str) -> Credit {
+        let mut inner = self.inner.lock();
+        inner.remove(&(user, template_id.to_owned()));
+        Credit::default()
     }
 
     /// Uses one credit: long-term is never used up, one-time is decremented.
@@ -131,7 +158,7 @@ pub async fn subscribe_send(
     }
 }
 
-fn handle(state: &SimState, query: Option<&str>, body: &[u8]) -> Result<i64, WxError> {
+fn handle(state: &Arc<SimState>, query: Option<&str>, body: &[u8]) -> Result<i64, WxError> {
     let params = parse_params(query);
     authorize(state, &params, AccountKind::Mp)?;
     let now = state.clock.now_ms();
@@ -156,6 +183,14 @@ fn handle(state: &SimState, query: Option<&str>, body: &[u8]) -> Result<i64, WxE
         body,
     };
     match state.ledger.record(&delivery, now, || state.next_msgid()) {
-        Recorded::Delivered(msgid) | Recorded::Duplicate(msgid) => Ok(msgid),
+        Recorded::Duplicate(msgid) => Ok(msgid),
+        Recorded::Delivered(msgid) => {
+            let gh_id = state.config.mp_gh_id.clone();
+            let who = openid.clone();
+            push_to(state, AccountKind::Mp, openid, move |now_secs| {
+                subscribe_sent_xml(&gh_id, &who, now_secs, &template_id, msgid, 0, "success")
+            });
+            Ok(msgid)
+        }
     }
 }

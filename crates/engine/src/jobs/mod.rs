@@ -1,6 +1,9 @@
 //! Send jobs: recipients frozen at creation, a leased queue of rows, and the dispatcher that
 //! sends each row exactly once (WeChat's `client_msg_id` de-dup covers resends after a crash).
 //!
+//! A job sends on a [`Channel`]: OA template messages, MP subscribe messages, or per person the
+//! best of both. Each row is frozen with its own [`RowChannel`] and address (OA or MP openid).
+//!
 //! - [`plan`]: who a [`RecipientSource`] reaches and why the others are skipped (the review step).
 //! - [`store`]: creating jobs (one row per recipient) and the operator's controls.
 //! - [`progress`]: live counts, rate, ETA, errors by errcode, the recipients table.
@@ -59,10 +62,13 @@ pub enum RecipientSource {
     CsvOpenids(String),
     /// One unionid per line, optional header `unionid`; mapped to the follower's OA openid.
     CsvUnionids(String),
+    /// Every user of the linked Mini Program (by unionid to the OA when it follows).
+    MpUsers,
 }
 
 impl RecipientSource {
-    /// `openids`, `filter`, `all_subscribed`, `matched`, `tag`, `csv_openids`, `csv_unionids`.
+    /// `openids`, `filter`, `all_subscribed`, `matched`, `tag`, `csv_openids`, `csv_unionids`,
+    /// `mp_users`.
     pub fn kind(&self) -> &'static str {
         match self {
             RecipientSource::Openids(_) => "openids",
@@ -72,6 +78,7 @@ impl RecipientSource {
             RecipientSource::Tag(_) => "tag",
             RecipientSource::CsvOpenids(_) => "csv_openids",
             RecipientSource::CsvUnionids(_) => "csv_unionids",
+            RecipientSource::MpUsers => "mp_users",
         }
     }
 }
@@ -125,16 +132,22 @@ pub enum SkipReason {
     UnknownOpenid,
     /// A unionid no follower of this account has.
     NoOaOpenid,
-    /// Listed before.
+    /// Listed before (or reached at the same address through another line).
     Duplicate,
+    /// Subscribe channel: the person is no user of the linked Mini Program (no unionid match).
+    NoMpUser,
+    /// Subscribe channel: a Mini Program user who holds no subscription to the template.
+    NoCredit,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 4] = [
+    pub const ALL: [SkipReason; 6] = [
         SkipReason::Unsubscribed,
         SkipReason::UnknownOpenid,
         SkipReason::NoOaOpenid,
         SkipReason::Duplicate,
+        SkipReason::NoMpUser,
+        SkipReason::NoCredit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -143,12 +156,93 @@ impl SkipReason {
             SkipReason::UnknownOpenid => "unknown_openid",
             SkipReason::NoOaOpenid => "no_oa_openid",
             SkipReason::Duplicate => "duplicate",
+            SkipReason::NoMpUser => "no_mp_user",
+            SkipReason::NoCredit => "no_credit",
         }
     }
 
     pub fn parse(s: &str) -> Option<SkipReason> {
         Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
+}
+
+/// How a job reaches people.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// OA template message to the OA openid (`cgi-bin/message/template/send`).
+    Template,
+    /// MP subscribe message to the MP openid (`cgi-bin/message/subscribe/send`), to those
+    /// holding a subscription credit for the template.
+    Subscribe,
+    /// Per person: the OA template when they follow the OA, otherwise a subscribe message when
+    /// they hold a credit.
+    Best,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Template => "template",
+            Channel::Subscribe => "subscribe",
+            Channel::Best => "best",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Channel> {
+        [Channel::Template, Channel::Subscribe, Channel::Best]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+
+    /// Whether the job sends OA template messages to some.
+    pub fn uses_template(self) -> bool {
+        matches!(self, Channel::Template | Channel::Best)
+    }
+
+    /// Whether the job sends MP subscribe messages to some.
+    pub fn uses_subscribe(self) -> bool {
+        matches!(self, Channel::Subscribe | Channel::Best)
+    }
+}
+
+/// What one recipient row is sent as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowChannel {
+    Template,
+    Subscribe,
+}
+
+impl RowChannel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowChannel::Template => "template",
+            RowChannel::Subscribe => "subscribe",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RowChannel> {
+        match s {
+            "template" => Some(RowChannel::Template),
+            "subscribe" => Some(RowChannel::Subscribe),
+            _ => None,
+        }
+    }
+}
+
+/// What a new job sends, to whom, how fast.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewJob {
+    pub name: String,
+    pub channel: Channel,
+    /// The OA template preset (channels template and best).
+    pub preset_id: Option<i64>,
+    /// The MP subscribe preset (channels subscribe and best).
+    pub mp_preset_id: Option<i64>,
+    pub source: RecipientSource,
+    /// Messages per second (0 = [`DEFAULT_RATE_LIMIT`]).
+    pub rate_limit: i64,
 }
 
 /// A CSV line that is not an openid / unionid.
@@ -174,6 +268,9 @@ pub struct RecipientPlan {
     pub daily_quota: i64,
     /// The first 10 openids that will receive.
     pub sample: Vec<String>,
+    pub channel: Channel,
+    /// Rows that will receive, per channel (non-zero counts only).
+    pub by_channel: Vec<(RowChannel, i64)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -247,6 +344,20 @@ pub struct Job {
     pub template_id: String,
     /// Rows that were to receive the message when the job was created.
     pub will_receive: i64,
+    pub channel: Channel,
+    /// The subscribe message of channels subscribe and best.
+    pub mp: Option<JobMpMessage>,
+}
+
+/// The MP side of a job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobMpMessage {
+    /// The Mini Program (`None` once its account was deleted).
+    pub account_id: Option<i64>,
+    pub preset_id: Option<i64>,
+    pub preset_name: String,
+    pub template_id: String,
+    pub template_title: String,
 }
 
 /// A job with its live counts.
@@ -271,6 +382,19 @@ pub struct JobProgress {
     /// Failed rows by errcode, largest first.
     pub errors: Vec<ErrcodeCount>,
     pub skip_reasons: Vec<(SkipReason, i64)>,
+    /// Counts per row channel of the rows that were to receive (skipped rows count in neither).
+    pub by_channel: Vec<ChannelCounts>,
+}
+
+/// Counts of one row channel of a job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelCounts {
+    pub channel: RowChannel,
+    /// Rows to send (not skipped).
+    pub planned: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub delivered: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -301,6 +425,8 @@ pub struct RecipientRow {
     /// The unionid the row was listed by (CSV of unionids).
     pub unionid: Option<String>,
     pub sent_ms: Option<i64>,
+    /// template | subscribe: which id `openid` is (OA or MP).
+    pub channel: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -338,6 +464,17 @@ impl Delivery {
             DeliveryStatus::Success => Delivery::Delivered,
             DeliveryStatus::UserBlock => Delivery::UserBlock,
             DeliveryStatus::SystemFailed | DeliveryStatus::Failed(_) => Delivery::SystemFailed,
+        }
+    }
+
+    /// From a subscribe_msg_sent_event item: `ErrorCode` 0 is delivered; an `ErrorStatus` that
+    /// says the user refuses (`fail:user refuse to accept the msg`) counts as blocked; anything
+    /// else (`fail:system error`…) failed.
+    pub fn from_subscribe(error_code: i64, error_status: &str) -> Delivery {
+        match error_code {
+            0 => Delivery::Delivered,
+            _ if error_status.to_ascii_lowercase().contains("refuse") => Delivery::UserBlock,
+            _ => Delivery::SystemFailed,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Who a recipient source reaches: followers resolved against the synced table, skips with their
+//! Who a recipient source reaches and on which channel: followers resolved against the synced
+//! table, Mini Program users by unionid with their subscription credits, skips with their
 //! reasons, CSV line errors, and the day's quota — the review step before a job is created.
 
 use std::collections::{HashMap, HashSet};
@@ -9,7 +10,8 @@ use crate::presets::openid_format_ok;
 use crate::{now_ms, on_db, Engine, Error, Result};
 
 use super::{
-    beijing_midnight_ms, LineError, RecipientPlan, RecipientSource, SkipReason, DEFAULT_DAILY_QUOTA,
+    beijing_midnight_ms, Channel, LineError, RecipientPlan, RecipientSource, RowChannel,
+    SkipReason, DEFAULT_DAILY_QUOTA,
 };
 
 /// Line errors reported at most.
@@ -24,10 +26,32 @@ const LOOKUP_CHUNK: usize = 500;
 /// One frozen recipient row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Planned {
-    /// Empty for a unionid without follower.
+    /// The address on the row's channel (OA or MP openid); empty for a unionid nobody has.
     pub openid: String,
     pub unionid: Option<String>,
+    pub channel: RowChannel,
     pub skip: Option<SkipReason>,
+    /// The person's MP openid when the source gave it (Mini Program users).
+    pub mp_openid: Option<String>,
+}
+
+impl Planned {
+    fn oa(openid: String, unionid: Option<String>, skip: Option<SkipReason>) -> Planned {
+        Planned {
+            openid,
+            unionid,
+            channel: RowChannel::Template,
+            skip,
+            mp_openid: None,
+        }
+    }
+}
+
+/// Where the subscribe messages of a job go: the OA's linked Mini Program and the template.
+#[derive(Clone, Debug)]
+pub(crate) struct MpTarget {
+    pub account: Account,
+    pub template_id: String,
 }
 
 /// Every row of a source, in order, and the CSV lines that were refused.
@@ -49,6 +73,21 @@ impl Resolved {
             .map(|reason| {
                 let n = self.rows.iter().filter(|r| r.skip == Some(reason)).count() as i64;
                 (reason, n)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    pub(crate) fn by_channel(&self) -> Vec<(RowChannel, i64)> {
+        [RowChannel::Template, RowChannel::Subscribe]
+            .into_iter()
+            .map(|c| {
+                let n = self
+                    .rows
+                    .iter()
+                    .filter(|r| r.skip.is_none() && r.channel == c)
+                    .count() as i64;
+                (c, n)
             })
             .filter(|(_, n)| *n > 0)
             .collect()
@@ -131,21 +170,81 @@ pub(crate) fn parse_csv(text: &str, kind: IdKind) -> (Vec<(usize, String)>, Vec<
 }
 
 impl Engine {
-    /// Who `source` reaches on `account`, without creating anything.
+    /// Who `source` reaches on `account` with OA template messages, without creating anything.
     pub async fn plan_recipients(
         &self,
         account: &Account,
         source: &RecipientSource,
     ) -> Result<RecipientPlan> {
-        let resolved = self.resolve_recipients(account, source).await?;
+        self.plan_job(account, source, Channel::Template, None)
+            .await
+    }
+
+    /// Who `source` reaches on `account` through `channel` (the subscribe side with the MP
+    /// preset `mp_preset_id`), and why the others cannot be reached; creates nothing.
+    pub async fn plan_job(
+        &self,
+        account: &Account,
+        source: &RecipientSource,
+        channel: Channel,
+        mp_preset_id: Option<i64>,
+    ) -> Result<RecipientPlan> {
+        let mp = self.mp_target(account, channel, mp_preset_id).await?;
+        let resolved = self
+            .resolve_recipients(account, source, channel, mp.as_ref())
+            .await?;
         Ok(RecipientPlan {
             will_receive: resolved.will_receive(),
             skipped: resolved.skipped(),
             sample: resolved.sample(),
+            by_channel: resolved.by_channel(),
+            channel,
             line_errors: resolved.line_errors,
             sent_today: self.sent_today(account.id).await?,
             daily_quota: DEFAULT_DAILY_QUOTA,
         })
+    }
+
+    /// The linked Mini Program and the subscribe template of `mp_preset_id`, for channels that
+    /// send subscribe messages (`None` for the template channel).
+    pub(crate) async fn mp_target(
+        &self,
+        account: &Account,
+        channel: Channel,
+        mp_preset_id: Option<i64>,
+    ) -> Result<Option<MpTarget>> {
+        if !channel.uses_subscribe() {
+            return Ok(None);
+        }
+        let mp = self
+            .linked_mini_program(account)
+            .await?
+            .ok_or(Error::Invalid {
+                field: "channel",
+                message: "this Official Account has no linked Mini Program".into(),
+            })?;
+        let missing = || Error::Invalid {
+            field: "mp_preset",
+            message: "choose a subscribe-message preset".into(),
+        };
+        let preset = self
+            .preset(mp_preset_id.ok_or_else(missing)?)
+            .await?
+            .filter(|p| p.account_id == account.id)
+            .ok_or_else(missing)?;
+        let template = self
+            .template(preset.template_ref)
+            .await?
+            .filter(|t| t.kind == AccountKind::Mp && t.account_id == mp.id)
+            .ok_or(Error::Invalid {
+                field: "mp_preset",
+                message: "the preset is not for a subscribe template of the linked Mini Program"
+                    .into(),
+            })?;
+        Ok(Some(MpTarget {
+            account: mp,
+            template_id: template.remote.template_id,
+        }))
     }
 
     /// Template messages the account's jobs sent since midnight Beijing time.
@@ -154,7 +253,7 @@ impl Engine {
         let n: i64 = on_db!(self.db(), |pool| sqlx::query_scalar(
             "SELECT COUNT(*) FROM job_recipients r JOIN jobs j ON j.id = r.job_id \
              WHERE j.account_id = $1 AND (j.finished_ms IS NULL OR j.finished_ms >= $2) \
-             AND r.state = 'sent' AND r.sent_ms >= $2"
+             AND r.state = 'sent' AND r.channel = 'template' AND r.sent_ms >= $2"
         )
         .bind(account_id)
         .bind(midnight)
@@ -163,8 +262,26 @@ impl Engine {
         Ok(n)
     }
 
-    /// Every row a job from `source` would hold, in order.
+    /// Every row a job from `source` would hold on `channel`, in order.
     pub(crate) async fn resolve_recipients(
+        &self,
+        account: &Account,
+        source: &RecipientSource,
+        channel: Channel,
+        mp: Option<&MpTarget>,
+    ) -> Result<Resolved> {
+        let mut resolved = self.resolve_people(account, source).await?;
+        if let Some(mp) = mp {
+            self.route_subscribe(account, &mut resolved.rows, channel, mp)
+                .await?;
+        }
+        mark_repeats(&mut resolved.rows);
+        Ok(resolved)
+    }
+
+    /// The source's people as OA rows (skips by the follower table); MP users carry their MP
+    /// openid.
+    async fn resolve_people(
         &self,
         account: &Account,
         source: &RecipientSource,
@@ -172,7 +289,7 @@ impl Engine {
         if account.kind != AccountKind::Oa {
             return Err(Error::Invalid {
                 field: "account",
-                message: "template messages are sent by Official Accounts".into(),
+                message: "jobs are sent from an Official Account".into(),
             });
         }
         match source {
@@ -228,48 +345,115 @@ impl Engine {
                 )
                 .await
             }
+            RecipientSource::MpUsers => self.resolve_mp_users(account).await,
         }
     }
 
-    /// The followers page's own filter, read in openid order; those who unfollowed are skipped.
-    async fn resolve_query(&self, account_id: i64, q: FollowerQuery) -> Result<Resolved> {
-        let mut out = Resolved::default();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .followers_page(account_id, &q, after.as_deref(), FOLLOWER_PAGE)
-                .await?;
-            let full = page.len() as i64 == FOLLOWER_PAGE;
-            after = page.last().map(|f| f.openid.clone());
-            out.rows.extend(page.into_iter().map(|f| Planned {
-                skip: (!f.subscribed).then_some(SkipReason::Unsubscribed),
-                openid: f.openid,
-                unionid: None,
-            }));
-            if !full {
-                return Ok(out);
+    /// Sends subscribe messages where the channel says so: on `subscribe` to everyone with a
+    /// credit, on `best` to those who do not follow the OA. The others keep their OA row, or
+    /// are skipped as no MP user / no credit.
+    async fn route_subscribe(
+        &self,
+        account: &Account,
+        rows: &mut [Planned],
+        channel: Channel,
+        mp: &MpTarget,
+    ) -> Result<()> {
+        let wants_mp = |r: &Planned| match (channel, r.skip) {
+            (_, Some(SkipReason::Duplicate | SkipReason::UnknownOpenid)) => false,
+            (Channel::Subscribe, _) => true,
+            (Channel::Best, skip) => skip.is_some(),
+            (Channel::Template, _) => false,
+        };
+        // The unionid of rows listed by OA openid.
+        let missing: Vec<String> = rows
+            .iter()
+            .filter(|r| wants_mp(r) && r.unionid.is_none() && !r.openid.is_empty())
+            .map(|r| r.openid.clone())
+            .collect();
+        let unionids = self.follower_unionids(account.id, &missing).await?;
+        let wanted: Vec<String> = rows
+            .iter()
+            .filter(|r| wants_mp(r) && r.mp_openid.is_none())
+            .filter_map(|r| {
+                r.unionid
+                    .clone()
+                    .or_else(|| unionids.get(&r.openid).cloned())
+            })
+            .collect();
+        let mp_openids = self.mp_openids_by_unionid(mp.account.id, &wanted).await?;
+        for r in rows.iter_mut().filter(|r| wants_mp(r)) {
+            if r.mp_openid.is_none() {
+                let unionid = r
+                    .unionid
+                    .clone()
+                    .or_else(|| unionids.get(&r.openid).cloned());
+                r.mp_openid = unionid.and_then(|u| mp_openids.get(&u).cloned());
             }
         }
+        let candidates: Vec<String> = rows
+            .iter()
+            .filter(|r| wants_mp(r))
+            .filter_map(|r| r.mp_openid.clone())
+            .collect();
+        let holders = self
+            .credit_holders(mp.account.id, &mp.template_id, &candidates)
+            .await?;
+        for r in rows.iter_mut().filter(|r| wants_mp(r)) {
+            match r.mp_openid.clone() {
+                None => r.skip = Some(SkipReason::NoMpUser),
+                Some(mp_openid) => {
+                    r.skip = (!holders.contains(&mp_openid)).then_some(SkipReason::NoCredit);
+                    r.openid = mp_openid;
+                    r.channel = RowChannel::Subscribe;
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// Listed openids against the followers table: unknown, unfollowed, repeated.
-    async fn resolve_openids(
+    /// OA openid → unionid of the followers listed.
+    async fn follower_unionids(
         &self,
         account_id: i64,
-        ids: Vec<String>,
-        line_errors: Vec<LineError>,
-        line_error_count: usize,
-    ) -> Result<Resolved> {
-        let mut distinct: Vec<&str> = ids.iter().map(String::as_str).collect();
-        distinct.sort_unstable();
-        distinct.dedup();
-        let mut known: HashMap<String, bool> = HashMap::with_capacity(distinct.len());
-        for chunk in distinct.chunks(LOOKUP_CHUNK) {
-            let rows: Vec<(String, bool)> = on_db!(self.db(), |pool| {
+        openids: &[String],
+    ) -> Result<HashMap<String, String>> {
+        let mut out = HashMap::new();
+        for chunk in openids.chunks(LOOKUP_CHUNK) {
+            let rows: Vec<(String, String)> = on_db!(self.db(), |pool| {
                 let mut qb = sqlx::QueryBuilder::new(
-                    "SELECT openid, subscribed FROM followers WHERE account_id = ",
+                    "SELECT openid, unionid FROM followers WHERE unionid IS NOT NULL \
+                     AND account_id = ",
                 );
                 qb.push_bind(account_id).push(" AND openid IN (");
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id);
+                }
+                qb.push(")");
+                qb.build_query_as().fetch_all(pool).await
+            })?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// unionid → MP openid of the Mini Program's users.
+    async fn mp_openids_by_unionid(
+        &self,
+        mp_account_id: i64,
+        unionids: &[String],
+    ) -> Result<HashMap<String, String>> {
+        let mut distinct: Vec<&String> = unionids.iter().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut out = HashMap::new();
+        for chunk in distinct.chunks(LOOKUP_CHUNK) {
+            let rows: Vec<(String, String)> = on_db!(self.db(), |pool| {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "SELECT unionid, openid FROM mp_users WHERE account_id = ",
+                );
+                qb.push_bind(mp_account_id).push(" AND unionid IN (");
                 let mut sep = qb.separated(", ");
                 for id in chunk {
                     sep.push_bind(*id);
@@ -277,47 +461,75 @@ impl Engine {
                 qb.push(")");
                 qb.build_query_as().fetch_all(pool).await
             })?;
-            known.extend(rows);
+            out.extend(rows);
         }
-        let mut seen: HashSet<&str> = HashSet::with_capacity(ids.len());
-        let rows = ids
-            .iter()
-            .map(|id| {
-                let skip = if !seen.insert(id.as_str()) {
-                    Some(SkipReason::Duplicate)
-                } else {
-                    match known.get(id) {
-                        None => Some(SkipReason::UnknownOpenid),
-                        Some(false) => Some(SkipReason::Unsubscribed),
-                        Some(true) => None,
-                    }
+        Ok(out)
+    }
+
+    /// Every user of the linked Mini Program, with the OA follower of the same unionid.
+    async fn resolve_mp_users(&self, account: &Account) -> Result<Resolved> {
+        let mp = self
+            .linked_mini_program(account)
+            .await?
+            .ok_or(Error::Invalid {
+                field: "source",
+                message: "this Official Account has no linked Mini Program".into(),
+            })?;
+        let mut users: Vec<(String, Option<String>)> = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page: Vec<(String, Option<String>)> = on_db!(self.db(), |pool| {
+                sqlx::query_as(
+                    "SELECT openid, unionid FROM mp_users WHERE account_id = $1 AND openid > $2 \
+                     ORDER BY openid LIMIT $3",
+                )
+                .bind(mp.id)
+                .bind(&after)
+                .bind(FOLLOWER_PAGE)
+                .fetch_all(pool)
+                .await
+            })?;
+            let full = page.len() as i64 == FOLLOWER_PAGE;
+            if let Some((last, _)) = page.last() {
+                after.clone_from(last);
+            }
+            users.extend(page);
+            if !full {
+                break;
+            }
+        }
+        let unionids: Vec<&str> = users.iter().filter_map(|(_, u)| u.as_deref()).collect();
+        let followers = self.followers_by_unionid(account.id, &unionids).await?;
+        let rows = users
+            .into_iter()
+            .map(|(mp_openid, unionid)| {
+                let follower = unionid.as_ref().and_then(|u| followers.get(u));
+                let (openid, skip) = match follower {
+                    Some((openid, true)) => (openid.clone(), None),
+                    Some((openid, false)) => (openid.clone(), Some(SkipReason::Unsubscribed)),
+                    None => (String::new(), Some(SkipReason::NoOaOpenid)),
                 };
                 Planned {
-                    openid: id.clone(),
-                    unionid: None,
-                    skip,
+                    mp_openid: Some(mp_openid),
+                    ..Planned::oa(openid, unionid, skip)
                 }
             })
             .collect();
         Ok(Resolved {
             rows,
-            line_errors,
-            line_error_count,
+            ..Resolved::default()
         })
     }
 
-    /// Listed unionids mapped to the account's followers (the OA openid of the same person).
-    async fn resolve_unionids(
+    /// unionid → (OA openid, subscribed); a subscribed follower wins should there be two.
+    async fn followers_by_unionid(
         &self,
         account_id: i64,
-        ids: Vec<String>,
-        line_errors: Vec<LineError>,
-        line_error_count: usize,
-    ) -> Result<Resolved> {
-        let mut distinct: Vec<&str> = ids.iter().map(String::as_str).collect();
+        unionids: &[&str],
+    ) -> Result<HashMap<String, (String, bool)>> {
+        let mut distinct: Vec<&str> = unionids.to_vec();
         distinct.sort_unstable();
         distinct.dedup();
-        // unionid → (openid, subscribed); a subscribed follower wins should there be two.
         let mut by_unionid: HashMap<String, (String, bool)> = HashMap::new();
         for chunk in distinct.chunks(LOOKUP_CHUNK) {
             let rows: Vec<(String, String, bool)> = on_db!(self.db(), |pool| {
@@ -341,8 +553,95 @@ impl Engine {
                 }
             }
         }
+        Ok(by_unionid)
+    }
+
+    /// The followers page's own filter, read in openid order; those who unfollowed are skipped.
+    async fn resolve_query(&self, account_id: i64, q: FollowerQuery) -> Result<Resolved> {
+        let mut out = Resolved::default();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .followers_page(account_id, &q, after.as_deref(), FOLLOWER_PAGE)
+                .await?;
+            let full = page.len() as i64 == FOLLOWER_PAGE;
+            after = page.last().map(|f| f.openid.clone());
+            out.rows.extend(page.into_iter().map(|f| {
+                Planned::oa(
+                    f.openid,
+                    f.unionid,
+                    (!f.subscribed).then_some(SkipReason::Unsubscribed),
+                )
+            }));
+            if !full {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Listed openids against the followers table: unknown, unfollowed, repeated.
+    async fn resolve_openids(
+        &self,
+        account_id: i64,
+        ids: Vec<String>,
+        line_errors: Vec<LineError>,
+        line_error_count: usize,
+    ) -> Result<Resolved> {
+        let mut distinct: Vec<&str> = ids.iter().map(String::as_str).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut known: HashMap<String, (bool, Option<String>)> =
+            HashMap::with_capacity(distinct.len());
+        for chunk in distinct.chunks(LOOKUP_CHUNK) {
+            let rows: Vec<(String, bool, Option<String>)> = on_db!(self.db(), |pool| {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "SELECT openid, subscribed, unionid FROM followers WHERE account_id = ",
+                );
+                qb.push_bind(account_id).push(" AND openid IN (");
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+                qb.build_query_as().fetch_all(pool).await
+            })?;
+            known.extend(rows.into_iter().map(|(o, s, u)| (o, (s, u))));
+        }
+        let mut seen: HashSet<&str> = HashSet::with_capacity(ids.len());
+        let rows = ids
+            .iter()
+            .map(|id| {
+                let found = known.get(id);
+                let skip = if !seen.insert(id.as_str()) {
+                    Some(SkipReason::Duplicate)
+                } else {
+                    match found {
+                        None => Some(SkipReason::UnknownOpenid),
+                        Some((false, _)) => Some(SkipReason::Unsubscribed),
+                        Some((true, _)) => None,
+                    }
+                };
+                Planned::oa(id.clone(), found.and_then(|(_, u)| u.clone()), skip)
+            })
+            .collect();
+        Ok(Resolved {
+            rows,
+            line_errors,
+            line_error_count,
+        })
+    }
+
+    /// Listed unionids mapped to the account's followers (the OA openid of the same person).
+    async fn resolve_unionids(
+        &self,
+        account_id: i64,
+        ids: Vec<String>,
+        line_errors: Vec<LineError>,
+        line_error_count: usize,
+    ) -> Result<Resolved> {
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let by_unionid = self.followers_by_unionid(account_id, &refs).await?;
         let mut seen_unionids: HashSet<&str> = HashSet::new();
-        let mut seen_openids: HashSet<String> = HashSet::new();
         let rows = ids
             .iter()
             .map(|unionid| {
@@ -353,18 +652,11 @@ impl Engine {
                 } else {
                     match found {
                         None => Some(SkipReason::NoOaOpenid),
-                        Some((o, _)) if !seen_openids.insert(o.clone()) => {
-                            Some(SkipReason::Duplicate)
-                        }
                         Some((_, false)) => Some(SkipReason::Unsubscribed),
                         Some((_, true)) => None,
                     }
                 };
-                Planned {
-                    openid,
-                    unionid: Some(unionid.clone()),
-                    skip,
-                }
+                Planned::oa(openid, Some(unionid.clone()), skip)
             })
             .collect();
         Ok(Resolved {
@@ -372,6 +664,16 @@ impl Engine {
             line_errors,
             line_error_count,
         })
+    }
+}
+
+/// A second row to the same address on the same channel is a duplicate: one person, one message.
+fn mark_repeats(rows: &mut [Planned]) {
+    let mut seen: HashSet<(RowChannel, String)> = HashSet::with_capacity(rows.len());
+    for r in rows.iter_mut().filter(|r| r.skip.is_none()) {
+        if !seen.insert((r.channel, r.openid.clone())) {
+            r.skip = Some(SkipReason::Duplicate);
+        }
     }
 }
 

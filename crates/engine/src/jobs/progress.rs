@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use crate::{now_ms, on_db, Engine, Result};
 
 use super::{
-    errmsg_without_rid, ErrcodeCount, JobProgress, JobState, RecipientFilter, RecipientRow,
-    SkipReason,
+    errmsg_without_rid, ChannelCounts, ErrcodeCount, JobProgress, JobState, RecipientFilter,
+    RecipientRow, RowChannel, SkipReason,
 };
 
 /// The window `rate_per_s` is measured over.
@@ -15,6 +15,7 @@ const RATE_WINDOW_MS: i64 = 10_000;
 
 #[derive(sqlx::FromRow)]
 struct Group {
+    channel: String,
     state: String,
     skip_reason: Option<String>,
     errcode: Option<i64>,
@@ -38,6 +39,7 @@ struct Row {
     delivery: Option<String>,
     sent_ms: Option<i64>,
     updated_ms: i64,
+    channel: String,
 }
 
 impl Engine {
@@ -49,16 +51,17 @@ impl Engine {
         let now = now_ms();
         let groups = on_db!(self.db(), |pool| {
             sqlx::query_as::<_, Group>(
-            "SELECT state, skip_reason, errcode, delivery, MAX(errmsg) AS errmsg, COUNT(*) AS n, \
+                "SELECT channel, state, skip_reason, errcode, delivery, MAX(errmsg) AS errmsg, \
+             COUNT(*) AS n, \
              COALESCE(SUM(CASE WHEN completed_ms >= $2 AND state IN ('sent', 'failed') \
              THEN 1 ELSE 0 END), 0) AS recent \
              FROM job_recipients WHERE job_id = $1 \
-             GROUP BY state, skip_reason, errcode, delivery"
-        )
-        .bind(id)
-        .bind(now - RATE_WINDOW_MS)
-        .fetch_all(pool)
-        .await
+             GROUP BY channel, state, skip_reason, errcode, delivery",
+            )
+            .bind(id)
+            .bind(now - RATE_WINDOW_MS)
+            .fetch_all(pool)
+            .await
         })?;
         let mut p = JobProgress {
             job,
@@ -76,12 +79,33 @@ impl Engine {
             eta_secs: None,
             errors: Vec::new(),
             skip_reasons: Vec::new(),
+            by_channel: Vec::new(),
         };
+        let mut channels: BTreeMap<RowChannel, ChannelCounts> = BTreeMap::new();
         let mut recent = 0;
         let mut errors: BTreeMap<i64, (String, i64)> = BTreeMap::new();
         let mut skips: BTreeMap<SkipReason, i64> = BTreeMap::new();
         for g in groups {
             recent += g.recent;
+            if g.state != "skipped" {
+                let channel = RowChannel::parse(&g.channel).unwrap_or(RowChannel::Template);
+                let c = channels.entry(channel).or_insert(ChannelCounts {
+                    channel,
+                    planned: 0,
+                    sent: 0,
+                    failed: 0,
+                    delivered: 0,
+                });
+                c.planned += g.n;
+                match g.state.as_str() {
+                    "sent" => c.sent += g.n,
+                    "failed" => c.failed += g.n,
+                    _ => {}
+                }
+                if g.delivery.as_deref() == Some("delivered") {
+                    c.delivered += g.n;
+                }
+            }
             match g.state.as_str() {
                 "pending" => p.pending += g.n,
                 "sending" => p.sending += g.n,
@@ -129,6 +153,7 @@ impl Engine {
         errors.sort_by(|a, b| b.count.cmp(&a.count).then(a.errcode.cmp(&b.errcode)));
         p.errors = errors;
         p.skip_reasons = skips.into_iter().collect();
+        p.by_channel = channels.into_values().collect();
         Ok(Some(p))
     }
 
@@ -143,7 +168,7 @@ impl Engine {
         let rows = on_db!(self.db(), |pool| {
             let mut qb = sqlx::QueryBuilder::new(
                 "SELECT seq, openid, unionid, state, attempts, errcode, errmsg, skip_reason, msgid, \
-                 delivery, sent_ms, updated_ms FROM job_recipients WHERE job_id = ",
+                 delivery, sent_ms, updated_ms, channel FROM job_recipients WHERE job_id = ",
             );
             qb.push_bind(id);
             qb.push(" AND seq > ").push_bind(after_seq);
@@ -179,6 +204,7 @@ impl Engine {
                 updated_ms: r.updated_ms,
                 unionid: r.unionid,
                 sent_ms: r.sent_ms,
+                channel: r.channel,
             })
             .collect())
     }

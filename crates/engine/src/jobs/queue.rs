@@ -25,6 +25,8 @@ pub(crate) struct Claimed {
     pub attempts: i64,
     /// Start of the earliest earlier attempt that may have been delivered.
     pub uncertain_ms: Option<i64>,
+    /// template | subscribe
+    pub channel: String,
 }
 
 /// What becomes of a claimed row.
@@ -65,6 +67,16 @@ impl RowResult {
     }
 }
 
+/// A job's frozen messages: the template/send body (empty for a subscribe-only job) and the
+/// subscribe/send body with its Mini Program.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub(crate) struct JobPayloads {
+    pub payload: String,
+    pub mp_payload: Option<String>,
+    pub mp_account_id: Option<i64>,
+    pub mp_template_id: Option<String>,
+}
+
 /// What a job runner needs to start.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub(crate) struct RunningJob {
@@ -92,7 +104,7 @@ const SQLITE_CLAIM: &str = "UPDATE job_recipients SET state = 'sending', lease_o
      WHERE job_id = $4 AND state = 'pending' AND next_try_ms <= $3 \
      AND EXISTS (SELECT 1 FROM jobs WHERE id = $4 AND state = 'running') ORDER BY seq LIMIT $5)";
 const SQLITE_CLAIMED: &str = "SELECT COALESCE(json_group_array(json_array(seq, openid, attempts, \
-     uncertain_ms)), '[]') FROM job_recipients INDEXED BY job_recipients_sending \
+     uncertain_ms, channel)), '[]') FROM job_recipients INDEXED BY job_recipients_sending \
      WHERE job_id = $1 AND state = 'sending' AND lease_owner = $2 AND claimed_ms = $3";
 
 const PG_CLAIM: &str = "UPDATE job_recipients r SET state = 'sending', lease_owner = $1, \
@@ -102,7 +114,7 @@ const PG_CLAIM: &str = "UPDATE job_recipients r SET state = 'sending', lease_own
      AND next_try_ms <= $3 AND EXISTS (SELECT 1 FROM jobs WHERE id = $4 AND state = 'running') \
      ORDER BY seq LIMIT $5 FOR UPDATE SKIP LOCKED) c \
      WHERE r.job_id = $4 AND r.seq = c.seq \
-     RETURNING r.seq, r.openid, r.attempts, r.uncertain_ms";
+     RETURNING r.seq, r.openid, r.attempts, r.uncertain_ms, r.channel";
 
 /// A result applies to a row this worker still holds — or marks as sent a row somebody else
 /// gave up on (reaped to pending or unknown): the message did go out.
@@ -202,6 +214,11 @@ fn dialect(db: &Db, sql: &str) -> String {
 pub(crate) const UNKNOWN_STALE: &str = "An earlier attempt may have been delivered (its worker \
      stopped or WeChat did not answer) and WeChat only de-duplicates a resend for 10 minutes: \
      not resent. Check with the recipient before sending again.";
+/// Explains an `unknown` subscribe row: subscribe/send has no de-dup, so an attempt that may
+/// have been delivered is never repeated.
+pub(crate) const UNKNOWN_NO_DEDUP: &str = "WeChat did not answer a subscribe message (or its \
+     worker stopped) and subscribe/send has no de-duplication: not resent, so that nobody gets \
+     it twice. Check with the recipient before sending again.";
 /// Explains an `unknown` row of a job cancelled while its worker was gone.
 pub(crate) const UNKNOWN_ENDED: &str = "The job ended while the worker sending this message \
      was gone: it may or may not have been delivered.";
@@ -240,15 +257,16 @@ impl Engine {
                             .bind(now)
                             .fetch_one(pool)
                             .await?;
-                        let rows: Vec<(i64, String, i64, Option<i64>)> =
+                        let rows: Vec<(i64, String, i64, Option<i64>, String)> =
                             serde_json::from_str(&json)
                                 .map_err(|e| crate::Error::Internal(format!("claim: {e}")))?;
                         rows.into_iter()
-                            .map(|(seq, openid, attempts, uncertain_ms)| Claimed {
+                            .map(|(seq, openid, attempts, uncertain_ms, channel)| Claimed {
                                 seq,
                                 openid,
                                 attempts,
                                 uncertain_ms,
+                                channel,
                             })
                             .collect()
                     }
@@ -471,10 +489,10 @@ impl Engine {
         Ok(s.as_deref().and_then(JobState::parse))
     }
 
-    /// The job's payload snapshot (JSON text).
-    pub(crate) async fn job_payload(&self, job_id: i64) -> Result<Option<String>> {
-        Ok(on_db!(self.db(), |pool| sqlx::query_scalar(
-            "SELECT payload FROM jobs WHERE id = $1"
+    /// The frozen messages of a job and where its subscribe messages go.
+    pub(crate) async fn job_payloads(&self, job_id: i64) -> Result<Option<JobPayloads>> {
+        Ok(on_db!(self.db(), |pool| sqlx::query_as::<_, JobPayloads>(
+            "SELECT payload, mp_payload, mp_account_id, mp_template_id FROM jobs WHERE id = $1"
         )
         .bind(job_id)
         .fetch_optional(pool)

@@ -1,4 +1,4 @@
-//! TEMPLATESENDJOBFINISH receipts joined to recipient rows by msgid (an i64, never a float); a
+//! Delivery receipts (TEMPLATESENDJOBFINISH, subscribe_msg_sent_event) joined to recipient rows by msgid (an i64, never a float); a
 //! receipt that beats the worker's write waits in a backlog until the row has its msgid.
 
 use crate::{now_ms, on_db, Engine, Result};
@@ -11,11 +11,11 @@ const BACKLOG_KEEP_MS: i64 = 24 * 60 * 60 * 1000;
 const BACKLOG_BATCH: i64 = 1_000;
 
 impl Engine {
-    /// Records a TEMPLATESENDJOBFINISH receipt on the row of this account's jobs that got
-    /// `msgid`. The first receipt counts; a repeat changes nothing. Returns whether a row
+    /// Records a receipt on the row that got `msgid` from `account_id`: an OA's
+    /// TEMPLATESENDJOBFINISH, or a Mini Program's subscribe_msg_sent_event item. The first receipt counts; a repeat changes nothing. Returns whether a row
     /// changed. A msgid not stored yet (the receipt was faster than the worker's write) is kept
     /// and applied once it is; msgid 0 is ignored.
-    pub async fn apply_template_receipt(
+    pub async fn apply_receipt(
         &self,
         account_id: i64,
         msgid: i64,
@@ -29,7 +29,7 @@ impl Engine {
         let changed = on_db!(self.db(), |pool| sqlx::query(
             "UPDATE job_recipients SET delivery = $1, delivery_ms = $2, updated_ms = $2 \
              WHERE msgid = $3 AND delivery IS NULL \
-             AND job_id IN (SELECT id FROM jobs WHERE account_id = $4)"
+             AND job_id IN (SELECT id FROM jobs WHERE account_id = $4 OR mp_account_id = $4)"
         )
         .bind(delivery.as_str())
         .bind(now)
@@ -45,7 +45,8 @@ impl Engine {
         // yet — the worker's write may land any moment, so keep the receipt for later.
         let settled: Option<i64> = on_db!(self.db(), |pool| sqlx::query_scalar(
             "SELECT r.seq FROM job_recipients r JOIN jobs j ON j.id = r.job_id \
-             WHERE r.msgid = $1 AND j.account_id = $2 AND r.delivery IS NOT NULL LIMIT 1"
+             WHERE r.msgid = $1 AND (j.account_id = $2 OR j.mp_account_id = $2) \
+             AND r.delivery IS NOT NULL LIMIT 1"
         )
         .bind(msgid)
         .bind(account_id)
@@ -94,7 +95,7 @@ impl Engine {
                 changed += sqlx::query(
                     "UPDATE job_recipients SET delivery = $1, delivery_ms = $2, updated_ms = $3 \
                      WHERE msgid = $4 AND delivery IS NULL \
-                     AND job_id IN (SELECT id FROM jobs WHERE account_id = $5)",
+                     AND job_id IN (SELECT id FROM jobs WHERE account_id = $5 OR mp_account_id = $5)",
                 )
                 .bind(delivery)
                 .bind(received_ms)
@@ -108,7 +109,8 @@ impl Engine {
                 sqlx::query(
                     "DELETE FROM receipt_backlog WHERE account_id = $1 AND msgid = $2 \
                      AND (received_ms < $3 OR EXISTS (SELECT 1 FROM job_recipients r \
-                     JOIN jobs j ON j.id = r.job_id WHERE r.msgid = $2 AND j.account_id = $1 \
+                     JOIN jobs j ON j.id = r.job_id WHERE r.msgid = $2 \
+                     AND (j.account_id = $1 OR j.mp_account_id = $1) \
                      AND r.delivery IS NOT NULL))",
                 )
                 .bind(account_id)

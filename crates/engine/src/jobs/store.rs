@@ -1,17 +1,31 @@
-//! Creating a job (message snapshot + one frozen row per recipient, in one transaction) and the
+//! Creating a job (message snapshots + one frozen row per recipient, in one transaction) and the
 //! operator's controls: pause, resume, cancel, retry failed rows.
 
 use crate::accounts::Account;
 use crate::audit::Actor;
 use crate::{now_ms, on_db, Engine, Error, Result};
 
-use super::plan::Planned;
-use super::{Job, JobState, RecipientSource, DEFAULT_RATE_LIMIT, JOB_NAME_MAX, MAX_RATE_LIMIT};
+use super::plan::{MpTarget, Planned};
+use super::{
+    Channel, Job, JobMpMessage, JobState, NewJob, RecipientSource, DEFAULT_RATE_LIMIT,
+    JOB_NAME_MAX, MAX_RATE_LIMIT,
+};
 
-/// Recipient rows per INSERT (7 bound values each).
+/// Recipient rows per INSERT (8 bound values each).
 const INSERT_CHUNK: usize = 2_000;
 /// A list source longer than this is stored as a summary on the job (the rows hold the list).
 const SOURCE_JSON_MAX: usize = 64 * 1024;
+
+/// A preset's message as a job keeps it.
+#[derive(Default)]
+struct FrozenMessage {
+    preset_id: i64,
+    preset_name: String,
+    template_id: String,
+    template_title: String,
+    /// The send body without touser (and client_msg_id).
+    payload: String,
+}
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct JobRow {
@@ -30,6 +44,12 @@ pub(crate) struct JobRow {
     created_by: String,
     created_ms: i64,
     finished_ms: Option<i64>,
+    channel: String,
+    mp_account_id: Option<i64>,
+    mp_preset_id: Option<i64>,
+    mp_preset_name: Option<String>,
+    mp_template_id: Option<String>,
+    mp_template_title: Option<String>,
 }
 
 impl JobRow {
@@ -50,13 +70,22 @@ impl JobRow {
             rate_limit: self.rate_limit,
             template_id: self.template_id,
             will_receive: self.will_receive,
+            channel: Channel::parse(&self.channel).unwrap_or(Channel::Template),
+            mp: self.mp_template_id.map(|template_id| JobMpMessage {
+                account_id: self.mp_account_id,
+                preset_id: self.mp_preset_id,
+                preset_name: self.mp_preset_name.unwrap_or_default(),
+                template_id,
+                template_title: self.mp_template_title.unwrap_or_default(),
+            }),
         }
     }
 }
 
 pub(crate) const SELECT_JOB: &str = "SELECT id, account_id, name, preset_id, preset_name, \
      template_id, template_title, state, pause_reason, total, will_receive, rate_limit, \
-     created_by, created_ms, finished_ms FROM jobs";
+     created_by, created_ms, finished_ms, channel, mp_account_id, mp_preset_id, mp_preset_name, \
+     mp_template_id, mp_template_title FROM jobs";
 
 /// The source as stored on the job: long lists as a summary (the rows hold them anyway).
 fn stored_source(source: &RecipientSource) -> String {
@@ -82,10 +111,7 @@ fn state_error(job: &Job, wanted: &str) -> Error {
 }
 
 impl Engine {
-    /// Freezes the recipient list (one row per recipient, skipped ones with their reason, seq
-    /// from 1) and starts the job. `rate_limit` is in messages per second for the account
-    /// (0 = [`DEFAULT_RATE_LIMIT`]). The message is copied from the preset, so editing the
-    /// preset later does not change the job.
+    /// Creates a template-message job (see [`Engine::create_job_with`]).
     pub async fn create_job(
         &self,
         actor: &Actor,
@@ -95,7 +121,28 @@ impl Engine {
         source: &RecipientSource,
         rate_limit: i64,
     ) -> Result<Job> {
-        let name = name.trim();
+        let new = NewJob {
+            name: name.to_owned(),
+            channel: Channel::Template,
+            preset_id: Some(preset_id),
+            mp_preset_id: None,
+            source: source.clone(),
+            rate_limit,
+        };
+        self.create_job_with(actor, account, &new).await
+    }
+
+    /// Freezes the recipient list (one row per recipient with its channel and address, skipped
+    /// ones with their reason, seq from 1) and starts the job. `rate_limit` is in messages per
+    /// second (0 = [`DEFAULT_RATE_LIMIT`]). The messages are copied from the presets, so editing
+    /// a preset later does not change the job.
+    pub async fn create_job_with(
+        &self,
+        actor: &Actor,
+        account: &Account,
+        new: &NewJob,
+    ) -> Result<Job> {
+        let name = new.name.trim();
         if name.is_empty() {
             return Err(Error::Invalid {
                 field: "name",
@@ -108,7 +155,7 @@ impl Engine {
                 message: format!("at most {JOB_NAME_MAX} characters"),
             });
         }
-        let rate_limit = match rate_limit {
+        let rate_limit = match new.rate_limit {
             0 => DEFAULT_RATE_LIMIT,
             r if (1..=MAX_RATE_LIMIT).contains(&r) => r,
             _ => {
@@ -118,22 +165,26 @@ impl Engine {
                 })
             }
         };
-        let preset = self
-            .preset(preset_id)
-            .await?
-            .filter(|p| p.account_id == account.id)
-            .ok_or(Error::NotFound)?;
-        // Validates the preset against its template (InvalidPreset, TemplateRemoved).
-        let payload = self.preset_payload(account, &preset, "", None).await?;
-        let payload_json = payload.to_json();
-        let _: wechat::api::TemplateMessage = serde_json::from_value(payload_json.clone())
-            .map_err(|e| Error::Internal(format!("payload: {e}")))?;
-        let template_title = self
-            .template(preset.template_ref)
-            .await?
-            .map(|t| t.remote.title)
-            .unwrap_or_default();
-        let resolved = self.resolve_recipients(account, source).await?;
+        let oa = match (new.channel.uses_template(), new.preset_id) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(Error::Invalid {
+                    field: "preset",
+                    message: "choose a template-message preset".into(),
+                })
+            }
+            (true, Some(id)) => Some(self.oa_message(account, id).await?),
+        };
+        let mp_target = self
+            .mp_target(account, new.channel, new.mp_preset_id)
+            .await?;
+        let mp = match (&mp_target, new.mp_preset_id) {
+            (Some(target), Some(id)) => Some(self.mp_message(account, target, id).await?),
+            _ => None,
+        };
+        let resolved = self
+            .resolve_recipients(account, &new.source, new.channel, mp_target.as_ref())
+            .await?;
         let will_receive = resolved.will_receive();
         if will_receive == 0 {
             return Err(Error::Invalid {
@@ -143,26 +194,35 @@ impl Engine {
         }
         let total = resolved.rows.len() as i64;
         let now = now_ms();
-        let source_json = stored_source(source);
-        let payload_text = payload_json.to_string();
+        let source_json = stored_source(&new.source);
+        let empty = FrozenMessage::default();
+        let oa_msg = oa.as_ref().unwrap_or(&empty);
         let id = {
             let _write = self.jobs_write_lock().await;
             on_db!(self.db(), |pool| {
                 let mut tx = pool.begin().await?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO jobs (account_id, channel, name, preset_id, preset_name, \
-                     template_id, template_title, payload, source, state, total, will_receive, \
-                     rate_limit, created_by, created_ms, updated_ms) \
-                     VALUES ($1, 'template', $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $11, \
-                     $12, $13, $13) RETURNING id",
+                     template_id, template_title, payload, mp_account_id, mp_preset_id, \
+                     mp_preset_name, mp_template_id, mp_template_title, mp_payload, source, \
+                     state, total, will_receive, rate_limit, created_by, created_ms, updated_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+                     'running', $16, $17, $18, $19, $20, $20) RETURNING id",
                 )
                 .bind(account.id)
+                .bind(new.channel.as_str())
                 .bind(name)
-                .bind(preset.id)
-                .bind(&preset.name)
-                .bind(&payload.template_id)
-                .bind(&template_title)
-                .bind(&payload_text)
+                .bind(oa.as_ref().map(|m| m.preset_id))
+                .bind(&oa_msg.preset_name)
+                .bind(&oa_msg.template_id)
+                .bind(&oa_msg.template_title)
+                .bind(&oa_msg.payload)
+                .bind(mp_target.as_ref().map(|t| t.account.id))
+                .bind(mp.as_ref().map(|m| m.preset_id))
+                .bind(mp.as_ref().map(|m| m.preset_name.as_str()))
+                .bind(mp.as_ref().map(|m| m.template_id.as_str()))
+                .bind(mp.as_ref().map(|m| m.template_title.as_str()))
+                .bind(mp.as_ref().map(|m| m.payload.as_str()))
                 .bind(&source_json)
                 .bind(total)
                 .bind(will_receive)
@@ -174,7 +234,7 @@ impl Engine {
                 let numbered: Vec<(i64, &Planned)> = (1_i64..).zip(resolved.rows.iter()).collect();
                 for chunk in numbered.chunks(INSERT_CHUNK) {
                     let mut qb = sqlx::QueryBuilder::new(
-                        "INSERT INTO job_recipients (job_id, seq, openid, unionid, state, \
+                        "INSERT INTO job_recipients (job_id, seq, openid, unionid, channel, state, \
                          skip_reason, updated_ms) ",
                     );
                     qb.push_values(chunk, |mut b, (seq, row)| {
@@ -182,6 +242,7 @@ impl Engine {
                             .push_bind(*seq)
                             .push_bind(&row.openid)
                             .push_bind(&row.unionid)
+                            .push_bind(row.channel.as_str())
                             .push_bind(if row.skip.is_some() {
                                 "skipped"
                             } else {
@@ -201,6 +262,11 @@ impl Engine {
             .into_iter()
             .map(|(r, n)| (r.as_str().to_owned(), n.into()))
             .collect();
+        let by_channel: serde_json::Map<String, serde_json::Value> = resolved
+            .by_channel()
+            .into_iter()
+            .map(|(c, n)| (c.as_str().to_owned(), n.into()))
+            .collect();
         self.audit(
             actor,
             "job.create",
@@ -208,10 +274,13 @@ impl Engine {
             serde_json::json!({
                 "id": id,
                 "account": account.appid,
-                "preset": preset.id,
-                "source": source.kind(),
+                "channel": new.channel.as_str(),
+                "preset": oa.as_ref().map(|m| m.preset_id),
+                "mp_preset": mp.as_ref().map(|m| m.preset_id),
+                "source": new.source.kind(),
                 "total": total,
                 "will_receive": will_receive,
+                "by_channel": by_channel,
                 "skipped": skipped,
                 "line_errors": resolved.line_error_count,
                 "rate_limit": rate_limit,
@@ -220,6 +289,62 @@ impl Engine {
         .await?;
         self.jobs_shared().wake();
         self.job(id).await?.ok_or(Error::NotFound)
+    }
+
+    /// The OA template message of a preset, checked and frozen.
+    async fn oa_message(&self, account: &Account, preset_id: i64) -> Result<FrozenMessage> {
+        let preset = self
+            .preset(preset_id)
+            .await?
+            .filter(|p| p.account_id == account.id)
+            .ok_or(Error::NotFound)?;
+        // Validates the preset against its template (InvalidPreset, TemplateRemoved).
+        let payload = self.preset_payload(account, &preset, "", None).await?;
+        let json = payload.to_json();
+        let _: wechat::api::TemplateMessage = serde_json::from_value(json.clone())
+            .map_err(|e| Error::Internal(format!("payload: {e}")))?;
+        let template_title = self
+            .template(preset.template_ref)
+            .await?
+            .map(|t| t.remote.title)
+            .unwrap_or_default();
+        Ok(FrozenMessage {
+            preset_id: preset.id,
+            preset_name: preset.name,
+            template_id: payload.template_id,
+            template_title,
+            payload: json.to_string(),
+        })
+    }
+
+    /// The MP subscribe message of a preset, checked and frozen.
+    async fn mp_message(
+        &self,
+        account: &Account,
+        target: &MpTarget,
+        preset_id: i64,
+    ) -> Result<FrozenMessage> {
+        let preset = self
+            .preset(preset_id)
+            .await?
+            .filter(|p| p.account_id == account.id)
+            .ok_or(Error::NotFound)?;
+        let payload = self.preset_subscribe_payload(account, &preset, "").await?;
+        let json = payload.to_json();
+        let _: wechat::api::SubscribeMessage = serde_json::from_value(json.clone())
+            .map_err(|e| Error::Internal(format!("payload: {e}")))?;
+        let template_title = self
+            .template(preset.template_ref)
+            .await?
+            .map(|t| t.remote.title)
+            .unwrap_or_default();
+        Ok(FrozenMessage {
+            preset_id: preset.id,
+            preset_name: preset.name,
+            template_id: target.template_id.clone(),
+            template_title,
+            payload: json.to_string(),
+        })
     }
 
     pub async fn job(&self, id: i64) -> Result<Option<Job>> {

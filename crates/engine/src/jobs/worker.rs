@@ -17,13 +17,13 @@ use rand::Rng;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use wechat::api::{ApiError, ErrorClass, TemplateMessage};
+use wechat::api::{ApiError, ErrorClass, SubscribeMessage, TemplateMessage};
 
 use crate::accounts::Account;
 use crate::{now_ms, Engine, Error};
 
 use super::limiter::Limiter;
-use super::queue::{Claimed, RowResult, RunningJob, UNKNOWN_STALE};
+use super::queue::{Claimed, RowResult, RunningJob, UNKNOWN_NO_DEDUP, UNKNOWN_STALE};
 use super::{client_msg_id, DispatchConfig, JobControl, JobState};
 
 /// A runner claims again when less than this many batches of its job wait in the queue, so a
@@ -43,7 +43,9 @@ const TOKEN_REREAD: Duration = Duration::from_secs(60);
 /// Errors about the message itself or the account's permission, not the recipient (template
 /// gone or banned, a value or page WeChat refuses, no permission): the job pauses with the
 /// errcode instead of failing every recipient.
-const JOB_WIDE_ERRORS: &[i64] = &[40036, 40037, 40165, 43116, 47001, 47003, 48001];
+const JOB_WIDE_ERRORS: &[i64] = &[40036, 40037, 40165, 41030, 43116, 47001, 47003, 48001];
+/// subscribe/send: the user holds no subscription (any more) for the template.
+const NO_SUBSCRIPTION: i64 = 43101;
 
 /// How often backlogged receipts are matched.
 const BACKLOG_EVERY: Duration = Duration::from_secs(1);
@@ -85,8 +87,12 @@ struct JobRun {
     job_id: i64,
     account: Account,
     rate: i64,
-    message: TemplateMessage,
+    /// The OA template message (`None` for a subscribe-only job).
+    message: Option<TemplateMessage>,
+    /// The OA's access token (empty without a template message).
     token: RwLock<String>,
+    /// The subscribe side of channels subscribe and best.
+    mp: Option<MpRun>,
     control: Arc<JobControl>,
     limiter: Arc<Limiter>,
     /// Rows claimed per batch.
@@ -98,10 +104,32 @@ struct JobRun {
     room: Notify,
 }
 
-/// How a send ended, before it becomes a row result.
+/// The Mini Program a job sends subscribe messages from.
+struct MpRun {
+    account: Account,
+    template_id: String,
+    message: SubscribeMessage,
+    token: RwLock<String>,
+    limiter: Arc<Limiter>,
+}
+
+/// How a send ended, before it becomes a row result (subscribe/send may give no msgid).
 enum Sent {
-    Ok(i64),
+    Ok(Option<i64>),
     Err(Error),
+}
+
+fn set_token(slot: &RwLock<String>, fresh: String) {
+    match slot.write() {
+        Ok(mut t) => *t = fresh,
+        Err(p) => *p.into_inner() = fresh,
+    }
+}
+
+fn read_token(slot: &RwLock<String>) -> String {
+    slot.read()
+        .map(|t| t.clone())
+        .unwrap_or_else(|p| p.into_inner().clone())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -242,10 +270,14 @@ impl Dispatcher {
             if token_read.elapsed() >= TOKEN_REREAD {
                 // Pick up a token another process renewed ahead of expiry.
                 token_read = Instant::now();
-                if let Ok(fresh) = engine.access_token(&run.account).await {
-                    match run.token.write() {
-                        Ok(mut t) => *t = fresh,
-                        Err(p) => *p.into_inner() = fresh,
+                if run.message.is_some() {
+                    if let Ok(fresh) = engine.access_token(&run.account).await {
+                        set_token(&run.token, fresh);
+                    }
+                }
+                if let Some(mp) = &run.mp {
+                    if let Ok(fresh) = engine.access_token(&mp.account).await {
+                        set_token(&mp.token, fresh);
                     }
                 }
             }
@@ -315,7 +347,11 @@ impl Dispatcher {
                 run.room.notify_one();
             }
             let result = if run.control.running() {
-                run.limiter.acquire(run.rate).await;
+                let limiter = match &run.mp {
+                    Some(mp) if row.channel == "subscribe" => &mp.limiter,
+                    _ => &run.limiter,
+                };
+                limiter.acquire(run.rate).await;
                 if run.control.running() {
                     self.attempt(&run, &row).await
                 } else {
@@ -352,11 +388,11 @@ impl Dispatcher {
                 .account(job.account_id)
                 .await?
                 .ok_or(Error::NotFound)?;
-            let payload = engine.job_payload(job.id).await?.ok_or(Error::NotFound)?;
-            Ok::<_, Error>((account, payload))
+            let payloads = engine.job_payloads(job.id).await?.ok_or(Error::NotFound)?;
+            Ok::<_, Error>((account, payloads))
         }
         .await;
-        let (account, payload) = match loaded {
+        let (account, payloads) = match loaded {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(job_id = job.id, error = %e, "cannot start send job");
@@ -364,27 +400,55 @@ impl Dispatcher {
                 return None;
             }
         };
-        let message: TemplateMessage = match serde_json::from_str(&payload) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!(job_id = job.id, error = %e, "send job payload unreadable");
-                let _ = engine.pause_for(job.id, "payload").await;
-                return None;
+        let message: Option<TemplateMessage> = if payloads.payload.is_empty() {
+            None
+        } else {
+            match serde_json::from_str(&payloads.payload) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::error!(job_id = job.id, error = %e, "send job payload unreadable");
+                    let _ = engine.pause_for(job.id, "payload").await;
+                    return None;
+                }
             }
         };
-        let token = match engine.access_token(&account).await {
-            Ok(t) => t,
-            Err(Error::WeChat(e)) if e.class() == ErrorClass::Credentials => {
-                let code = e.code().unwrap_or_default().to_string();
-                tracing::warn!(job_id = job.id, error = %e, "account credentials refused");
-                let _ = engine.pause_for(job.id, &code).await;
-                return None;
+        let token = match &message {
+            Some(_) => self.token_for(job.id, &account).await?,
+            None => String::new(),
+        };
+        let mp = match (
+            payloads.mp_payload,
+            payloads.mp_account_id,
+            payloads.mp_template_id,
+        ) {
+            (Some(body), mp_id, Some(template_id)) => {
+                let mp_account = match mp_id {
+                    Some(id) => engine.account(id).await.ok().flatten(),
+                    None => None,
+                };
+                let Some(mp_account) = mp_account else {
+                    tracing::warn!(job_id = job.id, "the job's Mini Program is gone");
+                    let _ = engine.pause_for(job.id, "mp_account").await;
+                    return None;
+                };
+                let message: SubscribeMessage = match serde_json::from_str(&body) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::error!(job_id = job.id, error = %e, "subscribe payload unreadable");
+                        let _ = engine.pause_for(job.id, "payload").await;
+                        return None;
+                    }
+                };
+                let token = self.token_for(job.id, &mp_account).await?;
+                Some(MpRun {
+                    limiter: engine.jobs_shared().limiter(mp_account.id),
+                    account: mp_account,
+                    template_id,
+                    message,
+                    token: RwLock::new(token),
+                })
             }
-            Err(e) => {
-                tracing::warn!(job_id = job.id, error = %e, "no access token for the send job yet");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                return None;
-            }
+            _ => None,
         };
         Some(JobRun {
             job_id: job.id,
@@ -393,12 +457,31 @@ impl Dispatcher {
             rate: job.rate_limit.max(1),
             message,
             token: RwLock::new(token),
+            mp,
             control,
             // A second's worth at the job's rate at most: claimed rows wait a few seconds at most.
             want: self.config.batch.min(job.rate_limit).max(1) as usize,
             queued: AtomicUsize::new(0),
             room: Notify::new(),
         })
+    }
+
+    /// An access token of `account` for a job; pauses the job when its credentials are refused.
+    async fn token_for(&self, job_id: i64, account: &Account) -> Option<String> {
+        match self.engine.access_token(account).await {
+            Ok(t) => Some(t),
+            Err(Error::WeChat(e)) if e.class() == ErrorClass::Credentials => {
+                let code = e.code().unwrap_or_default().to_string();
+                tracing::warn!(job_id, appid = %account.appid, error = %e, "account credentials refused");
+                let _ = self.engine.pause_for(job_id, &code).await;
+                None
+            }
+            Err(e) => {
+                tracing::warn!(job_id, error = %e, "no access token for the send job yet");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                None
+            }
+        }
     }
 
     /// One attempt of one row, as the row result to store.
@@ -417,28 +500,60 @@ impl Dispatcher {
             sent_ms: None,
             completed_ms: None,
         };
-        // An earlier attempt may have been delivered: resend only while WeChat de-duplicates.
+        let subscribe = row.channel == "subscribe";
+        // An earlier attempt may have been delivered: resend only while WeChat de-duplicates
+        // (subscribe/send has no de-dup at all).
+        if subscribe && row.uncertain_ms.is_some() {
+            result.state = "unknown";
+            result.errmsg = Some(UNKNOWN_NO_DEDUP.into());
+            result.completed_ms = Some(now);
+            return result;
+        }
         if row.uncertain_ms.is_some_and(|u| now - u >= self.window_ms) {
             result.state = "unknown";
             result.errmsg = Some(UNKNOWN_STALE.into());
             result.completed_ms = Some(now);
             return result;
         }
-        let outcome = self.send(run, row).await;
+        let outcome = if subscribe {
+            self.send_subscribe(run, row).await
+        } else {
+            self.send(run, row).await
+        };
         let now = now_ms();
         let err = match outcome {
             Sent::Ok(msgid) => {
                 result.state = "sent";
-                result.msgid = Some(msgid);
+                result.msgid = msgid;
                 result.sent_ms = Some(now);
                 result.completed_ms = Some(now);
+                if let Some(mp) = run.mp.as_ref().filter(|_| subscribe) {
+                    let spent = self
+                        .engine
+                        .spend_credit(
+                            mp.account.id,
+                            &row.openid,
+                            &mp.template_id,
+                            msgid,
+                            Some((run.job_id, row.seq)),
+                        )
+                        .await;
+                    if let Err(e) = spent {
+                        tracing::warn!(job_id = run.job_id, seq = row.seq, error = %e, "could not record the spent subscription");
+                    }
+                }
                 return result;
             }
             Sent::Err(err) => err,
         };
         let retry = |result: &mut RowResult, uncertain: bool| {
             result.uncertain = uncertain;
-            if row.attempts >= MAX_ATTEMPTS {
+            if uncertain && subscribe {
+                // Nothing would stop WeChat from delivering a resend twice.
+                result.state = "unknown";
+                result.errmsg = Some(UNKNOWN_NO_DEDUP.into());
+                result.completed_ms = Some(now);
+            } else if row.attempts >= MAX_ATTEMPTS {
                 result.state = if uncertain || row.uncertain_ms.is_some() {
                     "unknown"
                 } else {
@@ -473,16 +588,32 @@ impl Dispatcher {
                             let _ = self.engine.pause_for(run.job_id, "45009").await;
                         }
                     }
-                    Some((_, ErrorClass::Credentials)) => {
+                    Some((code, ErrorClass::Credentials)) => {
                         result.attempts_delta = -1;
                         if run.control.running() {
-                            let code = e.code().unwrap_or_default().to_string();
+                            let code = code.to_string();
                             let _ = self.engine.pause_for(run.job_id, &code).await;
                         }
                     }
-                    Some(_) => {
+                    Some((code, _)) => {
                         result.state = "failed";
                         result.completed_ms = Some(now);
+                        if let Some(mp) = run.mp.as_ref().filter(|_| subscribe) {
+                            if code == NO_SUBSCRIPTION {
+                                let cleared = self
+                                    .engine
+                                    .clear_credit(
+                                        mp.account.id,
+                                        &row.openid,
+                                        &mp.template_id,
+                                        Some((run.job_id, row.seq)),
+                                    )
+                                    .await;
+                                if let Err(e) = cleared {
+                                    tracing::warn!(job_id = run.job_id, error = %e, "could not clear the refused subscription");
+                                }
+                            }
+                        }
                     }
                     None => match &e {
                         // No answer, or one we could not read: it may have been delivered.
@@ -510,18 +641,17 @@ impl Dispatcher {
 
     /// Sends with the runner's token; on a token error `with_token` refreshes once and retries.
     async fn send(&self, run: &JobRun, row: &Claimed) -> Sent {
-        let mut message = run.message.clone();
+        let Some(template) = &run.message else {
+            return Sent::Err(Error::Internal("the job has no template message".into()));
+        };
+        let mut message = template.clone();
         message.touser.clone_from(&row.openid);
         message.client_msg_id = Some(client_msg_id(run.job_id, row.seq));
         let client = self.engine.wechat();
         let base = run.account.api_base.as_str();
-        let token = run
-            .token
-            .read()
-            .map(|t| t.clone())
-            .unwrap_or_else(|p| p.into_inner().clone());
+        let token = read_token(&run.token);
         match client.send_template(base, &token, &message).await {
-            Ok(msgid) => Sent::Ok(msgid),
+            Ok(msgid) => Sent::Ok(Some(msgid)),
             Err(e) if e.class() == ErrorClass::Token => {
                 let message = &message;
                 let outcome = self
@@ -531,10 +661,39 @@ impl Dispatcher {
                     })
                     .await;
                 if let Ok(fresh) = self.engine.access_token(&run.account).await {
-                    match run.token.write() {
-                        Ok(mut t) => *t = fresh,
-                        Err(p) => *p.into_inner() = fresh,
-                    }
+                    set_token(&run.token, fresh);
+                }
+                match outcome {
+                    Ok(msgid) => Sent::Ok(Some(msgid)),
+                    Err(e) => Sent::Err(e),
+                }
+            }
+            Err(e) => Sent::Err(Error::WeChat(e)),
+        }
+    }
+
+    /// Sends the job's subscribe message to the row's MP openid with the Mini Program's token.
+    async fn send_subscribe(&self, run: &JobRun, row: &Claimed) -> Sent {
+        let Some(mp) = &run.mp else {
+            return Sent::Err(Error::Internal("the job has no subscribe message".into()));
+        };
+        let mut message = mp.message.clone();
+        message.touser.clone_from(&row.openid);
+        let client = self.engine.wechat();
+        let base = mp.account.api_base.as_str();
+        let token = read_token(&mp.token);
+        match client.send_subscribe(base, &token, &message).await {
+            Ok(msgid) => Sent::Ok(msgid),
+            Err(e) if e.class() == ErrorClass::Token => {
+                let message = &message;
+                let outcome = self
+                    .engine
+                    .with_token(&mp.account, |token| async move {
+                        client.send_subscribe(base, &token, message).await
+                    })
+                    .await;
+                if let Ok(fresh) = self.engine.access_token(&mp.account).await {
+                    set_token(&mp.token, fresh);
                 }
                 match outcome {
                     Ok(msgid) => Sent::Ok(msgid),

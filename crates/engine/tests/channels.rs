@@ -1,0 +1,613 @@
+//! Job channels against the WeChat simulator, on SQLite and PostgreSQL: who gets an OA template
+//! message, who an MP subscribe message and who cannot be reached (and why), per person; a
+//! best-available job delivered once per person on the right channel with the credits spent;
+//! WeChat's 43101 clearing a credit; a lost subscribe answer never resent.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use engine::accounts::{Account, AccountKind, NewAccount, Secret};
+use engine::audit::Actor;
+use engine::jobs::{
+    Channel, DispatchConfig, JobProgress, JobState, NewJob, RecipientFilter, RecipientRow,
+    RecipientSource, RowChannel, SkipReason,
+};
+use engine::presets::PresetInput;
+use engine::testing::TestDb;
+use engine::{on_both_databases, on_db, Engine, Error};
+use message::{FieldValue, PresetBody};
+use wechat_sim::{FaultConfig, SimConfig, SimHandle};
+
+struct World {
+    sim: SimHandle,
+    engine: Engine,
+    oa: Account,
+    mp: Account,
+    preset_id: i64,
+    mp_preset_id: i64,
+    /// The subscribe template the MP preset uses.
+    mp_template: String,
+}
+
+/// Aborts the dispatcher when the test ends.
+struct Dispatcher(tokio::task::JoinHandle<()>);
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn admin() -> Actor {
+    Actor::staff(1, "admin", "127.0.0.1")
+}
+
+fn fast() -> DispatchConfig {
+    DispatchConfig {
+        concurrency: 8,
+        batch: 50,
+        lease_ms: 5_000,
+        poll_ms: 20,
+        ..DispatchConfig::default()
+    }
+}
+
+fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, FieldValue> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            (
+                (*k).to_owned(),
+                FieldValue {
+                    value: (*v).to_owned(),
+                    color: String::new(),
+                },
+            )
+        })
+        .collect()
+}
+
+async fn world(db: &TestDb) -> World {
+    let sim = wechat_sim::start(
+        SimConfig {
+            followers: 60,
+            mp_users: 40,
+            matched_ratio: 0.6,
+            ..SimConfig::default()
+        },
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .expect("simulator starts");
+    let engine = Engine::open(&db.url).await.unwrap();
+    let cfg = sim.config().clone();
+    let account = |kind, name: &str, appid: &str, secret: &str, linked| NewAccount {
+        kind,
+        name: name.into(),
+        appid: appid.into(),
+        secret: Secret::new(secret.to_owned()),
+        callback_token: Secret::default(),
+        encoding_aes_key: Secret::default(),
+        api_base: sim.base_url.clone(),
+        linked_account_id: linked,
+        sandbox: false,
+    };
+    let oa = engine
+        .create_account(
+            &Actor::cli(),
+            account(
+                AccountKind::Oa,
+                "测试公众号",
+                &cfg.oa_appid,
+                &cfg.oa_secret,
+                None,
+            ),
+        )
+        .await
+        .unwrap();
+    let mp = engine
+        .create_account(
+            &Actor::cli(),
+            account(
+                AccountKind::Mp,
+                "测试小程序",
+                &cfg.mp_appid,
+                &cfg.mp_secret,
+                Some(oa.id),
+            ),
+        )
+        .await
+        .unwrap();
+    // The MP users as the login API records them.
+    let users: Vec<(String, Option<String>)> = (0..cfg.mp_users)
+        .filter_map(|i| Some((sim.mp_openid(i)?, sim.mp_unionid(i))))
+        .collect();
+    on_db!(engine.db(), |pool| {
+        let mut tx = pool.begin().await.unwrap();
+        for (openid, unionid) in &users {
+            sqlx::query(
+                "INSERT INTO mp_users (account_id, openid, unionid, source, first_seen_ms) \
+                 VALUES ($1, $2, $3, 'import', $4)",
+            )
+            .bind(mp.id)
+            .bind(openid)
+            .bind(unionid)
+            .bind(engine::now_ms())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap()
+    });
+    let oa = engine.account(oa.id).await.unwrap().unwrap();
+    let mp = engine.account(mp.id).await.unwrap().unwrap();
+    sync_followers(&engine, &oa).await;
+    engine.sync_templates(&admin(), &oa).await.unwrap();
+    engine.sync_templates(&admin(), &mp).await.unwrap();
+    let oa_template = engine
+        .templates_of(oa.id, true)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.remote.title == "订单状态通知")
+        .expect("OA template synced");
+    let preset = engine
+        .create_preset(
+            &admin(),
+            &oa,
+            PresetInput {
+                name: "发货通知".into(),
+                template_ref: oa_template.id,
+                body: PresetBody {
+                    values: values(&[
+                        ("thing1", "无线蓝牙耳机"),
+                        ("character_string2", "20231018123456"),
+                        ("time3", "2023年10月18日 14:30"),
+                        ("amount4", "¥199.00"),
+                        ("const5", "已发货"),
+                    ]),
+                    ..PresetBody::default()
+                },
+            },
+        )
+        .await
+        .unwrap();
+    let mp_template = engine
+        .templates_of(mp.id, true)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.remote.title == "订单发货通知")
+        .expect("MP template synced");
+    let mp_preset = engine
+        .create_preset(
+            &admin(),
+            &oa,
+            PresetInput {
+                name: "小程序发货通知".into(),
+                template_ref: mp_template.id,
+                body: PresetBody {
+                    values: values(&[
+                        ("character_string1", "20231018123456"),
+                        ("thing2", "无线蓝牙耳机"),
+                        ("date3", "2023年10月18日"),
+                        ("thing4", "顺丰速运"),
+                        ("character_string5", "SF1234567890"),
+                    ]),
+                    page: "pages/order/detail?id=1".into(),
+                    ..PresetBody::default()
+                },
+            },
+        )
+        .await
+        .unwrap();
+    World {
+        sim,
+        engine,
+        oa,
+        mp,
+        preset_id: preset.id,
+        mp_preset_id: mp_preset.id,
+        mp_template: mp_template.remote.template_id,
+    }
+}
+
+async fn sync_followers(engine: &Engine, oa: &Account) {
+    let run = engine.start_sync(&Actor::cli(), oa.id).await.unwrap();
+    let p = engine.run_sync(run).await.unwrap();
+    assert_eq!(p.state, "done", "{p:?}");
+}
+
+/// One person of the simulator, seen from both sides.
+struct Person {
+    follower: String,
+    mp_openid: String,
+}
+
+impl World {
+    /// MP users that are the same person as an OA follower (`matched`), in MP index order.
+    fn matched(&self) -> Vec<Person> {
+        let n = self.sim.config().mp_users;
+        (0..n)
+            .filter_map(|i| {
+                let follower = self.sim.mp_follower(i)?;
+                Some(Person {
+                    follower: self.sim.follower_openid(follower)?,
+                    mp_openid: self.sim.mp_openid(i)?,
+                })
+            })
+            .collect()
+    }
+
+    /// An MP user with no unionid at all (cannot be matched to the OA).
+    fn mp_without_unionid(&self) -> String {
+        let n = self.sim.config().mp_users;
+        (0..n)
+            .find(|i| self.sim.mp_unionid(*i).is_none())
+            .and_then(|i| self.sim.mp_openid(i))
+            .expect("some MP user has no unionid")
+    }
+
+    /// The user accepts the subscribe popup: WeChat and wxpush both learn it.
+    async fn grant(&self, mp_openid: &str) {
+        self.sim
+            .grant_credits(
+                mp_openid,
+                &self.mp_template,
+                wechat_sim::CreditKind::OneTime,
+                1,
+            )
+            .unwrap();
+        self.engine
+            .record_subscribe_report(
+                &self.mp,
+                mp_openid,
+                &[(self.mp_template.clone(), "accept".into())],
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn one_time(&self, mp_openid: &str) -> i64 {
+        self.engine
+            .credit(self.mp.id, mp_openid, &self.mp_template)
+            .await
+            .unwrap()
+            .one_time
+    }
+
+    fn new_job(&self, channel: Channel, source: RecipientSource) -> NewJob {
+        NewJob {
+            name: "渠道测试".into(),
+            channel,
+            preset_id: channel.uses_template().then_some(self.preset_id),
+            mp_preset_id: channel.uses_subscribe().then_some(self.mp_preset_id),
+            source,
+            rate_limit: 1_000,
+        }
+    }
+
+    async fn rows(&self, job_id: i64) -> Vec<RecipientRow> {
+        self.engine
+            .job_recipients(job_id, &RecipientFilter::default(), 0, 10_000)
+            .await
+            .unwrap()
+    }
+
+    async fn wait(&self, job_id: i64, until: impl Fn(&JobProgress) -> bool) -> JobProgress {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let p = self.engine.job_progress(job_id).await.unwrap().unwrap();
+            if until(&p) {
+                return p;
+            }
+            assert!(Instant::now() < deadline, "timed out; last progress: {p:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn skipped(p: &engine::jobs::RecipientPlan, reason: SkipReason) -> i64 {
+    p.skipped
+        .iter()
+        .find(|(r, _)| *r == reason)
+        .map_or(0, |(_, n)| *n)
+}
+
+fn row(rows: &[RecipientRow], seq: i64) -> &RecipientRow {
+    rows.iter().find(|r| r.seq == seq).expect("row")
+}
+
+// 1 ──────────────────────────────────────────────────────────────────────────────────────────
+
+/// Four matched people: A follows, B unfollowed but holds a credit, C unfollowed without one,
+/// D follows and holds a credit; plus an OA follower who is no MP user (E, unfollowed).
+async fn channel_is_chosen_per_person(db: TestDb) {
+    let w = world(&db).await;
+    let matched = w.matched();
+    assert!(matched.len() >= 4, "the simulator matches enough people");
+    let (a, b, c, d) = (&matched[0], &matched[1], &matched[2], &matched[3]);
+    let matched_followers: Vec<&str> = matched.iter().map(|p| p.follower.as_str()).collect();
+    let e = (0..w.sim.config().followers)
+        .filter_map(|i| w.sim.follower_openid(i))
+        .find(|o| !matched_followers.contains(&o.as_str()))
+        .expect("a follower who is no MP user");
+    for unfollows in [&b.follower, &c.follower, &e] {
+        w.sim.unsubscribe(unfollows, false).unwrap();
+    }
+    sync_followers(&w.engine, &w.oa).await;
+    w.grant(&b.mp_openid).await;
+    w.grant(&d.mp_openid).await;
+    let source = RecipientSource::Openids(vec![
+        a.follower.clone(),
+        b.follower.clone(),
+        c.follower.clone(),
+        d.follower.clone(),
+        e.clone(),
+    ]);
+
+    // Template only: the followers.
+    let plan = w
+        .engine
+        .plan_job(&w.oa, &source, Channel::Template, None)
+        .await
+        .unwrap();
+    assert_eq!(plan.will_receive, 2);
+    assert_eq!(plan.by_channel, vec![(RowChannel::Template, 2)]);
+    assert_eq!(skipped(&plan, SkipReason::Unsubscribed), 3);
+
+    // Subscribe only: whoever holds a credit, following or not.
+    let plan = w
+        .engine
+        .plan_job(&w.oa, &source, Channel::Subscribe, Some(w.mp_preset_id))
+        .await
+        .unwrap();
+    assert_eq!(plan.by_channel, vec![(RowChannel::Subscribe, 2)]);
+    assert_eq!(skipped(&plan, SkipReason::NoCredit), 2, "A and C");
+    assert_eq!(skipped(&plan, SkipReason::NoMpUser), 1, "E");
+
+    // Best: the OA to A and D, the MP to B; C and E cannot be reached, each for its reason.
+    let plan = w
+        .engine
+        .plan_job(&w.oa, &source, Channel::Best, Some(w.mp_preset_id))
+        .await
+        .unwrap();
+    assert_eq!(plan.will_receive, 3);
+    assert_eq!(
+        plan.by_channel,
+        vec![(RowChannel::Template, 2), (RowChannel::Subscribe, 1)]
+    );
+    assert_eq!(
+        plan.skipped,
+        vec![(SkipReason::NoMpUser, 1), (SkipReason::NoCredit, 1)]
+    );
+
+    let job = w
+        .engine
+        .create_job_with(&admin(), &w.oa, &w.new_job(Channel::Best, source))
+        .await
+        .unwrap();
+    assert_eq!(job.channel, Channel::Best);
+    let mp = job.mp.as_ref().expect("the MP side is kept");
+    assert_eq!(mp.template_id, w.mp_template);
+    assert_eq!(mp.preset_name, "小程序发货通知");
+    let rows = w.rows(job.id).await;
+    let expect = [
+        (1, &a.follower, "template", "pending", None),
+        (2, &b.mp_openid, "subscribe", "pending", None),
+        (3, &c.mp_openid, "subscribe", "skipped", Some("no_credit")),
+        (4, &d.follower, "template", "pending", None),
+        (5, &e, "template", "skipped", Some("no_mp_user")),
+    ];
+    for (seq, openid, channel, state, reason) in expect {
+        let r = row(&rows, seq);
+        assert_eq!(
+            (
+                &r.openid,
+                r.channel.as_str(),
+                r.state.as_str(),
+                r.skip_reason.as_deref()
+            ),
+            (openid, channel, state, reason),
+            "row {seq}"
+        );
+    }
+
+    // Sent: each on its channel, once; B's one-time credit is used up, D's is kept.
+    let _d = Dispatcher(w.engine.start_dispatcher(fast()));
+    let p = w.wait(job.id, |p| p.job.state == JobState::Done).await;
+    assert_eq!((p.sent, p.failed, p.skipped), (3, 0, 2), "{p:?}");
+    let by: Vec<(RowChannel, i64, i64)> = p
+        .by_channel
+        .iter()
+        .map(|c| (c.channel, c.planned, c.sent))
+        .collect();
+    assert_eq!(
+        by,
+        vec![(RowChannel::Template, 2, 2), (RowChannel::Subscribe, 1, 1)]
+    );
+    let ledger = w.sim.ledger_summary();
+    assert_eq!((ledger.template_sends, ledger.subscribe_sends), (2, 1));
+    assert_eq!(ledger.max_received, 1);
+    let sub = w.sim.messages(10, Some(&b.mp_openid));
+    assert_eq!(sub.len(), 1);
+    assert_eq!(sub[0].template_id, w.mp_template);
+    assert_eq!(sub[0].payload["page"], "pages/order/detail?id=1");
+    assert_eq!(sub[0].payload["data"]["thing2"]["value"], "无线蓝牙耳机");
+    assert!(sub[0].payload.get("client_msg_id").is_none());
+    assert_eq!(w.one_time(&b.mp_openid).await, 0, "B's credit spent");
+    assert_eq!(w.one_time(&d.mp_openid).await, 1, "D got the OA message");
+    let msgid = row(&w.rows(job.id).await, 2).msgid;
+    assert!(msgid.is_some(), "the subscribe msgid is kept");
+}
+on_both_databases!(channel_is_chosen_per_person);
+
+// 2 ──────────────────────────────────────────────────────────────────────────────────────────
+
+/// The Mini Program's own users as a source: those without a unionid can only be reached by a
+/// subscribe message; the template channel cannot reach them at all.
+async fn mini_program_users_as_a_source(db: TestDb) {
+    let w = world(&db).await;
+    let lonely = w.mp_without_unionid();
+    w.grant(&lonely).await;
+    let total = w.sim.config().mp_users as i64;
+
+    let template = w
+        .engine
+        .plan_job(&w.oa, &RecipientSource::MpUsers, Channel::Template, None)
+        .await
+        .unwrap();
+    let no_follower = skipped(&template, SkipReason::NoOaOpenid);
+    assert!(no_follower > 0);
+    assert_eq!(
+        template.will_receive + no_follower + skipped(&template, SkipReason::Unsubscribed),
+        total
+    );
+
+    let best = w
+        .engine
+        .plan_job(
+            &w.oa,
+            &RecipientSource::MpUsers,
+            Channel::Best,
+            Some(w.mp_preset_id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        best.by_channel,
+        vec![
+            (RowChannel::Template, template.will_receive),
+            (RowChannel::Subscribe, 1)
+        ]
+    );
+    assert_eq!(
+        skipped(&best, SkipReason::NoCredit),
+        total - template.will_receive - 1
+    );
+
+    // An OA preset is no subscribe preset, and best needs one.
+    let err = w
+        .engine
+        .plan_job(
+            &w.oa,
+            &RecipientSource::AllSubscribed,
+            Channel::Subscribe,
+            Some(w.preset_id),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Invalid {
+                field: "mp_preset",
+                ..
+            }
+        ),
+        "an OA preset is no subscribe preset: {err:?}"
+    );
+    let err = w
+        .engine
+        .create_job_with(
+            &admin(),
+            &w.oa,
+            &NewJob {
+                mp_preset_id: None,
+                ..w.new_job(Channel::Best, RecipientSource::AllSubscribed)
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Invalid {
+                field: "mp_preset",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+on_both_databases!(mini_program_users_as_a_source);
+
+// 3 ──────────────────────────────────────────────────────────────────────────────────────────
+
+/// wxpush believes in a credit WeChat no longer has: WeChat answers 43101, the row fails with
+/// it and the credit is cleared, so the next plan no longer counts that person.
+async fn refused_subscription_clears_the_credit(db: TestDb) {
+    let w = world(&db).await;
+    let person = &w.matched()[0];
+    w.engine
+        .record_subscribe_report(
+            &w.mp,
+            &person.mp_openid,
+            &[(w.mp_template.clone(), "accept".into())],
+        )
+        .await
+        .unwrap();
+    let source = RecipientSource::Openids(vec![person.follower.clone()]);
+    let job = w
+        .engine
+        .create_job_with(
+            &admin(),
+            &w.oa,
+            &w.new_job(Channel::Subscribe, source.clone()),
+        )
+        .await
+        .unwrap();
+    let _d = Dispatcher(w.engine.start_dispatcher(fast()));
+    let p = w.wait(job.id, |p| p.job.state == JobState::Done).await;
+    assert_eq!((p.sent, p.failed), (0, 1), "{p:?}");
+    assert_eq!(p.errors[0].errcode, 43101);
+    assert_eq!(w.sim.ledger_summary().subscribe_sends, 0);
+    let credit = w
+        .engine
+        .credit(w.mp.id, &person.mp_openid, &w.mp_template)
+        .await
+        .unwrap();
+    assert_eq!((credit.one_time, credit.long_term), (0, false));
+    let plan = w
+        .engine
+        .plan_job(&w.oa, &source, Channel::Subscribe, Some(w.mp_preset_id))
+        .await
+        .unwrap();
+    assert_eq!(plan.will_receive, 0);
+    assert_eq!(skipped(&plan, SkipReason::NoCredit), 1);
+}
+on_both_databases!(refused_subscription_clears_the_credit);
+
+// 4 ──────────────────────────────────────────────────────────────────────────────────────────
+
+/// subscribe/send has no client_msg_id: when WeChat delivers but its answer is lost, the row
+/// becomes `unknown` and is never sent again (a template row would be resent and de-duplicated).
+async fn lost_subscribe_answers_are_never_resent(db: TestDb) {
+    let w = world(&db).await;
+    let people: Vec<Person> = w.matched().into_iter().take(3).collect();
+    for p in &people {
+        w.grant(&p.mp_openid).await;
+    }
+    w.sim
+        .set_faults(FaultConfig {
+            lost_response_rate: 1.0,
+            ..FaultConfig::default()
+        })
+        .unwrap();
+    let source = RecipientSource::Openids(people.iter().map(|p| p.follower.clone()).collect());
+    let job = w
+        .engine
+        .create_job_with(&admin(), &w.oa, &w.new_job(Channel::Subscribe, source))
+        .await
+        .unwrap();
+    let _d = Dispatcher(w.engine.start_dispatcher(fast()));
+    let p = w.wait(job.id, |p| p.job.state == JobState::Done).await;
+    assert_eq!((p.sent, p.unknown), (0, 3), "{p:?}");
+    let ledger = w.sim.ledger_summary();
+    assert_eq!(ledger.subscribe_sends, 3, "each delivered once");
+    assert_eq!(ledger.max_received, 1, "none twice: {ledger:?}");
+    for r in w.rows(job.id).await {
+        assert_eq!(r.attempts, 1, "never retried: {r:?}");
+    }
+}
+on_both_databases!(lost_subscribe_answers_are_never_resent);
