@@ -42,3 +42,19 @@ bench: setup
 
 clean:
 	rm -rf target/site data end2end/.state
+
+# Fuzzing, not part of `make test` or CI: runs each cargo-fuzz target in fuzz/ for FUZZ_SECS
+# seconds (README "Fuzzing"). Stable Rust: RUSTC_BOOTSTRAP=1 lets cargo-fuzz use its nightly
+# flags; no sanitizer (it would need a nightly standard library).
+FUZZ_SECS ?= 60
+FUZZ_TARGETS := template callback csv_import
+FUZZ_TARGET_DIR ?= $(HOME)/.cache/wxpush-fuzz-target
+.PHONY: fuzz
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t; \
+		echo "fuzz $$t: $(FUZZ_SECS) s"; \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run $$t fuzz/corpus/$$t fuzz/seeds/$$t --sanitizer none \
+			--target-dir $(FUZZ_TARGET_DIR) -- -max_total_time=$(FUZZ_SECS) -rss_limit_mb=2048; \
+	done

@@ -24,7 +24,15 @@ tpl_sim_pid=$!
 "$WXPUSH_BIN" sim --port "${E2E_JOB_SIM_PORT:-3193}" --appid wxe2e0000000000031 --secret e2e0secret0000000000000000000031 \
   --mp-appid wxe2e0000000000032 --mp-secret e2e0secret0000000000000000000032 --followers 120 --seed 31 &
 job_sim_pid=$!
-trap 'kill $sim_pid $sync_sim_pid $tpl_sim_pid $job_sim_pid 2>/dev/null' EXIT
+# A fifth one for the channel tests (OA template vs MP subscribe message per person).
+"$WXPUSH_BIN" sim --port "${E2E_CH_SIM_PORT:-3194}" --appid wxe2e0000000000041 --secret e2e0secret0000000000000000000041 \
+  --mp-appid wxe2e0000000000042 --mp-secret e2e0secret0000000000000000000042 --followers 60 --mp-users 30 --seed 41 &
+ch_sim_pid=$!
+# A sixth one for the approval tests.
+"$WXPUSH_BIN" sim --port "${E2E_APPROVAL_SIM_PORT:-3195}" --appid wxe2e0000000000051 --secret e2e0secret0000000000000000000051 \
+  --mp-appid wxe2e0000000000052 --mp-secret e2e0secret0000000000000000000052 --followers 12 --seed 51 &
+approval_sim_pid=$!
+trap 'kill $sim_pid $sync_sim_pid $tpl_sim_pid $job_sim_pid $ch_sim_pid $approval_sim_pid 2>/dev/null' EXIT
 echo "admin-password-1" | "$WXPUSH_BIN" user add --username admin --role admin
 echo "operator-password-1" | "$WXPUSH_BIN" user add --username operator --role operator
 "$WXPUSH_BIN" serve

@@ -1,12 +1,14 @@
-//! Command-line administration: migrations and staff accounts.
+//! Command-line administration: migrations, staff accounts and the master key.
 
 use std::io::{BufRead, IsTerminal};
+use std::path::Path;
 
 use clap::Subcommand;
 use engine::audit::Actor;
+use engine::vault::{self, KeyFileRotation, MasterKey};
 use engine::{Engine, Role};
 
-use crate::config::Config;
+use crate::config::{Config, MasterKeySource};
 
 #[derive(Subcommand)]
 pub enum UserCommand {
@@ -20,10 +22,95 @@ pub enum UserCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Re-encrypt every account secret under a new master key (stop wxpush first). A key file is
+    /// replaced; a key from WXPUSH_MASTER_KEY is printed once, to be set in its place.
+    Rotate,
+}
+
+/// Opens the engine with the installation's master key (creating the key file on first start).
+pub async fn open_engine(config: &Config) -> Result<Engine, String> {
+    match &config.master_key {
+        MasterKeySource::Env(key) => {
+            tracing::info!(key_id = %key.id(), "master key from {}", vault::KEY_VAR);
+            open_with(config, key.clone(), false).await
+        }
+        MasterKeySource::File(path) => {
+            let (key, created) = vault::load_or_create_key_file(path).map_err(|e| e.to_string())?;
+            if created {
+                tracing::warn!(
+                    key_id = %key.id(),
+                    "created the master key file {}: back it up apart from the database; \
+                     without it the account secrets cannot be decrypted",
+                    path.display()
+                );
+            } else {
+                tracing::info!(key_id = %key.id(), "master key from {}", path.display());
+            }
+            open_with(config, key, created).await
+        }
+    }
+}
+
+async fn open_with(config: &Config, key: MasterKey, created: bool) -> Result<Engine, String> {
+    match Engine::open_with_key(&config.database_url, key).await {
+        Ok(engine) => Ok(engine),
+        Err(e @ engine::Error::WrongMasterKey { .. }) => Err(wrong_key(config, &e, created)),
+        Err(e) => Err(format!("cannot open the database: {e}")),
+    }
+}
+
+/// The wrong-key error, with what to do about it.
+fn wrong_key(config: &Config, err: &engine::Error, created: bool) -> String {
+    let stored = match err {
+        engine::Error::WrongMasterKey { stored, .. } => stored.as_str(),
+        _ => "",
+    };
+    match &config.master_key {
+        MasterKeySource::Env(_) => format!(
+            "{err}. Set {} to the key this database was written with.",
+            vault::KEY_VAR
+        ),
+        MasterKeySource::File(path) => {
+            let mut message = if created {
+                // The file we just made is of no use to anyone: do not leave it to be mistaken
+                // for the real one.
+                let _ = std::fs::remove_file(path);
+                format!(
+                    "{err}. There was no master key file at {}: restore it from your backup, or \
+                     point {} at it, or set {}.",
+                    path.display(),
+                    vault::KEY_FILE_VAR,
+                    vault::KEY_VAR
+                )
+            } else {
+                format!(
+                    "{err}. The key comes from {}: restore the file this database was written \
+                     with, or point {} at it, or set {}.",
+                    path.display(),
+                    vault::KEY_FILE_VAR,
+                    vault::KEY_VAR
+                )
+            };
+            for suffix in ["new", "old"] {
+                let candidate = vault::sibling(path, suffix);
+                if vault::read_key_file(&candidate).is_ok_and(|k| k.id() == stored) {
+                    message.push_str(&format!(
+                        " {} holds key {stored}: an interrupted `wxpush keys rotate` left it; \
+                         move it to {} and start again.",
+                        candidate.display(),
+                        path.display()
+                    ));
+                }
+            }
+            message
+        }
+    }
+}
+
 pub async fn migrate(config: &Config) -> Result<(), String> {
-    let engine = Engine::open(&config.database_url)
-        .await
-        .map_err(|e| e.to_string())?;
+    let engine = open_engine(config).await?;
     println!("database migrated ({})", engine.db().dialect());
     Ok(())
 }
@@ -38,9 +125,7 @@ pub async fn user(config: &Config, command: UserCommand) -> Result<(), String> {
             let password = read_password()?;
             app::validate::new_password(&password)
                 .map_err(|p| format!("password: {}", p.message(app::i18n::Lang::En)))?;
-            let engine = Engine::open(&config.database_url)
-                .await
-                .map_err(|e| e.to_string())?;
+            let engine = open_engine(config).await?;
             let staff = engine
                 .create_staff(&Actor::cli(), &username, &password, role)
                 .await
@@ -49,6 +134,103 @@ pub async fn user(config: &Config, command: UserCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+pub async fn keys(config: &Config, command: KeysCommand) -> Result<(), String> {
+    match command {
+        KeysCommand::Rotate => match &config.master_key {
+            MasterKeySource::Env(old) => rotate_env_key(config, old).await,
+            MasterKeySource::File(path) => rotate_key_file(config, path).await,
+        },
+    }
+}
+
+async fn rotate_env_key(config: &Config, old: &MasterKey) -> Result<(), String> {
+    let engine = open_with(config, old.clone(), false).await?;
+    let new = MasterKey::generate();
+    // Shown before the database changes: a crash after the commit must not lose the only copy.
+    println!(
+        "New master key {} (shown once; it takes effect only if this command reports success):",
+        new.id()
+    );
+    println!();
+    println!("    {}={}", vault::KEY_VAR, new.to_hex().as_str());
+    println!();
+    let rotation = engine
+        .rotate_master_key(&Actor::cli(), &new)
+        .await
+        .map_err(|e| {
+            format!(
+                "key rotation failed, nothing changed: the database still uses key {}; discard \
+                 the new key above. {e}",
+                old.id()
+            )
+        })?;
+    println!(
+        "Re-encrypted {} secret(s) of {} account(s) under the new key {}.",
+        rotation.values,
+        rotation.accounts,
+        new.id()
+    );
+    println!(
+        "The key came from {var}, so wxpush cannot store the new one: set {var} to the value \
+         above wherever wxpush runs (and in your secret store), then start wxpush. The old key \
+         {} no longer opens this database.",
+        old.id(),
+        var = vault::KEY_VAR
+    );
+    Ok(())
+}
+
+async fn rotate_key_file(config: &Config, path: &Path) -> Result<(), String> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Err(format!(
+            "there is no master key file at {} ({}): nothing to rotate",
+            path.display(),
+            vault::KEY_FILE_VAR
+        ));
+    }
+    let old = vault::read_key_file(path).map_err(|e| e.to_string())?;
+    let old_id = old.id();
+    let engine = open_with(config, old, false).await?;
+    let new = MasterKey::generate();
+    let files = KeyFileRotation::prepare(path, &new).map_err(|e| e.to_string())?;
+    let rotation = match engine.rotate_master_key(&Actor::cli(), &new).await {
+        Ok(rotation) => rotation,
+        Err(e) => {
+            files.abort();
+            return Err(format!(
+                "key rotation failed, nothing changed (the database and {} still use key \
+                 {old_id}): {e}",
+                path.display()
+            ));
+        }
+    };
+    engine::on_db!(engine.db(), |pool| pool.close().await);
+    files.install().map_err(|e| e.to_string())?;
+    // Success is certain once the key now on disk opens the database.
+    let check = vault::read_key_file(path).map_err(|e| e.to_string())?;
+    match Engine::open_with_key(&config.database_url, check).await {
+        Ok(engine) => engine::on_db!(engine.db(), |pool| pool.close().await),
+        Err(e) => {
+            return Err(format!(
+                "the database was re-encrypted and {} replaced, but it does not open with the new \
+                 key: {e}. The old key is kept in {}.",
+                path.display(),
+                files.old_path().display()
+            ))
+        }
+    }
+    files.finish().map_err(|e| e.to_string())?;
+    println!(
+        "Re-encrypted {} secret(s) of {} account(s); {} now holds the new master key {} (the old \
+         key {old_id} no longer opens this database). Back up the new key file.",
+        rotation.values,
+        rotation.accounts,
+        path.display(),
+        new.id()
+    );
+    Ok(())
 }
 
 /// The password from a hidden prompt (typed twice) on a terminal, else the first line of stdin.

@@ -1,7 +1,10 @@
 //! Configuration from `WXPUSH_*` environment variables, with defaults that run out of the box.
 
+use std::fmt;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
+use engine::vault::{self, MasterKey};
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -34,6 +37,58 @@ pub struct Config {
     /// `WXPUSH_DISPATCH_LEASE_SECS`: how long a dead process's claimed recipients wait before
     /// another process takes them over.
     pub dispatch_lease_secs: i64,
+    /// Rate and body-size limits (`WXPUSH_LOGIN_*`, `WXPUSH_CALLBACK_*`, `WXPUSH_MP_API_*`).
+    pub limits: Limits,
+    /// `WXPUSH_MASTER_KEY` or `WXPUSH_MASTER_KEY_FILE`: the key the account secrets are
+    /// encrypted under.
+    pub master_key: MasterKeySource,
+}
+
+/// Where the master key comes from.
+#[derive(Clone)]
+pub enum MasterKeySource {
+    /// `WXPUSH_MASTER_KEY`: the key itself (64 hex characters or the base64 of 32 bytes).
+    Env(MasterKey),
+    /// `WXPUSH_MASTER_KEY_FILE`, by default `master.key` beside the SQLite database (or
+    /// `./data/master.key` with PostgreSQL): created with a new key on first start.
+    File(PathBuf),
+}
+
+impl fmt::Debug for MasterKeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MasterKeySource::Env(key) => write!(f, "Env(key id {})", key.id()),
+            MasterKeySource::File(path) => f.debug_tuple("File").field(path).finish(),
+        }
+    }
+}
+
+impl PartialEq for MasterKeySource {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (MasterKeySource::Env(a), MasterKeySource::Env(b)) => a.id() == b.id(),
+            (MasterKeySource::File(a), MasterKeySource::File(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for MasterKeySource {}
+
+/// The default key file: `master.key` in the folder of the SQLite database, else in `./data`.
+pub fn default_key_file(database_url: &str) -> PathBuf {
+    let file = database_url
+        .strip_prefix("sqlite:")
+        .map(|rest| rest.strip_prefix("//").unwrap_or(rest))
+        .and_then(|rest| rest.split('?').next())
+        .filter(|path| !path.is_empty() && *path != ":memory:");
+    match file {
+        Some(file) => Path::new(file)
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join("master.key"),
+        None => PathBuf::from("./data/master.key"),
+    }
 }
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -120,7 +175,27 @@ impl Config {
             },
         };
 
+        let limits = Limits::from_var(&var)?;
+        let master_key = match (var(vault::KEY_VAR), var(vault::KEY_FILE_VAR)) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError {
+                    var: vault::KEY_FILE_VAR,
+                    message: format!("cannot be used together with {}", vault::KEY_VAR),
+                })
+            }
+            (Some(text), None) => {
+                MasterKeySource::Env(MasterKey::parse(&text).map_err(|message| ConfigError {
+                    var: vault::KEY_VAR,
+                    message,
+                })?)
+            }
+            (None, Some(path)) => MasterKeySource::File(PathBuf::from(path)),
+            (None, None) => MasterKeySource::File(default_key_file(&database_url)),
+        };
+
         Ok(Config {
+            master_key,
+            limits,
             addr,
             dispatch_concurrency,
             dispatch_lease_secs,
@@ -155,6 +230,78 @@ fn flag(
     }
 }
 
+/// Request rate and body-size limits, per process (README "Limits").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// `WXPUSH_LOGIN_PER_IP_PER_MIN`: login attempts per client IP per minute (all at once too).
+    pub login_per_ip_per_min: u32,
+    /// `WXPUSH_LOGIN_PER_USER_PER_MIN`: login attempts per username per minute.
+    pub login_per_user_per_min: u32,
+    /// `WXPUSH_CALLBACK_PER_SEC`: pushes per second per AppID and client IP (burst twice that).
+    pub callback_per_sec: u32,
+    /// `WXPUSH_CALLBACK_MAX_BODY_KB`: larger callback bodies are refused with 413.
+    pub callback_max_body_kb: u32,
+    /// `WXPUSH_MP_API_PER_IP_PER_SEC`: Mini Program API requests per second per client IP
+    /// (burst twice that).
+    pub mp_api_per_ip_per_sec: u32,
+    /// `WXPUSH_MP_API_PER_KEY_PER_SEC`: Mini Program API requests per second per API key
+    /// (burst twice that).
+    pub mp_api_per_key_per_sec: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            login_per_ip_per_min: 30,
+            login_per_user_per_min: 20,
+            callback_per_sec: 500,
+            callback_max_body_kb: 64,
+            mp_api_per_ip_per_sec: 40,
+            mp_api_per_key_per_sec: 20,
+        }
+    }
+}
+
+impl Limits {
+    fn from_var(var: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let d = Limits::default();
+        let num = |name: &'static str, default: u32, max: u32| match var(name) {
+            None => Ok(default),
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(ConfigError {
+                    var: name,
+                    message: format!("'{v}' is not a number between 1 and {max}"),
+                }),
+            },
+        };
+        Ok(Limits {
+            login_per_ip_per_min: num(
+                "WXPUSH_LOGIN_PER_IP_PER_MIN",
+                d.login_per_ip_per_min,
+                10_000,
+            )?,
+            login_per_user_per_min: num(
+                "WXPUSH_LOGIN_PER_USER_PER_MIN",
+                d.login_per_user_per_min,
+                10_000,
+            )?,
+            callback_per_sec: num("WXPUSH_CALLBACK_PER_SEC", d.callback_per_sec, 100_000)?,
+            callback_max_body_kb: num("WXPUSH_CALLBACK_MAX_BODY_KB", d.callback_max_body_kb, 1024)?,
+            mp_api_per_ip_per_sec: num(
+                "WXPUSH_MP_API_PER_IP_PER_SEC",
+                d.mp_api_per_ip_per_sec,
+                10_000,
+            )?,
+            mp_api_per_key_per_sec: num(
+                "WXPUSH_MP_API_PER_KEY_PER_SEC",
+                d.mp_api_per_key_per_sec,
+                10_000,
+            )?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -179,6 +326,58 @@ mod tests {
         assert!(!c.trust_forwarded_for);
         assert_eq!(c.session_idle_minutes, 480);
         assert_eq!(c.log, "info");
+        assert_eq!(
+            c.master_key,
+            MasterKeySource::File(PathBuf::from("./data/master.key"))
+        );
+    }
+
+    #[test]
+    fn the_master_key_comes_from_the_environment_or_a_file() {
+        let file = |pairs: &[(&str, &str)]| match parse(pairs).unwrap().master_key {
+            MasterKeySource::File(path) => path,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            file(&[(
+                "WXPUSH_DATABASE_URL",
+                "sqlite:/var/lib/wxpush/wx.db?mode=rwc"
+            )]),
+            PathBuf::from("/var/lib/wxpush/master.key")
+        );
+        assert_eq!(
+            file(&[("WXPUSH_DATABASE_URL", "sqlite://wx.db")]),
+            PathBuf::from("master.key")
+        );
+        assert_eq!(
+            file(&[("WXPUSH_DATABASE_URL", "postgres://u@db/wx")]),
+            PathBuf::from("./data/master.key")
+        );
+        assert_eq!(
+            file(&[("WXPUSH_MASTER_KEY_FILE", "/etc/wxpush/key")]),
+            PathBuf::from("/etc/wxpush/key")
+        );
+
+        let hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        let MasterKeySource::Env(key) = parse(&[("WXPUSH_MASTER_KEY", hex)]).unwrap().master_key
+        else {
+            panic!("a key from the environment")
+        };
+        assert_eq!(key.to_hex().as_str(), hex);
+        assert!(!format!("{:?}", parse(&[("WXPUSH_MASTER_KEY", hex)]).unwrap()).contains(hex));
+
+        for bad in ["secret", &hex[..63], "AAAA"] {
+            let e = parse(&[("WXPUSH_MASTER_KEY", bad)]).unwrap_err();
+            assert_eq!(e.var, "WXPUSH_MASTER_KEY");
+            assert!(e.to_string().contains("64 hex characters"), "{e}");
+            assert!(!e.message.contains(bad), "the key is never echoed");
+        }
+        assert_eq!(
+            parse(&[("WXPUSH_MASTER_KEY", hex), ("WXPUSH_MASTER_KEY_FILE", "/k")])
+                .unwrap_err()
+                .var,
+            "WXPUSH_MASTER_KEY_FILE"
+        );
     }
 
     #[test]
@@ -199,6 +398,27 @@ mod tests {
         );
         assert!(c.trust_forwarded_for);
         assert_eq!(c.session_idle_minutes, 30);
+    }
+
+    #[test]
+    fn limits_are_read_and_checked() {
+        assert_eq!(parse(&[]).unwrap().limits, Limits::default());
+        let c = parse(&[
+            ("WXPUSH_LOGIN_PER_IP_PER_MIN", "3"),
+            ("WXPUSH_CALLBACK_MAX_BODY_KB", "1"),
+        ])
+        .unwrap();
+        assert_eq!(c.limits.login_per_ip_per_min, 3);
+        assert_eq!(c.limits.callback_max_body_kb, 1);
+        assert_eq!(c.limits.callback_per_sec, 500);
+        for (name, bad) in [
+            ("WXPUSH_LOGIN_PER_USER_PER_MIN", "0"),
+            ("WXPUSH_CALLBACK_PER_SEC", "fast"),
+            ("WXPUSH_CALLBACK_MAX_BODY_KB", "4096"),
+            ("WXPUSH_MP_API_PER_KEY_PER_SEC", "-1"),
+        ] {
+            assert_eq!(parse(&[(name, bad)]).unwrap_err().var, name);
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The wxpush command line: `serve` (the default), `migrate`, and `user add`.
+//! The wxpush command line: `serve` (the default), `migrate`, `user add` and `keys rotate`.
 
 mod cli;
 mod config;
@@ -39,6 +39,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::UserCommand,
     },
+    /// Manage the master key the account secrets are encrypted under.
+    Keys {
+        #[command(subcommand)]
+        command: cli::KeysCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
             Command::Sim(args) => wechat_sim::run_cli(*args).await.map_err(|e| e.to_string()),
             Command::Migrate => cli::migrate(&config).await,
             Command::User { command } => cli::user(&config, command).await,
+            Command::Keys { command } => cli::keys(&config, command).await,
         }
     });
     match result {

@@ -21,10 +21,11 @@ use crate::config::Config;
 use crate::sandbox::{self, SandboxMode};
 use crate::web::{callback, events, export, guard::guard, health, security};
 
+/// The largest request body anywhere (server functions take pasted CSV lists).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
 pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), String> {
-    let engine = Engine::open(&config.database_url)
-        .await
-        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let engine: Engine = crate::cli::open_engine(&config).await?;
     tracing::info!(dialect = engine.db().dialect(), "database ready");
 
     // Syncs a crashed or stopped process left unfinished continue from their cursor.
@@ -88,17 +89,22 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
         )));
 
     let routes = generate_route_list(App);
+    let limits = &config.limits;
     let app = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/events/sync", get(events::sync_events))
-        .route(
-            "/wechat/callback/{appid}",
-            get(callback::verify).post(callback::receive),
-        )
+        .merge(callback::routes(
+            limits.callback_per_sec,
+            limits.callback_max_body_kb,
+        ))
         .route("/export/followers.csv", get(export::followers_csv))
         .route("/export/jobs/{file}", get(export::job_csv))
-        .merge(crate::web::mp_api::routes())
+        .route("/export/audit.csv", get(export::audit_csv))
+        .merge(crate::web::mp_api::routes(
+            limits.mp_api_per_ip_per_sec,
+            limits.mp_api_per_key_per_sec,
+        ))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -120,7 +126,16 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
             },
             security::security,
         ))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        // Login attempts per client IP and per username, checked by the login server function.
+        .layer(axum::Extension(security::login_rate_limit(
+            limits.login_per_ip_per_min,
+            limits.login_per_user_per_min,
+        )))
+        // Every body: 1 MiB (pasted CSV lists go through server functions); the callback and
+        // the Mini Program API set smaller limits of their own.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
+        ))
         .with_state(state);
 
     let listener = tokio::net::TcpListener::bind(config.addr)

@@ -22,10 +22,17 @@ pub async fn login(
         return fail(AppError::InvalidCredentials);
     }
     let ip = client_ip(&state);
+    // The per-IP and per-username rate limits come before the password is hashed.
+    if let Some(wait) = login_rate_limited(&ip, username.trim()) {
+        return throttled(wait);
+    }
     match state.engine.login(username.trim(), &password, &ip).await {
         Ok(staff) => {
             start_session(&session, staff.id, &staff.lang).await?;
             Ok(finish_with_redirect(&safe_next(next.as_deref())))
+        }
+        Err(engine::Error::Throttled { retry_after_secs }) => {
+            throttled(u64::try_from(retry_after_secs).unwrap_or(1))
         }
         Err(e) => fail(from_engine(e)),
     }
@@ -271,6 +278,32 @@ pub mod ssr {
             return Ok(None);
         };
         state.engine.active_staff(id).await.map_err(internal)
+    }
+
+    /// The login rate limits (per client IP, then per username), installed by the server as a
+    /// request extension: given the IP and the username, the seconds to wait, or `None`.
+    #[derive(Clone)]
+    #[allow(clippy::type_complexity)]
+    pub struct LoginRateLimit(pub std::sync::Arc<dyn Fn(&str, &str) -> Option<u64> + Send + Sync>);
+
+    /// Whether this login attempt is over a rate limit, and for how many seconds.
+    pub fn login_rate_limited(ip: &str, username: &str) -> Option<u64> {
+        let parts = use_context::<Parts>()?;
+        let limit = parts.extensions.get::<LoginRateLimit>()?;
+        (limit.0)(ip, username)
+    }
+
+    /// 429 with `Retry-After` (the login page says how long to wait).
+    pub fn throttled<T>(retry_after_secs: u64) -> Result<T, AppError> {
+        let secs = retry_after_secs.max(1);
+        if let Some(opts) = use_context::<ResponseOptions>() {
+            if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
+                opts.insert_header(http::header::RETRY_AFTER, v);
+            }
+        }
+        fail(AppError::Throttled {
+            retry_after_secs: i64::try_from(secs).unwrap_or(i64::MAX),
+        })
     }
 
     /// For every server function that needs a login: the staff member, or 401.

@@ -50,6 +50,8 @@ pub struct PlanDto {
     pub channel: String,
     /// (template | subscribe, rows that will receive that way).
     pub by_channel: Vec<(String, i64)>,
+    /// Jobs reaching more people wait for a second admin's approval.
+    pub approval_threshold: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +72,10 @@ pub struct JobDto {
     pub channel: String,
     pub mp_preset_name: Option<String>,
     pub mp_template_title: Option<String>,
+    /// Paused until a second admin approves it.
+    pub awaiting_approval: bool,
+    pub approved_by: Option<String>,
+    pub approved_ms: Option<i64>,
 }
 
 /// Counts of the rows sent one way (template or subscribe).
@@ -114,6 +120,8 @@ pub struct ProgressDto {
     pub pause_explain_zh: Option<String>,
     pub pause_explain_en: Option<String>,
     pub by_channel: Vec<ChannelDto>,
+    /// The viewer is an admin other than the creator and the job waits for approval.
+    pub can_approve: bool,
 }
 
 impl ProgressDto {
@@ -199,6 +207,11 @@ pub async fn plan_job(
             .into_iter()
             .map(|(c, n)| (c.as_str().to_owned(), n))
             .collect(),
+        approval_threshold: state
+            .engine
+            .approval_threshold()
+            .await
+            .map_err(internal)?,
     })
 }
 
@@ -276,13 +289,44 @@ pub async fn list_jobs() -> Result<Vec<JobDto>, AppError> {
 #[server(prefix = "/api", endpoint = "job_progress")]
 pub async fn job_progress(id: i64) -> Result<ProgressDto, AppError> {
     use crate::auth::ssr::*;
-    require_staff().await?;
+    let staff = require_staff().await?;
     let state = state()?;
     ssr::own_job(&state, id).await?;
     let Some(p) = state.engine.job_progress(id).await.map_err(internal)? else {
         return fail(AppError::NotFound);
     };
-    Ok(ssr::progress_dto(p))
+    let can_approve = p.job.awaiting_approval()
+        && staff.role == engine::Role::Admin
+        && staff.username != p.job.created_by;
+    let mut dto = ssr::progress_dto(p);
+    dto.can_approve = can_approve;
+    Ok(dto)
+}
+
+/// The recipient count above which a job waits for a second admin (any staff may read it).
+#[server(prefix = "/api", endpoint = "approval_threshold")]
+pub async fn approval_threshold() -> Result<i64, AppError> {
+    use crate::auth::ssr::*;
+    require_staff().await?;
+    state()?
+        .engine
+        .approval_threshold()
+        .await
+        .map_err(internal)
+}
+
+/// Admins only: jobs reaching more than `threshold` recipients wait for a second admin.
+#[server(prefix = "/api", endpoint = "set_approval_threshold")]
+pub async fn set_approval_threshold(threshold: i64) -> Result<(), AppError> {
+    use crate::auth::ssr::*;
+    let staff = require_admin().await?;
+    let state = state()?;
+    let actor = actor(&staff, &state);
+    state
+        .engine
+        .set_approval_threshold(&actor, threshold)
+        .await
+        .or_else(|e| fail(from_engine(e)))
 }
 
 #[server(prefix = "/api", endpoint = "job_recipients")]
@@ -321,7 +365,8 @@ pub async fn job_recipients(
         .collect())
 }
 
-/// `action`: pause | resume | cancel | retry_failed.
+/// `action`: pause | resume | cancel | retry_failed, or approve (admins other than the job's
+/// creator).
 #[server(prefix = "/api", endpoint = "control_job")]
 pub async fn control_job(id: i64, action: String) -> Result<(), AppError> {
     use crate::auth::ssr::*;
@@ -331,6 +376,12 @@ pub async fn control_job(id: i64, action: String) -> Result<(), AppError> {
     let actor = actor(&staff, &state);
     let engine = &state.engine;
     let done = match action.as_str() {
+        "approve" => {
+            if staff.role != engine::Role::Admin {
+                return fail(AppError::Forbidden);
+            }
+            engine.approve_job(&actor, id).await.map(|_| ())
+        }
         "pause" => engine.pause_job(&actor, id).await,
         "resume" => engine.resume_job(&actor, id).await,
         "cancel" => engine.cancel_job(&actor, id).await,
@@ -433,6 +484,7 @@ pub mod ssr {
     }
 
     pub fn job_dto(j: Job) -> JobDto {
+        let awaiting_approval = j.awaiting_approval();
         JobDto {
             id: j.id,
             name: j.name,
@@ -445,9 +497,12 @@ pub mod ssr {
             created_ms: j.created_ms,
             finished_ms: j.finished_ms,
             rate_limit: j.rate_limit,
+            awaiting_approval,
             channel: j.channel.as_str().to_owned(),
             mp_preset_name: j.mp.as_ref().map(|m| m.preset_name.clone()),
             mp_template_title: j.mp.map(|m| m.template_title),
+            approved_by: j.approved_by,
+            approved_ms: j.approved_ms,
         }
     }
 
@@ -518,6 +573,7 @@ pub mod ssr {
                     delivered: c.delivered,
                 })
                 .collect(),
+            can_approve: false,
         }
     }
 }

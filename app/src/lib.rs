@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod components;
 pub mod dto;
@@ -14,6 +15,7 @@ pub mod jobs;
 pub mod mp;
 pub mod pages;
 pub mod profile;
+pub mod staff;
 pub mod templates;
 pub mod url;
 pub mod validate;

@@ -32,6 +32,20 @@ export const JOB_SIM = {
   mp: { appid: 'wxe2e0000000000032', secret: 'e2e0secret0000000000000000000032' },
 };
 
+/** The fifth simulator, for the channel tests. */
+export const CH_SIM = {
+  url: `http://127.0.0.1:${Number(process.env.E2E_CH_SIM_PORT ?? 3194)}`,
+  oa: { appid: 'wxe2e0000000000041', secret: 'e2e0secret0000000000000000000041' },
+  mp: { appid: 'wxe2e0000000000042', secret: 'e2e0secret0000000000000000000042' },
+};
+
+/** The sixth simulator, for the approval tests. */
+export const APPROVAL_SIM = {
+  url: `http://127.0.0.1:${Number(process.env.E2E_APPROVAL_SIM_PORT ?? 3195)}`,
+  oa: { appid: 'wxe2e0000000000051', secret: 'e2e0secret0000000000000000000051' },
+  mp: { appid: 'wxe2e0000000000052', secret: 'e2e0secret0000000000000000000052' },
+};
+
 /** Loads a page and waits until the WebAssembly app has hydrated it, so clicks are handled. */
 export async function gotoHydrated(page: Page, url: string) {
   await page.goto(url);

@@ -3,17 +3,72 @@
 //! follower between syncs; a Mini Program's subscribe-message events update its users'
 //! credits and the delivery of subscribe messages; other events are acknowledged.
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
 use engine::accounts::{Account, AccountKind};
 use wechat::callback::{
     open_message, parse_event, verify_url, AccountConfig, AesKey, CallbackPolicy, CallbackQuery,
     Event,
 };
 
+use app::auth::ssr::request_ip;
 use app::state::AppState;
+
+use super::security::{retry_after_secs, RateLimiter};
+
+/// The callback's limits (`WXPUSH_CALLBACK_PER_SEC`, `WXPUSH_CALLBACK_MAX_BODY_KB`): a token
+/// bucket per AppID and client IP, checked before anything else, and the largest body read.
+#[derive(Clone)]
+struct CallbackLimits {
+    per_appid_ip: Arc<RateLimiter>,
+    max_body_bytes: usize,
+}
+
+/// `GET`/`POST /wechat/callback/{appid}`, with `per_sec` requests per second per AppID and
+/// client IP (bursts of twice that: WeChat pushes and retries in bursts) and bodies of at most
+/// `max_body_kb` KiB (413 beyond; WeChat's pushes are a few KiB).
+pub fn routes(per_sec: u32, max_body_kb: u32) -> Router<AppState> {
+    let rate = f64::from(per_sec);
+    let max_body_bytes = usize::try_from(max_body_kb)
+        .unwrap_or(usize::MAX / 1024)
+        .saturating_mul(1024);
+    let limits = CallbackLimits {
+        per_appid_ip: Arc::new(RateLimiter::new(rate, 2.0 * rate)),
+        max_body_bytes,
+    };
+    Router::new()
+        .route("/wechat/callback/{appid}", get(verify).post(receive))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(Extension(limits))
+}
+
+/// 429 with `Retry-After` when this AppID and address are over the rate (WeChat retries).
+fn rate_limited(
+    state: &AppState,
+    limits: &CallbackLimits,
+    appid: &str,
+    parts: &axum::http::request::Parts,
+) -> Option<Response> {
+    let ip = request_ip(parts, state.trust_forwarded_for);
+    let appid: String = appid.chars().take(64).collect();
+    let wait = limits
+        .per_appid_ip
+        .check(&format!("{appid} {ip}"), Instant::now())
+        .err()?;
+    tracing::warn!(appid, ip, "callback rate limit reached");
+    let mut res = (StatusCode::TOO_MANY_REQUESTS, "too many requests").into_response();
+    if let Ok(v) = HeaderValue::from_str(&retry_after_secs(wait).to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    Some(res)
+}
 
 /// The account and its decoded EncodingAESKey, or the response that refuses the request.
 async fn account_for(state: &AppState, appid: &str) -> Result<(Account, Option<AesKey>), Response> {
@@ -45,15 +100,23 @@ async fn account_for(state: &AppState, appid: &str) -> Result<(Account, Option<A
     Ok((account, key))
 }
 
-fn policy() -> CallbackPolicy {
-    CallbackPolicy::new(engine::now_ms() / 1000)
+fn policy(limits: &CallbackLimits) -> CallbackPolicy {
+    CallbackPolicy {
+        max_body_bytes: limits.max_body_bytes,
+        ..CallbackPolicy::new(engine::now_ms() / 1000)
+    }
 }
 
-pub async fn verify(
+async fn verify(
     State(state): State<AppState>,
+    Extension(limits): Extension<CallbackLimits>,
     Path(appid): Path<String>,
     Query(q): Query<CallbackQuery>,
+    parts: axum::http::request::Parts,
 ) -> Response {
+    if let Some(res) = rate_limited(&state, &limits, &appid, &parts) {
+        return res;
+    }
     let (account, key) = match account_for(&state, &appid).await {
         Ok(a) => a,
         Err(r) => return r,
@@ -63,7 +126,7 @@ pub async fn verify(
         appid: &account.appid,
         aes_key: key.as_ref(),
     };
-    match verify_url(&q, &config, &policy()) {
+    match verify_url(&q, &config, &policy(&limits)) {
         Ok(echostr) => echostr.into_response(),
         Err(e) => {
             tracing::warn!(appid, "callback URL verification refused: {e}");
@@ -72,12 +135,17 @@ pub async fn verify(
     }
 }
 
-pub async fn receive(
+async fn receive(
     State(state): State<AppState>,
+    Extension(limits): Extension<CallbackLimits>,
     Path(appid): Path<String>,
     Query(q): Query<CallbackQuery>,
+    parts: axum::http::request::Parts,
     body: Bytes,
 ) -> Response {
+    if let Some(res) = rate_limited(&state, &limits, &appid, &parts) {
+        return res;
+    }
     let (account, key) = match account_for(&state, &appid).await {
         Ok(a) => a,
         Err(r) => return r,
@@ -87,7 +155,7 @@ pub async fn receive(
         appid: &account.appid,
         aes_key: key.as_ref(),
     };
-    let opened = match open_message(&q, &body, &config, &policy()) {
+    let opened = match open_message(&q, &body, &config, &policy(&limits)) {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(appid, "callback refused: {e}");

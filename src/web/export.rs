@@ -1,5 +1,5 @@
-//! `GET /export/followers.csv`: the filtered followers as CSV, streamed page by page so a million
-//! rows never sit in memory. Checks the session itself.
+//! CSV exports (followers, a job's recipients, the audit log), streamed page by page so a million
+//! rows never sit in memory. Each checks the session (and the role) itself.
 
 use std::collections::HashMap;
 
@@ -11,6 +11,7 @@ use engine::audit::Actor;
 use engine::followers::{FollowerQuery, FollowerRow};
 use tower_sessions::Session;
 
+use app::audit::{describe, AuditQuery};
 use app::auth::ssr::{current_staff, request_ip};
 use app::dto::format_time_ms;
 use app::followers::ssr::{current_oa_of, query};
@@ -128,8 +129,9 @@ pub async fn job_csv(
     State(state): State<AppState>,
     session: Session,
     axum::extract::Path(file): axum::extract::Path<String>,
+    parts: axum::http::request::Parts,
 ) -> Response {
-    let Ok(Some(_staff)) = current_staff(&state, &session).await else {
+    let Ok(Some(staff)) = current_staff(&state, &session).await else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
     let Some(id) = file
@@ -148,6 +150,20 @@ pub async fn job_csv(
             tracing::error!("job export: {e}");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
+    }
+    let actor = Actor::staff(
+        staff.id,
+        &staff.username,
+        &request_ip(&parts, state.trust_forwarded_for),
+    );
+    let detail = serde_json::json!({ "job_id": id });
+    if let Err(e) = state
+        .engine
+        .audit(&actor, "job.export", &account.appid, detail)
+        .await
+    {
+        tracing::error!("audit failed: {e}");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     let filter = engine::jobs::RecipientFilter::default();
     let stream = futures::stream::unfold(Some((state, 0i64, true)), move |step| {
@@ -198,6 +214,105 @@ pub async fn job_csv(
         Body::from_stream(stream),
     )
         .into_response()
+}
+
+/// `GET /export/audit.csv?action=…&actor=…&from=…&until=…&q=…`: the audit log with the audit
+/// page's filters, newest first, for admins only (401 without a session, 403 for operators).
+/// Exporting is itself audited. The log holds no secrets, so neither does the file.
+pub async fn audit_csv(
+    State(state): State<AppState>,
+    session: Session,
+    Query(params): Query<HashMap<String, String>>,
+    parts: axum::http::request::Parts,
+) -> Response {
+    let Ok(Some(staff)) = current_staff(&state, &session).await else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    if staff.role != engine::Role::Admin {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let query = AuditQuery::from_query(|k| params.get(k).cloned());
+    let filter = match app::audit::ssr::filter(&query) {
+        Ok(f) => f,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.message(app::i18n::Lang::Zh)).into_response(),
+    };
+    let actor = Actor::staff(
+        staff.id,
+        &staff.username,
+        &request_ip(&parts, state.trust_forwarded_for),
+    );
+    let detail = serde_json::json!({
+        "action": query.action,
+        "actor": query.actor,
+        "from": query.from,
+        "until": query.until,
+        "q": query.q,
+    });
+    if let Err(e) = state
+        .engine
+        .audit(&actor, "audit.export", "audit_log", detail)
+        .await
+    {
+        tracing::error!("audit failed: {e}");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    let stream = futures::stream::unfold(Some((state, None::<i64>, true)), move |step| {
+        let filter = filter.clone();
+        async move {
+            let (state, before, first) = step?;
+            let rows = match state.engine.audit_page(&filter, before, CHUNK).await {
+                Ok(rows) => rows,
+                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+            };
+            let mut out = String::new();
+            if first {
+                out.push_str("\u{feff}id,time,actor,action,action_zh,action_en,target,detail,ip\n");
+            }
+            for r in &rows {
+                out.push_str(&format!(
+                    "{},{},{},{},{},{},{},{},{}\n",
+                    r.id,
+                    format_time_ms(r.at_ms),
+                    csv_text(&r.actor),
+                    csv_text(&r.action),
+                    csv_text(&describe(&r.action, &r.detail, app::i18n::Lang::Zh)),
+                    csv_text(&describe(&r.action, &r.detail, app::i18n::Lang::En)),
+                    csv_text(&r.target),
+                    csv_text(&r.detail),
+                    csv_text(&r.ip),
+                ));
+            }
+            let next = (rows.len() as i64 == CHUNK)
+                .then(|| rows.last().map(|r| r.id))
+                .flatten()
+                .map(|id| (state, Some(id), false));
+            if out.is_empty() {
+                return None;
+            }
+            Some((Ok::<_, std::io::Error>(Bytes::from(out)), next))
+        }
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"audit.csv\"",
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// A free-text field people typed (a username tried at login, a preset name): quoted when
+/// needed, and kept from being read as a formula by a spreadsheet (`=`, `+`, `-`, `@` first).
+fn csv_text(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        csv_field(&format!("'{s}"))
+    } else {
+        csv_field(s)
+    }
 }
 
 /// Quotes a free-text CSV field (WeChat's errmsg may hold commas).

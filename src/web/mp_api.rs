@@ -7,8 +7,7 @@
 //! Every answer is JSON; errors are `{"error": "…", "error_zh": "…", "errcode": N}` (errcode
 //! only when WeChat gave one). The session key WeChat returns is never sent, stored or logged.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{to_bytes, Body, Bytes};
@@ -23,21 +22,18 @@ use wechat::api::{ApiError, ErrorClass};
 use app::auth::ssr::request_ip;
 use app::state::AppState;
 
-/// Requests per second and burst allowed per API key.
-pub const KEY_RATE: f64 = 20.0;
-pub const KEY_BURST: f64 = 40.0;
-/// Requests per second and burst allowed per client IP, whatever the key.
-pub const IP_RATE: f64 = 40.0;
-pub const IP_BURST: f64 = 80.0;
+use super::security::{retry_after_secs, RateLimiter};
+
 /// A login body is `{"code":"…"}`, a report a few template ids: anything much larger is not one.
 const MAX_BODY: usize = 16 * 1024;
-/// Buckets kept before idle (full) ones are forgotten.
-const MAX_TRACKED: usize = 10_000;
 
-pub fn routes() -> Router<AppState> {
+/// The routes, with `per_ip_per_sec` and `per_key_per_sec` requests per second (bursts of twice
+/// that) from the configuration (`WXPUSH_MP_API_PER_IP_PER_SEC`, `WXPUSH_MP_API_PER_KEY_PER_SEC`).
+pub fn routes(per_ip_per_sec: u32, per_key_per_sec: u32) -> Router<AppState> {
+    let (ip, key) = (f64::from(per_ip_per_sec), f64::from(per_key_per_sec));
     let limits = Arc::new(Limits {
-        per_ip: RateLimiter::new(IP_RATE, IP_BURST),
-        per_key: RateLimiter::new(KEY_RATE, KEY_BURST),
+        per_ip: RateLimiter::new(ip, 2.0 * ip),
+        per_key: RateLimiter::new(key, 2.0 * key),
     });
     Router::new()
         .route("/api/mp/{appid}/login", post(login))
@@ -50,60 +46,6 @@ struct Limits {
     per_key: RateLimiter,
 }
 
-#[derive(Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-/// A token bucket per key (client IP or API-key hash), in this process's memory.
-struct RateLimiter {
-    rate: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<String, Bucket>>,
-}
-
-impl RateLimiter {
-    fn new(rate: f64, burst: f64) -> Self {
-        Self {
-            rate,
-            burst,
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn refill(&self, b: &mut Bucket, now: Instant) {
-        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
-        b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
-        b.at = now;
-    }
-
-    /// Takes a token, or says how long until one is available.
-    fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let mut map = self
-            .buckets
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if map.len() >= MAX_TRACKED && !map.contains_key(key) {
-            map.retain(|_, b| {
-                self.refill(b, now);
-                b.tokens < self.burst
-            });
-        }
-        let bucket = map.entry(key.to_owned()).or_insert(Bucket {
-            tokens: self.burst,
-            at: now,
-        });
-        self.refill(bucket, now);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate))
-        }
-    }
-}
-
 /// A JSON error answer. `Cache-Control: no-store` is added to every answer by [`no_store`].
 fn error(status: StatusCode, errcode: Option<i64>, en: &str, zh: &str) -> Response {
     let mut body = json!({ "error": en, "error_zh": zh });
@@ -114,8 +56,7 @@ fn error(status: StatusCode, errcode: Option<i64>, en: &str, zh: &str) -> Respon
 }
 
 fn with_retry_after(mut res: Response, wait: Duration) -> Response {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+    if let Ok(v) = HeaderValue::from_str(&retry_after_secs(wait).to_string()) {
         res.headers_mut().insert(header::RETRY_AFTER, v);
     }
     res
@@ -541,20 +482,6 @@ async fn subscriptions_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bucket_allows_the_burst_then_the_rate() {
-        let limiter = RateLimiter::new(10.0, 3.0);
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            assert!(limiter.check("k", t0).is_ok());
-        }
-        let wait = limiter.check("k", t0).unwrap_err();
-        assert!(wait <= Duration::from_millis(100) && wait > Duration::ZERO);
-        assert!(limiter.check("other", t0).is_ok(), "buckets are per key");
-        assert!(limiter.check("k", t0 + Duration::from_millis(100)).is_ok());
-        assert!(limiter.check("k", t0 + Duration::from_millis(100)).is_err());
-    }
 
     #[test]
     fn keys_from_either_header() {

@@ -1,4 +1,9 @@
-//! Browser-facing protections: cross-site request rejection and security headers with a CSP nonce.
+//! Browser-facing protections: cross-site request rejection and security headers with a CSP nonce;
+//! the in-process token buckets behind the rate limits (login, callback, Mini Program API).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -6,7 +11,95 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use app::auth::ssr::LoginRateLimit;
 use app::state::CspNonce;
+
+/// Buckets kept before idle (full) ones are forgotten.
+const MAX_TRACKED: usize = 10_000;
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// A token bucket per key (a client IP, an API-key hash, a username…), in this process's
+/// memory: `burst` requests at once, then `rate` per second. With N processes behind a load
+/// balancer, N times as much gets through.
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl RateLimiter {
+    pub fn new(rate: f64, burst: f64) -> Self {
+        Self {
+            rate,
+            burst: burst.max(1.0),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `per_minute` requests per minute, all of them at once if they come together.
+    pub fn per_minute(per_minute: u32) -> Self {
+        Self::new(f64::from(per_minute) / 60.0, f64::from(per_minute))
+    }
+
+    fn refill(&self, b: &mut Bucket, now: Instant) {
+        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
+        b.at = now;
+    }
+
+    /// Takes a token, or says how long until one is available.
+    pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
+        let mut map = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if map.len() >= MAX_TRACKED && !map.contains_key(key) {
+            map.retain(|_, b| {
+                self.refill(b, now);
+                b.tokens < self.burst
+            });
+        }
+        let bucket = map.entry(key.to_owned()).or_insert(Bucket {
+            tokens: self.burst,
+            at: now,
+        });
+        self.refill(bucket, now);
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                ((1.0 - bucket.tokens) / self.rate).min(86_400.0),
+            ))
+        }
+    }
+}
+
+/// Whole seconds to wait, rounded up, at least 1: what `Retry-After` says.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// The login limits handed to the login server function as a request extension: one bucket per
+/// client IP, checked first, and one per username (case-insensitive).
+pub fn login_rate_limit(per_ip_per_min: u32, per_user_per_min: u32) -> LoginRateLimit {
+    let per_ip = RateLimiter::per_minute(per_ip_per_min);
+    let per_user = RateLimiter::per_minute(per_user_per_min);
+    LoginRateLimit(Arc::new(move |ip: &str, username: &str| {
+        let now = Instant::now();
+        let user: String = username.trim().chars().take(64).collect();
+        per_ip
+            .check(ip, now)
+            .and_then(|()| per_user.check(&user.to_lowercase(), now))
+            .err()
+            .map(retry_after_secs)
+    }))
+}
 
 /// Origins a browser may send state-changing requests from.
 #[derive(Clone, Debug)]
@@ -146,6 +239,41 @@ mod tests {
             ),
             &a
         ));
+    }
+
+    #[test]
+    fn bucket_allows_the_burst_then_the_rate() {
+        let limiter = RateLimiter::new(10.0, 3.0);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(limiter.check("k", t0).is_ok());
+        }
+        let wait = limiter.check("k", t0).unwrap_err();
+        assert!(wait <= Duration::from_millis(100) && wait > Duration::ZERO);
+        assert!(limiter.check("other", t0).is_ok(), "buckets are per key");
+        assert!(limiter.check("k", t0 + Duration::from_millis(100)).is_ok());
+        assert!(limiter.check("k", t0 + Duration::from_millis(100)).is_err());
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(2001)), 3);
+    }
+
+    #[test]
+    fn login_limits_by_ip_then_by_username() {
+        let limit = login_rate_limit(2, 2);
+        let check = |ip: &str, user: &str| (limit.0)(ip, user);
+        assert_eq!(check("10.0.0.1", "alice"), None);
+        assert_eq!(check("10.0.0.1", "bob"), None);
+        let wait = check("10.0.0.1", "carol").expect("the address is limited");
+        assert!((1..=30).contains(&wait), "{wait}");
+        assert_eq!(
+            check("10.0.0.2", "ALICE"),
+            None,
+            "names are case-insensitive"
+        );
+        assert!(
+            check("10.0.0.3", "Alice").is_some(),
+            "alice's third try this minute"
+        );
     }
 
     #[test]

@@ -7,13 +7,17 @@ use crate::app::go_to;
 use crate::auth::Logout;
 use crate::components::account_switcher::AccountSwitcher;
 use crate::components::lang_switch::LangSwitch;
-use crate::dto::SessionInfo;
+use crate::dto::{SessionInfo, StaffRole};
 use crate::i18n::{tr, use_lang};
 
 #[component]
 pub fn Layout() -> impl IntoView {
     let lang = use_lang();
     let info = use_context::<SessionInfo>().unwrap_or_default();
+    let is_admin = info
+        .user
+        .as_ref()
+        .is_some_and(|u| u.role == StaffRole::Admin);
     let logout = ServerAction::<Logout>::new();
     Effect::new(move |_| {
         if let Some(Ok(path)) = logout.value().get() {
@@ -48,6 +52,10 @@ pub fn Layout() -> impl IntoView {
             <A href="/templates">{tr("模板", "Templates")}</A>
             <A href="/jobs">{tr("发送任务", "Send jobs")}</A>
             <A href="/settings">{tr("设置", "Settings")}</A>
+            {is_admin.then(|| view! {
+                <A href="/staff">{tr("员工", "Staff")}</A>
+                <A href="/audit">{tr("审计日志", "Audit log")}</A>
+            })}
         </nav>
         <main class="content">
             <Outlet />

@@ -17,6 +17,7 @@ pub fn state_label(state: &str, lang: Lang) -> &'static str {
         "paused" => lang.pick("已暂停", "Paused"),
         "cancelled" => lang.pick("已取消", "Cancelled"),
         "done" => lang.pick("已完成", "Finished"),
+        "awaiting_approval" => lang.pick("等待审批", "Awaiting approval"),
         _ => lang.pick("未知", "Unknown"),
     }
 }
@@ -178,6 +179,9 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
     let rate = p.rate_per_s;
     let eta = p.eta_secs;
     let pause_reason = p.job.pause_reason.clone();
+    let awaiting = p.job.awaiting_approval;
+    let can_approve = p.can_approve;
+    let state = if awaiting { "awaiting_approval".to_owned() } else { state };
     let running = state == "running";
     let paused = state == "paused";
     let open = running || paused;
@@ -280,7 +284,20 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
             " · " {job.created_by.clone()} " · " {format_time_ms(job.created_ms)}
             " · " {move || lang.get().pick(format!("限速 {} 条/秒", job.rate_limit), format!("limit {} msg/s", job.rate_limit))}
             {mp_line}
+            {job.approved_by.clone().map(|by| view! {
+                <br />{tr("审批人：", "Approved by: ")}{by} " · " {job.approved_ms.map(format_time_ms).unwrap_or_default()}
+            })}
         </p>
+        {awaiting.then(|| view! {
+            <section class="card approval" aria-labelledby="approval-heading">
+                <h2 id="approval-heading">{tr("等待审批", "Awaiting approval")}</h2>
+                <p>{tr(
+                    "收件人数超过审批阈值：需要另一位管理员（不是创建者）批准后才会开始发送。",
+                    "More recipients than the approval threshold: another admin (not the creator) must approve the job before it sends.",
+                )}</p>
+                {can_approve.then(|| button("approve", "批准并开始发送", "Approve and start sending", "primary"))}
+            </section>
+        })}
         <section class="card" aria-labelledby="job-progress-heading">
             <div class="section-head">
                 <h2 id="job-progress-heading">{tr("进度", "Progress")}</h2>
@@ -324,7 +341,7 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
             })}
             <div class="sync-actions">
                 {running.then(|| button("pause", "暂停", "Pause", ""))}
-                {paused.then(|| button("resume", "继续", "Resume", "primary"))}
+                {(paused && !awaiting).then(|| button("resume", "继续", "Resume", "primary"))}
                 {open.then(|| button("cancel", "取消任务", "Cancel job", "danger"))}
                 {(failed > 0).then(|| button("retry_failed", "重试失败的", "Retry failed", ""))}
                 <a class="button" href=format!("/export/jobs/{id}.csv") download="">{tr("导出结果 CSV", "Export results (CSV)")}</a>

@@ -1,11 +1,12 @@
-//! The send jobs of the session's Official Account, newest first, with their state and progress.
+//! The send jobs of the session's Official Account, newest first, with their state; admins set
+//! the recipient count above which a job waits for a second admin's approval.
 
 use leptos::prelude::*;
 
 use crate::components::empty_state::EmptyState;
-use crate::dto::format_time_ms;
+use crate::dto::{format_time_ms, SessionInfo, StaffRole};
 use crate::i18n::{tr, use_lang};
-use crate::jobs::list_jobs;
+use crate::jobs::{approval_threshold, list_jobs, SetApprovalThreshold};
 use crate::pages::job::state_label;
 
 #[component]
@@ -40,12 +41,13 @@ pub fn JobsPage() -> impl IntoView {
                             </tr></thead>
                             <tbody>
                                 {list.into_iter().map(|j| {
-                                    let state = j.state.clone();
+                                    let state = if j.awaiting_approval { "awaiting_approval".to_owned() } else { j.state.clone() };
+                                    let state_class = state.clone();
                                     view! {
                                         <tr>
                                             <th scope="row"><a href=format!("/jobs/{}", j.id)>{j.name.clone()}</a></th>
-                                            <td>{j.preset_name.clone()}</td>
-                                            <td><span class=format!("job-state state-{}", j.state)>{move || state_label(&state, lang.get())}</span></td>
+                                            <td>{if j.preset_name.is_empty() { j.mp_preset_name.clone().unwrap_or_default() } else { j.preset_name.clone() }}</td>
+                                            <td><span class=format!("job-state state-{state_class}")>{move || state_label(&state, lang.get())}</span></td>
                                             <td>{j.total}</td>
                                             <td class="muted">{j.created_by.clone()} " · " {format_time_ms(j.created_ms)}</td>
                                         </tr>
@@ -58,5 +60,58 @@ pub fn JobsPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <ApprovalThreshold />
+    }
+}
+
+/// The approval threshold: shown to everyone, changed by admins.
+#[component]
+fn ApprovalThreshold() -> impl IntoView {
+    let lang = use_lang();
+    let admin = use_context::<SessionInfo>()
+        .and_then(|i| i.user)
+        .is_some_and(|u| u.role == StaffRole::Admin);
+    let save = ServerAction::<SetApprovalThreshold>::new();
+    let current = Resource::new(move || save.version().get(), |_| approval_threshold());
+    let input = RwSignal::new(String::new());
+    let result = move || {
+        save.value().get().map(|r| match r {
+            Ok(()) => view! { <p class="test-ok" role="status">{tr("已保存", "Saved")}</p> }.into_any(),
+            Err(e) => view! { <p class="form-error" role="alert">{e.message(lang.get())}</p> }.into_any(),
+        })
+    };
+    view! {
+        <section class="card" aria-labelledby="approval-threshold-heading">
+            <h2 id="approval-threshold-heading">{tr("发送审批", "Send approval")}</h2>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let n = current.await.ok()?;
+                    if input.get_untracked().is_empty() {
+                        input.set(n.to_string());
+                    }
+                    Some(view! {
+                        <p>{move || lang.get().pick(
+                            format!("收件人超过 {n} 人的任务需要另一位管理员批准后才会开始发送。"),
+                            format!("Jobs reaching more than {n} recipients wait until another admin approves them."),
+                        )}</p>
+                    })
+                })}
+            </Transition>
+            {admin.then(|| view! {
+                <form class="form-grid" on:submit=move |ev| {
+                    ev.prevent_default();
+                    match input.get_untracked().trim().parse::<i64>() {
+                        Ok(threshold) => { save.dispatch(SetApprovalThreshold { threshold }); }
+                        Err(_) => { save.dispatch(SetApprovalThreshold { threshold: -1 }); }
+                    }
+                }>
+                    <label for="approval-threshold">{tr("审批阈值（收件人数）", "Approval threshold (recipients)")}</label>
+                    <input id="approval-threshold" type="text" inputmode="numeric" prop:value=move || input.get()
+                        on:input=move |ev| input.set(event_target_value(&ev)) />
+                    <button type="submit" disabled=move || save.pending().get()>{tr("保存", "Save")}</button>
+                </form>
+                {result}
+            })}
+        </section>
     }
 }

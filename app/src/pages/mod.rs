@@ -1,5 +1,6 @@
 //! One module per page.
 
+pub mod audit;
 pub mod dashboard;
 pub mod followers;
 pub mod job;
@@ -10,4 +11,5 @@ pub mod not_found;
 pub mod preset_editor;
 pub mod settings;
 pub mod setup;
+pub mod staff;
 pub mod templates;

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use message::PreviewMode;
 
-use crate::components::message_preview::MessagePreview;
+use crate::components::message_preview::{MessagePreview, ServiceNoticePreview};
 use crate::i18n::{tr, use_lang};
 use crate::jobs::{plan_job, CreateJob, PlanDto, SourceDto};
 use crate::pages::followers::Filters;
@@ -323,6 +323,8 @@ fn Review(
     let remaining = (plan.daily_quota - plan.sent_today).max(0);
     let (sent_today, quota) = (plan.sent_today, plan.daily_quota);
     let over = n > remaining;
+    let threshold = plan.approval_threshold;
+    let needs_approval = n > threshold;
     let skipped = plan
         .skipped
         .iter()
@@ -355,7 +357,13 @@ fn Review(
             }
         },
     );
-    let _ = mp_preset;
+    let mp_preview = Resource::new(move || mp_preset, |id| async move {
+        if id == 0 {
+            Ok(crate::templates::EditorDto::default())
+        } else {
+            preset_editor(id).await
+        }
+    });
     let mode = RwSignal::new(PreviewMode::Current);
     if name.get_untracked().is_empty() {
         name.set(format!(
@@ -408,12 +416,32 @@ fn Review(
                     Some(view! { <MessagePreview preview=p mode drops /> })
                 })}
             </Transition>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let dto = mp_preview.await.ok()?;
+                    let preset = dto.preset.as_ref()?;
+                    let body = preset.body.clone();
+                    let t = dto.templates.iter().find(|t| t.id == preset.template_ref)?.clone();
+                    let mp_name = dto.mp.as_ref().map(|m| m.name.clone()).unwrap_or_default();
+                    let p = Memo::new(move |_| {
+                        let payload = message::subscribe_payload("OPENID", &t.template_id, &t.fields, &body);
+                        Some(message::subscribe_preview(&mp_name, &t.title, &t.fields, &payload))
+                    });
+                    Some(view! { <ServiceNoticePreview preview=p /> })
+                })}
+            </Transition>
             <div class="form-grid">
                 <label for="job-name">{tr("任务名称", "Job name")}</label>
                 <input id="job-name" type="text" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
                 <label for="job-rate">{tr("限速（条/秒）", "Rate limit (msg/s)")}</label>
                 <input id="job-rate" type="text" inputmode="numeric" prop:value=move || rate.get() on:input=move |ev| rate.set(event_target_value(&ev)) />
             </div>
+            {needs_approval.then(|| view! {
+                <p class="notice" role="note">{move || lang.get().pick(
+                    format!("收件人超过 {threshold} 人：创建后任务会等待另一位管理员批准，批准后才开始发送。"),
+                    format!("More than {threshold} recipients: once created, the job waits until another admin approves it."),
+                )}</p>
+            })}
             {create_error}
             <button type="button" class="primary" disabled=move || create.pending().get() || n == 0 on:click=on_create>
                 {move || lang.get().pick("创建并开始发送", "Create and start sending")}

@@ -1,4 +1,4 @@
-//! Settings: the signed-in profile, and for admins the WeChat accounts with token health.
+//! Settings: the profile and one's own password, and for admins the WeChat accounts and tokens.
 
 use leptos::prelude::*;
 
@@ -6,7 +6,9 @@ use crate::accounts::{list_accounts, CreateAccount, DeleteAccount, TestAccountCo
 use crate::components::account_form::AccountFormView;
 use crate::components::mp_keys::MpTools;
 use crate::dto::{format_time_ms, AccountDto, SessionInfo, StaffRole};
+use crate::error::AppError;
 use crate::i18n::{tr, use_lang};
+use crate::staff::ChangeMyPassword;
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
@@ -32,6 +34,7 @@ pub fn SettingsPage() -> impl IntoView {
     view! {
         <h1>{tr("设置", "Settings")}</h1>
         {profile}
+        <ChangePassword />
         <crate::components::test_openids::TestOpenids />
         {if is_admin {
             view! { <AccountsAdmin /> }.into_any()
@@ -44,6 +47,82 @@ pub fn SettingsPage() -> impl IntoView {
             }
             .into_any()
         }}
+    }
+}
+
+/// Everyone changes their own password here, with the current one.
+#[component]
+fn ChangePassword() -> impl IntoView {
+    let lang = use_lang();
+    let action = ServerAction::<ChangeMyPassword>::new();
+    let current = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let confirm = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        if let Some(Ok(())) = action.value().get() {
+            current.set(String::new());
+            password.set(String::new());
+            confirm.set(String::new());
+        }
+    });
+    let password_hint = move || {
+        let v = password.get();
+        (!v.is_empty())
+            .then(|| crate::validate::new_password(&v).err())
+            .flatten()
+            .map(|p| view! { <p class="field-error">{p.message(lang.get())}</p> })
+    };
+    let confirm_hint = move || {
+        let c = confirm.get();
+        (!c.is_empty())
+            .then(|| crate::validate::password_confirm(&password.get(), &c).err())
+            .flatten()
+            .map(|p| view! { <p class="field-error">{p.message(lang.get())}</p> })
+    };
+    let result = move || {
+        action.value().get().map(|r| match r {
+            Ok(()) => view! {
+                <p class="test-ok" role="status">{tr(
+                    "密码已修改。你在其他设备上的登录已退出。",
+                    "Password changed. You are logged out everywhere else.",
+                )}</p>
+            }
+            .into_any(),
+            Err(AppError::InvalidCredentials) => view! {
+                <p class="form-error" role="alert">{tr("当前密码不正确", "The current password is wrong")}</p>
+            }
+            .into_any(),
+            Err(e) => view! { <p class="form-error" role="alert">{e.message(lang.get())}</p> }.into_any(),
+        })
+    };
+    view! {
+        <section class="card" aria-labelledby="password-heading">
+            <h2 id="password-heading">{tr("修改密码", "Change password")}</h2>
+            <form class="stacked change-password" on:submit=move |ev| {
+                ev.prevent_default();
+                action.dispatch(ChangeMyPassword {
+                    current_password: current.get_untracked(),
+                    new_password: password.get_untracked(),
+                    new_password_confirm: confirm.get_untracked(),
+                });
+            }>
+                <label for="current-password">{tr("当前密码", "Current password")}</label>
+                <input id="current-password" type="password" autocomplete="current-password" required
+                    prop:value=move || current.get() on:input=move |ev| current.set(event_target_value(&ev)) />
+                <label for="new-password">{tr("新密码", "New password")}</label>
+                <input id="new-password" type="password" autocomplete="new-password" required
+                    prop:value=move || password.get() on:input=move |ev| password.set(event_target_value(&ev)) />
+                {password_hint}
+                <label for="new-password-confirm">{tr("确认新密码", "Confirm new password")}</label>
+                <input id="new-password-confirm" type="password" autocomplete="new-password" required
+                    prop:value=move || confirm.get() on:input=move |ev| confirm.set(event_target_value(&ev)) />
+                {confirm_hint}
+                {result}
+                <button type="submit" disabled=move || action.pending().get()>
+                    {tr("修改密码", "Change password")}
+                </button>
+            </form>
+        </section>
     }
 }
 

@@ -3,7 +3,8 @@
 use std::fmt;
 
 use crate::audit::Actor;
-use crate::{now_ms, on_db, Engine, Error, Result};
+use crate::vault::{self, MasterKey};
+use crate::{now_ms, on_db, Db, Engine, Error, Result};
 
 /// WeChat's production API host; an account may point elsewhere (a simulator, a proxy).
 pub const WECHAT_API_BASE: &str = "https://api.weixin.qq.com";
@@ -116,21 +117,81 @@ struct AccountRow {
 }
 
 impl AccountRow {
-    fn into_account(self) -> Account {
-        Account {
+    fn into_account(self, key: &MasterKey) -> Result<Account> {
+        Ok(Account {
             id: self.id,
             kind: AccountKind::parse(&self.kind).unwrap_or(AccountKind::Oa),
+            secret: open_secret(key, self.id, "secret", &self.secret)?,
+            callback_token: open_secret(key, self.id, "callback_token", &self.callback_token)?,
+            encoding_aes_key: open_secret(
+                key,
+                self.id,
+                "encoding_aes_key",
+                &self.encoding_aes_key,
+            )?,
             name: self.name,
             appid: self.appid,
-            secret: Secret(self.secret),
-            callback_token: Secret(self.callback_token),
-            encoding_aes_key: Secret(self.encoding_aes_key),
             api_base: self.api_base,
             linked_account_id: self.linked_account_id,
             sandbox: self.sandbox,
-        }
+        })
     }
 }
+
+/// The columns of `accounts` that hold secrets: always AES-256-GCM ciphertext (see `vault`),
+/// bound to their row and column, or empty when unset.
+const SECRET_COLUMNS: [&str; 3] = ["secret", "callback_token", "encoding_aes_key"];
+
+/// Where a secret is stored: the associated data of its ciphertext, so that a value copied to
+/// another row or column does not decrypt.
+fn secret_aad(id: i64, column: &str) -> String {
+    format!("accounts.{id}.{column}")
+}
+
+fn seal_secret(key: &MasterKey, id: i64, column: &str, secret: &Secret) -> Result<String> {
+    if secret.is_set() {
+        key.encrypt(secret.expose(), &secret_aad(id, column))
+    } else {
+        Ok(String::new())
+    }
+}
+
+fn open_secret(key: &MasterKey, id: i64, column: &str, stored: &str) -> Result<Secret> {
+    if stored.is_empty() {
+        Ok(Secret::default())
+    } else {
+        key.decrypt(stored, &secret_aad(id, column)).map(Secret)
+    }
+}
+
+/// The stored (encrypted) secrets of one account.
+#[derive(sqlx::FromRow)]
+struct SealedRow {
+    id: i64,
+    secret: String,
+    callback_token: String,
+    encoding_aes_key: String,
+}
+
+impl SealedRow {
+    fn columns(&self) -> [(&'static str, &str); 3] {
+        [
+            ("secret", &self.secret),
+            ("callback_token", &self.callback_token),
+            ("encoding_aes_key", &self.encoding_aes_key),
+        ]
+    }
+}
+
+/// The outcome of [`Engine::rotate_master_key`]: counts only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyRotation {
+    pub accounts: u64,
+    pub values: u64,
+}
+
+const SELECT_SEALED: &str =
+    "SELECT id, secret, callback_token, encoding_aes_key FROM accounts ORDER BY id";
 
 const SELECT_ACCOUNT: &str =
     "SELECT id, kind, name, appid, secret, callback_token, encoding_aes_key, \
@@ -142,7 +203,8 @@ impl Engine {
         let rows = on_db!(self.db(), |pool| sqlx::query_as::<_, AccountRow>(&sql)
             .fetch_all(pool)
             .await)?;
-        Ok(rows.into_iter().map(AccountRow::into_account).collect())
+        let key = self.master_key();
+        rows.into_iter().map(|r| r.into_account(key)).collect()
     }
 
     pub async fn account(&self, id: i64) -> Result<Option<Account>> {
@@ -151,7 +213,7 @@ impl Engine {
             .bind(id)
             .fetch_optional(pool)
             .await)?;
-        Ok(row.map(AccountRow::into_account))
+        row.map(|r| r.into_account(self.master_key())).transpose()
     }
 
     /// The Mini Program linked to an Official Account, if any.
@@ -171,7 +233,7 @@ impl Engine {
             .bind(appid)
             .fetch_optional(pool)
             .await)?;
-        Ok(row.map(AccountRow::into_account))
+        row.map(|r| r.into_account(self.master_key())).transpose()
     }
 
     /// Adds an account (and its token row); links it both ways when `linked_account_id` is set.
@@ -180,36 +242,59 @@ impl Engine {
             self.check_link_partner(new.kind, other).await?;
         }
         let now = now_ms();
-        let inserted = on_db!(self.db(), |pool| {
-            let mut tx = pool.begin().await?;
-            let id: i64 = sqlx::query_scalar(
+        let key = self.master_key();
+        let id = on_db!(self.db(), |pool| {
+            let work = async {
+                let mut tx = pool.begin().await?;
+                // The ciphertexts are bound to the row id, known only once the row exists: the row
+                // is inserted without secrets and completed in the same transaction.
+                let inserted = sqlx::query_scalar(
                 "INSERT INTO accounts (kind, name, appid, secret, callback_token, encoding_aes_key, \
                  api_base, linked_account_id, sandbox, created_at_ms, updated_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+                 VALUES ($1, $2, $3, '', '', '', $4, $5, $6, $7, $7) RETURNING id",
             )
             .bind(new.kind.as_str())
             .bind(&new.name)
             .bind(&new.appid)
-            .bind(new.secret.expose())
-            .bind(new.callback_token.expose())
-            .bind(new.encoding_aes_key.expose())
             .bind(&new.api_base)
             .bind(new.linked_account_id)
             .bind(new.sandbox)
             .bind(now)
             .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query("INSERT INTO wechat_tokens (account_id) VALUES ($1)")
+            .await;
+                let id: i64 = match inserted {
+                    Ok(id) => id,
+                    Err(e) if Error::is_unique_violation(&e) => {
+                        return Err(Error::Conflict(format!("AppID {}", new.appid)))
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                sqlx::query(
+                    "UPDATE accounts SET secret = $1, callback_token = $2, encoding_aes_key = $3 \
+                 WHERE id = $4",
+                )
+                .bind(seal_secret(key, id, "secret", &new.secret)?)
+                .bind(seal_secret(key, id, "callback_token", &new.callback_token)?)
+                .bind(seal_secret(
+                    key,
+                    id,
+                    "encoding_aes_key",
+                    &new.encoding_aes_key,
+                )?)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            if let Some(other) = new.linked_account_id {
-                sqlx::query("UPDATE accounts SET linked_account_id = NULL WHERE linked_account_id = $1 AND id <> $2")
+                sqlx::query("INSERT INTO wechat_tokens (account_id) VALUES ($1)")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(other) = new.linked_account_id {
+                    sqlx::query("UPDATE accounts SET linked_account_id = NULL WHERE linked_account_id = $1 AND id <> $2")
                     .bind(other)
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(
+                    sqlx::query(
                     "UPDATE accounts SET linked_account_id = $1, updated_at_ms = $2 WHERE id = $3",
                 )
                 .bind(id)
@@ -217,17 +302,12 @@ impl Engine {
                 .bind(other)
                 .execute(&mut *tx)
                 .await?;
-            }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(id)
-        });
-        let id = match inserted {
-            Ok(id) => id,
-            Err(e) if Error::is_unique_violation(&e) => {
-                return Err(Error::Conflict(format!("AppID {}", new.appid)))
-            }
-            Err(e) => return Err(e.into()),
-        };
+                }
+                tx.commit().await?;
+                Ok::<_, Error>(id)
+            };
+            work.await
+        })?;
         self.audit(
             actor,
             "account.create",
@@ -292,6 +372,10 @@ impl Engine {
             return Ok(current);
         }
         let credentials_changed = changed.contains(&"secret") || changed.contains(&"api_base");
+        let key = self.master_key();
+        let secret = seal_secret(key, id, "secret", &secret)?;
+        let callback_token = seal_secret(key, id, "callback_token", &callback_token)?;
+        let aes = seal_secret(key, id, "encoding_aes_key", &aes)?;
         on_db!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
@@ -300,9 +384,9 @@ impl Engine {
             )
             .bind(&name)
             .bind(&api_base)
-            .bind(secret.expose())
-            .bind(callback_token.expose())
-            .bind(aes.expose())
+            .bind(&secret)
+            .bind(&callback_token)
+            .bind(&aes)
             .bind(now_ms())
             .bind(id)
             .execute(&mut *tx)
@@ -353,6 +437,214 @@ impl Engine {
             serde_json::json!({ "kind": current.kind.as_str() }),
         )
         .await
+    }
+}
+
+impl Engine {
+    /// At start-up: refuses secrets under another master key (when `strict`; otherwise leaves
+    /// the database alone) and encrypts, in place, secrets stored in plaintext by earlier
+    /// versions. Idempotent; safe when several processes start at once.
+    pub(crate) async fn seal_account_secrets(&self, strict: bool) -> Result<()> {
+        let key = self.master_key();
+        let current = key.id();
+        let rows = on_db!(self.db(), |pool| sqlx::query_as::<_, SealedRow>(
+            SELECT_SEALED
+        )
+        .fetch_all(pool)
+        .await)?;
+        let mut plaintext = Vec::new();
+        for row in &rows {
+            for (column, stored) in row.columns() {
+                match vault::key_id_of(stored) {
+                    _ if stored.is_empty() => {}
+                    Some(id) if id == current => {}
+                    Some(id) if strict => {
+                        return Err(Error::WrongMasterKey {
+                            stored: id.chars().take(16).collect(),
+                            current,
+                        })
+                    }
+                    Some(_) => return Ok(()),
+                    // Malformed ciphertext: reading that account reports it.
+                    None if vault::is_encrypted(stored) => {}
+                    None => plaintext.push((
+                        row.id,
+                        column,
+                        stored,
+                        key.encrypt(stored, &secret_aad(row.id, column))?,
+                    )),
+                }
+            }
+        }
+        if plaintext.is_empty() {
+            return Ok(());
+        }
+        let sqlite = matches!(self.db(), Db::Sqlite(_));
+        let sealed = on_db!(self.db(), |pool| async {
+            let mut tx = pool.begin().await?;
+            // SQLite: overwrite freed space with zeros, so that the replaced values do not stay
+            // readable in the file (restored before commit).
+            let secure_delete: Option<i64> = if sqlite {
+                let previous = sqlx::query_scalar("PRAGMA secure_delete")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                sqlx::query("PRAGMA secure_delete = ON")
+                    .execute(&mut *tx)
+                    .await?;
+                Some(previous)
+            } else {
+                None
+            };
+            let mut sealed = 0;
+            for (id, column, plain, cipher) in &plaintext {
+                // Compare-and-set: another process starting at the same time may have won.
+                sealed += sqlx::query(&format!(
+                    "UPDATE accounts SET {column} = $1 WHERE id = $2 AND {column} = $3"
+                ))
+                .bind(cipher)
+                .bind(id)
+                .bind(plain)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
+            if let Some(previous) = secure_delete {
+                let mode = match previous {
+                    0 => "OFF",
+                    2 => "FAST",
+                    _ => "ON",
+                };
+                sqlx::query(&format!("PRAGMA secure_delete = {mode}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, Error>(sealed)
+        }
+        .await)?;
+        self.checkpoint_sqlite().await;
+        tracing::info!(
+            values = sealed,
+            key_id = %current,
+            "encrypted account secrets stored in plaintext by an earlier version"
+        );
+        if let Err(e) = self
+            .audit(
+                &Actor::system(),
+                "keys.encrypt_plaintext",
+                "accounts",
+                serde_json::json!({ "values": sealed, "key_id": current }),
+            )
+            .await
+        {
+            tracing::error!("the plaintext secrets are encrypted but the audit entry failed: {e}");
+        }
+        Ok(())
+    }
+
+    /// Re-encrypts every account secret under `new_key` in one transaction and records
+    /// `keys.rotate` (counts and key ids only). This engine keeps the old key: open a new one
+    /// with `new_key` afterwards. Stop other wxpush processes first: they would keep writing
+    /// under the old key.
+    pub async fn rotate_master_key(
+        &self,
+        actor: &Actor,
+        new_key: &MasterKey,
+    ) -> Result<KeyRotation> {
+        let old_key = self.master_key();
+        let sqlite = matches!(self.db(), Db::Sqlite(_));
+        let select = if sqlite {
+            SELECT_SEALED.to_owned()
+        } else {
+            format!("{SELECT_SEALED} FOR UPDATE")
+        };
+        let rotation = on_db!(self.db(), |pool| async {
+            let mut tx = pool.begin().await?;
+            // SQLite: overwrite freed space with zeros, so that the replaced values do not stay
+            // readable in the file (restored before commit).
+            let secure_delete: Option<i64> = if sqlite {
+                let previous = sqlx::query_scalar("PRAGMA secure_delete")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                sqlx::query("PRAGMA secure_delete = ON")
+                    .execute(&mut *tx)
+                    .await?;
+                Some(previous)
+            } else {
+                None
+            };
+            let rows = sqlx::query_as::<_, SealedRow>(&select)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut rotation = KeyRotation {
+                accounts: 0,
+                values: 0,
+            };
+            for row in &rows {
+                let mut sealed = Vec::with_capacity(SECRET_COLUMNS.len());
+                for (column, stored) in row.columns() {
+                    let secret = open_secret(old_key, row.id, column, stored)?;
+                    rotation.values += u64::from(secret.is_set());
+                    sealed.push(seal_secret(new_key, row.id, column, &secret)?);
+                }
+                sqlx::query(
+                    "UPDATE accounts SET secret = $1, callback_token = $2, encoding_aes_key = $3 \
+                     WHERE id = $4",
+                )
+                .bind(&sealed[0])
+                .bind(&sealed[1])
+                .bind(&sealed[2])
+                .bind(row.id)
+                .execute(&mut *tx)
+                .await?;
+                rotation.accounts += 1;
+            }
+            if let Some(previous) = secure_delete {
+                let mode = match previous {
+                    0 => "OFF",
+                    2 => "FAST",
+                    _ => "ON",
+                };
+                sqlx::query(&format!("PRAGMA secure_delete = {mode}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, Error>(rotation)
+        }
+        .await)?;
+        self.checkpoint_sqlite().await;
+        // The rotation is committed whatever happens to its record.
+        if let Err(e) = self
+            .audit(
+                actor,
+                "keys.rotate",
+                "accounts",
+                serde_json::json!({
+                    "accounts": rotation.accounts,
+                    "values": rotation.values,
+                    "old_key_id": old_key.id(),
+                    "new_key_id": new_key.id(),
+                }),
+            )
+            .await
+        {
+            tracing::error!("the key rotation is done but its audit entry failed: {e}");
+        }
+        Ok(rotation)
+    }
+
+    /// SQLite keeps old page images in the write-ahead log until a checkpoint: replaced secrets
+    /// must not linger there.
+    async fn checkpoint_sqlite(&self) {
+        if let Db::Sqlite(pool) = self.db() {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(pool)
+                .await
+            {
+                tracing::warn!("cannot checkpoint the SQLite log: {e}");
+            }
+        }
     }
 }
 

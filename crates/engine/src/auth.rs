@@ -17,7 +17,8 @@ fn token_hash(token: &str) -> String {
 
 impl Engine {
     /// Checks a username and password. Refuses while the username or the IP is throttled; records
-    /// every outcome in the audit log.
+    /// every outcome in the audit log: `login.success`, or `login.failure` with the reason
+    /// (`wrong_password`, `unknown_user`, `locked`, `disabled`) — never the password tried.
     pub async fn login(&self, username: &str, password: &str, ip: &str) -> Result<Staff> {
         let now = now_ms();
         let actor = Actor::anonymous(ip);
@@ -25,9 +26,9 @@ impl Engine {
             let retry_after_secs = (wait_ms + 999) / 1000;
             self.audit(
                 &actor,
-                "login.throttled",
+                "login.failure",
                 username,
-                serde_json::json!({ "retry_after_secs": retry_after_secs }),
+                serde_json::json!({ "reason": "locked", "retry_after_secs": retry_after_secs }),
             )
             .await?;
             return Err(Error::Throttled { retry_after_secs });
@@ -40,16 +41,32 @@ impl Engine {
             .unwrap_or_else(|| password::decoy_hash().to_owned());
         let matches = password::verify(password.to_owned(), stored).await? && row.is_some();
 
+        let known = row.is_some();
         let Some(row) = row.filter(|_| matches) else {
             self.record_failure(username, ip, now).await?;
-            self.audit(&actor, "login.failure", username, serde_json::json!({}))
-                .await?;
+            let reason = if known {
+                "wrong_password"
+            } else {
+                "unknown_user"
+            };
+            self.audit(
+                &actor,
+                "login.failure",
+                username,
+                serde_json::json!({ "reason": reason }),
+            )
+            .await?;
             return Err(Error::InvalidCredentials);
         };
         let staff = row.into_staff();
         if staff.disabled {
-            self.audit(&actor, "login.disabled", username, serde_json::json!({}))
-                .await?;
+            self.audit(
+                &actor,
+                "login.failure",
+                username,
+                serde_json::json!({ "reason": "disabled" }),
+            )
+            .await?;
             return Err(Error::AccountDisabled);
         }
 
@@ -74,6 +91,72 @@ impl Engine {
         )
         .await?;
         Ok(staff)
+    }
+
+    /// A staff member changes their own password, proving it with the current one. A wrong
+    /// current password counts as a failed login (the same throttle, per username and per IP),
+    /// so this form cannot be used to guess passwords faster than the login page. On success
+    /// their other sessions end; `keep_session` (the caller's) stays. The caller has checked
+    /// the new password against the password rules.
+    pub async fn change_own_password(
+        &self,
+        actor: &Actor,
+        staff_id: i64,
+        current: &str,
+        new: &str,
+        keep_session: Option<&str>,
+    ) -> Result<()> {
+        let now = now_ms();
+        let Some(staff) = self.active_staff(staff_id).await? else {
+            return Err(Error::NotFound);
+        };
+        let username = staff.username.as_str();
+        if let Some(wait_ms) = self.throttled_for(username, &actor.ip, now).await? {
+            let retry_after_secs = (wait_ms + 999) / 1000;
+            self.audit(
+                actor,
+                "profile.password_change_failed",
+                username,
+                serde_json::json!({ "reason": "locked", "retry_after_secs": retry_after_secs }),
+            )
+            .await?;
+            return Err(Error::Throttled { retry_after_secs });
+        }
+        let stored = self
+            .staff_row_by_username(username)
+            .await?
+            .map(|r| r.password_hash)
+            .unwrap_or_else(|| password::decoy_hash().to_owned());
+        if !password::verify(current.to_owned(), stored).await? {
+            self.record_failure(username, &actor.ip, now).await?;
+            self.audit(
+                actor,
+                "profile.password_change_failed",
+                username,
+                serde_json::json!({ "reason": "wrong_password" }),
+            )
+            .await?;
+            return Err(Error::InvalidCredentials);
+        }
+        let hash = password::hash(new.to_owned()).await?;
+        on_db!(self.db(), |pool| sqlx::query(
+            "UPDATE staff SET password_hash = $1, updated_at_ms = $2 WHERE id = $3"
+        )
+        .bind(&hash)
+        .bind(now_ms())
+        .bind(staff_id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        let ended = self.end_staff_sessions(staff_id, keep_session).await?;
+        self.audit(
+            actor,
+            "profile.password_change",
+            username,
+            serde_json::json!({ "other_sessions_ended": ended }),
+        )
+        .await?;
+        Ok(())
     }
 
     async fn throttled_for(&self, username: &str, ip: &str, now: i64) -> Result<Option<i64>> {

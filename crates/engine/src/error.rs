@@ -40,6 +40,16 @@ pub enum Error {
     WeChat(#[from] wechat::api::ApiError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The account secrets were encrypted under another master key.
+    #[error(
+        "wrong master key: the account secrets in this database were encrypted under master key \
+         {stored}, but the configured master key is {current}"
+    )]
+    WrongMasterKey { stored: String, current: String },
+    /// A stored secret does not decrypt under the right key (altered, moved, or plaintext);
+    /// names the row and column, never the value.
+    #[error("cannot decrypt {0}")]
+    SecretUnreadable(String),
 }
 
 impl Error {

@@ -12,6 +12,7 @@ pub mod mp_users;
 pub mod password;
 pub mod presets;
 pub mod sessions;
+pub mod settings;
 pub mod staff;
 pub mod stats;
 pub mod subscriptions;
@@ -20,6 +21,7 @@ pub mod templates;
 pub mod testing;
 pub mod throttle;
 pub mod tokens;
+pub mod vault;
 
 pub use db::Db;
 pub use error::{Error, Result};
@@ -43,11 +45,32 @@ struct Inner {
     token_locks: tokens::TokenLocks,
     /// Send jobs: the dispatcher's write lock (SQLite), job controls, rate limiters.
     jobs: jobs::Shared,
+    /// Encrypts and decrypts the account secrets.
+    master_key: vault::HeldKey,
 }
 
 impl Engine {
-    /// Connects to `database_url`, runs the migrations and returns the engine.
+    /// Connects to `database_url` with a fixed, publicly known development key
+    /// ([`vault::MasterKey::insecure_development_key`]): for tests and examples only. Unlike
+    /// [`Engine::open_with_key`] it does not refuse a database whose secrets are under another
+    /// key (reading such an account fails instead). The binary never uses it.
     pub async fn open(database_url: &str) -> Result<Self> {
+        let engine =
+            Self::connect(database_url, vault::MasterKey::insecure_development_key()).await?;
+        engine.seal_account_secrets(false).await?;
+        Ok(engine)
+    }
+
+    /// Connects to `database_url`, runs the migrations, refuses a database whose account secrets
+    /// were encrypted under another key ([`Error::WrongMasterKey`]), and encrypts secrets stored
+    /// in plaintext by earlier versions.
+    pub async fn open_with_key(database_url: &str, master_key: vault::MasterKey) -> Result<Self> {
+        let engine = Self::connect(database_url, master_key).await?;
+        engine.seal_account_secrets(true).await?;
+        Ok(engine)
+    }
+
+    async fn connect(database_url: &str, master_key: vault::MasterKey) -> Result<Self> {
         let db = Db::connect(database_url).await?;
         db.migrate().await?;
         let client =
@@ -59,6 +82,7 @@ impl Engine {
                 instance_id: hex::encode(rand::random::<[u8; 8]>()),
                 token_locks: Default::default(),
                 jobs: Default::default(),
+                master_key: vault::HeldKey(master_key),
             }),
         })
     }

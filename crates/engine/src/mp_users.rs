@@ -230,6 +230,18 @@ fn parse_import(csv: &str, first_line: usize) -> Result<(Vec<ImportRow>, Vec<Imp
     Ok((rows, errors, error_count))
 }
 
+/// [`parse_import`] for the fuzz targets in `fuzz/`: the number of valid rows, the line numbers
+/// of the errors reported and how many lines were refused; `None` when the whole file is.
+#[doc(hidden)]
+pub fn fuzz_parse_import(csv: &str, first_line: usize) -> Option<(usize, Vec<usize>, usize)> {
+    let (rows, errors, count) = parse_import(csv, first_line).ok()?;
+    Some((
+        rows.len(),
+        errors.into_iter().map(|e| e.line).collect(),
+        count,
+    ))
+}
+
 impl Engine {
     /// The account behind `account_id`, which must be a Mini Program.
     async fn mp_account(&self, account_id: i64) -> Result<Account> {

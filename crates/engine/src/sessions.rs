@@ -5,7 +5,10 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
-use crate::{Db, Result};
+use crate::{Db, Engine, Error, Result};
+
+/// The session key that holds the logged-in staff member's id (the app writes it at login).
+pub const STAFF_ID_KEY: &str = "uid";
 
 #[derive(Clone, Debug)]
 pub enum Sessions {
@@ -28,6 +31,85 @@ impl Sessions {
                 Sessions::Postgres(store)
             }
         })
+    }
+}
+
+impl Sessions {
+    /// The store over `db`, without creating its table.
+    pub fn attach(db: &Db) -> Self {
+        match db {
+            Db::Sqlite(pool) => Sessions::Sqlite(SqliteStore::new(pool.clone())),
+            Db::Postgres(pool) => Sessions::Postgres(PostgresStore::new(pool.clone())),
+        }
+    }
+
+    /// The ids of every stored session (live or expired); none while the table does not exist
+    /// yet (the command line never serves, so it never creates it).
+    async fn ids(db: &Db) -> Result<Vec<String>> {
+        Ok(match db {
+            Db::Sqlite(pool) => {
+                let exists: Option<String> = sqlx::query_scalar(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'tower_sessions'",
+                )
+                .fetch_optional(pool)
+                .await?;
+                if exists.is_none() {
+                    return Ok(Vec::new());
+                }
+                sqlx::query_scalar("SELECT id FROM tower_sessions")
+                    .fetch_all(pool)
+                    .await?
+            }
+            Db::Postgres(pool) => {
+                let exists: bool =
+                    sqlx::query_scalar("SELECT to_regclass('tower_sessions.session') IS NOT NULL")
+                        .fetch_one(pool)
+                        .await?;
+                if !exists {
+                    return Ok(Vec::new());
+                }
+                sqlx::query_scalar("SELECT id FROM tower_sessions.session")
+                    .fetch_all(pool)
+                    .await?
+            }
+        })
+    }
+}
+
+impl Engine {
+    /// Ends every session of staff member `staff_id` at once, except the session `keep` (the
+    /// caller's own, when they change their password). Returns how many ended. Sessions are
+    /// stored encoded by the session store, so each is loaded through it to read its owner.
+    pub async fn end_staff_sessions(&self, staff_id: i64, keep: Option<&str>) -> Result<u64> {
+        let store = Sessions::attach(self.db());
+        let store_err = |e: session_store::Error| Error::Internal(format!("session store: {e}"));
+        let mut ended = 0;
+        for raw in Sessions::ids(self.db()).await? {
+            if keep == Some(raw.as_str()) {
+                continue;
+            }
+            let Ok(id) = raw.parse::<Id>() else {
+                continue;
+            };
+            let record = match store.load(&id).await {
+                Ok(Some(record)) => record,
+                // Expired, or ended meanwhile.
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!("skipping an unreadable session: {e}");
+                    continue;
+                }
+            };
+            let owner = record
+                .data
+                .get(STAFF_ID_KEY)
+                .and_then(serde_json::Value::as_i64);
+            if owner == Some(staff_id) {
+                store.delete(&id).await.map_err(store_err)?;
+                ended += 1;
+            }
+        }
+        Ok(ended)
     }
 }
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::audit::Actor;
-use crate::{now_ms, on_db, password, Engine, Error, Result};
+use crate::{now_ms, on_db, password, Db, Engine, Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -63,6 +63,92 @@ impl StaffRow {
 }
 
 const SELECT_STAFF: &str = "SELECT id, username, password_hash, role, disabled, lang FROM staff";
+
+/// A staff member as the staff page lists them (never the password hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaffMember {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at_ms: i64,
+    pub last_login_ms: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    id: i64,
+    username: String,
+    role: String,
+    disabled: bool,
+    created_at_ms: i64,
+    last_login_ms: Option<i64>,
+}
+
+impl From<MemberRow> for StaffMember {
+    fn from(r: MemberRow) -> Self {
+        StaffMember {
+            id: r.id,
+            username: r.username,
+            role: Role::parse(&r.role).unwrap_or(Role::Operator),
+            disabled: r.disabled,
+            created_at_ms: r.created_at_ms,
+            last_login_ms: r.last_login_ms,
+        }
+    }
+}
+
+const SELECT_MEMBER: &str =
+    "SELECT id, username, role, disabled, created_at_ms, last_login_ms FROM staff";
+
+/// Why a change to a staff member was refused. Refusals are answers, not errors: the staff page
+/// explains each one in words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StaffRefusal {
+    /// The change would leave no active admin (demoting or disabling the last one).
+    LastActiveAdmin,
+    /// Admins cannot disable themselves, nor reset their own password here (they change it
+    /// with their current password instead).
+    OwnAccount,
+    /// No such staff member.
+    NotFound,
+}
+
+/// A change that either happened or was refused for a reason the page explains.
+pub type StaffOutcome<T> = std::result::Result<T, StaffRefusal>;
+
+/// Characters of generated passwords: no 0/O, 1/l/I, so they can be read out and typed.
+const GENERATED_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+
+/// A random password for a reset: four groups of four (`xxxx-xxxx-xxxx-xxxx`, about 93 bits).
+pub fn generate_password() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..4)
+        .map(|_| {
+            (0..4)
+                .map(|_| GENERATED_ALPHABET[rng.random_range(0..GENERATED_ALPHABET.len())] as char)
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// The first statement of every transaction that may remove an admin. On PostgreSQL it locks
+/// the rows of all active admins (in id order, so two such transactions never deadlock); on
+/// SQLite a write as the first statement takes the database's write lock before anything is
+/// read. Either way two such transactions run one after the other, and the second counts the
+/// admins the first left — two admins demoting each other at once cannot leave none.
+fn lock_admins_sql(db: &Db) -> &'static str {
+    match db {
+        Db::Postgres(_) => {
+            "SELECT id FROM staff WHERE role = 'admin' AND NOT disabled ORDER BY id FOR UPDATE"
+        }
+        Db::Sqlite(_) => {
+            "UPDATE staff SET updated_at_ms = updated_at_ms WHERE role = 'admin' AND NOT disabled"
+        }
+    }
+}
 
 impl Engine {
     pub async fn staff_count(&self) -> Result<i64> {
@@ -139,6 +225,212 @@ impl Engine {
             disabled: false,
             lang: "zh".into(),
         })
+    }
+
+    /// Every staff member, oldest first.
+    pub async fn list_staff(&self) -> Result<Vec<StaffMember>> {
+        let sql = format!("{SELECT_MEMBER} ORDER BY id");
+        let rows = on_db!(self.db(), |pool| sqlx::query_as::<_, MemberRow>(&sql)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(StaffMember::from).collect())
+    }
+
+    pub async fn staff_member(&self, id: i64) -> Result<Option<StaffMember>> {
+        let sql = format!("{SELECT_MEMBER} WHERE id = $1");
+        let row = on_db!(self.db(), |pool| sqlx::query_as::<_, MemberRow>(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(StaffMember::from))
+    }
+
+    /// Changes a staff member's role. Demoting the last active admin is refused, decided inside
+    /// the transaction that demotes (see [`lock_admins_sql`]).
+    pub async fn set_staff_role(
+        &self,
+        actor: &Actor,
+        id: i64,
+        role: Role,
+    ) -> Result<StaffOutcome<StaffMember>> {
+        let lock = lock_admins_sql(self.db());
+        let now = now_ms();
+        let changed: StaffOutcome<Option<(String, String)>> = on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(lock).execute(&mut *tx).await?;
+            let target: Option<(String, String, bool)> =
+                sqlx::query_as("SELECT username, role, disabled FROM staff WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let outcome = match target {
+                None => Err(StaffRefusal::NotFound),
+                Some((_, from, _)) if from == role.as_str() => Ok(None),
+                Some((username, from, disabled)) => {
+                    let others: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM staff WHERE role = 'admin' AND NOT disabled AND id <> $1",
+                    )
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if from == "admin" && !disabled && others == 0 {
+                        Err(StaffRefusal::LastActiveAdmin)
+                    } else {
+                        sqlx::query("UPDATE staff SET role = $1, updated_at_ms = $2 WHERE id = $3")
+                            .bind(role.as_str())
+                            .bind(now)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        Ok(Some((username, from)))
+                    }
+                }
+            };
+            if outcome.as_ref().is_ok_and(Option::is_some) {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            Ok::<_, sqlx::Error>(outcome)
+        })?;
+        let changed = match changed {
+            Ok(c) => c,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if let Some((username, from)) = changed {
+            self.audit(
+                actor,
+                "staff.role",
+                &username,
+                serde_json::json!({ "from": from, "to": role.as_str() }),
+            )
+            .await?;
+        }
+        Ok(self.staff_member(id).await?.ok_or(StaffRefusal::NotFound))
+    }
+
+    /// Disables or enables a staff member. Disabling ends their sessions at once and stops
+    /// their logins; an admin cannot disable themselves, and the last active admin cannot be
+    /// disabled (decided inside the transaction, like demoting).
+    pub async fn set_staff_disabled(
+        &self,
+        actor: &Actor,
+        id: i64,
+        disabled: bool,
+    ) -> Result<StaffOutcome<StaffMember>> {
+        if disabled && actor.id == Some(id) {
+            return Ok(Err(StaffRefusal::OwnAccount));
+        }
+        let lock = lock_admins_sql(self.db());
+        let now = now_ms();
+        let changed: StaffOutcome<Option<String>> = on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(lock).execute(&mut *tx).await?;
+            let target: Option<(String, String, bool)> =
+                sqlx::query_as("SELECT username, role, disabled FROM staff WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let outcome = match target {
+                None => Err(StaffRefusal::NotFound),
+                Some((_, _, was)) if was == disabled => Ok(None),
+                Some((username, role, _)) => {
+                    let others: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM staff WHERE role = 'admin' AND NOT disabled AND id <> $1",
+                    )
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if disabled && role == "admin" && others == 0 {
+                        Err(StaffRefusal::LastActiveAdmin)
+                    } else {
+                        sqlx::query(
+                            "UPDATE staff SET disabled = $1, updated_at_ms = $2 WHERE id = $3",
+                        )
+                        .bind(disabled)
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                        Ok(Some(username))
+                    }
+                }
+            };
+            if outcome.as_ref().is_ok_and(Option::is_some) {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            Ok::<_, sqlx::Error>(outcome)
+        })?;
+        let changed = match changed {
+            Ok(c) => c,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if let Some(username) = changed {
+            if disabled {
+                let ended = self.end_staff_sessions(id, None).await?;
+                self.audit(
+                    actor,
+                    "staff.disable",
+                    &username,
+                    serde_json::json!({ "sessions_ended": ended }),
+                )
+                .await?;
+            } else {
+                self.audit(actor, "staff.enable", &username, serde_json::json!({}))
+                    .await?;
+            }
+        }
+        Ok(self.staff_member(id).await?.ok_or(StaffRefusal::NotFound))
+    }
+
+    /// Gives a staff member a new generated password, returned once (only its hash is stored).
+    /// Their sessions end and their failed-login count is cleared. Admins change their own
+    /// password with their current one instead.
+    pub async fn reset_staff_password(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<StaffOutcome<String>> {
+        if actor.id == Some(id) {
+            return Ok(Err(StaffRefusal::OwnAccount));
+        }
+        let Some(member) = self.staff_member(id).await? else {
+            return Ok(Err(StaffRefusal::NotFound));
+        };
+        let generated = generate_password();
+        let hash = password::hash(generated.clone()).await?;
+        let updated = on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
+                "UPDATE staff SET password_hash = $1, updated_at_ms = $2 WHERE id = $3",
+            )
+            .bind(&hash)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query("DELETE FROM login_failures WHERE username = $1")
+                .bind(&member.username)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(n)
+        })?;
+        if updated == 0 {
+            return Ok(Err(StaffRefusal::NotFound));
+        }
+        let ended = self.end_staff_sessions(id, None).await?;
+        self.audit(
+            actor,
+            "staff.password_reset",
+            &member.username,
+            serde_json::json!({ "sessions_ended": ended }),
+        )
+        .await?;
+        Ok(Ok(generated))
     }
 
     /// Remembers the interface language a staff member chose.

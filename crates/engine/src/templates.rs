@@ -7,7 +7,7 @@ use message::Field;
 
 use crate::accounts::{Account, AccountKind};
 use crate::audit::Actor;
-use crate::{now_ms, on_db, Engine, Result};
+use crate::{now_ms, on_db, Engine, Error, Result};
 
 /// A template as WeChat lists it now.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,8 +195,27 @@ pub struct TemplateSyncState {
 
 impl Engine {
     /// Fetches `account`'s templates from WeChat (OA template messages or MP subscribe
-    /// templates) and merges them into the store.
+    /// templates) and merges them into the store. Audited: `template.sync`, or
+    /// `template.sync_failed` with the error (WeChat's errcode and message, never a URL or token).
     pub async fn sync_templates(
+        &self,
+        actor: &Actor,
+        account: &Account,
+    ) -> Result<TemplateSyncReport> {
+        let result = self.merge_remote_templates(actor, account).await;
+        if let Err(e) = &result {
+            let errcode = match e {
+                Error::WeChat(w) => w.code(),
+                _ => None,
+            };
+            let detail = serde_json::json!({ "errcode": errcode, "error": e.to_string() });
+            self.audit(actor, "template.sync_failed", &account.appid, detail)
+                .await?;
+        }
+        result
+    }
+
+    async fn merge_remote_templates(
         &self,
         actor: &Actor,
         account: &Account,

@@ -1156,3 +1156,88 @@ async fn pause_and_resume(db: TestDb) {
     assert!(w.engine.pause_job(&admin(), job.id).await.is_err(), "done");
 }
 on_both_databases!(pause_and_resume);
+
+// 13 ─────────────────────────────────────────────────────────────────────────────────────────
+
+/// Four eyes: above the threshold a job waits, sends nothing, cannot be resumed or approved by
+/// its creator, and starts once a second admin approves; below it a job starts at once.
+async fn big_jobs_wait_for_a_second_admin(db: TestDb) {
+    let w = world(&db, followers(40)).await;
+    assert_eq!(
+        w.engine.approval_threshold().await.unwrap(),
+        engine::settings::DEFAULT_APPROVAL_THRESHOLD
+    );
+    let err = w
+        .engine
+        .set_approval_threshold(&admin(), -1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { field: "approval_threshold", .. }));
+    w.engine.set_approval_threshold(&admin(), 10).await.unwrap();
+    let _d = w.start(fast());
+
+    let creator = Actor::staff(7, "operator", "127.0.0.1");
+    let big = w
+        .engine
+        .create_job(
+            &creator,
+            &w.oa,
+            w.preset_id,
+            "大任务",
+            &RecipientSource::AllSubscribed,
+            0,
+        )
+        .await
+        .unwrap();
+    assert!(big.awaiting_approval(), "{big:?}");
+    assert_eq!(big.state, JobState::Paused);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.sim.ledger_summary().template_sends, 0, "nothing before approval");
+    let err = w.engine.resume_job(&creator, big.id).await.unwrap_err();
+    assert!(matches!(err, Error::Invalid { field: "state", .. }), "{err:?}");
+    let err = w.engine.approve_job(&creator, big.id).await.unwrap_err();
+    assert!(matches!(err, Error::Invalid { field: "approver", .. }), "{err:?}");
+
+    let approved = w.engine.approve_job(&admin(), big.id).await.unwrap();
+    assert_eq!(approved.approved_by.as_deref(), Some("admin"));
+    assert!(approved.approved_ms.is_some());
+    assert!(!approved.awaiting_approval());
+    let p = w
+        .wait_state(big.id, JobState::Done, Duration::from_secs(30))
+        .await;
+    assert_eq!(p.sent, big.will_receive);
+    assert!(
+        w.engine.approve_job(&admin(), big.id).await.is_err(),
+        "approved once"
+    );
+
+    // Small enough: starts at once.
+    let small = w
+        .engine
+        .create_job(
+            &creator,
+            &w.oa,
+            w.preset_id,
+            "小任务",
+            &RecipientSource::Openids(vec![w.follower(0)]),
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(small.state, JobState::Running);
+    w.wait_state(small.id, JobState::Done, Duration::from_secs(30))
+        .await;
+
+    let actions: Vec<String> = w
+        .engine
+        .audit_recent(None, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for action in ["settings.approval_threshold", "job.approve", "job.finish"] {
+        assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
+    }
+}
+on_both_databases!(big_jobs_wait_for_a_second_admin);

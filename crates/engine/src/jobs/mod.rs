@@ -331,7 +331,8 @@ pub struct Job {
     pub preset_name: String,
     pub template_title: String,
     pub state: JobState,
-    /// `staff`, `45009` (daily quota), or the errcode of a credentials problem (e.g. `40164`).
+    /// `staff`, `approval` (waits for a second admin), `45009` (daily quota), or the errcode of
+    /// a credentials problem (e.g. `40164`) or of the message (e.g. `40037`).
     pub pause_reason: Option<String>,
     /// Recipient rows, skipped ones included.
     pub total: i64,
@@ -347,7 +348,20 @@ pub struct Job {
     pub channel: Channel,
     /// The subscribe message of channels subscribe and best.
     pub mp: Option<JobMpMessage>,
+    /// The second admin who let a job above the approval threshold start.
+    pub approved_by: Option<String>,
+    pub approved_ms: Option<i64>,
 }
+
+impl Job {
+    /// Created above the approval threshold and not approved yet (paused for `approval`).
+    pub fn awaiting_approval(&self) -> bool {
+        self.state == JobState::Paused && self.pause_reason.as_deref() == Some(APPROVAL)
+    }
+}
+
+/// The pause reason of a job waiting for a second admin's approval.
+pub const APPROVAL: &str = "approval";
 
 /// The MP side of a job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

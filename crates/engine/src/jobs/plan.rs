@@ -169,6 +169,23 @@ pub(crate) fn parse_csv(text: &str, kind: IdKind) -> (Vec<(usize, String)>, Vec<
     (ids, errors, error_count)
 }
 
+/// [`parse_csv`] for the fuzz targets in `fuzz/`: the line numbers of the ids found and of the
+/// lines reported, and how many lines were refused.
+#[doc(hidden)]
+pub fn fuzz_parse_csv(text: &str, unionids: bool) -> (Vec<usize>, Vec<usize>, usize) {
+    let kind = if unionids {
+        IdKind::Unionid
+    } else {
+        IdKind::Openid
+    };
+    let (ids, errors, count) = parse_csv(text, kind);
+    (
+        ids.into_iter().map(|(line, _)| line).collect(),
+        errors.into_iter().map(|e| e.line).collect(),
+        count,
+    )
+}
+
 impl Engine {
     /// Who `source` reaches on `account` with OA template messages, without creating anything.
     pub async fn plan_recipients(

@@ -517,8 +517,36 @@ impl Engine {
         self.jobs_shared().set_state(job_id, JobState::Paused);
         if changed > 0 {
             tracing::warn!(job_id, reason, "send job paused");
+            let name = self.job(job_id).await?.map(|j| j.name).unwrap_or_default();
+            self.audit(
+                &crate::audit::Actor::system(),
+                "job.pause",
+                &name,
+                serde_json::json!({ "id": job_id, "reason": reason }),
+            )
+            .await?;
         }
         Ok(changed > 0)
+    }
+
+    /// The audit entry of a job that ended by itself, with its final counts.
+    async fn audit_finish(&self, job_id: i64) -> Result<()> {
+        let Some(p) = self.job_progress(job_id).await? else {
+            return Ok(());
+        };
+        self.audit(
+            &crate::audit::Actor::system(),
+            "job.finish",
+            &p.job.name,
+            serde_json::json!({
+                "id": job_id,
+                "sent": p.sent,
+                "failed": p.failed,
+                "skipped": p.skipped,
+                "unknown": p.unknown,
+            }),
+        )
+        .await
     }
 
     /// After results were written: a running job without pending or sending rows is `done`;
@@ -552,6 +580,7 @@ impl Engine {
                 if done > 0 {
                     tracing::info!(job_id, "send job done");
                     self.jobs_shared().set_state(job_id, JobState::Done);
+                    self.audit_finish(job_id).await?;
                     return Ok(Some(JobState::Done));
                 }
                 Ok(self.job_state(job_id).await?)

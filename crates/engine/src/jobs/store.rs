@@ -7,7 +7,7 @@ use crate::{now_ms, on_db, Engine, Error, Result};
 
 use super::plan::{MpTarget, Planned};
 use super::{
-    Channel, Job, JobMpMessage, JobState, NewJob, RecipientSource, DEFAULT_RATE_LIMIT,
+    Channel, Job, JobMpMessage, JobState, NewJob, RecipientSource, APPROVAL, DEFAULT_RATE_LIMIT,
     JOB_NAME_MAX, MAX_RATE_LIMIT,
 };
 
@@ -50,6 +50,8 @@ pub(crate) struct JobRow {
     mp_preset_name: Option<String>,
     mp_template_id: Option<String>,
     mp_template_title: Option<String>,
+    approved_by: Option<String>,
+    approved_ms: Option<i64>,
 }
 
 impl JobRow {
@@ -78,6 +80,8 @@ impl JobRow {
                 template_id,
                 template_title: self.mp_template_title.unwrap_or_default(),
             }),
+            approved_by: self.approved_by,
+            approved_ms: self.approved_ms,
         }
     }
 }
@@ -85,7 +89,7 @@ impl JobRow {
 pub(crate) const SELECT_JOB: &str = "SELECT id, account_id, name, preset_id, preset_name, \
      template_id, template_title, state, pause_reason, total, will_receive, rate_limit, \
      created_by, created_ms, finished_ms, channel, mp_account_id, mp_preset_id, mp_preset_name, \
-     mp_template_id, mp_template_title FROM jobs";
+     mp_template_id, mp_template_title, approved_by, approved_ms FROM jobs";
 
 /// The source as stored on the job: long lists as a summary (the rows hold them anyway).
 fn stored_source(source: &RecipientSource) -> String {
@@ -193,6 +197,14 @@ impl Engine {
             });
         }
         let total = resolved.rows.len() as i64;
+        let threshold = self.approval_threshold().await?;
+        // Above the threshold the job waits, paused, for a second admin (approve_job).
+        let awaiting = will_receive > threshold;
+        let (state, pause_reason) = if awaiting {
+            ("paused", Some(APPROVAL))
+        } else {
+            ("running", None)
+        };
         let now = now_ms();
         let source_json = stored_source(&new.source);
         let empty = FrozenMessage::default();
@@ -205,9 +217,10 @@ impl Engine {
                     "INSERT INTO jobs (account_id, channel, name, preset_id, preset_name, \
                      template_id, template_title, payload, mp_account_id, mp_preset_id, \
                      mp_preset_name, mp_template_id, mp_template_title, mp_payload, source, \
-                     state, total, will_receive, rate_limit, created_by, created_ms, updated_ms) \
+                     state, pause_reason, total, will_receive, rate_limit, created_by, created_ms, \
+                     updated_ms) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                     'running', $16, $17, $18, $19, $20, $20) RETURNING id",
+                     $16, $17, $18, $19, $20, $21, $22, $22) RETURNING id",
                 )
                 .bind(account.id)
                 .bind(new.channel.as_str())
@@ -224,6 +237,8 @@ impl Engine {
                 .bind(mp.as_ref().map(|m| m.template_title.as_str()))
                 .bind(mp.as_ref().map(|m| m.payload.as_str()))
                 .bind(&source_json)
+                .bind(state)
+                .bind(pause_reason)
                 .bind(total)
                 .bind(will_receive)
                 .bind(rate_limit)
@@ -284,6 +299,8 @@ impl Engine {
                 "skipped": skipped,
                 "line_errors": resolved.line_error_count,
                 "rate_limit": rate_limit,
+                "awaiting_approval": awaiting,
+                "approval_threshold": threshold,
             }),
         )
         .await?;
@@ -431,11 +448,18 @@ impl Engine {
         .await
     }
 
-    /// Continues a paused job (whatever paused it, the daily quota included).
+    /// Continues a paused job (whatever paused it, the daily quota included) — except one
+    /// waiting for approval, which only [`Engine::approve_job`] starts.
     pub async fn resume_job(&self, actor: &Actor, id: i64) -> Result<()> {
         let before = self.job(id).await?.ok_or(Error::NotFound)?;
         if before.state == JobState::Running {
             return Ok(());
+        }
+        if before.awaiting_approval() {
+            return Err(Error::Invalid {
+                field: "state",
+                message: "the job waits for a second admin's approval".into(),
+            });
         }
         let Some(job) = self
             .transition(id, &[JobState::Paused], JobState::Running, None)
@@ -456,6 +480,55 @@ impl Engine {
             serde_json::json!({ "id": id, "pause_reason": before.pause_reason }),
         )
         .await
+    }
+
+    /// Lets a job that waits for approval start. `actor` must be an admin (the caller checks the
+    /// role) other than the one who created the job.
+    pub async fn approve_job(&self, actor: &Actor, id: i64) -> Result<Job> {
+        let job = self.job(id).await?.ok_or(Error::NotFound)?;
+        if !job.awaiting_approval() {
+            return Err(Error::Invalid {
+                field: "state",
+                message: "the job does not wait for approval".into(),
+            });
+        }
+        if job.created_by == actor.name {
+            return Err(Error::Invalid {
+                field: "approver",
+                message: "the job needs a second admin: its creator cannot approve it".into(),
+            });
+        }
+        let now = now_ms();
+        let changed = {
+            let _write = self.jobs_write_lock().await;
+            on_db!(self.db(), |pool| sqlx::query(
+                "UPDATE jobs SET state = 'running', pause_reason = NULL, approved_by = $1, \
+                 approved_ms = $2, updated_ms = $2 \
+                 WHERE id = $3 AND state = 'paused' AND pause_reason = $4"
+            )
+            .bind(&actor.name)
+            .bind(now)
+            .bind(id)
+            .bind(APPROVAL)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?
+        };
+        if changed == 0 {
+            // Approved, or cancelled, by someone else meanwhile.
+            let now = self.job(id).await?.ok_or(Error::NotFound)?;
+            return Err(state_error(&now, "approved"));
+        }
+        self.jobs_shared().set_state(id, JobState::Running);
+        self.jobs_shared().wake();
+        self.audit(
+            actor,
+            "job.approve",
+            &job.name,
+            serde_json::json!({ "id": id, "created_by": job.created_by, "will_receive": job.will_receive }),
+        )
+        .await?;
+        self.job(id).await?.ok_or(Error::NotFound)
     }
 
     /// Ends a job: its pending rows become `cancelled`; sends in flight finish.

@@ -1,0 +1,400 @@
+//! The audit log for admins: its filters (shared by the page and the CSV export), the server
+//! function that pages it, and the human names of its actions in both languages.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+use crate::i18n::Lang;
+
+/// Entries per page.
+pub const PAGE_SIZE: i64 = 50;
+
+/// The filters of the audit page URL (`/audit?action=…`), also understood by
+/// `/export/audit.csv`. Empty values do not filter.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    /// An exact action (`login.failure`) or a prefix ending in `*` or `.` (`login.*`).
+    pub action: String,
+    /// The actor's name, exactly.
+    pub actor: String,
+    /// First day, `YYYY-MM-DD` (China Standard Time), inclusive.
+    pub from: String,
+    /// Last day, `YYYY-MM-DD`, inclusive.
+    pub until: String,
+    /// Text the target contains.
+    pub q: String,
+}
+
+impl AuditQuery {
+    pub fn from_query(get: impl Fn(&str) -> Option<String>) -> AuditQuery {
+        AuditQuery {
+            action: get("action").unwrap_or_default(),
+            actor: get("actor").unwrap_or_default(),
+            from: get("from").unwrap_or_default(),
+            until: get("until").unwrap_or_default(),
+            q: get("q").unwrap_or_default(),
+        }
+    }
+
+    pub fn pairs(&self) -> [(&'static str, &str); 5] {
+        [
+            ("action", self.action.as_str()),
+            ("actor", self.actor.as_str()),
+            ("from", self.from.as_str()),
+            ("until", self.until.as_str()),
+            ("q", self.q.as_str()),
+        ]
+    }
+
+    /// The time range in ms since the epoch: `from` at 00:00 and the day after `until` at 00:00
+    /// (exclusive), China Standard Time like every time the console shows. `Err` names the
+    /// field that is not a date.
+    pub fn range_ms(&self) -> Result<(Option<i64>, Option<i64>), &'static str> {
+        let day = |s: &str, field: &'static str| -> Result<Option<i64>, &'static str> {
+            let s = s.trim();
+            if s.is_empty() {
+                Ok(None)
+            } else {
+                day_start_ms(s).map(Some).ok_or(field)
+            }
+        };
+        Ok((
+            day(&self.from, "from")?,
+            day(&self.until, "until")?.map(|d| d + 86_400_000),
+        ))
+    }
+}
+
+/// `YYYY-MM-DD` at 00:00 China Standard Time (UTC+8), in ms since the epoch.
+pub fn day_start_ms(date: &str) -> Option<i64> {
+    let mut parts = date.splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (y, m, d): (i64, i64, i64) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in_month = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1..=days_in_month).contains(&d) {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm), the inverse of `format_time_ms`.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400_000 - 8 * 3_600_000)
+}
+
+/// One audit entry as the page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntryDto {
+    pub id: i64,
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    /// JSON, as recorded.
+    pub detail: String,
+    pub ip: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPageDto {
+    pub rows: Vec<AuditEntryDto>,
+    /// The id to continue before, when there is a next (older) page.
+    pub next_before: Option<i64>,
+}
+
+/// One page of the audit log, newest first (admins only).
+#[server(prefix = "/api", endpoint = "list_audit")]
+pub async fn list_audit(
+    action: String,
+    actor: String,
+    from: String,
+    until: String,
+    q: String,
+    before: String,
+) -> Result<AuditPageDto, AppError> {
+    use crate::auth::ssr::{fail, internal, require_admin, state};
+    require_admin().await?;
+    let state = state()?;
+    let query = AuditQuery {
+        action,
+        actor,
+        from,
+        until,
+        q,
+    };
+    let filter = match ssr::filter(&query) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    let before = before.trim().parse::<i64>().ok();
+    let mut rows = state
+        .engine
+        .audit_page(&filter, before, PAGE_SIZE + 1)
+        .await
+        .map_err(internal)?;
+    let more = rows.len() as i64 > PAGE_SIZE;
+    rows.truncate(PAGE_SIZE as usize);
+    let next_before = more.then(|| rows.last().map(|r| r.id)).flatten();
+    Ok(AuditPageDto {
+        rows: rows
+            .into_iter()
+            .map(|e| AuditEntryDto {
+                id: e.id,
+                at_ms: e.at_ms,
+                actor: e.actor,
+                action: e.action,
+                target: e.target,
+                detail: e.detail,
+                ip: e.ip,
+            })
+            .collect(),
+        next_before,
+    })
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! The page's filters as the engine's.
+
+    use engine::audit::AuditFilter;
+
+    use super::AuditQuery;
+    use crate::error::AppError;
+    use crate::validate::{FieldError, Problem};
+
+    pub fn filter(q: &AuditQuery) -> Result<AuditFilter, AppError> {
+        let (from_ms, until_ms) = q.range_ms().map_err(|field| {
+            AppError::Invalid(FieldError {
+                field: field.into(),
+                problem: Problem::NotAnOption,
+            })
+        })?;
+        Ok(AuditFilter {
+            action: q.action.trim().to_owned(),
+            actor: q.actor.trim().to_owned(),
+            from_ms,
+            until_ms,
+            target: q.q.trim().to_owned(),
+        })
+    }
+}
+
+/// Actions and action groups the filter offers, with their names: (value, 中文, English).
+/// A value ending in `*` is a group (a prefix).
+pub const ACTION_CHOICES: &[(&str, &str, &str)] = &[
+    ("login.*", "登录（全部）", "Logins (all)"),
+    ("login.success", "登录成功", "Logged in"),
+    ("login.failure", "登录失败", "Login failed"),
+    ("logout", "退出登录", "Logged out"),
+    ("staff.*", "员工（全部）", "Staff (all)"),
+    ("staff.create", "添加员工", "Staff added"),
+    ("staff.role", "更改角色", "Role changed"),
+    ("staff.disable", "停用员工", "Staff disabled"),
+    ("staff.enable", "启用员工", "Staff enabled"),
+    ("staff.password_reset", "重置密码", "Password reset"),
+    ("profile.*", "个人设置（全部）", "Own settings (all)"),
+    (
+        "profile.password_change",
+        "修改自己的密码",
+        "Changed own password",
+    ),
+    (
+        "profile.password_change_failed",
+        "修改密码被拒绝",
+        "Password change refused",
+    ),
+    ("profile.openid", "绑定测试 openid", "Test openid bound"),
+    ("account.*", "微信账号（全部）", "WeChat accounts (all)"),
+    ("account.create", "添加微信账号", "WeChat account added"),
+    ("account.update", "修改微信账号", "WeChat account changed"),
+    ("account.delete", "删除微信账号", "WeChat account deleted"),
+    ("account.test_connection", "测试连接", "Connection tested"),
+    (
+        "mp_api_key.create",
+        "创建小程序 API 密钥",
+        "MP API key created",
+    ),
+    (
+        "mp_api_key.revoke",
+        "吊销小程序 API 密钥",
+        "MP API key revoked",
+    ),
+    ("mp_users.import", "导入小程序用户", "MP users imported"),
+    ("template.*", "模板同步（全部）", "Template syncs (all)"),
+    ("template.sync", "同步模板", "Templates synced"),
+    (
+        "template.sync_failed",
+        "同步模板失败",
+        "Template sync failed",
+    ),
+    ("preset.*", "预设（全部）", "Presets (all)"),
+    ("preset.create", "新建预设", "Preset created"),
+    ("preset.update", "修改预设", "Preset edited"),
+    ("preset.duplicate", "复制预设", "Preset duplicated"),
+    ("preset.delete", "删除预设", "Preset deleted"),
+    ("preset.test_send", "发送测试", "Test sent"),
+    ("followers.*", "粉丝（全部）", "Followers (all)"),
+    (
+        "followers.sync.start",
+        "开始同步粉丝",
+        "Follower sync started",
+    ),
+    (
+        "followers.sync.cancel",
+        "请求取消同步",
+        "Follower sync cancel requested",
+    ),
+    (
+        "followers.sync.finish",
+        "粉丝同步完成",
+        "Follower sync finished",
+    ),
+    (
+        "followers.sync.cancelled",
+        "粉丝同步已取消",
+        "Follower sync cancelled",
+    ),
+    (
+        "followers.sync.fail",
+        "粉丝同步失败",
+        "Follower sync failed",
+    ),
+    ("followers.export", "导出粉丝", "Followers exported"),
+    ("job.*", "发送任务（全部）", "Send jobs (all)"),
+    ("job.create", "新建发送任务", "Send job created"),
+    ("job.approve", "批准发送任务", "Send job approved"),
+    ("job.start", "开始发送", "Send job started"),
+    ("job.pause", "暂停发送任务", "Send job paused"),
+    ("job.resume", "继续发送任务", "Send job resumed"),
+    ("job.cancel", "取消发送任务", "Send job cancelled"),
+    ("job.finish", "发送任务完成", "Send job finished"),
+    (
+        "job.retry_failed",
+        "重试失败的收件人",
+        "Failed recipients retried",
+    ),
+    ("job.export", "导出任务结果", "Job results exported"),
+    ("setup.*", "初始设置（全部）", "First setup (all)"),
+    (
+        "setup.first_admin",
+        "创建第一个管理员",
+        "First admin created",
+    ),
+    ("setup.refused", "设置链接被拒绝", "Setup link refused"),
+    ("settings.*", "系统设置（全部）", "System settings (all)"),
+    ("keys.*", "密钥（全部）", "Keys (all)"),
+    ("audit.export", "导出审计日志", "Audit log exported"),
+];
+
+/// The human name of an action; an unknown one is shown as it is recorded.
+pub fn action_label(action: &str, lang: Lang) -> String {
+    let known = ACTION_CHOICES
+        .iter()
+        .find(|(value, _, _)| *value == action)
+        .map(|(_, zh, en)| lang.pick(*zh, *en));
+    let legacy = match action {
+        // Written before login failures carried a reason.
+        "login.throttled" => Some(lang.pick("登录被拒绝（已锁定）", "Login refused (locked)")),
+        "login.disabled" => Some(lang.pick(
+            "登录被拒绝（账号已停用）",
+            "Login refused (account disabled)",
+        )),
+        "keys.rotate" => Some(lang.pick("轮换主密钥", "Master key rotated")),
+        "keys.encrypt_plaintext" => Some(lang.pick("加密已存储的密钥", "Stored secrets encrypted")),
+        "settings.approval_threshold" => {
+            Some(lang.pick("修改审批阈值", "Approval threshold changed"))
+        }
+        _ => None,
+    };
+    known
+        .or(legacy)
+        .map(str::to_owned)
+        .unwrap_or_else(|| action.to_owned())
+}
+
+/// The name of a refusal reason recorded in `detail.reason`.
+pub fn reason_label(reason: &str, lang: Lang) -> String {
+    match reason {
+        "wrong_password" => lang.pick("密码错误", "wrong password"),
+        "unknown_user" => lang.pick("用户不存在", "unknown user"),
+        "locked" => lang.pick("失败次数过多，已锁定", "locked after too many failures"),
+        "disabled" => lang.pick("账号已停用", "account disabled"),
+        other => return other.to_owned(),
+    }
+    .to_owned()
+}
+
+/// An action with its reason when it has one: `登录失败 · 密码错误`.
+pub fn describe(action: &str, detail: &str, lang: Lang) -> String {
+    let label = action_label(action, lang);
+    let reason = serde_json::from_str::<serde_json::Value>(detail)
+        .ok()
+        .and_then(|d| d.get("reason").and_then(|r| r.as_str()).map(str::to_owned));
+    match reason {
+        Some(r) => format!("{label} · {}", reason_label(&r, lang)),
+        None => label,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dto::format_time_ms;
+
+    #[test]
+    fn days_start_at_midnight_in_china() {
+        let ms = day_start_ms("2024-04-25").unwrap();
+        assert_eq!(format_time_ms(ms), "2024-04-25 00:00:00");
+        assert_eq!(format_time_ms(ms - 1000), "2024-04-24 23:59:59");
+        assert_eq!(
+            format_time_ms(day_start_ms("2000-02-29").unwrap()),
+            "2000-02-29 00:00:00"
+        );
+        assert_eq!(day_start_ms("2023-02-29"), None);
+        assert_eq!(day_start_ms("2024-13-01"), None);
+        assert_eq!(day_start_ms("24-01-01"), None);
+        assert_eq!(day_start_ms("yesterday"), None);
+    }
+
+    #[test]
+    fn until_includes_the_whole_day() {
+        let q = AuditQuery {
+            from: "2024-04-25".into(),
+            until: "2024-04-25".into(),
+            ..AuditQuery::default()
+        };
+        let (from, until) = q.range_ms().unwrap();
+        assert_eq!(until.unwrap() - from.unwrap(), 86_400_000);
+        let bad = AuditQuery {
+            until: "soon".into(),
+            ..AuditQuery::default()
+        };
+        assert_eq!(bad.range_ms(), Err("until"));
+    }
+
+    #[test]
+    fn actions_have_names_in_both_languages() {
+        assert_eq!(action_label("login.failure", Lang::Zh), "登录失败");
+        assert_eq!(action_label("staff.disable", Lang::En), "Staff disabled");
+        assert_eq!(action_label("something.new", Lang::Zh), "something.new");
+        assert_eq!(
+            describe("login.failure", r#"{"reason":"wrong_password"}"#, Lang::Zh),
+            "登录失败 · 密码错误"
+        );
+        assert_eq!(describe("logout", "{}", Lang::En), "Logged out");
+    }
+}

@@ -1,0 +1,623 @@
+//! Authorization sweep: every server function, route and page is classified here, refused without a session, and admin-only ones are forbidden to operators.
+//!
+//! The server functions are listed from server_fn's registry (the root crate links `app` with
+//! `ssr`) and from the `#[server(…)]` attributes in `app/src`; the plain routes from the
+//! `.route("…")` calls in `src/`; the pages from the `path!("…")` routes in `app/src/app.rs`. A
+//! path that is not in the tables below fails the test: classify it (public, staff or admin)
+//! and give it minimal well-formed arguments, so that the call reaches the check instead of
+//! failing to decode (the answer's body proves it: `"Unauthenticated"` / `"Forbidden"`).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::{add_user, login, Server, TestDb};
+use engine::on_both_databases;
+use reqwest::StatusCode;
+
+const ADMIN_PW: &str = "admin-password-1";
+const OPERATOR_PW: &str = "operator-password-1";
+
+/// Who may call a server function or load a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    /// Anyone (login, setup, language, health).
+    Public,
+    /// Any logged-in staff member (operators included): 401 without a session.
+    Staff,
+    /// Admins only: 401 without a session, 403 for an operator.
+    Admin,
+    /// Not a browser route: authenticated by WeChat's signature or a Mini Program API key.
+    External,
+}
+use Access::*;
+
+/// Every server function: its endpoint under `/api/`, who may call it, and minimal arguments
+/// that decode (an id that does not exist is fine: the check comes first).
+const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
+    // auth.rs
+    (
+        "login",
+        Public,
+        &[("username", "nobody"), ("password", "x")],
+    ),
+    ("logout", Public, &[]),
+    ("setup_status", Public, &[("token", "x")]),
+    (
+        "setup_admin",
+        Public,
+        &[
+            ("token", "x"),
+            ("username", "nobody"),
+            ("password", "a-long-password-1"),
+            ("password_confirm", "a-long-password-1"),
+        ],
+    ),
+    ("set_language", Public, &[("lang", "zh")]),
+    // accounts.rs
+    ("list_accounts", Admin, &[]),
+    (
+        "create_account",
+        Admin,
+        &[
+            ("kind", "oa"),
+            ("name", "sweep"),
+            ("appid", "wx0000000000000000"),
+            ("secret", "0123456789abcdef0123456789abcdef"),
+            ("callback_token", ""),
+            ("encoding_aes_key", ""),
+            ("api_base", "http://127.0.0.1:9"),
+            ("linked_account_id", ""),
+        ],
+    ),
+    ("delete_account", Admin, &[("id", "999999")]),
+    ("test_account_connection", Admin, &[("id", "999999")]),
+    ("account_choice", Staff, &[]),
+    ("select_account", Staff, &[("id", "999999")]),
+    // audit.rs
+    (
+        "list_audit",
+        Admin,
+        &[
+            ("action", ""),
+            ("actor", ""),
+            ("from", ""),
+            ("until", ""),
+            ("q", ""),
+            ("before", ""),
+        ],
+    ),
+    // followers.rs
+    (
+        "list_followers",
+        Staff,
+        &[
+            ("search", ""),
+            ("subscribed", ""),
+            ("unionid", ""),
+            ("matched", ""),
+            ("tag", ""),
+            ("after", ""),
+        ],
+    ),
+    (
+        "count_followers",
+        Staff,
+        &[
+            ("search", ""),
+            ("subscribed", ""),
+            ("unionid", ""),
+            ("matched", ""),
+            ("tag", ""),
+        ],
+    ),
+    ("start_follower_sync", Staff, &[]),
+    ("cancel_follower_sync", Staff, &[]),
+    ("sync_status", Staff, &[]),
+    ("dashboard", Staff, &[]),
+    // jobs.rs
+    (
+        "plan_job",
+        Staff,
+        &[
+            ("source", "{}"),
+            ("channel", "template"),
+            ("mp_preset_id", "0"),
+        ],
+    ),
+    (
+        "create_job",
+        Staff,
+        &[
+            ("preset_id", "999999"),
+            ("mp_preset_id", "0"),
+            ("channel", "template"),
+            ("name", "sweep"),
+            ("source", "{}"),
+            ("rate_limit", "10"),
+        ],
+    ),
+    ("list_jobs", Staff, &[]),
+    ("job_progress", Staff, &[("id", "999999")]),
+    ("approval_threshold", Staff, &[]),
+    ("set_approval_threshold", Admin, &[("threshold", "10000")]),
+    (
+        "job_recipients",
+        Staff,
+        &[
+            ("id", "999999"),
+            ("state_filter", ""),
+            ("errcode", ""),
+            ("search", ""),
+            ("after", "0"),
+        ],
+    ),
+    (
+        "control_job",
+        Staff,
+        &[("id", "999999"), ("action", "pause")],
+    ),
+    // mp.rs
+    ("create_mp_api_key", Admin, &[("account_id", "999999")]),
+    ("list_mp_api_keys", Admin, &[("account_id", "999999")]),
+    ("revoke_mp_api_key", Admin, &[("key_id", "999999")]),
+    (
+        "import_mp_users",
+        Admin,
+        &[("account_id", "999999"), ("csv", "openid,unionid\n")],
+    ),
+    // profile.rs
+    ("my_test_openids", Staff, &[]),
+    (
+        "set_my_test_openid",
+        Staff,
+        &[("account_id", "999999"), ("openid", "")],
+    ),
+    // staff.rs: staff management is admin-only; one's own password is any staff member's.
+    ("list_staff_members", Admin, &[]),
+    (
+        "add_staff",
+        Admin,
+        &[
+            ("username", "sweep.user"),
+            ("role", "operator"),
+            ("password", "a-long-password-1"),
+            ("password_confirm", "a-long-password-1"),
+        ],
+    ),
+    (
+        "change_staff_role",
+        Admin,
+        &[("id", "999999"), ("role", "admin")],
+    ),
+    (
+        "set_staff_disabled",
+        Admin,
+        &[("id", "999999"), ("disabled", "true")],
+    ),
+    ("reset_staff_password", Admin, &[("id", "999999")]),
+    (
+        "change_my_password",
+        Staff,
+        &[
+            ("current_password", "not-the-password"),
+            ("new_password", "a-long-password-2"),
+            ("new_password_confirm", "a-long-password-2"),
+        ],
+    ),
+    // templates.rs
+    ("templates_page", Staff, &[]),
+    ("sync_templates", Admin, &[("kind", "oa")]),
+    ("preset_editor", Staff, &[("id", "999999")]),
+    (
+        "save_preset",
+        Admin,
+        &[
+            ("id", "0"),
+            ("name", "sweep"),
+            ("template_ref", "999999"),
+            ("body", "{}"),
+        ],
+    ),
+    ("duplicate_preset", Admin, &[("id", "999999")]),
+    ("delete_preset", Admin, &[("id", "999999")]),
+    ("test_send_preset", Staff, &[("id", "999999")]),
+];
+
+/// Every plain axum route as written in `src/` (`.route("…")`), who may load it, and a URL.
+const ROUTES: &[(&str, Access, &str)] = &[
+    ("/healthz", Public, "/healthz"),
+    ("/readyz", Public, "/readyz"),
+    ("/events/sync", Staff, "/events/sync"),
+    ("/export/followers.csv", Staff, "/export/followers.csv"),
+    ("/export/jobs/{file}", Staff, "/export/jobs/1.csv"),
+    ("/export/audit.csv", Admin, "/export/audit.csv"),
+    (
+        "/wechat/callback/{appid}",
+        External,
+        "/wechat/callback/wx0000000000000000",
+    ),
+    (
+        "/api/mp/{appid}/login",
+        External,
+        "/api/mp/wx0000000000000000/login",
+    ),
+    (
+        "/api/mp/{appid}/subscriptions",
+        External,
+        "/api/mp/wx0000000000000000/subscriptions",
+    ),
+];
+
+/// Every page route in `app/src/app.rs` (`path!("…")`), who may load it, and a URL. Pages need
+/// a login; what an admin-only page shows comes from admin-only server functions (above).
+const PAGES: &[(&str, Access, &str)] = &[
+    ("/login", Public, "/login"),
+    ("/setup", Public, "/setup"),
+    ("", Staff, "/"),
+    ("followers", Staff, "/followers"),
+    ("templates", Staff, "/templates"),
+    ("templates/presets/:id", Staff, "/templates/presets/1"),
+    ("jobs", Staff, "/jobs"),
+    ("jobs/new", Staff, "/jobs/new"),
+    ("jobs/:id", Staff, "/jobs/1"),
+    ("settings", Staff, "/settings"),
+    ("staff", Admin, "/staff"),
+    ("audit", Admin, "/audit"),
+];
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The string literals that follow `marker` in `files` (whitespace and line breaks allowed
+/// between them), e.g. the `"…"` of `.route(\n    "…"`.
+fn literals_after(files: &[std::path::PathBuf], marker: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for piece in text.split(marker).skip(1) {
+            if let Some(lit) = piece.trim_start().strip_prefix('"') {
+                if let Some(end) = lit.find('"') {
+                    found.insert(lit[..end].to_owned());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Server function paths from the `#[server(… endpoint = "…")]` attributes in `app/src`.
+fn server_fns_in_source() -> BTreeSet<String> {
+    let mut files = Vec::new();
+    rust_files(&root().join("app/src"), &mut files);
+    let mut found = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        for (i, _) in text.match_indices("#[server(") {
+            let attr = &text[i..text[i..].find(")]").map_or(text.len(), |e| i + e)];
+            let endpoint = attr
+                .split("endpoint = \"")
+                .nth(1)
+                .and_then(|s| s.split('"').next());
+            match endpoint {
+                Some(e) => found.insert(format!("/api/{e}")),
+                None => panic!(
+                    "{}: a #[server] without `endpoint = \"…\"`; name it so the sweep can list it",
+                    file.display()
+                ),
+            };
+        }
+    }
+    found
+}
+
+/// Server function paths and methods from server_fn's registry in this (ssr) build.
+fn registered_server_fns() -> BTreeSet<(String, String)> {
+    // What the server does first: this links the whole app (and its server functions' registry
+    // entries) into the test binary.
+    let _ = leptos_axum::generate_route_list(app::app::App);
+    leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, method)| (path.to_owned(), method.to_string()))
+        .collect()
+}
+
+/// The registry's server functions, and any `#[server]` in the source it lacks (as POST).
+fn all_server_fns() -> BTreeSet<(String, String)> {
+    let mut all = registered_server_fns();
+    for path in server_fns_in_source() {
+        if !all.iter().any(|(p, _)| *p == path) {
+            all.insert((path, "POST".to_owned()));
+        }
+    }
+    all
+}
+
+fn table_fn(
+    path: &str,
+) -> Option<&'static (
+    &'static str,
+    Access,
+    &'static [(&'static str, &'static str)],
+)> {
+    SERVER_FNS
+        .iter()
+        .find(|(endpoint, _, _)| format!("/api/{endpoint}") == path)
+}
+
+/// Checks that the tables list exactly what the build and the source register.
+#[test]
+fn every_server_function_route_and_page_is_classified() {
+    let registered = registered_server_fns();
+    let in_source = server_fns_in_source();
+    let registered_paths: BTreeSet<String> = registered.iter().map(|(p, _)| p.clone()).collect();
+    assert!(
+        !registered.is_empty(),
+        "server_fn's registry is empty: the app's server functions are not linked in"
+    );
+    assert_eq!(
+        registered_paths, in_source,
+        "server_fn's registry and the #[server] attributes in app/src disagree"
+    );
+    let unclassified: Vec<&String> = registered_paths
+        .iter()
+        .filter(|p| table_fn(p).is_none())
+        .collect();
+    assert!(
+        unclassified.is_empty(),
+        "server functions missing from SERVER_FNS in tests/authz_sweep.rs: {unclassified:?}; \
+         classify each (Public, Staff or Admin) and give it minimal well-formed arguments"
+    );
+    let stale: Vec<&str> = SERVER_FNS
+        .iter()
+        .map(|(e, _, _)| *e)
+        .filter(|e| !registered_paths.contains(&format!("/api/{e}")))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "SERVER_FNS lists server functions that no longer exist: {stale:?}"
+    );
+
+    let mut sources = Vec::new();
+    rust_files(&root().join("src"), &mut sources);
+    let routes = literals_after(&sources, ".route(");
+    let classified: BTreeSet<String> = ROUTES.iter().map(|(p, _, _)| (*p).to_owned()).collect();
+    let unclassified: Vec<&String> = routes.difference(&classified).collect();
+    assert!(
+        unclassified.is_empty(),
+        "routes missing from ROUTES in tests/authz_sweep.rs: {unclassified:?}; classify each"
+    );
+    let stale: Vec<&String> = classified.difference(&routes).collect();
+    assert!(
+        stale.is_empty(),
+        "ROUTES lists routes that no longer exist: {stale:?}"
+    );
+
+    let pages = literals_after(&[root().join("app/src/app.rs")], "path!(");
+    let classified: BTreeSet<String> = PAGES.iter().map(|(p, _, _)| (*p).to_owned()).collect();
+    let unclassified: Vec<&String> = pages.difference(&classified).collect();
+    assert!(
+        unclassified.is_empty(),
+        "pages missing from PAGES in tests/authz_sweep.rs: {unclassified:?}; classify each"
+    );
+    let stale: Vec<&String> = classified.difference(&pages).collect();
+    assert!(
+        stale.is_empty(),
+        "PAGES lists pages that no longer exist: {stale:?}"
+    );
+}
+
+/// Calls a server function the way a hydrated page does (its registered method).
+async fn call_fn(
+    client: &reqwest::Client,
+    server: &Server,
+    path: &str,
+    method: &str,
+    args: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let req = if method.eq_ignore_ascii_case("GET") {
+        client.get(server.url(path)).query(args)
+    } else {
+        client.post(server.url(path)).form(args)
+    };
+    let res = req
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.text().await.unwrap_or_default())
+}
+
+async fn sweep(db: TestDb) {
+    add_user(&db, "admin", "admin", ADMIN_PW);
+    add_user(&db, "operator", "operator", OPERATOR_PW);
+    let server = Server::start(&db);
+    let registered = all_server_fns();
+    let mut failures = Vec::new();
+
+    // Without a session: every non-public server function answers 401 from its own check.
+    let anonymous = server.client();
+    let mut checked = 0;
+    for (path, method) in &registered {
+        let Some((_, access, args)) = table_fn(path) else {
+            failures.push(format!("{path}: not classified in SERVER_FNS"));
+            continue;
+        };
+        if *access == Public {
+            continue;
+        }
+        let (status, body) = call_fn(&anonymous, &server, path, method, args).await;
+        checked += 1;
+        if status != StatusCode::UNAUTHORIZED || !body.contains("Unauthenticated") {
+            failures.push(format!(
+                "{path} without a session answered {status} {body:.200} (expected 401 Unauthenticated)"
+            ));
+        }
+    }
+
+    // As an operator: admin-only functions answer 403; staff functions run (their arguments
+    // decode, and they refuse neither the session nor the role).
+    let operator = server.client();
+    let r = login(&operator, &server, "operator", OPERATOR_PW).await;
+    assert_eq!(r.status(), StatusCode::OK, "operator login");
+    for (path, method) in &registered {
+        let Some((_, access, args)) = table_fn(path) else {
+            continue;
+        };
+        match access {
+            Admin => {
+                let (status, body) = call_fn(&operator, &server, path, method, args).await;
+                if status != StatusCode::FORBIDDEN || !body.contains("Forbidden") {
+                    failures.push(format!(
+                        "{path} as an operator answered {status} {body:.200} (expected 403 Forbidden)"
+                    ));
+                }
+            }
+            Staff => {
+                let (status, body) = call_fn(&operator, &server, path, method, args).await;
+                // (A 401 `InvalidCredentials` is an answer: a wrong current password.)
+                if body.contains("Forbidden")
+                    || body.contains("Unauthenticated")
+                    || body.contains("Transport")
+                {
+                    failures.push(format!(
+                        "{path} as an operator answered {status} {body:.200} \
+                         (a staff function: it should run; if it is admin-only, classify it Admin; \
+                         a Transport error means its arguments in SERVER_FNS do not decode)"
+                    ));
+                }
+            }
+            Public | External => {}
+        }
+    }
+
+    // Plain routes: refused without a session (the guard's redirect to the login page, or the
+    // handler's own 401); the WeChat callback and the Mini Program API refuse requests without
+    // a signature or a key.
+    for (pattern, access, url) in ROUTES {
+        match access {
+            Staff | Admin => {
+                let r = anonymous.get(server.url(url)).send().await.unwrap();
+                let status = r.status();
+                let location = r
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                let redirected = status == StatusCode::SEE_OTHER && location.starts_with("/login");
+                if !(redirected || status == StatusCode::UNAUTHORIZED) {
+                    failures.push(format!(
+                        "route {pattern} without a session answered {status} (expected 401 or a redirect to /login)"
+                    ));
+                }
+                if *access == Admin {
+                    let r = operator.get(server.url(url)).send().await.unwrap();
+                    if r.status() != StatusCode::FORBIDDEN {
+                        failures.push(format!(
+                            "route {pattern} as an operator answered {} (expected 403)",
+                            r.status()
+                        ));
+                    }
+                }
+            }
+            External if url.starts_with("/api/mp/") => {
+                let r = anonymous
+                    .post(server.url(url))
+                    .json(&serde_json::json!({ "code": "x" }))
+                    .send()
+                    .await
+                    .unwrap();
+                if r.status() != StatusCode::UNAUTHORIZED {
+                    failures.push(format!(
+                        "route {pattern} without an API key answered {} (expected 401)",
+                        r.status()
+                    ));
+                }
+            }
+            External => {
+                let r = anonymous
+                    .post(server.url(url))
+                    .body("<xml><Event><![CDATA[unsubscribe]]></Event></xml>")
+                    .send()
+                    .await
+                    .unwrap();
+                if !matches!(r.status(), StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) {
+                    failures.push(format!(
+                        "route {pattern} without a signature answered {} (expected 403, or 404 for an unknown AppID)",
+                        r.status()
+                    ));
+                }
+            }
+            Public => {}
+        }
+    }
+
+    // Pages: the guard sends anyone without a session to the login page (with the page to come
+    // back to); a logged-in operator gets them.
+    for (pattern, access, url) in PAGES {
+        if *access == Public {
+            let r = anonymous.get(server.url(url)).send().await.unwrap();
+            if r.status() != StatusCode::OK {
+                failures.push(format!("public page {url} answered {}", r.status()));
+            }
+            continue;
+        }
+        let r = anonymous.get(server.url(url)).send().await.unwrap();
+        // The guard's redirect (`/login?next=…`; the dashboard needs no `next`).
+        let expected = if *url == "/" {
+            "/login".to_owned()
+        } else {
+            format!("/login?next={url}")
+        };
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        if r.status() != StatusCode::SEE_OTHER || location != expected {
+            failures.push(format!(
+                "page {pattern} ({url}) without a session answered {} to {location:?} (expected 303 to {expected})",
+                r.status()
+            ));
+        }
+        let r = operator.get(server.url(url)).send().await.unwrap();
+        if r.status().is_redirection() {
+            failures.push(format!(
+                "page {pattern} ({url}) sent a logged-in operator away ({})",
+                r.status()
+            ));
+        }
+    }
+
+    let protected = SERVER_FNS.iter().filter(|(_, a, _)| *a != Public).count();
+    assert_eq!(
+        checked, protected,
+        "every protected server function was called"
+    );
+    assert!(
+        failures.is_empty(),
+        "authorization sweep ({checked} protected server functions, {} routes, {} pages):\n{}",
+        ROUTES.len(),
+        PAGES.len(),
+        failures.join("\n")
+    );
+}
+on_both_databases!(sweep);
