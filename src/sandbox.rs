@@ -1,10 +1,13 @@
 //! Sandbox mode: the WeChat simulator runs in-process with a demo Official Account and linked
-//! Mini Program, registered as sandbox accounts so every screen can be tried without WeChat.
+//! Mini Program, registered as sandbox accounts so every screen can be tried without WeChat; the
+//! simulator pushes its events (receipts, follows, subscribe popups) to wxpush's callback URLs.
+
+use std::net::SocketAddr;
 
 use engine::accounts::{AccountChanges, AccountKind, NewAccount, Secret};
 use engine::audit::Actor;
 use engine::Engine;
-use wechat_sim::SimHandle;
+use wechat_sim::{CallbackConfig, CallbackMode, SimHandle};
 
 /// When to start the sandbox.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -18,7 +21,12 @@ pub enum SandboxMode {
 }
 
 /// Starts the simulator and registers (or re-points) the sandbox accounts, if `mode` says so.
-pub async fn start(engine: &Engine, mode: SandboxMode) -> Result<Option<SimHandle>, String> {
+/// `addr` is where this wxpush listens: the simulator pushes events to its callback URLs.
+pub async fn start(
+    engine: &Engine,
+    mode: SandboxMode,
+    addr: SocketAddr,
+) -> Result<Option<SimHandle>, String> {
     let accounts = engine.accounts().await.map_err(|e| e.to_string())?;
     let has_real = accounts.iter().any(|a| !a.sandbox);
     if mode == SandboxMode::Off || (mode == SandboxMode::Auto && has_real) {
@@ -52,6 +60,26 @@ pub async fn start(engine: &Engine, mode: SandboxMode) -> Result<Option<SimHandl
     )
     .await?;
     seed_mp_users(engine, &actor, &sim, mp).await?;
+    let base = callback_base(addr);
+    for (id, mp_side) in [(oa, false), (mp, true)] {
+        let account = engine
+            .account(id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the sandbox account vanished")?;
+        let callback = CallbackConfig {
+            url: format!("{base}/wechat/callback/{}", account.appid),
+            token: account.callback_token.expose().to_owned(),
+            encoding_aes_key: None,
+            mode: CallbackMode::Plain,
+        };
+        let set = if mp_side {
+            sim.set_mp_callback(Some(callback))
+        } else {
+            sim.set_callback(Some(callback))
+        };
+        set.map_err(|e| format!("cannot point the sandbox simulator at wxpush: {e}"))?;
+    }
     tracing::warn!(
         simulator = %sim.base_url,
         "SANDBOX: demo accounts talk to the built-in WeChat simulator; no real message is sent"
@@ -90,6 +118,23 @@ async fn seed_mp_users(
     Ok(())
 }
 
+/// The URL the in-process simulator reaches this server at (a wildcard address is reached on
+/// loopback).
+fn callback_base(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_owned(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        ip => ip.to_string(),
+    };
+    format!("http://{ip}:{}", addr.port())
+}
+
+/// A callback token for a sandbox account that has none yet.
+fn new_token() -> Secret {
+    Secret::new(hex::encode(rand::random::<[u8; 16]>()))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn register(
     engine: &Engine,
@@ -113,6 +158,7 @@ async fn register(
                 AccountChanges {
                     api_base: Some(base.into()),
                     secret: Some(Secret::new(secret)),
+                    callback_token: (!a.callback_token.is_set()).then(new_token),
                     ..Default::default()
                 },
             )
@@ -132,7 +178,7 @@ async fn register(
                     name: name.into(),
                     appid: appid.into(),
                     secret: Secret::new(secret),
-                    callback_token: Secret::default(),
+                    callback_token: new_token(),
                     encoding_aes_key: Secret::default(),
                     api_base: base.into(),
                     linked_account_id: linked,

@@ -44,7 +44,7 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
     });
 
     // Kept alive for the life of the server.
-    let _sandbox = sandbox::start(&engine, sandbox_mode).await?;
+    let _sandbox = sandbox::start(&engine, sandbox_mode, config.addr).await?;
 
     let sessions = Sessions::open(engine.db())
         .await

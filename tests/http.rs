@@ -511,11 +511,63 @@ async fn sandbox_registers_linked_demo_accounts(db: TestDb) {
     let server = Server::start_full(&db, &["--sandbox", "auto"], &[]);
     let client = server.client();
     login(&client, &server, "admin", ADMIN_PW).await;
-    assert_eq!(
-        accounts(client, server.base.clone()).await.len(),
-        2,
-        "auto with only sandbox accounts keeps the sandbox"
-    );
+    let list = accounts(client, server.base.clone()).await;
+    assert_eq!(list.len(), 2, "auto with only sandbox accounts keeps the sandbox");
+
+    // The sandbox simulator pushes to wxpush's callback URLs: a subscribe popup is accepted
+    // (signed with the sandbox account's token), not refused.
+    let sim = list[0]["api_base"].as_str().unwrap().trim_end_matches('/').to_owned();
+    let cfg: serde_json::Value = reqwest::get(format!("{sim}/sim/accounts"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for side in ["oa", "mp"] {
+        assert_eq!(
+            cfg[side]["callback"]["url"],
+            format!("{}/wechat/callback/{}", server.base, cfg[side]["appid"].as_str().unwrap()),
+            "{side}: {cfg}"
+        );
+    }
+    let templates: serde_json::Value = reqwest::get(format!("{sim}/sim/templates"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let users: serde_json::Value = reqwest::get(format!("{sim}/sim/mp/users?offset=0&limit=1"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let popup = reqwest::Client::new()
+        .post(format!("{sim}/sim/mp/popup"))
+        .json(&serde_json::json!({
+            "openid": users["users"][0]["openid"],
+            "template_id": templates["mp"][0]["priTmplId"],
+            "status": "accept",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(popup.status().is_success());
+    let mut stats = serde_json::Value::Null;
+    for _ in 0..100 {
+        stats = reqwest::get(format!("{sim}/sim/receipts"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if stats["pending"] == 0 && stats["pushed"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(stats["pushed"], 1, "{stats}");
+    assert_eq!(stats["failed"], 0, "{stats}");
 }
 on_both_databases!(sandbox_registers_linked_demo_accounts);
 

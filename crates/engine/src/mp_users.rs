@@ -168,7 +168,8 @@ fn parse_import(csv: &str, first_line: usize) -> Result<(Vec<ImportRow>, Vec<Imp
     let mut data_lines = 0usize;
     let mut first_content = first_line == 1;
     for (i, raw) in csv.split('\n').enumerate() {
-        let line = first_line + i;
+        // `first_line` comes from the browser: never overflow (fuzz finding).
+        let line = first_line.saturating_add(i);
         let text = raw.strip_suffix('\r').unwrap_or(raw);
         if text.trim().is_empty() {
             continue;
@@ -597,6 +598,15 @@ mod tests {
         assert!(rows.is_empty());
         assert_eq!(errors[0].line, 101, "not a header past line 1");
         assert_eq!(errors[1].line, 102);
+    }
+
+    #[test]
+    fn a_huge_first_line_does_not_overflow() {
+        // Found by `fuzz/` (csv_import): `first_line + i` overflowed for a piece said to start
+        // on line usize::MAX.
+        let (rows, errors, n) = parse_import(&format!("{A}\nbad\n{B}\n"), usize::MAX).unwrap();
+        assert_eq!((rows.len(), n), (2, 1));
+        assert_eq!(errors[0].line, usize::MAX);
     }
 
     #[test]

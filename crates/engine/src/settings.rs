@@ -34,7 +34,8 @@ impl Engine {
             });
         }
         let before = self.approval_threshold().await?;
-        on_db!(self.db(), |pool| sqlx::query(
+        on_db!(self.db(), |pool| {
+            sqlx::query(
             "INSERT INTO app_settings (key, value, updated_by, updated_ms) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, \
              updated_by = EXCLUDED.updated_by, updated_ms = EXCLUDED.updated_ms"
@@ -45,7 +46,8 @@ impl Engine {
         .bind(now_ms())
         .execute(pool)
         .await
-        .map(|_| ()))?;
+        .map(|_| ())
+        })?;
         self.audit(
             actor,
             "settings.approval_threshold",

@@ -3,20 +3,24 @@
 //! best-available job delivered once per person on the right channel with the credits spent;
 //! WeChat's 43101 clearing a credit; a lost subscribe answer never resent.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use engine::accounts::{Account, AccountKind, NewAccount, Secret};
-use engine::audit::Actor;
+mod common;
+
+use engine::accounts::Account;
 use engine::jobs::{
     Channel, DispatchConfig, JobProgress, JobState, NewJob, RecipientFilter, RecipientRow,
     RecipientSource, RowChannel, SkipReason,
 };
 use engine::presets::PresetInput;
 use engine::testing::TestDb;
-use engine::{on_both_databases, on_db, Engine, Error};
-use message::{FieldValue, PresetBody};
+use engine::{on_both_databases, Engine, Error};
+use message::PresetBody;
 use wechat_sim::{FaultConfig, SimConfig, SimHandle};
+
+use common::{
+    admin, import_mp_users, linked_accounts, order_status_values, sync_followers, values,
+};
 
 struct World {
     sim: SimHandle,
@@ -38,10 +42,6 @@ impl Drop for Dispatcher {
     }
 }
 
-fn admin() -> Actor {
-    Actor::staff(1, "admin", "127.0.0.1")
-}
-
 fn fast() -> DispatchConfig {
     DispatchConfig {
         concurrency: 8,
@@ -50,21 +50,6 @@ fn fast() -> DispatchConfig {
         poll_ms: 20,
         ..DispatchConfig::default()
     }
-}
-
-fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, FieldValue> {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            (
-                (*k).to_owned(),
-                FieldValue {
-                    value: (*v).to_owned(),
-                    color: String::new(),
-                },
-            )
-        })
-        .collect()
 }
 
 async fn world(db: &TestDb) -> World {
@@ -80,67 +65,8 @@ async fn world(db: &TestDb) -> World {
     .await
     .expect("simulator starts");
     let engine = Engine::open(&db.url).await.unwrap();
-    let cfg = sim.config().clone();
-    let account = |kind, name: &str, appid: &str, secret: &str, linked| NewAccount {
-        kind,
-        name: name.into(),
-        appid: appid.into(),
-        secret: Secret::new(secret.to_owned()),
-        callback_token: Secret::default(),
-        encoding_aes_key: Secret::default(),
-        api_base: sim.base_url.clone(),
-        linked_account_id: linked,
-        sandbox: false,
-    };
-    let oa = engine
-        .create_account(
-            &Actor::cli(),
-            account(
-                AccountKind::Oa,
-                "测试公众号",
-                &cfg.oa_appid,
-                &cfg.oa_secret,
-                None,
-            ),
-        )
-        .await
-        .unwrap();
-    let mp = engine
-        .create_account(
-            &Actor::cli(),
-            account(
-                AccountKind::Mp,
-                "测试小程序",
-                &cfg.mp_appid,
-                &cfg.mp_secret,
-                Some(oa.id),
-            ),
-        )
-        .await
-        .unwrap();
-    // The MP users as the login API records them.
-    let users: Vec<(String, Option<String>)> = (0..cfg.mp_users)
-        .filter_map(|i| Some((sim.mp_openid(i)?, sim.mp_unionid(i))))
-        .collect();
-    on_db!(engine.db(), |pool| {
-        let mut tx = pool.begin().await.unwrap();
-        for (openid, unionid) in &users {
-            sqlx::query(
-                "INSERT INTO mp_users (account_id, openid, unionid, source, first_seen_ms) \
-                 VALUES ($1, $2, $3, 'import', $4)",
-            )
-            .bind(mp.id)
-            .bind(openid)
-            .bind(unionid)
-            .bind(engine::now_ms())
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        }
-        tx.commit().await.unwrap()
-    });
-    let oa = engine.account(oa.id).await.unwrap().unwrap();
-    let mp = engine.account(mp.id).await.unwrap().unwrap();
+    let (oa, mp) = linked_accounts(&engine, &sim).await;
+    import_mp_users(&engine, &sim, &mp).await;
     sync_followers(&engine, &oa).await;
     engine.sync_templates(&admin(), &oa).await.unwrap();
     engine.sync_templates(&admin(), &mp).await.unwrap();
@@ -158,16 +84,7 @@ async fn world(db: &TestDb) -> World {
             PresetInput {
                 name: "发货通知".into(),
                 template_ref: oa_template.id,
-                body: PresetBody {
-                    values: values(&[
-                        ("thing1", "无线蓝牙耳机"),
-                        ("character_string2", "20231018123456"),
-                        ("time3", "2023年10月18日 14:30"),
-                        ("amount4", "¥199.00"),
-                        ("const5", "已发货"),
-                    ]),
-                    ..PresetBody::default()
-                },
+                body: order_status_values(),
             },
         )
         .await
@@ -187,15 +104,14 @@ async fn world(db: &TestDb) -> World {
                 name: "小程序发货通知".into(),
                 template_ref: mp_template.id,
                 body: PresetBody {
-                    values: values(&[
+                    page: "pages/order/detail?id=1".into(),
+                    ..values(&[
                         ("character_string1", "20231018123456"),
                         ("thing2", "无线蓝牙耳机"),
                         ("date3", "2023年10月18日"),
                         ("thing4", "顺丰速运"),
                         ("character_string5", "SF1234567890"),
-                    ]),
-                    page: "pages/order/detail?id=1".into(),
-                    ..PresetBody::default()
+                    ])
                 },
             },
         )
@@ -210,12 +126,6 @@ async fn world(db: &TestDb) -> World {
         mp_preset_id: mp_preset.id,
         mp_template: mp_template.remote.template_id,
     }
-}
-
-async fn sync_followers(engine: &Engine, oa: &Account) {
-    let run = engine.start_sync(&Actor::cli(), oa.id).await.unwrap();
-    let p = engine.run_sync(run).await.unwrap();
-    assert_eq!(p.state, "done", "{p:?}");
 }
 
 /// One person of the simulator, seen from both sides.

@@ -3,10 +3,12 @@
 //! across a crash of the dispatcher —, a token WeChat revokes mid-job, the daily quota pausing a
 //! job, permanent errors recorded and retried, cancel, and delivery receipts.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use engine::accounts::{Account, AccountKind, NewAccount, Secret};
+mod common;
+
+use engine::accounts::Account;
 use engine::audit::Actor;
 use engine::followers::FollowerQuery;
 use engine::jobs::{
@@ -16,9 +18,10 @@ use engine::jobs::{
 use engine::presets::PresetInput;
 use engine::testing::TestDb;
 use engine::{on_both_databases, on_db, Engine, Error};
-use message::{FieldValue, PresetBody};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wechat_sim::{CallbackConfig, CallbackMode, FaultConfig, SimConfig, SimHandle};
+
+use common::{admin, import_mp_users, linked_accounts, order_status_values, sync_followers};
 
 /// An Official Account of the simulator with its followers synced, its linked Mini Program's
 /// users imported and one sendable preset.
@@ -36,10 +39,6 @@ impl Drop for Dispatcher {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-fn admin() -> Actor {
-    Actor::staff(1, "admin", "127.0.0.1")
 }
 
 fn fast() -> DispatchConfig {
@@ -65,62 +64,8 @@ async fn world(db: &TestDb, config: SimConfig) -> World {
         .await
         .expect("simulator starts");
     let engine = Engine::open(&db.url).await.unwrap();
-    let cfg = sim.config().clone();
-    let oa = engine
-        .create_account(
-            &Actor::cli(),
-            NewAccount {
-                kind: AccountKind::Oa,
-                name: "测试公众号".into(),
-                appid: cfg.oa_appid.clone(),
-                secret: Secret::new(cfg.oa_secret.clone()),
-                callback_token: Secret::default(),
-                encoding_aes_key: Secret::default(),
-                api_base: sim.base_url.clone(),
-                linked_account_id: None,
-                sandbox: false,
-            },
-        )
-        .await
-        .unwrap();
-    let mp = engine
-        .create_account(
-            &Actor::cli(),
-            NewAccount {
-                kind: AccountKind::Mp,
-                name: "测试小程序".into(),
-                appid: cfg.mp_appid.clone(),
-                secret: Secret::new(cfg.mp_secret.clone()),
-                callback_token: Secret::default(),
-                encoding_aes_key: Secret::default(),
-                api_base: sim.base_url.clone(),
-                linked_account_id: Some(oa.id),
-                sandbox: false,
-            },
-        )
-        .await
-        .unwrap();
-    let users: Vec<(String, Option<String>)> = (0..cfg.mp_users)
-        .filter_map(|i| Some((sim.mp_openid(i)?, sim.mp_unionid(i))))
-        .collect();
-    on_db!(engine.db(), |pool| {
-        let mut tx = pool.begin().await.unwrap();
-        for (openid, unionid) in &users {
-            sqlx::query(
-                "INSERT INTO mp_users (account_id, openid, unionid, source, first_seen_ms) \
-                 VALUES ($1, $2, $3, 'import', $4)",
-            )
-            .bind(mp.id)
-            .bind(openid)
-            .bind(unionid)
-            .bind(engine::now_ms())
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        }
-        tx.commit().await.unwrap()
-    });
-    let oa = engine.account(oa.id).await.unwrap().unwrap();
+    let (oa, mp) = linked_accounts(&engine, &sim).await;
+    import_mp_users(&engine, &sim, &mp).await;
     sync_followers(&engine, &oa).await;
     engine.sync_templates(&admin(), &oa).await.unwrap();
     let template_ref = engine
@@ -131,24 +76,6 @@ async fn world(db: &TestDb, config: SimConfig) -> World {
         .find(|t| t.remote.title == "订单状态通知")
         .expect("template synced")
         .id;
-    let values: BTreeMap<String, FieldValue> = [
-        ("thing1", "无线蓝牙耳机"),
-        ("character_string2", "20231018123456"),
-        ("time3", "2023年10月18日 14:30"),
-        ("amount4", "¥199.00"),
-        ("const5", "已发货"),
-    ]
-    .into_iter()
-    .map(|(k, v)| {
-        (
-            k.to_owned(),
-            FieldValue {
-                value: v.to_owned(),
-                color: String::new(),
-            },
-        )
-    })
-    .collect();
     let preset = engine
         .create_preset(
             &admin(),
@@ -156,10 +83,7 @@ async fn world(db: &TestDb, config: SimConfig) -> World {
             PresetInput {
                 name: "发货通知".into(),
                 template_ref,
-                body: PresetBody {
-                    values,
-                    ..PresetBody::default()
-                },
+                body: order_status_values(),
             },
         )
         .await
@@ -170,12 +94,6 @@ async fn world(db: &TestDb, config: SimConfig) -> World {
         oa,
         preset_id: preset.id,
     }
-}
-
-async fn sync_followers(engine: &Engine, oa: &Account) {
-    let run = engine.start_sync(&Actor::cli(), oa.id).await.unwrap();
-    let p = engine.run_sync(run).await.unwrap();
-    assert_eq!(p.state, "done", "{p:?}");
 }
 
 impl World {
@@ -1172,7 +1090,13 @@ async fn big_jobs_wait_for_a_second_admin(db: TestDb) {
         .set_approval_threshold(&admin(), -1)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Invalid { field: "approval_threshold", .. }));
+    assert!(matches!(
+        err,
+        Error::Invalid {
+            field: "approval_threshold",
+            ..
+        }
+    ));
     w.engine.set_approval_threshold(&admin(), 10).await.unwrap();
     let _d = w.start(fast());
 
@@ -1192,11 +1116,27 @@ async fn big_jobs_wait_for_a_second_admin(db: TestDb) {
     assert!(big.awaiting_approval(), "{big:?}");
     assert_eq!(big.state, JobState::Paused);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(w.sim.ledger_summary().template_sends, 0, "nothing before approval");
+    assert_eq!(
+        w.sim.ledger_summary().template_sends,
+        0,
+        "nothing before approval"
+    );
     let err = w.engine.resume_job(&creator, big.id).await.unwrap_err();
-    assert!(matches!(err, Error::Invalid { field: "state", .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::Invalid { field: "state", .. }),
+        "{err:?}"
+    );
     let err = w.engine.approve_job(&creator, big.id).await.unwrap_err();
-    assert!(matches!(err, Error::Invalid { field: "approver", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Invalid {
+                field: "approver",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 
     let approved = w.engine.approve_job(&admin(), big.id).await.unwrap();
     assert_eq!(approved.approved_by.as_deref(), Some("admin"));
@@ -1237,7 +1177,10 @@ async fn big_jobs_wait_for_a_second_admin(db: TestDb) {
         .map(|e| e.action)
         .collect();
     for action in ["settings.approval_threshold", "job.approve", "job.finish"] {
-        assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
     }
 }
 on_both_databases!(big_jobs_wait_for_a_second_admin);

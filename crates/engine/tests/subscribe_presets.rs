@@ -4,6 +4,8 @@
 //! subscription), flagged when the template goes, and a cross-check that every value the
 //! `message` crate accepts is accepted by the simulator too: a 47003 never reaches WeChat.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use engine::accounts::{Account, AccountKind, NewAccount, Secret};
@@ -11,10 +13,12 @@ use engine::audit::Actor;
 use engine::presets::PresetInput;
 use engine::testing::TestDb;
 use engine::{on_both_databases, Engine, Error, Role};
-use message::{FieldType, FieldValue, Flavor, MiniProgramLink, PresetBody, Problem};
+use message::{FieldType, Flavor, MiniProgramLink, PresetBody, Problem};
 use serde_json::json;
 use wechat::api::{SubscribeMessage, SubscribeValue};
 use wechat_sim::{CreditKind, SimConfig, SimHandle};
+
+use common::{admin, linked_accounts, template_ref, values};
 
 async fn sim() -> SimHandle {
     wechat_sim::start(
@@ -27,81 +31,6 @@ async fn sim() -> SimHandle {
     )
     .await
     .expect("simulator starts")
-}
-
-/// The simulator's OA and its linked MP, as accounts.
-async fn accounts(engine: &Engine, sim: &SimHandle) -> (Account, Account) {
-    let cfg = sim.config();
-    let oa = engine
-        .create_account(
-            &Actor::cli(),
-            NewAccount {
-                kind: AccountKind::Oa,
-                name: "测试公众号".into(),
-                appid: cfg.oa_appid.clone(),
-                secret: Secret::new(cfg.oa_secret.clone()),
-                callback_token: Secret::default(),
-                encoding_aes_key: Secret::default(),
-                api_base: sim.base_url.clone(),
-                linked_account_id: None,
-                sandbox: false,
-            },
-        )
-        .await
-        .unwrap();
-    let mp = engine
-        .create_account(
-            &Actor::cli(),
-            NewAccount {
-                kind: AccountKind::Mp,
-                name: "测试小程序".into(),
-                appid: cfg.mp_appid.clone(),
-                secret: Secret::new(cfg.mp_secret.clone()),
-                callback_token: Secret::default(),
-                encoding_aes_key: Secret::default(),
-                api_base: sim.base_url.clone(),
-                linked_account_id: Some(oa.id),
-                sandbox: false,
-            },
-        )
-        .await
-        .unwrap();
-    let oa = engine.account(oa.id).await.unwrap().unwrap();
-    (oa, mp)
-}
-
-fn admin() -> Actor {
-    Actor::staff(1, "admin", "127.0.0.1")
-}
-
-fn values(pairs: &[(&str, &str)]) -> PresetBody {
-    PresetBody {
-        values: pairs
-            .iter()
-            .map(|(k, v)| {
-                (
-                    (*k).to_owned(),
-                    FieldValue {
-                        value: (*v).to_owned(),
-                        color: String::new(),
-                    },
-                )
-            })
-            .collect(),
-        ..PresetBody::default()
-    }
-}
-
-/// The stored id of the template titled `title`.
-async fn template_ref(engine: &Engine, account: &Account, title: &str) -> i64 {
-    engine
-        .templates_of(account.id, true)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|t| t.remote.title == title)
-        .unwrap_or_else(|| panic!("template {title} stored"))
-        .id
 }
 
 /// The simulator's 预约服务提醒 (every subscribe type but enum), filled in validly.
@@ -132,7 +61,7 @@ fn booking() -> PresetBody {
 async fn synced(db: &TestDb) -> (SimHandle, Engine, Account, Account) {
     let sim = sim().await;
     let engine = Engine::open(&db.url).await.unwrap();
-    let (oa, mp) = accounts(&engine, &sim).await;
+    let (oa, mp) = linked_accounts(&engine, &sim).await;
     engine.sync_templates(&admin(), &oa).await.unwrap();
     engine.sync_templates(&admin(), &mp).await.unwrap();
     (sim, engine, oa, mp)

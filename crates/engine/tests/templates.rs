@@ -2,14 +2,17 @@
 //! flagged (never deleted) when their template goes or changes, the editor's rules enforced on
 //! save, and a test send that reaches WeChat with the exact payload.
 
-use engine::accounts::{Account, AccountKind, NewAccount, Secret};
+mod common;
+
 use engine::audit::Actor;
 use engine::presets::PresetInput;
 use engine::testing::TestDb;
 use engine::{on_both_databases, Engine, Error, Role};
-use message::{FieldValue, MiniProgramLink, PresetBody, Problem};
+use message::{FieldValue, MiniProgramLink, Problem};
 use serde_json::json;
 use wechat_sim::{NewOaTemplate, SimConfig, SimHandle};
+
+use common::{admin, linked_accounts, order_status_values, template_ref, values};
 
 async fn sim() -> SimHandle {
     wechat_sim::start(
@@ -24,95 +27,10 @@ async fn sim() -> SimHandle {
     .expect("simulator starts")
 }
 
-/// The simulator's OA and its linked MP, as accounts.
-async fn accounts(engine: &Engine, sim: &SimHandle) -> (Account, Account) {
-    let cfg = sim.config();
-    let oa = engine
-        .create_account(
-            &Actor::cli(),
-            NewAccount {
-                kind: AccountKind::Oa,
-                name: "测试公众号".into(),
-                appid: cfg.oa_appid.clone(),
-                secret: Secret::new(cfg.oa_secret.clone()),
-                callback_token: Secret::default(),
-                encoding_aes_key: Secret::default(),
-                api_base: sim.base_url.clone(),
-                linked_account_id: None,
-                sandbox: false,
-            },
-        )
-        .await
-        .unwrap();
-    let mp = engine
-        .create_account(
-            &Actor::cli(),
-            NewAccount {
-                kind: AccountKind::Mp,
-                name: "测试小程序".into(),
-                appid: cfg.mp_appid.clone(),
-                secret: Secret::new(cfg.mp_secret.clone()),
-                callback_token: Secret::default(),
-                encoding_aes_key: Secret::default(),
-                api_base: sim.base_url.clone(),
-                linked_account_id: Some(oa.id),
-                sandbox: false,
-            },
-        )
-        .await
-        .unwrap();
-    let oa = engine.account(oa.id).await.unwrap().unwrap();
-    (oa, mp)
-}
-
-fn admin() -> Actor {
-    Actor::staff(1, "admin", "127.0.0.1")
-}
-
-fn values(pairs: &[(&str, &str)]) -> PresetBody {
-    PresetBody {
-        values: pairs
-            .iter()
-            .map(|(k, v)| {
-                (
-                    (*k).to_owned(),
-                    FieldValue {
-                        value: (*v).to_owned(),
-                        color: String::new(),
-                    },
-                )
-            })
-            .collect(),
-        ..PresetBody::default()
-    }
-}
-
-/// The stored id of the template titled `title`.
-async fn template_ref(engine: &Engine, account: &Account, title: &str) -> i64 {
-    engine
-        .templates_of(account.id, true)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|t| t.remote.title == title)
-        .unwrap_or_else(|| panic!("template {title} stored"))
-        .id
-}
-
-fn order_status_values() -> PresetBody {
-    values(&[
-        ("thing1", "无线蓝牙耳机"),
-        ("character_string2", "20231018123456"),
-        ("time3", "2023年10月18日 14:30"),
-        ("amount4", "¥199.00"),
-        ("const5", "已发货"),
-    ])
-}
-
 async fn resync_merges_and_flags_presets(db: TestDb) {
     let sim = sim().await;
     let engine = Engine::open(&db.url).await.unwrap();
-    let (oa, mp) = accounts(&engine, &sim).await;
+    let (oa, mp) = linked_accounts(&engine, &sim).await;
 
     let first = engine.sync_templates(&admin(), &oa).await.unwrap();
     assert_eq!((first.added, first.changed, first.removed), (6, 0, 0));
@@ -287,7 +205,7 @@ on_both_databases!(resync_merges_and_flags_presets);
 async fn saving_applies_the_editor_rules(db: TestDb) {
     let sim = sim().await;
     let engine = Engine::open(&db.url).await.unwrap();
-    let (oa, mp) = accounts(&engine, &sim).await;
+    let (oa, mp) = linked_accounts(&engine, &sim).await;
     engine.sync_templates(&admin(), &oa).await.unwrap();
     let order_ref = template_ref(&engine, &oa, "订单状态通知").await;
 
@@ -411,7 +329,7 @@ on_both_databases!(saving_applies_the_editor_rules);
 async fn test_send_reaches_wechat_with_the_exact_payload(db: TestDb) {
     let sim = sim().await;
     let engine = Engine::open(&db.url).await.unwrap();
-    let (oa, mp) = accounts(&engine, &sim).await;
+    let (oa, mp) = linked_accounts(&engine, &sim).await;
     engine.sync_templates(&admin(), &oa).await.unwrap();
     let staff = engine
         .create_staff(

@@ -1,0 +1,139 @@
+//! What the engine's simulator tests share: the simulator's Official Account and its linked Mini
+//! Program as accounts, the Mini Program's users, a follower sync, presets' values.
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
+
+use engine::accounts::{Account, AccountKind, NewAccount, Secret};
+use engine::audit::Actor;
+use engine::{on_db, Engine};
+use message::{FieldValue, PresetBody};
+use wechat_sim::{SimConfig, SimHandle};
+
+/// The admin the tests act as.
+pub fn admin() -> Actor {
+    Actor::staff(1, "admin", "127.0.0.1")
+}
+
+/// A simulator on a free port.
+pub async fn start_sim(config: SimConfig) -> SimHandle {
+    wechat_sim::start(config, ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("simulator starts")
+}
+
+/// The simulator's OA and its linked MP, as accounts (the OA re-read, so it knows the link).
+pub async fn linked_accounts(engine: &Engine, sim: &SimHandle) -> (Account, Account) {
+    let cfg = sim.config();
+    let account = |kind, name: &str, appid: &str, secret: &str, linked| NewAccount {
+        kind,
+        name: name.into(),
+        appid: appid.into(),
+        secret: Secret::new(secret.to_owned()),
+        callback_token: Secret::default(),
+        encoding_aes_key: Secret::default(),
+        api_base: sim.base_url.clone(),
+        linked_account_id: linked,
+        sandbox: false,
+    };
+    let oa = engine
+        .create_account(
+            &Actor::cli(),
+            account(
+                AccountKind::Oa,
+                "测试公众号",
+                &cfg.oa_appid,
+                &cfg.oa_secret,
+                None,
+            ),
+        )
+        .await
+        .unwrap();
+    let mp = engine
+        .create_account(
+            &Actor::cli(),
+            account(
+                AccountKind::Mp,
+                "测试小程序",
+                &cfg.mp_appid,
+                &cfg.mp_secret,
+                Some(oa.id),
+            ),
+        )
+        .await
+        .unwrap();
+    let oa = engine.account(oa.id).await.unwrap().unwrap();
+    (oa, mp)
+}
+
+/// Every user of the simulator's Mini Program, as the login API would have recorded them.
+pub async fn import_mp_users(engine: &Engine, sim: &SimHandle, mp: &Account) {
+    let users: Vec<(String, Option<String>)> = (0..sim.config().mp_users)
+        .filter_map(|i| Some((sim.mp_openid(i)?, sim.mp_unionid(i))))
+        .collect();
+    on_db!(engine.db(), |pool| {
+        let mut tx = pool.begin().await.unwrap();
+        for (openid, unionid) in &users {
+            sqlx::query(
+                "INSERT INTO mp_users (account_id, openid, unionid, source, first_seen_ms) \
+                 VALUES ($1, $2, $3, 'import', $4)",
+            )
+            .bind(mp.id)
+            .bind(openid)
+            .bind(unionid)
+            .bind(engine::now_ms())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap()
+    });
+}
+
+/// A full follower sync of the OA, run to the end.
+pub async fn sync_followers(engine: &Engine, oa: &Account) {
+    let run = engine.start_sync(&Actor::cli(), oa.id).await.unwrap();
+    let p = engine.run_sync(run).await.unwrap();
+    assert_eq!(p.state, "done", "{p:?}");
+}
+
+/// A preset body with these values (no colors).
+pub fn values(pairs: &[(&str, &str)]) -> PresetBody {
+    PresetBody {
+        values: pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    (*k).to_owned(),
+                    FieldValue {
+                        value: (*v).to_owned(),
+                        color: String::new(),
+                    },
+                )
+            })
+            .collect(),
+        ..PresetBody::default()
+    }
+}
+
+/// The stored id of the template titled `title`.
+pub async fn template_ref(engine: &Engine, account: &Account, title: &str) -> i64 {
+    engine
+        .templates_of(account.id, true)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.remote.title == title)
+        .unwrap_or_else(|| panic!("template {title} stored"))
+        .id
+}
+
+/// The simulator's 订单状态通知 (an OA category template), filled in validly.
+pub fn order_status_values() -> PresetBody {
+    values(&[
+        ("thing1", "无线蓝牙耳机"),
+        ("character_string2", "20231018123456"),
+        ("time3", "2023年10月18日 14:30"),
+        ("amount4", "¥199.00"),
+        ("const5", "已发货"),
+    ])
+}
