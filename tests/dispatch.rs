@@ -202,5 +202,16 @@ async fn killed_mid_job_then_restarted_sends_each_once(db: TestDb) {
         p["job"]["total"].as_i64().unwrap() + 1
     );
     assert!(csv.lines().nth(1).unwrap().contains(",sent,"));
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with("delivery,updated_at,channel,unionid"),
+        "the header names every column"
+    );
+    assert!(
+        csv.lines().skip(1).all(|l| l.split(',').nth(10) == Some("template")),
+        "every row of a template job says so"
+    );
 }
 on_both_databases!(killed_mid_job_then_restarted_sends_each_once);

@@ -177,12 +177,12 @@ pub async fn job_csv(
             let mut out = String::new();
             if first {
                 out.push_str(
-                    "\u{feff}seq,openid,state,attempts,errcode,errmsg,skip_reason,msgid,delivery,updated_at\n",
+                    "\u{feff}seq,openid,state,attempts,errcode,errmsg,skip_reason,msgid,delivery,updated_at,channel,unionid\n",
                 );
             }
             for r in &rows {
                 out.push_str(&format!(
-                    "{},{},{},{},{},{},{},{},{},{}\n",
+                    "{},{},{},{},{},{},{},{},{},{},{},{}\n",
                     r.seq,
                     r.openid,
                     r.state,
@@ -193,6 +193,9 @@ pub async fn job_csv(
                     r.msgid.map(|m| m.to_string()).unwrap_or_default(),
                     r.delivery.as_deref().unwrap_or(""),
                     format_time_ms(r.updated_ms),
+                    // Which id `openid` is: template = the OA's, subscribe = the Mini Program's.
+                    r.channel,
+                    r.unionid.as_deref().unwrap_or(""),
                 ));
             }
             let next = (rows.len() as i64 == CHUNK)

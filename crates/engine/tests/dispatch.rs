@@ -1176,7 +1176,12 @@ async fn big_jobs_wait_for_a_second_admin(db: TestDb) {
         .into_iter()
         .map(|e| e.action)
         .collect();
-    for action in ["settings.approval_threshold", "job.approve", "job.finish"] {
+    for action in [
+        "settings.approval_threshold",
+        "job.approve",
+        "job.start",
+        "job.finish",
+    ] {
         assert!(
             actions.iter().any(|a| a == action),
             "{action} in {actions:?}"

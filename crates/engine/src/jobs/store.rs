@@ -304,6 +304,9 @@ impl Engine {
             }),
         )
         .await?;
+        if !awaiting {
+            self.audit_start(actor, id, name).await?;
+        }
         self.jobs_shared().wake();
         self.job(id).await?.ok_or(Error::NotFound)
     }
@@ -528,7 +531,14 @@ impl Engine {
             serde_json::json!({ "id": id, "created_by": job.created_by, "will_receive": job.will_receive }),
         )
         .await?;
+        self.audit_start(actor, id, &job.name).await?;
         self.job(id).await?.ok_or(Error::NotFound)
+    }
+
+    /// The audit entry of a job that begins to send (at creation, or once approved).
+    async fn audit_start(&self, actor: &Actor, id: i64, name: &str) -> Result<()> {
+        self.audit(actor, "job.start", name, serde_json::json!({ "id": id }))
+            .await
     }
 
     /// Ends a job: its pending rows become `cancelled`; sends in flight finish.
