@@ -56,5 +56,5 @@ fuzz:
 		mkdir -p fuzz/corpus/$$t; \
 		echo "fuzz $$t: $(FUZZ_SECS) s"; \
 		RUSTC_BOOTSTRAP=1 cargo fuzz run $$t fuzz/corpus/$$t fuzz/seeds/$$t --sanitizer none \
-			--target-dir $(FUZZ_TARGET_DIR) -- -max_total_time=$(FUZZ_SECS) -rss_limit_mb=2048; \
+			--target-dir $(FUZZ_TARGET_DIR) -- -max_total_time=$(FUZZ_SECS) -timeout=10 -rss_limit_mb=2048; \
 	done

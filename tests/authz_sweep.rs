@@ -33,9 +33,14 @@ enum Access {
 }
 use Access::*;
 
+/// Form fields of a call.
+type Args = &'static [(&'static str, &'static str)];
+/// A server function's endpoint, access and arguments.
+type FnEntry = (&'static str, Access, Args);
+
 /// Every server function: its endpoint under `/api/`, who may call it, and minimal arguments
 /// that decode (an id that does not exist is fine: the check comes first).
-const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
+const SERVER_FNS: &[FnEntry] = &[
     // auth.rs
     (
         "login",
@@ -348,13 +353,7 @@ fn all_server_fns() -> BTreeSet<(String, String)> {
     all
 }
 
-fn table_fn(
-    path: &str,
-) -> Option<&'static (
-    &'static str,
-    Access,
-    &'static [(&'static str, &'static str)],
-)> {
+fn table_fn(path: &str) -> Option<&'static FnEntry> {
     SERVER_FNS
         .iter()
         .find(|(endpoint, _, _)| format!("/api/{endpoint}") == path)

@@ -210,7 +210,9 @@ async fn killed_mid_job_then_restarted_sends_each_once(db: TestDb) {
         "the header names every column"
     );
     assert!(
-        csv.lines().skip(1).all(|l| l.split(',').nth(10) == Some("template")),
+        csv.lines()
+            .skip(1)
+            .all(|l| l.split(',').nth(10) == Some("template")),
         "every row of a template job says so"
     );
 }

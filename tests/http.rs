@@ -512,11 +512,19 @@ async fn sandbox_registers_linked_demo_accounts(db: TestDb) {
     let client = server.client();
     login(&client, &server, "admin", ADMIN_PW).await;
     let list = accounts(client, server.base.clone()).await;
-    assert_eq!(list.len(), 2, "auto with only sandbox accounts keeps the sandbox");
+    assert_eq!(
+        list.len(),
+        2,
+        "auto with only sandbox accounts keeps the sandbox"
+    );
 
     // The sandbox simulator pushes to wxpush's callback URLs: a subscribe popup is accepted
     // (signed with the sandbox account's token), not refused.
-    let sim = list[0]["api_base"].as_str().unwrap().trim_end_matches('/').to_owned();
+    let sim = list[0]["api_base"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
     let cfg: serde_json::Value = reqwest::get(format!("{sim}/sim/accounts"))
         .await
         .unwrap()
@@ -526,7 +534,11 @@ async fn sandbox_registers_linked_demo_accounts(db: TestDb) {
     for side in ["oa", "mp"] {
         assert_eq!(
             cfg[side]["callback"]["url"],
-            format!("{}/wechat/callback/{}", server.base, cfg[side]["appid"].as_str().unwrap()),
+            format!(
+                "{}/wechat/callback/{}",
+                server.base,
+                cfg[side]["appid"].as_str().unwrap()
+            ),
             "{side}: {cfg}"
         );
     }

@@ -207,11 +207,7 @@ pub async fn plan_job(
             .into_iter()
             .map(|(c, n)| (c.as_str().to_owned(), n))
             .collect(),
-        approval_threshold: state
-            .engine
-            .approval_threshold()
-            .await
-            .map_err(internal)?,
+        approval_threshold: state.engine.approval_threshold().await.map_err(internal)?,
     })
 }
 
@@ -308,11 +304,7 @@ pub async fn job_progress(id: i64) -> Result<ProgressDto, AppError> {
 pub async fn approval_threshold() -> Result<i64, AppError> {
     use crate::auth::ssr::*;
     require_staff().await?;
-    state()?
-        .engine
-        .approval_threshold()
-        .await
-        .map_err(internal)
+    state()?.engine.approval_threshold().await.map_err(internal)
 }
 
 /// Admins only: jobs reaching more than `threshold` recipients wait for a second admin.

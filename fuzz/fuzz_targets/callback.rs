@@ -101,7 +101,10 @@ fuzz_target!(|data: &[u8]| {
                     let _ = parse_event(&opened.body);
                 }
                 Err(e) => {
-                    assert!(body.len() > policy.max_body_bytes, "refused a valid push: {e}")
+                    assert!(
+                        body.len() > policy.max_body_bytes,
+                        "refused a valid push: {e}"
+                    )
                 }
             }
         }

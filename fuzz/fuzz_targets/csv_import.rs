@@ -25,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
         if let Some((rows, errors, count)) = engine::mp_users::fuzz_parse_import(&text, first) {
             assert!(errors.len() <= count, "more errors reported than counted");
             assert!(rows + count <= text.split('\n').count());
-            assert!(errors.iter().all(|&line| line >= first), "a line before the first");
+            assert!(
+                errors.iter().all(|&line| line >= first),
+                "a line before the first"
+            );
         }
     }
 });

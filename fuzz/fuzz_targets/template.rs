@@ -12,9 +12,7 @@ use message::{
 // Input: the template content, then (after NUL bytes) a preset body as JSON, then values
 // given to the fields in order; a value's `|`-separated tail is the key's approved list.
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
+    let text = String::from_utf8_lossy(data);
     let mut parts = text.split('\0');
     let content = parts.next().unwrap_or_default();
     let body_json = parts.next().unwrap_or_default();

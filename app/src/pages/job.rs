@@ -181,7 +181,11 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
     let pause_reason = p.job.pause_reason.clone();
     let awaiting = p.job.awaiting_approval;
     let can_approve = p.can_approve;
-    let state = if awaiting { "awaiting_approval".to_owned() } else { state };
+    let state = if awaiting {
+        "awaiting_approval".to_owned()
+    } else {
+        state
+    };
     let running = state == "running";
     let paused = state == "paused";
     let open = running || paused;

@@ -74,12 +74,15 @@ fn ApprovalThreshold() -> impl IntoView {
     let save = ServerAction::<SetApprovalThreshold>::new();
     let current = Resource::new(move || save.version().get(), |_| approval_threshold());
     let input = RwSignal::new(String::new());
-    let result = move || {
-        save.value().get().map(|r| match r {
-            Ok(()) => view! { <p class="test-ok" role="status">{tr("已保存", "Saved")}</p> }.into_any(),
-            Err(e) => view! { <p class="form-error" role="alert">{e.message(lang.get())}</p> }.into_any(),
-        })
-    };
+    let result =
+        move || {
+            save.value().get().map(|r| match r {
+                Ok(()) => view! { <p class="test-ok" role="status">{tr("已保存", "Saved")}</p> }
+                    .into_any(),
+                Err(e) => view! { <p class="form-error" role="alert">{e.message(lang.get())}</p> }
+                    .into_any(),
+            })
+        };
     view! {
         <section class="card" aria-labelledby="approval-threshold-heading">
             <h2 id="approval-threshold-heading">{tr("发送审批", "Send approval")}</h2>

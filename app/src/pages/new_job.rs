@@ -357,13 +357,16 @@ fn Review(
             }
         },
     );
-    let mp_preview = Resource::new(move || mp_preset, |id| async move {
-        if id == 0 {
-            Ok(crate::templates::EditorDto::default())
-        } else {
-            preset_editor(id).await
-        }
-    });
+    let mp_preview = Resource::new(
+        move || mp_preset,
+        |id| async move {
+            if id == 0 {
+                Ok(crate::templates::EditorDto::default())
+            } else {
+                preset_editor(id).await
+            }
+        },
+    );
     let mode = RwSignal::new(PreviewMode::Current);
     if name.get_untracked().is_empty() {
         name.set(format!(
