@@ -5,7 +5,7 @@ use crate::accounts::Account;
 use crate::audit::Actor;
 use crate::{now_ms, on_db, Engine, Error, Result};
 
-use super::plan::{MpTarget, Planned};
+use super::plan::Planned;
 use super::{
     Channel, Job, JobMpMessage, JobState, NewJob, RecipientSource, APPROVAL, DEFAULT_RATE_LIMIT,
     JOB_NAME_MAX, MAX_RATE_LIMIT,
@@ -177,13 +177,13 @@ impl Engine {
                     message: "choose a template-message preset".into(),
                 })
             }
-            (true, Some(id)) => Some(self.oa_message(account, id).await?),
+            (true, Some(id)) => Some(self.frozen_message(account, id, false).await?),
         };
         let mp_target = self
             .mp_target(account, new.channel, new.mp_preset_id)
             .await?;
         let mp = match (&mp_target, new.mp_preset_id) {
-            (Some(target), Some(id)) => Some(self.mp_message(account, target, id).await?),
+            (Some(_), Some(id)) => Some(self.frozen_message(account, id, true).await?),
             _ => None,
         };
         let resolved = self
@@ -311,48 +311,33 @@ impl Engine {
         self.job(id).await?.ok_or(Error::NotFound)
     }
 
-    /// The OA template message of a preset, checked and frozen.
-    async fn oa_message(&self, account: &Account, preset_id: i64) -> Result<FrozenMessage> {
-        let preset = self
-            .preset(preset_id)
-            .await?
-            .filter(|p| p.account_id == account.id)
-            .ok_or(Error::NotFound)?;
-        // Validates the preset against its template (InvalidPreset, TemplateRemoved).
-        let payload = self.preset_payload(account, &preset, "", None).await?;
-        let json = payload.to_json();
-        let _: wechat::api::TemplateMessage = serde_json::from_value(json.clone())
-            .map_err(|e| Error::Internal(format!("payload: {e}")))?;
-        let template_title = self
-            .template(preset.template_ref)
-            .await?
-            .map(|t| t.remote.title)
-            .unwrap_or_default();
-        Ok(FrozenMessage {
-            preset_id: preset.id,
-            preset_name: preset.name,
-            template_id: payload.template_id,
-            template_title,
-            payload: json.to_string(),
-        })
-    }
-
-    /// The MP subscribe message of a preset, checked and frozen.
-    async fn mp_message(
+    /// A preset's message, checked against its template (InvalidPreset, TemplateRemoved) and
+    /// frozen: the OA template message, or with `subscribe` the MP subscribe message.
+    async fn frozen_message(
         &self,
         account: &Account,
-        target: &MpTarget,
         preset_id: i64,
+        subscribe: bool,
     ) -> Result<FrozenMessage> {
         let preset = self
             .preset(preset_id)
             .await?
             .filter(|p| p.account_id == account.id)
             .ok_or(Error::NotFound)?;
-        let payload = self.preset_subscribe_payload(account, &preset, "").await?;
-        let json = payload.to_json();
-        let _: wechat::api::SubscribeMessage = serde_json::from_value(json.clone())
-            .map_err(|e| Error::Internal(format!("payload: {e}")))?;
+        let unreadable = |e: serde_json::Error| Error::Internal(format!("payload: {e}"));
+        let (template_id, json) = if subscribe {
+            let payload = self.preset_subscribe_payload(account, &preset, "").await?;
+            let json = payload.to_json();
+            let _: wechat::api::SubscribeMessage =
+                serde_json::from_value(json.clone()).map_err(unreadable)?;
+            (payload.template_id, json)
+        } else {
+            let payload = self.preset_payload(account, &preset, "", None).await?;
+            let json = payload.to_json();
+            let _: wechat::api::TemplateMessage =
+                serde_json::from_value(json.clone()).map_err(unreadable)?;
+            (payload.template_id, json)
+        };
         let template_title = self
             .template(preset.template_ref)
             .await?
@@ -361,7 +346,7 @@ impl Engine {
         Ok(FrozenMessage {
             preset_id: preset.id,
             preset_name: preset.name,
-            template_id: target.template_id.clone(),
+            template_id,
             template_title,
             payload: json.to_string(),
         })
