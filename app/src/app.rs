@@ -49,14 +49,23 @@ pub fn App() -> impl IntoView {
     provide_context(crate::components::account_switcher::AccountsChanged(
         RwSignal::new(0),
     ));
-    // Tells the end-to-end tests (and anyone curious) that the page is interactive, and keeps
-    // <html lang> in step with the language switch.
+    // Keeps <html lang> in step with the language switch, and tells the end-to-end tests (and
+    // anyone curious) that the page is interactive. The mark waits one task: content inside
+    // Suspense hydrates in microtasks after this first effect, and a click before that would be
+    // a plain form post.
     Effect::new(move |_| {
         let code = lang.get().html_lang();
         if let Some(root) = document().document_element() {
             let _ = root.set_attribute("lang", code);
-            let _ = root.set_attribute("data-hydrated", "true");
         }
+        set_timeout(
+            || {
+                if let Some(root) = document().document_element() {
+                    let _ = root.set_attribute("data-hydrated", "true");
+                }
+            },
+            std::time::Duration::ZERO,
+        );
     });
 
     view! {

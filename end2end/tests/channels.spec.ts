@@ -53,14 +53,15 @@ test('best channel: a matched user who unfollowed but subscribed gets an MP subs
     page.getByLabel('当前账号').selectOption({ label: '渠道测试号' }),
   ]);
 
-  // The Mini Program backend logs both users in through wxpush's API, with a key an admin made
-  // (the settings page's key flow has its own spec).
-  const json = { Accept: 'application/json' };
-  const listed = await (await page.request.post('/api/list_accounts', { headers: json })).json();
-  const mpId = listed.find((a: { appid: string }) => a.appid === CH_SIM.mp.appid).id;
-  const created = await page.request.post('/api/create_mp_api_key', { headers: json, form: { account_id: String(mpId) } });
-  expect(created.ok()).toBe(true);
-  const key: string = (await created.json()).key;
+  // The Mini Program backend logs both users in through wxpush's API, with a key an admin
+  // creates on the settings page (shown once).
+  await page.reload();
+  await waitForHydration(page);
+  const mpTools = page.getByRole('region', { name: /渠道小程序 · 小程序后端接口/ });
+  await mpTools.getByRole('button', { name: '创建密钥' }).click();
+  const shown = mpTools.getByRole('status');
+  await expect(shown).toContainText('只显示一次');
+  const key = (await shown.textContent())!.match(/wxp_[A-Za-z0-9_-]+/)![0];
   for (const user of [withCredit, withNothing]) {
     const { code } = await (await request.post(`${CH_SIM.url}/sim/mp/code`, { data: { openid: user.openid } })).json();
     const login = await request.post(`/api/mp/${CH_SIM.mp.appid}/login`, {
