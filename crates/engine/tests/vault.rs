@@ -176,7 +176,14 @@ async fn a_copied_database_reveals_nothing(db: TestDb) {
     let url = match sqlite_path(&db.url) {
         Some(path) => {
             std::fs::create_dir_all(&copy_dir).unwrap();
-            std::fs::copy(&path, copy_dir.join("copy.db")).unwrap();
+            // The file with its write-ahead log, if one is left: what a copy of the folder holds.
+            for suffix in ["", "-wal", "-shm"] {
+                let mut from = path.as_os_str().to_owned();
+                from.push(suffix);
+                if std::path::Path::new(&from).exists() {
+                    std::fs::copy(&from, copy_dir.join(format!("copy.db{suffix}"))).unwrap();
+                }
+            }
             format!("sqlite:{}", copy_dir.join("copy.db").display())
         }
         None => db.url.clone(),
