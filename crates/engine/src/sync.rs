@@ -761,11 +761,24 @@ impl Engine {
             .await
             .map(|r| r.rows_affected()));
             match renewed {
-                Ok(0) => return End::LostLease,
+                Ok(0) if !self.ended_by_me(run_id).await => return End::LostLease,
+                // Our own run just ended: `drive` is writing its last words (the audit entry);
+                // stopping it now would lose them.
                 Ok(_) => {}
                 Err(e) => tracing::warn!(run_id, error = %e, "could not renew the sync lease"),
             }
         }
+    }
+
+    /// Whether the run is still this process's (it ended here rather than being taken over).
+    async fn ended_by_me(&self, run_id: i64) -> bool {
+        let owner: std::result::Result<Option<Option<String>>, _> = on_db!(self.db(), |pool| {
+            sqlx::query_scalar("SELECT lease_owner FROM sync_runs WHERE id = $1")
+                .bind(run_id)
+                .fetch_optional(pool)
+                .await
+        });
+        matches!(owner, Ok(Some(Some(o))) if o == self.inner.instance_id)
     }
 
     async fn drive(&self, run_id: i64) -> Result<End> {
