@@ -14,6 +14,8 @@
 //! `WXPUSH_BENCH_RATIO_N` (default 30,000) and `WXPUSH_BENCH_CONCURRENCY` (default 64) tune the
 //! ratio run; `WXPUSH_BENCH_100K_CONCURRENCY` (default 256) the 100k run.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +27,7 @@ use engine::presets::PresetInput;
 use engine::Engine;
 use message::{FieldValue, PresetBody};
 use wechat::api::TemplateMessage;
-use wechat_sim::{ApiLimits, FaultConfig, SimConfig, SimHandle};
+use wechat_sim::{FaultConfig, SimConfig, SimHandle};
 
 const FOLLOWERS: u32 = 100_000;
 
@@ -250,42 +252,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             former_followers: 0,
             mp_users: 10,
             template_send_quota: 0,
-            limits: ApiLimits {
-                token: 0,
-                stable_token: 0,
-                force_refresh: 0,
-                user_get: 0,
-                user_info: 0,
-                subscribe_send: 0,
-            },
+            limits: common::unlimited(),
             ledger_capacity: 1_000,
             ..SimConfig::default()
         },
         ([127, 0, 0, 1], 0).into(),
     )
     .await?;
-    let postgres = std::env::args().any(|a| a == "--postgres");
-    let dir = std::env::temp_dir().join(format!("wxpush-bench-dispatch-{}", std::process::id()));
-    let pg_db = if postgres {
-        Some(
-            engine::testing::TestDb::postgres()
-                .await
-                .ok_or("--postgres needs WXPUSH_TEST_POSTGRES_URL")?,
-        )
-    } else {
-        None
-    };
-    let url = match &pg_db {
-        Some(db) => db.url.clone(),
-        None => match std::env::var("WXPUSH_BENCH_DB") {
-            Ok(path) => format!("sqlite:{path}"),
-            Err(_) => {
-                std::fs::create_dir_all(&dir)?;
-                format!("sqlite:{}/bench.db", dir.display())
-            }
-        },
-    };
-    let prefix = if postgres { "pg_" } else { "" };
+    let db = common::bench_database("dispatch").await?;
+    let (url, prefix) = (db.url.clone(), db.prefix);
     let engine = Engine::open(&url).await?;
     let (account, preset_id) = setup(&engine, &sim).await?;
     let actor = Actor::cli();
@@ -362,8 +337,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     drop(engine);
     sim.shutdown().await;
-    drop(pg_db);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(db);
     Ok(())
 }
 

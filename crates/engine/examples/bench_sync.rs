@@ -5,12 +5,14 @@
 //! included); phase timings go to stderr. With `-- --postgres` it syncs into a fresh database
 //! beside `WXPUSH_TEST_POSTGRES_URL` instead and prefixes the names with `pg_`.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use engine::accounts::{AccountKind, NewAccount, Secret};
 use engine::audit::Actor;
 use engine::Engine;
-use wechat_sim::{ApiLimits, SimConfig};
+use wechat_sim::SimConfig;
 
 const FOLLOWERS: u32 = 1_000_000;
 
@@ -44,43 +46,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         SimConfig {
             followers: FOLLOWERS,
             unionid_ratio: 0.7,
-            limits: ApiLimits {
-                token: 0,
-                stable_token: 0,
-                force_refresh: 0,
-                user_get: 0,
-                user_info: 0,
-                subscribe_send: 0,
-            },
+            limits: common::unlimited(),
             ..SimConfig::default()
         },
         ([127, 0, 0, 1], 0).into(),
     )
     .await?;
-    let postgres = std::env::args().any(|a| a == "--postgres");
-    let dir = std::env::temp_dir().join(format!("wxpush-bench-sync-{}", std::process::id()));
-    let pg_db = if postgres {
-        Some(
-            engine::testing::TestDb::postgres()
-                .await
-                .ok_or("--postgres needs WXPUSH_TEST_POSTGRES_URL")?,
-        )
-    } else {
-        None
-    };
-    let url = match &pg_db {
-        Some(db) => db.url.clone(),
-        // `WXPUSH_BENCH_DB=PATH` keeps the synced database there (`make bench` measures the
-        // pages on it afterwards).
-        None => match std::env::var("WXPUSH_BENCH_DB") {
-            Ok(path) => format!("sqlite:{path}"),
-            Err(_) => {
-                std::fs::create_dir_all(&dir)?;
-                format!("sqlite:{}/bench.db", dir.display())
-            }
-        },
-    };
-    let prefix = if postgres { "pg_" } else { "" };
+    let db = common::bench_database("sync").await?;
+    let (url, prefix) = (db.url.clone(), db.prefix);
     let engine = Engine::open(&url).await?;
     let account = engine
         .create_account(
@@ -149,7 +122,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     drop(engine);
     sim.shutdown().await;
-    drop(pg_db);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(db);
     Ok(())
 }

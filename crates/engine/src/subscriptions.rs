@@ -327,28 +327,9 @@ impl Engine {
                 items,
                 ..
             } => {
-                for item in items.iter().filter(|i| plausible_id(&i.template_id)) {
-                    let status = status_text(&item.subscribe_status);
-                    let op = if item.subscribe_status.is_accepted() {
-                        Op::Grant {
-                            long_term: self.is_long_term(mp.id, &item.template_id).await?,
-                        }
-                    } else if item.subscribe_status == Status::Reject {
-                        Op::Refuse
-                    } else {
-                        Op::Nothing
-                    };
-                    let entry = Entry {
-                        source: "popup",
-                        dedup_key: Some(format!("popup:{create_time}:{status}")),
-                        status,
-                        event_ms: create_time.saturating_mul(1000),
-                        job: None,
-                        op,
-                    };
-                    self.write_entry(mp.id, from_user, &item.template_id, &entry)
-                        .await?;
-                }
+                let answers = items.iter().map(|i| (&i.template_id, &i.subscribe_status));
+                self.apply_answers(mp, "popup", from_user, *create_time, answers)
+                    .await?;
             }
             Event::SubscribeMsgChangeEvent {
                 from_user,
@@ -356,28 +337,9 @@ impl Engine {
                 items,
                 ..
             } => {
-                for item in items.iter().filter(|i| plausible_id(&i.template_id)) {
-                    let status = status_text(&item.subscribe_status);
-                    let op = if item.subscribe_status.is_accepted() {
-                        Op::Enable {
-                            long_term: self.is_long_term(mp.id, &item.template_id).await?,
-                        }
-                    } else if item.subscribe_status == Status::Reject {
-                        Op::Clear
-                    } else {
-                        Op::Nothing
-                    };
-                    let entry = Entry {
-                        source: "change",
-                        dedup_key: Some(format!("change:{create_time}:{status}")),
-                        status,
-                        event_ms: create_time.saturating_mul(1000),
-                        job: None,
-                        op,
-                    };
-                    self.write_entry(mp.id, from_user, &item.template_id, &entry)
-                        .await?;
-                }
+                let answers = items.iter().map(|i| (&i.template_id, &i.subscribe_status));
+                self.apply_answers(mp, "change", from_user, *create_time, answers)
+                    .await?;
             }
             Event::SubscribeMsgSentEvent {
                 from_user,
@@ -416,6 +378,45 @@ impl Engine {
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// The user's answers of a popup (`source` "popup": accept grants, reject refuses) or of the
+    /// settings (`source` "change": accept switches back on, reject clears), one entry each.
+    async fn apply_answers<'a>(
+        &self,
+        mp: &Account,
+        source: &'static str,
+        openid: &str,
+        create_time: i64,
+        answers: impl Iterator<Item = (&'a String, &'a Status)>,
+    ) -> Result<()> {
+        for (template_id, answer) in answers.filter(|(t, _)| plausible_id(t)) {
+            let status = status_text(answer);
+            let op = if answer.is_accepted() {
+                let long_term = self.is_long_term(mp.id, template_id).await?;
+                match source {
+                    "popup" => Op::Grant { long_term },
+                    _ => Op::Enable { long_term },
+                }
+            } else if *answer == Status::Reject {
+                match source {
+                    "popup" => Op::Refuse,
+                    _ => Op::Clear,
+                }
+            } else {
+                Op::Nothing
+            };
+            let entry = Entry {
+                source,
+                dedup_key: Some(format!("{source}:{create_time}:{status}")),
+                status,
+                event_ms: create_time.saturating_mul(1000),
+                job: None,
+                op,
+            };
+            self.write_entry(mp.id, openid, template_id, &entry).await?;
         }
         Ok(())
     }
