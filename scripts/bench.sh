@@ -43,3 +43,15 @@ done
 { kill "$server_pid" && wait "$server_pid"; } 2>/dev/null || true
 server_pid=
 cargo run --release -q -p engine --example bench_dispatch
+
+# Several processes on one PostgreSQL database: one send job's throughput with 1, 2 and 4
+# release `wxpush serve` processes against the in-process simulator at 50 ms per call, and the
+# duplicates WeChat would have delivered (examples/bench_cluster.rs; context on stderr).
+pg_url="${WXPUSH_TEST_POSTGRES_URL:-postgres://root@127.0.0.1:5432/test}"
+if command -v pg_isready >/dev/null && ! pg_isready -q -d "$pg_url"; then
+  echo "bench: PostgreSQL is not reachable at $pg_url (set WXPUSH_TEST_POSTGRES_URL):" \
+    "skipping dispatch_msgs_per_s_{1,2,4}proc and dispatch_2proc_duplicates" >&2
+else
+  cargo build --release -q -p wxpush --bin wxpush --example bench_cluster >&2
+  WXPUSH_TEST_POSTGRES_URL="$pg_url" "$CARGO_TARGET_DIR/release/examples/bench_cluster" "$bin"
+fi

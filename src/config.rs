@@ -42,6 +42,52 @@ pub struct Config {
     /// `WXPUSH_MASTER_KEY` or `WXPUSH_MASTER_KEY_FILE`: the key the account secrets are
     /// encrypted under.
     pub master_key: MasterKeySource,
+    /// `WXPUSH_METRICS_TOKEN`: the bearer token `/metrics` requires; unset, `/metrics` is off.
+    pub metrics_token: Option<MetricsToken>,
+}
+
+/// The bearer token of `/metrics` (never printed).
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    pub const VAR: &'static str = "WXPUSH_METRICS_TOKEN";
+    /// Shorter tokens are refused at start: a scraper's token is stored in its configuration,
+    /// so nothing stops it from being long.
+    pub const MIN_CHARS: usize = 16;
+    pub const MAX_CHARS: usize = 256;
+
+    fn parse(text: &str) -> Result<Self, ConfigError> {
+        let refuse = |message: String| ConfigError {
+            var: Self::VAR,
+            message,
+        };
+        if !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(refuse(
+                "must be printable ASCII without spaces (it is sent in the Authorization header)"
+                    .into(),
+            ));
+        }
+        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&text.len()) {
+            return Err(refuse(format!(
+                "must be {} to {} characters long (e.g. `openssl rand -hex 32`)",
+                Self::MIN_CHARS,
+                Self::MAX_CHARS
+            )));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// Whether `presented` is the token, compared in constant time.
+    pub fn matches(&self, presented: &str) -> bool {
+        wechat::callback::signature::constant_time_eq(self.0.as_bytes(), presented.as_bytes())
+    }
+}
+
+impl fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MetricsToken(…)")
+    }
 }
 
 /// Where the master key comes from.
@@ -193,7 +239,12 @@ impl Config {
             (None, None) => MasterKeySource::File(default_key_file(&database_url)),
         };
 
+        let metrics_token = var(MetricsToken::VAR)
+            .map(|text| MetricsToken::parse(&text))
+            .transpose()?;
+
         Ok(Config {
+            metrics_token,
             master_key,
             limits,
             addr,
@@ -326,6 +377,7 @@ mod tests {
         assert!(!c.trust_forwarded_for);
         assert_eq!(c.session_idle_minutes, 480);
         assert_eq!(c.log, "info");
+        assert_eq!(c.metrics_token, None, "/metrics is off by default");
         assert_eq!(
             c.master_key,
             MasterKeySource::File(PathBuf::from("./data/master.key"))
@@ -418,6 +470,23 @@ mod tests {
             ("WXPUSH_MP_API_PER_KEY_PER_SEC", "-1"),
         ] {
             assert_eq!(parse(&[(name, bad)]).unwrap_err().var, name);
+        }
+    }
+
+    #[test]
+    fn the_metrics_token_is_checked_and_never_printed() {
+        let token = "0123456789abcdef-metrics";
+        let c = parse(&[("WXPUSH_METRICS_TOKEN", token)]).unwrap();
+        let held = c.metrics_token.clone().unwrap();
+        assert!(held.matches(token));
+        assert!(!held.matches("0123456789abcdef-metricS"));
+        assert!(!held.matches(""));
+        assert!(!format!("{c:?}").contains(token));
+        for bad in ["short", "has a space in the middle!", &"x".repeat(257)] {
+            let e = parse(&[("WXPUSH_METRICS_TOKEN", bad)]).unwrap_err();
+            assert_eq!(e.var, "WXPUSH_METRICS_TOKEN");
+            assert!(e.to_string().starts_with("WXPUSH_METRICS_TOKEN: "), "{e}");
+            assert!(!e.message.contains(bad), "the token is never echoed");
         }
     }
 

@@ -19,7 +19,7 @@ use engine::Engine;
 
 use crate::config::Config;
 use crate::sandbox::{self, SandboxMode};
-use crate::web::{callback, events, export, guard::guard, health, security};
+use crate::web::{callback, events, export, guard::guard, health, metrics, security};
 
 /// The largest request body anywhere (server functions take pasted CSV lists).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -27,6 +27,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), String> {
     let engine: Engine = crate::cli::open_engine(&config).await?;
     tracing::info!(dialect = engine.db().dialect(), "database ready");
+    let registry = engine.clone();
 
     // Syncs a crashed or stopped process left unfinished continue from their cursor.
     match engine.resume_syncs().await {
@@ -34,6 +35,8 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
         Ok(n) => tracing::info!(count = n, "resuming unfinished follower syncs"),
         Err(e) => tracing::error!("cannot resume follower syncs: {e}"),
     }
+    // With several processes, a sync whose process dies is taken over by a survivor.
+    let _sync_watch = engine.watch_syncs(std::time::Duration::from_secs(10));
 
     // Send jobs live in the database: this process's dispatcher picks up whatever is running,
     // including jobs a crashed or stopped process left behind.
@@ -93,6 +96,12 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
     let app = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route(
+            "/metrics",
+            get(metrics::metrics).layer(axum::Extension(metrics::MetricsAccess(
+                config.metrics_token.clone(),
+            ))),
+        )
         .route("/events/sync", get(events::sync_events))
         .merge(callback::routes(
             limits.callback_per_sec,
@@ -141,14 +150,44 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
-    tracing::info!("wxpush listening on http://{}", config.addr);
-    axum::serve(
+    // Admins see the processes of the deployment on the settings page. The registry is
+    // informational: a failure is logged, and the heartbeat registers the process later.
+    let listen_addr = listener.local_addr().unwrap_or(config.addr).to_string();
+    let instance =
+        engine::instances::InstanceInfo::this_process(env!("CARGO_PKG_VERSION"), &listen_addr);
+    if let Err(e) = registry.register_instance(&instance).await {
+        tracing::warn!(error = %e, "could not register this process");
+    }
+    let heartbeat = registry.start_instance_heartbeat(instance);
+    tracing::info!(
+        instance = registry.instance_id(),
+        "wxpush listening on http://{}",
+        config.addr
+    );
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| format!("server error: {e}"))?;
+    .await;
+    // Recipients this process claimed but did not send go back to the other processes now,
+    // not when the lease lapses; sends in flight finish and are recorded.
+    let unsettled = registry
+        .stop_dispatching(std::time::Duration::from_secs(10))
+        .await;
+    if unsettled > 0 {
+        tracing::warn!(
+            rows = unsettled,
+            "stopping with claimed recipients unsettled; another process takes them over when their lease lapses"
+        );
+    }
+    // A clean stop: no more heartbeats, and the process is listed as stopped at once.
+    heartbeat.abort();
+    let _ = heartbeat.await;
+    if let Err(e) = registry.deregister_instance().await {
+        tracing::warn!(error = %e, "could not record this process's stop");
+    }
+    served.map_err(|e| format!("server error: {e}"))?;
     tracing::info!("wxpush stopped");
     Ok(())
 }

@@ -18,6 +18,8 @@ use reqwest::StatusCode;
 
 const ADMIN_PW: &str = "admin-password-1";
 const OPERATOR_PW: &str = "operator-password-1";
+/// `WXPUSH_METRICS_TOKEN` of the swept server (so `/metrics` is on and must refuse).
+const METRICS_TOKEN: &str = "sweep-metrics-token-0123456789";
 
 /// Who may call a server function or load a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +32,9 @@ enum Access {
     Admin,
     /// Not a browser route: authenticated by WeChat's signature or a Mini Program API key.
     External,
+    /// Not a browser route: `Authorization: Bearer` with `WXPUSH_METRICS_TOKEN`; 401 without
+    /// it, whether logged in or not.
+    MetricsToken,
 }
 use Access::*;
 
@@ -121,6 +126,8 @@ const SERVER_FNS: &[FnEntry] = &[
     ("cancel_follower_sync", Staff, &[]),
     ("sync_status", Staff, &[]),
     ("dashboard", Staff, &[]),
+    // instances.rs
+    ("list_instances", Admin, &[]),
     // jobs.rs
     (
         "plan_job",
@@ -234,6 +241,7 @@ const SERVER_FNS: &[FnEntry] = &[
 const ROUTES: &[(&str, Access, &str)] = &[
     ("/healthz", Public, "/healthz"),
     ("/readyz", Public, "/readyz"),
+    ("/metrics", MetricsToken, "/metrics"),
     ("/events/sync", Staff, "/events/sync"),
     ("/export/followers.csv", Staff, "/export/followers.csv"),
     ("/export/jobs/{file}", Staff, "/export/jobs/1.csv"),
@@ -446,7 +454,7 @@ async fn call_fn(
 async fn sweep(db: TestDb) {
     add_user(&db, "admin", "admin", ADMIN_PW);
     add_user(&db, "operator", "operator", OPERATOR_PW);
-    let server = Server::start(&db);
+    let server = Server::start_with(&db, &[("WXPUSH_METRICS_TOKEN", METRICS_TOKEN)]);
     let registered = all_server_fns();
     let mut failures = Vec::new();
 
@@ -502,7 +510,7 @@ async fn sweep(db: TestDb) {
                     ));
                 }
             }
-            Public | External => {}
+            Public | External | MetricsToken => {}
         }
     }
 
@@ -560,6 +568,50 @@ async fn sweep(db: TestDb) {
                 if !matches!(r.status(), StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) {
                     failures.push(format!(
                         "route {pattern} without a signature answered {} (expected 403, or 404 for an unknown AppID)",
+                        r.status()
+                    ));
+                }
+            }
+            MetricsToken => {
+                let attempts = [
+                    ("without a session", anonymous.get(server.url(url))),
+                    ("as an operator", operator.get(server.url(url))),
+                    (
+                        "with a wrong token",
+                        anonymous
+                            .get(server.url(url))
+                            .bearer_auth("sweep-metrics-token-0123456780"),
+                    ),
+                    (
+                        "with the token as a cookie",
+                        anonymous
+                            .get(server.url(url))
+                            .header("Cookie", format!("token={METRICS_TOKEN}")),
+                    ),
+                ];
+                for (how, request) in attempts {
+                    let r = request.send().await.unwrap();
+                    let challenged = r
+                        .headers()
+                        .get("www-authenticate")
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.starts_with("Bearer"));
+                    if r.status() != StatusCode::UNAUTHORIZED || !challenged {
+                        failures.push(format!(
+                            "route {pattern} {how} answered {} (expected 401 with WWW-Authenticate: Bearer)",
+                            r.status()
+                        ));
+                    }
+                }
+                let r = anonymous
+                    .get(server.url(url))
+                    .bearer_auth(METRICS_TOKEN)
+                    .send()
+                    .await
+                    .unwrap();
+                if r.status() != StatusCode::OK {
+                    failures.push(format!(
+                        "route {pattern} with the token answered {} (expected 200)",
                         r.status()
                     ));
                 }

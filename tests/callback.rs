@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{add_user, call, create_account, login, NewAccount, Server, TestDb};
+use common::{add_user, call, create_account, login, wait_for, NewAccount, Server, TestDb};
 use engine::on_both_databases;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -16,19 +14,6 @@ const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 
 async fn json_of(r: reqwest::Response) -> Value {
     r.json().await.unwrap()
-}
-
-/// Polls `check` for up to 20 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn follow_events_reach_followers(db: TestDb) {
@@ -99,7 +84,7 @@ async fn follow_events_reach_followers(db: TestDb) {
             .status(),
         StatusCode::OK
     );
-    eventually("the sync finishes", || async {
+    wait_for("the sync finishes", 20, async || {
         let s = json_of(call(&client, &server, "sync_status", &[]).await).await;
         s["state"] == "done"
     })
@@ -138,7 +123,7 @@ async fn follow_events_reach_followers(db: TestDb) {
             ("after", String::new()),
         ]
     };
-    eventually("the follower is marked unsubscribed", || async {
+    wait_for("the follower is marked unsubscribed", 20, async || {
         let f = filter("no");
         let form: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
         json_of(call(&client, &server, "list_followers", &form).await).await["total"] == 1
@@ -161,7 +146,7 @@ async fn follow_events_reach_followers(db: TestDb) {
         .await
         .unwrap();
     assert!(r.status().is_success());
-    eventually("the follower is back", || async {
+    wait_for("the follower is back", 20, async || {
         let f = filter("yes");
         let form: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
         json_of(call(&client, &server, "list_followers", &form).await).await["total"] == 1

@@ -4,90 +4,16 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{add_user, call, create_account, login, NewAccount, Server, TestDb};
+use common::{
+    add_user, call, create_template_job, job_progress, json_ok, login, prepare_template_job,
+    wait_for, Server, TestDb,
+};
 use engine::on_both_databases;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const ADMIN_PW: &str = "admin-password-1";
 const FOLLOWERS: u32 = 1_500;
-
-async fn json_of(r: reqwest::Response) -> Value {
-    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.url().path());
-    r.json().await.unwrap()
-}
-
-async fn wait_for(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Followers synced, templates synced and a preset saved: returns the preset id.
-async fn prepare(client: &reqwest::Client, server: &Server, sim: &wechat_sim::SimHandle) -> i64 {
-    let cfg = sim.config().clone();
-    create_account(
-        client,
-        server,
-        NewAccount {
-            kind: "oa",
-            name: "发送测试号",
-            appid: &cfg.oa_appid,
-            secret: &cfg.oa_secret,
-            callback_token: "dispatchtoken1",
-            encoding_aes_key: "",
-            api_base: &sim.base_url,
-        },
-    )
-    .await;
-    json_of(call(client, server, "start_follower_sync", &[]).await).await;
-    wait_for("the follower sync", 60, async || {
-        let s = json_of(call(client, server, "sync_status", &[]).await).await;
-        s["state"] == "done"
-    })
-    .await;
-    json_of(call(client, server, "sync_templates", &[("kind", "oa")]).await).await;
-    let page = json_of(call(client, server, "templates_page", &[]).await).await;
-    let template = page["oa_templates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["title"] == "订单状态通知")
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
-    let body = json!({ "values": {
-        "thing1": { "value": "无线蓝牙耳机" },
-        "character_string2": { "value": "20231018123456" },
-        "time3": { "value": "2023-10-18 14:30" },
-        "amount4": { "value": "¥199.00" },
-        "const5": { "value": "已发货" }
-    }});
-    let id = json_of(
-        call(
-            client,
-            server,
-            "save_preset",
-            &[
-                ("id", "0"),
-                ("name", "发货提醒"),
-                ("template_ref", &template.to_string()),
-                ("body", &body.to_string()),
-            ],
-        )
-        .await,
-    )
-    .await;
-    id.as_i64().unwrap()
-}
-
-async fn progress(client: &reqwest::Client, server: &Server, job: &str) -> Value {
-    json_of(call(client, server, "job_progress", &[("id", job)]).await).await
-}
 
 async fn killed_mid_job_then_restarted_sends_each_once(db: TestDb) {
     let sim = wechat_sim::start(
@@ -106,9 +32,9 @@ async fn killed_mid_job_then_restarted_sends_each_once(db: TestDb) {
     let server = Server::start_with(&db, &env);
     let client = server.client();
     login(&client, &server, "admin", ADMIN_PW).await;
-    let preset = prepare(&client, &server, &sim).await;
+    let preset = prepare_template_job(&client, &server, &sim).await;
 
-    let plan = json_of(
+    let plan = json_ok(
         call(
             &client,
             &server,
@@ -132,28 +58,9 @@ async fn killed_mid_job_then_restarted_sends_each_once(db: TestDb) {
     assert_eq!(receive, truth["subscribed"].as_i64().unwrap());
 
     // Slow enough to be killed in the middle.
-    let job = json_of(
-        call(
-            &client,
-            &server,
-            "create_job",
-            &[
-                ("preset_id", &preset.to_string()),
-                ("mp_preset_id", "0"),
-                ("channel", "template"),
-                ("name", "崩溃测试"),
-                ("source", "\"AllSubscribed\""),
-                ("rate_limit", "300"),
-            ],
-        )
-        .await,
-    )
-    .await
-    .as_i64()
-    .unwrap()
-    .to_string();
+    let job = create_template_job(&client, &server, preset, "崩溃测试", 300).await;
     wait_for("some sends", 30, async || {
-        progress(&client, &server, &job).await["sent"]
+        job_progress(&client, &server, &job).await["sent"]
             .as_i64()
             .unwrap()
             > receive / 4
@@ -167,10 +74,10 @@ async fn killed_mid_job_then_restarted_sends_each_once(db: TestDb) {
     let client = server.client();
     login(&client, &server, "admin", ADMIN_PW).await;
     wait_for("the job to finish after the restart", 60, async || {
-        progress(&client, &server, &job).await["job"]["state"] == "done"
+        job_progress(&client, &server, &job).await["job"]["state"] == "done"
     })
     .await;
-    let p = progress(&client, &server, &job).await;
+    let p = job_progress(&client, &server, &job).await;
     assert_eq!(p["sent"].as_i64().unwrap(), receive, "{p}");
     assert_eq!(p["failed"], 0);
     assert_eq!(p["unknown"], 0);

@@ -407,16 +407,21 @@ async fn web_security_and_health(db: TestDb) {
 }
 on_both_databases!(web_security_and_health);
 
-#[test]
-fn migrate_command_and_bad_configuration() {
-    let db = TestDb::sqlite();
+async fn migrate_command_and_bad_configuration(db: TestDb) {
+    let dialect = if db.url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
     let out = std::process::Command::new(common::BIN)
         .arg("migrate")
         .env("WXPUSH_DATABASE_URL", &db.url)
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("database migrated (sqlite)"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("database migrated ({dialect})"))
+    );
 
     let out = std::process::Command::new(common::BIN)
         .arg("migrate")
@@ -434,10 +439,9 @@ fn migrate_command_and_bad_configuration() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--username"));
 }
+on_both_databases!(migrate_command_and_bad_configuration);
 
-#[test]
-fn user_add_refuses_a_duplicate() {
-    let db = TestDb::sqlite();
+async fn user_add_refuses_a_duplicate(db: TestDb) {
     add_user(&db, "ops", "operator", ADMIN_PW);
     let mut child = std::process::Command::new(common::BIN)
         .args(["user", "add", "--username", "ops", "--role", "admin"])
@@ -452,6 +456,7 @@ fn user_add_refuses_a_duplicate() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
 }
+on_both_databases!(user_add_refuses_a_duplicate);
 
 async fn sandbox_registers_linked_demo_accounts(db: TestDb) {
     add_user(&db, "admin", "admin", ADMIN_PW);

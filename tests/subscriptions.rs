@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{add_user, call, login, Server, TestDb};
+use common::{add_user, call, login, wait_for, Server, TestDb};
 use engine::on_both_databases;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -14,19 +14,6 @@ use serde_json::{json, Value};
 const ADMIN_PW: &str = "admin-password-1";
 const CB_TOKEN: &str = "mptoken2024";
 const AES_KEY: &str = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR";
-
-/// Polls `check` for up to 20 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[allow(clippy::too_many_arguments)]
 async fn add_account(
@@ -273,7 +260,7 @@ async fn reports_and_events_change_credits(db: TestDb) {
         // Two clicks in the same second would be one push repeated; real clicks are apart.
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
-    eventually("the popup events count", || async {
+    wait_for("the popup events count", 20, async || {
         dashboard_row(&admin, &server, &one_time).await["one_time_total"] == 3
     })
     .await;
@@ -311,7 +298,7 @@ async fn reports_and_events_change_credits(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(sent["errcode"], 0, "{sent}");
-    eventually("the sent event spends a credit", || async {
+    wait_for("the sent event spends a credit", 20, async || {
         dashboard_row(&admin, &server, &one_time).await["one_time_total"] == 2
     })
     .await;
@@ -324,7 +311,7 @@ async fn reports_and_events_change_credits(db: TestDb) {
         .await
         .unwrap();
     assert!(r.status().is_success());
-    eventually("the change event clears the credit", || async {
+    wait_for("the change event clears the credit", 20, async || {
         let row = dashboard_row(&admin, &server, &one_time).await;
         row["one_time_total"] == 1 && row["refused_users"] == 1 && row["holders"] == 1
     })

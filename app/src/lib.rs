@@ -11,6 +11,7 @@ pub mod dto;
 pub mod error;
 pub mod followers;
 pub mod i18n;
+pub mod instances;
 pub mod jobs;
 pub mod mp;
 pub mod pages;

@@ -12,7 +12,8 @@ use app::auth::ssr::session_info;
 use app::state::AppState;
 use app::url::encode_component;
 
-/// Paths any visitor may load. Server functions under /api check the session themselves.
+/// Paths any visitor may load. Server functions under /api check the session themselves, and
+/// `/metrics` its bearer token.
 fn is_public(path: &str) -> bool {
     matches!(
         path,
@@ -20,6 +21,7 @@ fn is_public(path: &str) -> bool {
             | "/setup"
             | "/healthz"
             | "/readyz"
+            | "/metrics"
             | "/favicon.ico"
             | "/favicon.svg"
             | "/robots.txt"

@@ -5,5 +5,6 @@ pub mod events;
 pub mod export;
 pub mod guard;
 pub mod health;
+pub mod metrics;
 pub mod mp_api;
 pub mod security;

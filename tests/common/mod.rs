@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use reqwest::redirect::Policy;
+use serde_json::{json, Value};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_wxpush");
 
@@ -225,4 +226,139 @@ pub async fn create_account(client: &reqwest::Client, server: &Server, a: NewAcc
     .await;
     assert_eq!(r.status(), reqwest::StatusCode::OK, "create_account");
     r.json().await.unwrap()
+}
+
+/// The JSON body of a server function's answer, which must be 200.
+pub async fn json_ok(r: reqwest::Response) -> Value {
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "{:?}", r.url().path());
+    r.json().await.unwrap()
+}
+
+/// Polls `check` every 100 ms until it holds; fails the test after `secs` seconds.
+pub async fn wait_for(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An Official Account on `sim` with its followers and templates synced and a 发货提醒 preset of
+/// 订单状态通知 saved, through the server functions; returns the preset id.
+pub async fn prepare_template_job(
+    client: &reqwest::Client,
+    server: &Server,
+    sim: &wechat_sim::SimHandle,
+) -> i64 {
+    add_sim_oa(client, server, sim).await;
+    json_ok(call(client, server, "start_follower_sync", &[]).await).await;
+    wait_for_sync(client, server).await;
+    save_order_preset(client, server).await
+}
+
+/// Adds `sim`'s Official Account through the server function; returns its id.
+pub async fn add_sim_oa(
+    client: &reqwest::Client,
+    server: &Server,
+    sim: &wechat_sim::SimHandle,
+) -> i64 {
+    let cfg = sim.config().clone();
+    create_account(
+        client,
+        server,
+        NewAccount {
+            kind: "oa",
+            name: "发送测试号",
+            appid: &cfg.oa_appid,
+            secret: &cfg.oa_secret,
+            callback_token: "dispatchtoken1",
+            encoding_aes_key: "",
+            api_base: &sim.base_url,
+        },
+    )
+    .await
+}
+
+/// Waits until the current account's follower sync is done; returns its progress.
+pub async fn wait_for_sync(client: &reqwest::Client, server: &Server) -> Value {
+    let mut last = Value::Null;
+    wait_for("the follower sync", 120, async || {
+        last = json_ok(call(client, server, "sync_status", &[]).await).await;
+        last["state"] == "done"
+    })
+    .await;
+    last
+}
+
+/// Syncs the OA templates and saves a 发货提醒 preset of 订单状态通知; returns the preset id.
+pub async fn save_order_preset(client: &reqwest::Client, server: &Server) -> i64 {
+    json_ok(call(client, server, "sync_templates", &[("kind", "oa")]).await).await;
+    let page = json_ok(call(client, server, "templates_page", &[]).await).await;
+    let template = page["oa_templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["title"] == "订单状态通知")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let body = json!({ "values": {
+        "thing1": { "value": "无线蓝牙耳机" },
+        "character_string2": { "value": "20231018123456" },
+        "time3": { "value": "2023-10-18 14:30" },
+        "amount4": { "value": "¥199.00" },
+        "const5": { "value": "已发货" }
+    }});
+    json_ok(
+        call(
+            client,
+            server,
+            "save_preset",
+            &[
+                ("id", "0"),
+                ("name", "发货提醒"),
+                ("template_ref", &template.to_string()),
+                ("body", &body.to_string()),
+            ],
+        )
+        .await,
+    )
+    .await
+    .as_i64()
+    .unwrap()
+}
+
+/// Creates a template job to every subscribed follower with `preset`; returns its id.
+pub async fn create_template_job(
+    client: &reqwest::Client,
+    server: &Server,
+    preset: i64,
+    name: &str,
+    rate_limit: u32,
+) -> String {
+    json_ok(
+        call(
+            client,
+            server,
+            "create_job",
+            &[
+                ("preset_id", &preset.to_string()),
+                ("mp_preset_id", "0"),
+                ("channel", "template"),
+                ("name", name),
+                ("source", "\"AllSubscribed\""),
+                ("rate_limit", &rate_limit.to_string()),
+            ],
+        )
+        .await,
+    )
+    .await
+    .as_i64()
+    .unwrap()
+    .to_string()
+}
+
+/// A job's progress (`job_progress`).
+pub async fn job_progress(client: &reqwest::Client, server: &Server, job: &str) -> Value {
+    json_ok(call(client, server, "job_progress", &[("id", job)]).await).await
 }

@@ -1,13 +1,15 @@
-//! Settings: the profile and one's own password, and for admins the WeChat accounts and tokens.
+//! Settings: the profile and one's own password, and for admins the WeChat accounts and tokens
+//! and the processes of the deployment.
 
 use leptos::prelude::*;
 
 use crate::accounts::{list_accounts, CreateAccount, DeleteAccount, TestAccountConnection};
 use crate::components::account_form::AccountFormView;
 use crate::components::mp_keys::MpTools;
-use crate::dto::{format_time_ms, AccountDto, SessionInfo, StaffRole};
+use crate::dto::{format_time_ms, AccountDto, InstanceDto, InstanceStatus, SessionInfo, StaffRole};
 use crate::error::AppError;
 use crate::i18n::{tr, use_lang};
+use crate::instances::list_instances;
 use crate::staff::ChangeMyPassword;
 
 #[component]
@@ -37,7 +39,7 @@ pub fn SettingsPage() -> impl IntoView {
         <ChangePassword />
         <crate::components::test_openids::TestOpenids />
         {if is_admin {
-            view! { <AccountsAdmin /> }.into_any()
+            view! { <AccountsAdmin /><Processes /> }.into_any()
         } else {
             view! {
                 <section class="card">
@@ -293,6 +295,104 @@ fn AccountRow(account: AccountDto, delete: ServerAction<DeleteAccount>) -> impl 
                 </ActionForm>
                 {result}
             </td>
+        </tr>
+    }
+}
+
+/// The `wxpush serve` processes sharing this database (admins): which are alive, and what each
+/// holds, so that an admin can match a lease to its process.
+#[component]
+fn Processes() -> impl IntoView {
+    let reload = RwSignal::new(0_u32);
+    let instances = Resource::new(move || reload.get(), |_| list_instances());
+    view! {
+        <section class="card" aria-labelledby="processes-heading">
+            <h2 id="processes-heading">{tr("进程", "Processes")}</h2>
+            <p class="muted">{tr(
+                "共用此数据库的 wxpush 进程（最近一天内）。进程每 5 秒写一次心跳，30 秒没有心跳即视为已停止。",
+                "The wxpush processes sharing this database (seen within the last day). Each writes a heartbeat every 5 seconds; one without a heartbeat for 30 seconds is shown as stopped.",
+            )}</p>
+            <Transition fallback=|| view! { <p>"…"</p> }>
+                {move || Suspend::new(async move {
+                    match instances.await {
+                        Ok(list) if list.is_empty() => view! {
+                            <p class="muted">{tr("没有登记的进程。", "No process is registered.")}</p>
+                        }
+                        .into_any(),
+                        Ok(list) => view! { <InstancesTable instances=list /> }.into_any(),
+                        Err(e) => view! { <ErrorLine error=e /> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <button type="button" class="processes-reload" on:click=move |_| reload.update(|n| *n += 1)>
+                {tr("刷新", "Refresh")}
+            </button>
+        </section>
+    }
+}
+
+#[component]
+fn InstancesTable(instances: Vec<InstanceDto>) -> impl IntoView {
+    view! {
+        <div class="table-scroll">
+            <table class="data instances">
+                <thead>
+                    <tr>
+                        <th scope="col">{tr("实例", "Instance")}</th>
+                        <th scope="col">{tr("主机", "Host")}</th>
+                        <th scope="col">{tr("地址", "Address")}</th>
+                        <th scope="col">{tr("版本", "Version")}</th>
+                        <th scope="col">{tr("启动时间", "Started")}</th>
+                        <th scope="col">{tr("最近心跳", "Last heartbeat")}</th>
+                        <th scope="col">{tr("状态", "Status")}</th>
+                        <th scope="col">{tr("发送中", "Sending")}</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {instances.into_iter().map(|i| view! { <InstanceRow instance=i /> }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn InstanceRow(instance: InstanceDto) -> impl IntoView {
+    let lang = use_lang();
+    let status = instance.status;
+    let alive = status == InstanceStatus::Alive;
+    let badge = if alive {
+        "badge instance-alive"
+    } else {
+        "badge instance-gone"
+    };
+    let host = if instance.hostname.is_empty() {
+        "—".to_owned()
+    } else {
+        instance.hostname
+    };
+    // Leases other than send rows: rare and short, so a note under the status.
+    let syncing = (instance.syncs > 0)
+        .then(|| view! { <div class="muted">{tr("正在同步粉丝", "Syncing followers")}</div> });
+    let refreshing = (instance.token_refreshes > 0)
+        .then(|| view! { <div class="muted">{tr("正在刷新 access token", "Refreshing an access token")}</div> });
+    view! {
+        <tr class:row-disabled=!alive>
+            <th scope="row">
+                <code>{instance.id}</code>
+                {instance.this_process.then(|| view! { <span class="badge kind">{tr("本进程", "This process")}</span> })}
+            </th>
+            <td>{host}<div class="muted">"PID " {instance.pid}</div></td>
+            <td><code>{instance.listen_addr}</code></td>
+            <td>{instance.version}</td>
+            <td class="nowrap">{format_time_ms(instance.started_ms)}</td>
+            <td class="nowrap">{format_time_ms(instance.seen_ms)}</td>
+            <td>
+                <span class=badge>{move || status.label(lang.get())}</span>
+                {syncing}
+                {refreshing}
+            </td>
+            <td class="counter">{instance.sending}</td>
         </tr>
     }
 }

@@ -203,8 +203,10 @@ impl Engine {
         Ok(())
     }
 
-    /// When nobody can log in yet (no staff at all), mints a fresh one-time setup token, replacing
-    /// any earlier one, and returns it. Returns `None` once staff exist.
+    /// When nobody can log in yet (no staff at all), mints a fresh one-time setup token and
+    /// returns it. Returns `None` once staff exist. Earlier tokens stay valid until they expire:
+    /// several processes starting on one database each log a link that works (the first one
+    /// used closes them all).
     pub async fn issue_setup_token(&self) -> Result<Option<String>> {
         if self.staff_count().await? > 0 {
             return Ok(None);
@@ -213,7 +215,8 @@ impl Engine {
         let hash = token_hash(&token);
         on_db!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM setup_tokens")
+            sqlx::query("DELETE FROM setup_tokens WHERE created_at_ms <= $1")
+                .bind(now_ms() - SETUP_TOKEN_TTL_MS)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query("INSERT INTO setup_tokens (token_hash, created_at_ms) VALUES ($1, $2)")

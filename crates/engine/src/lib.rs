@@ -7,7 +7,9 @@ pub mod auth;
 pub mod db;
 pub mod error;
 pub mod followers;
+pub mod instances;
 pub mod jobs;
+pub mod metrics;
 pub mod mp_users;
 pub mod password;
 pub mod presets;
@@ -40,13 +42,16 @@ pub struct Engine {
 #[derive(Debug)]
 struct Inner {
     client: wechat::api::Client,
-    /// Names this process in leases (token refresh) so others can tell who holds them.
+    /// Names this process in leases (token refresh, follower sync; its dispatchers use
+    /// `<id>-<n>`) and in the `instances` registry, so admins can tell who holds them.
     instance_id: String,
     token_locks: tokens::TokenLocks,
     /// Send jobs: the dispatcher's write lock (SQLite), job controls, rate limiters.
     jobs: jobs::Shared,
     /// Encrypts and decrypts the account secrets.
     master_key: vault::HeldKey,
+    /// This process's counters and histograms (`/metrics`).
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl Engine {
@@ -73,8 +78,10 @@ impl Engine {
     async fn connect(database_url: &str, master_key: vault::MasterKey) -> Result<Self> {
         let db = Db::connect(database_url).await?;
         db.migrate().await?;
-        let client =
-            wechat::api::Client::new().map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
+        let metrics = Arc::new(metrics::Metrics::new());
+        let client = wechat::api::Client::new()
+            .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?
+            .with_observer(metrics.observer());
         Ok(Self {
             db,
             inner: Arc::new(Inner {
@@ -83,6 +90,7 @@ impl Engine {
                 token_locks: Default::default(),
                 jobs: Default::default(),
                 master_key: vault::HeldKey(master_key),
+                metrics,
             }),
         })
     }

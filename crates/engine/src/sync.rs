@@ -14,7 +14,7 @@
 //! SQLite statements with thousands of rows bind anonymous `?` parameters (sqlx resolves
 //! `$N` names one by one, and SQLite finds each name by a linear walk: quadratic).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -269,6 +269,11 @@ fn local_runs() -> std::sync::MutexGuard<'static, RunLocks> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The runs this process's sync watcher is working on.
+fn lock_set(set: &Mutex<HashSet<i64>>) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+    set.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The error text stored on a failed run: the explanation first, then what WeChat said.
 fn error_text(err: &Error) -> String {
     match err {
@@ -513,6 +518,46 @@ impl Engine {
             tracing::info!(runs = ids.len(), "resuming unfinished follower syncs");
         }
         Ok(ids.len())
+    }
+
+    /// Every `every`, runners for the unfinished runs whose lease lapsed (their process died or
+    /// hung), so that with several processes a survivor finishes a sync without a restart.
+    pub fn watch_syncs(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let taken: Arc<Mutex<HashSet<i64>>> = Arc::default();
+            loop {
+                tokio::time::sleep(every).await;
+                let lapsed: Vec<i64> = match on_db!(engine.db(), |pool| sqlx::query_scalar(
+                    &format!("SELECT id FROM sync_runs WHERE {ACTIVE} AND lease_until_ms < $1")
+                )
+                .bind(now_ms())
+                .fetch_all(pool)
+                .await)
+                {
+                    Ok(ids) => ids,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot look for abandoned follower syncs");
+                        continue;
+                    }
+                };
+                for run_id in lapsed {
+                    // One runner per run from this watcher, however long it takes.
+                    if !lock_set(&taken).insert(run_id) {
+                        continue;
+                    }
+                    tracing::info!(run_id, "taking over a follower sync whose process stopped");
+                    let (engine, taken) = (engine.clone(), taken.clone());
+                    tokio::spawn(async move {
+                        match engine.run_sync(run_id).await {
+                            Ok(_) | Err(Error::Conflict(_)) => {}
+                            Err(e) => tracing::warn!(run_id, error = %e, "follower sync stopped"),
+                        }
+                        lock_set(&taken).remove(&run_id);
+                    });
+                }
+            }
+        })
     }
 
     async fn resume_when_free(&self, run_id: i64) {

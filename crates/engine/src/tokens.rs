@@ -193,6 +193,7 @@ impl Engine {
             )
             .await;
         let now = now_ms();
+        self.metrics().token_refresh(&account.appid, result.is_ok());
         match result {
             Ok(t) => {
                 let expires_at = now + t.expires_in.max(0) * 1000;

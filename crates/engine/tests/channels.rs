@@ -20,6 +20,7 @@ use wechat_sim::{FaultConfig, SimConfig, SimHandle};
 
 use common::{
     admin, import_mp_users, linked_accounts, order_status_values, sync_followers, values,
+    Dispatcher,
 };
 
 struct World {
@@ -33,22 +34,12 @@ struct World {
     mp_template: String,
 }
 
-/// Aborts the dispatcher when the test ends.
-struct Dispatcher(tokio::task::JoinHandle<()>);
-
-impl Drop for Dispatcher {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
+/// Fewer senders and smaller batches than [`common::fast`]: a few people per job.
 fn fast() -> DispatchConfig {
     DispatchConfig {
         concurrency: 8,
         batch: 50,
-        lease_ms: 5_000,
-        poll_ms: 20,
-        ..DispatchConfig::default()
+        ..common::fast()
     }
 }
 

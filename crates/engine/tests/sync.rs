@@ -338,6 +338,33 @@ async fn a_crash_while_listing_resumes_after_the_last_finished_page(db: TestDb) 
 }
 on_both_databases!(a_crash_while_listing_resumes_after_the_last_finished_page);
 
+async fn a_running_process_takes_over_the_sync_of_one_that_died(db: TestDb) {
+    let sim = sim_with(SimConfig {
+        faults: latency(100),
+        ..followers(25_001)
+    })
+    .await;
+    // The survivor was up before the other process started the sync and died.
+    let survivor = Engine::open(&db.url).await.unwrap();
+    let oa = oa_account(&survivor, &sim, &sim.config().oa_secret).await;
+    let _watch = survivor.watch_syncs(Duration::from_millis(200));
+    let run_id = crash_during_sync(db.url.clone(), oa.id, |p| p.pages_done >= 1);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let p = survivor.sync_run(run_id).await.unwrap().unwrap();
+    assert_eq!(p.state, "listing", "nobody takes a live lease: {p:?}");
+
+    // The dead process's lease lapses: the survivor finishes the run on its own.
+    expire_lease(&survivor, run_id).await;
+    sim.clear_faults();
+    wait_for(&survivor, run_id, |p| p.is_finished()).await;
+    let p = survivor.sync_run(run_id).await.unwrap().unwrap();
+    assert_eq!(p.state, "done", "{p:?}");
+    assert_eq!((p.listed, p.detailed, p.total), (25_001, 25_001, 25_001));
+    let stats = survivor.follower_stats(oa.id).await.unwrap().unwrap();
+    assert_matches_truth(&stats, &sim);
+}
+on_both_databases!(a_running_process_takes_over_the_sync_of_one_that_died);
+
 async fn a_crash_while_detailing_fetches_only_undetailed_followers(db: TestDb) {
     // 251 batchgets are needed. The crash comes after ≥ 150 committed ones; what was fetched but
     // not committed (≤ 74 calls) is fetched again. Re-fetching everything would need ≥ 401

@@ -42,6 +42,7 @@ pub use errors::{canonical_text, WxError};
 pub use handle::{start, SimHandle};
 pub use ledger::{Channel, LedgerSummary, SentMessage, DEDUP_WINDOW_MS};
 pub use ops::{FollowerView, MpUserView, NewMpTemplate, NewOaTemplate, Truth};
+pub use quota::Api;
 pub use receipts::ReceiptStats;
 pub use state::{AccountKind, SimState};
 pub use subscribe::{Credit, CreditKind, SubscribeAnswer};

@@ -624,7 +624,12 @@ impl SimState {
 
     /// Calls counted today against the template-send quota.
     pub fn template_sends_today(&self) -> u64 {
-        self.quotas
-            .used(AccountKind::Oa, Api::TemplateSend, self.clock.now_ms())
+        self.api_calls_today(AccountKind::Oa, Api::TemplateSend)
+    }
+
+    /// Calls of `api` by `account` counted today (refused calls excluded), e.g. how many
+    /// `stable_token` refreshes or `user/get` pages a deployment asked for.
+    pub fn api_calls_today(&self, account: AccountKind, api: Api) -> u64 {
+        self.quotas.used(account, api, self.clock.now_ms())
     }
 }

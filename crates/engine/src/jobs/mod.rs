@@ -595,6 +595,10 @@ pub(crate) struct Shared {
     dispatchers: AtomicU64,
     /// The last claim time handed out: claims of one engine never share a millisecond.
     last_claim_ms: AtomicI64,
+    /// The process is stopping: no more claims, queued rows go back unsent.
+    stopping: AtomicBool,
+    /// Rows claimed by this engine's dispatchers whose result is not stored yet.
+    outstanding: AtomicI64,
 }
 
 impl Shared {
@@ -653,7 +657,9 @@ impl Shared {
             .limiters
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        map.entry(account_id).or_default().clone()
+        map.entry(account_id)
+            .or_insert_with(|| Arc::new(limiter::Limiter::new(account_id)))
+            .clone()
     }
 
     /// `now`, or one past the last claim time if that is not later.

@@ -1,8 +1,8 @@
 //! The dispatcher of one process: a loop that reaps lapsed leases, renews its own and starts a
 //! runner per running job. Runners claim batches of rows into one queue; `concurrency` send
-//! workers take rows from it (through a token bucket per account) and leave results for one
-//! writer that stores them in batches. Long-lived workers and batched hand-offs keep the cost per
-//! message close to the HTTP call itself.
+//! workers take rows from it (at each account's rate, shared by every process) and leave results
+//! for one writer that stores them in batches. Long-lived workers and batched hand-offs keep the
+//! cost per message close to the HTTP call itself.
 //!
 //! Everything a dispatcher spawns lives in its task's `JoinSet`s: aborting the handle
 //! [`Engine::start_dispatcher`] returns stops every send at once (like a crash), leaving the
@@ -144,6 +144,28 @@ impl Engine {
         tokio::spawn(async move { engine.dispatch(config).await })
     }
 
+    /// A clean stop of this process's dispatchers: no more claims; rows claimed but not sent
+    /// yet go back to `pending` at once for the other processes (instead of waiting for the
+    /// lease, and instead of subscribe rows ending `unknown`); sends in flight finish and their
+    /// results are stored. Waits for that at most `grace`; returns the rows still unsettled.
+    pub async fn stop_dispatching(&self, grace: Duration) -> i64 {
+        let shared = self.jobs_shared();
+        shared.stopping.store(true, Ordering::Release);
+        shared.wake.notify_waiters();
+        let deadline = Instant::now() + grace;
+        loop {
+            let left = shared.outstanding.load(Ordering::Acquire);
+            if left <= 0 || Instant::now() >= deadline {
+                return left.max(0);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.jobs_shared().stopping.load(Ordering::Acquire)
+    }
+
     async fn dispatch(self, config: DispatchConfig) {
         let n = self
             .jobs_shared()
@@ -266,7 +288,7 @@ impl Dispatcher {
         let engine = &self.engine;
         let poll = Duration::from_millis(self.config.poll_ms.max(10));
         let mut token_read = Instant::now();
-        while run.control.running() {
+        while run.control.running() && !engine.stopping() {
             if token_read.elapsed() >= TOKEN_REREAD {
                 // Pick up a token another process renewed ahead of expiry.
                 token_read = Instant::now();
@@ -315,6 +337,10 @@ impl Dispatcher {
                 }
                 Ok((_, rows)) => {
                     run.control.set_drained(false);
+                    engine
+                        .jobs_shared()
+                        .outstanding
+                        .fetch_add(rows.len() as i64, Ordering::AcqRel);
                     run.queued.fetch_add(rows.len(), Ordering::AcqRel);
                     {
                         let mut queue = lock(&self.queue);
@@ -346,19 +372,22 @@ impl Dispatcher {
             if run.queued.fetch_sub(1, Ordering::AcqRel) == QUEUED_BATCHES * run.want {
                 run.room.notify_one();
             }
-            let result = if run.control.running() {
+            let result = if run.control.running() && !self.engine.stopping() {
                 let limiter = match &run.mp {
                     Some(mp) if row.channel == "subscribe" => &mp.limiter,
                     _ => &run.limiter,
                 };
-                limiter.acquire(run.rate).await;
-                if run.control.running() {
-                    self.attempt(&run, &row).await
+                limiter.acquire(&self.engine, run.rate, &run.control).await;
+                if run.control.running() && !self.engine.stopping() {
+                    let _in_flight = self.engine.metrics().in_flight();
+                    let result = self.attempt(&run, &row).await;
+                    self.engine.metrics().count_send(&row.channel, &result);
+                    result
                 } else {
                     RowResult::release(run.job_id, row.seq)
                 }
             } else {
-                // The job stopped before this row's turn: back to the queue unsent.
+                // The job or the process stopped before this row's turn: back unsent.
                 RowResult::release(run.job_id, row.seq)
             };
             self.push_result(result).await;
@@ -724,6 +753,10 @@ impl Dispatcher {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
+            self.engine
+                .jobs_shared()
+                .outstanding
+                .fetch_sub(buf.len() as i64, Ordering::AcqRel);
             let jobs: BTreeSet<i64> = buf.iter().map(|r| r.job_id).collect();
             for job_id in jobs {
                 // Only a job that stopped running (rows put back after a cancel) or has nothing

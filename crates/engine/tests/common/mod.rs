@@ -5,6 +5,7 @@
 
 use engine::accounts::{Account, AccountKind, NewAccount, Secret};
 use engine::audit::Actor;
+use engine::jobs::DispatchConfig;
 use engine::{on_db, Engine};
 use message::{FieldValue, PresetBody};
 use wechat_sim::{SimConfig, SimHandle};
@@ -136,4 +137,24 @@ pub fn order_status_values() -> PresetBody {
         ("amount4", "¥199.00"),
         ("const5", "已发货"),
     ])
+}
+
+/// Aborts a dispatcher when the test ends.
+pub struct Dispatcher(pub tokio::task::JoinHandle<()>);
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A dispatcher that notices jobs within 20 ms and takes over lapsed rows after 5 s.
+pub fn fast() -> DispatchConfig {
+    DispatchConfig {
+        concurrency: 32,
+        batch: 100,
+        lease_ms: 5_000,
+        poll_ms: 20,
+        ..DispatchConfig::default()
+    }
 }

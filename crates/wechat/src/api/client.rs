@@ -1,6 +1,8 @@
 //! The shared HTTP client: connection settings, request plumbing and the errcode-first body decoder.
 
-use std::time::Duration;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -23,14 +25,79 @@ pub const POOL_MAX_IDLE_PER_HOST: usize = 64;
 /// Bodies larger than this are refused (the largest real body, a full `user/get` page, is ~300 KB).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
+/// How one WeChat API call ended, as an [`Observer`] sees it (before the body is decoded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A 2xx JSON answer without a non-zero `errcode`.
+    Ok,
+    /// A JSON answer with a non-zero `errcode`, whatever the HTTP status.
+    Errcode(i64),
+    /// A non-2xx answer without an `errcode`.
+    HttpError(u16),
+    /// No answer within the request timeout.
+    Timeout,
+    /// Connection refused, reset or dropped; DNS or TLS failure; a request that could not be built.
+    TransportError,
+    /// A 2xx answer that is not JSON, or larger than [`MAX_BODY_BYTES`].
+    BadBody,
+}
+
+impl Outcome {
+    /// A short fixed name (a metrics label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Errcode(_) => "errcode",
+            Outcome::HttpError(_) => "http_error",
+            Outcome::Timeout => "timeout",
+            Outcome::TransportError => "transport_error",
+            Outcome::BadBody => "bad_body",
+        }
+    }
+}
+
+/// Called after every API call with the endpoint's fixed name ([`endpoint_name`]), the time the
+/// call took (connect to last body byte) and its outcome. Never sees the URL, token or body.
+pub type Observer = Arc<dyn Fn(&'static str, Duration, Outcome) + Send + Sync>;
+
+/// The fixed name of an API path (`cgi-bin/user/get` → `user_get`), `other` for paths this client
+/// does not call; the query string is never part of it, so it is safe as a metrics label.
+pub fn endpoint_name(path: &str) -> &'static str {
+    let path = path.split('?').next().unwrap_or("").trim_matches('/');
+    match path {
+        "cgi-bin/stable_token" => "stable_token",
+        "cgi-bin/token" => "token",
+        "cgi-bin/user/get" => "user_get",
+        "cgi-bin/user/info" => "user_info",
+        "cgi-bin/user/info/batchget" => "user_info_batchget",
+        "cgi-bin/tags/get" => "tags_get",
+        "cgi-bin/message/template/send" => "template_send",
+        "cgi-bin/message/subscribe/send" => "subscribe_send",
+        "cgi-bin/template/get_all_private_template" => "template_list",
+        "wxaapi/newtmpl/gettemplate" => "subscribe_template_list",
+        "sns/jscode2session" => "jscode2session",
+        _ => "other",
+    }
+}
+
 /// An HTTP client for the WeChat server API. Cheap to clone (the connection pool is shared).
 ///
 /// One `Client` serves every account: each call takes the account's API base URL, e.g.
 /// `https://api.weixin.qq.com` or a simulator's `http://127.0.0.1:PORT` (a trailing slash is
 /// fine). The access token always travels as the `access_token` query parameter.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
+    observer: Option<Observer>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("http", &self.http)
+            .field("observer", &self.observer.as_ref().map(|_| "set"))
+            .finish()
+    }
 }
 
 impl Client {
@@ -54,12 +121,23 @@ impl Client {
             .user_agent(concat!("wxpush-wechat/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|err| ApiError::Request(error_chain(err)))?;
-        Ok(Client { http })
+        Ok(Client::from_http(http))
     }
 
     /// Wraps an existing `reqwest::Client` (its own timeouts and pool settings apply).
     pub fn from_http(http: reqwest::Client) -> Client {
-        Client { http }
+        Client {
+            http,
+            observer: None,
+        }
+    }
+
+    /// The same client reporting every call to `observer` (latency metrics).
+    pub fn with_observer(self, observer: Observer) -> Client {
+        Client {
+            observer: Some(observer),
+            ..self
+        }
     }
 
     /// GET `base/path?query`, returning status and body bytes.
@@ -70,7 +148,7 @@ impl Client {
         query: &[(&str, &str)],
     ) -> Result<(u16, Vec<u8>), ApiError> {
         let request = self.http.get(endpoint(base, path)).query(query);
-        execute(request).await
+        self.execute(path, request).await
     }
 
     /// POST a JSON body to `base/path?query`, returning status and body bytes.
@@ -82,7 +160,43 @@ impl Client {
         body: &B,
     ) -> Result<(u16, Vec<u8>), ApiError> {
         let request = self.http.post(endpoint(base, path)).query(query).json(body);
-        execute(request).await
+        self.execute(path, request).await
+    }
+
+    /// [`execute`], timed and reported to the observer when there is one.
+    async fn execute(
+        &self,
+        path: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(u16, Vec<u8>), ApiError> {
+        let Some(observer) = &self.observer else {
+            return execute(request).await;
+        };
+        let started = Instant::now();
+        let result = execute(request).await;
+        observer(endpoint_name(path), started.elapsed(), outcome(&result));
+        result
+    }
+}
+
+/// What an observer is told about a call: the errcode is read from the body, like [`decode`].
+fn outcome(result: &Result<(u16, Vec<u8>), ApiError>) -> Outcome {
+    match result {
+        Ok((status, body)) => {
+            let success = (200..300).contains(status);
+            match serde_json::from_slice::<Envelope>(body) {
+                Ok(Envelope {
+                    errcode: Some(code),
+                    ..
+                }) if code != 0 => Outcome::Errcode(code),
+                Ok(_) if success => Outcome::Ok,
+                _ if !success => Outcome::HttpError(*status),
+                _ => Outcome::BadBody,
+            }
+        }
+        Err(ApiError::Timeout) => Outcome::Timeout,
+        Err(ApiError::Decode(_)) => Outcome::BadBody,
+        Err(_) => Outcome::TransportError,
     }
 }
 
@@ -224,4 +338,54 @@ fn excerpt(body: &[u8]) -> String {
         out = "<empty body>".to_owned();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_names_are_fixed_and_never_carry_the_query() {
+        assert_eq!(endpoint_name("cgi-bin/stable_token"), "stable_token");
+        assert_eq!(endpoint_name("cgi-bin/token"), "token");
+        assert_eq!(endpoint_name("cgi-bin/user/get"), "user_get");
+        assert_eq!(
+            endpoint_name("/cgi-bin/user/info/batchget?access_token=SECRET"),
+            "user_info_batchget"
+        );
+        assert_eq!(
+            endpoint_name("cgi-bin/message/template/send"),
+            "template_send"
+        );
+        assert_eq!(
+            endpoint_name("cgi-bin/message/subscribe/send"),
+            "subscribe_send"
+        );
+        assert_eq!(
+            endpoint_name("cgi-bin/template/get_all_private_template"),
+            "template_list"
+        );
+        assert_eq!(endpoint_name("cgi-bin/user/get/../../x"), "other");
+        assert_eq!(endpoint_name("access_token=SECRET"), "other");
+    }
+
+    #[test]
+    fn outcomes_read_the_errcode_before_the_status() {
+        let ok = |status: u16, body: &str| outcome(&Ok((status, body.as_bytes().to_vec())));
+        assert_eq!(ok(200, r#"{"errcode":0,"msgid":1}"#), Outcome::Ok);
+        assert_eq!(ok(200, r#"{"total":1}"#), Outcome::Ok);
+        assert_eq!(
+            ok(200, r#"{"errcode":47003,"errmsg":"x"}"#),
+            Outcome::Errcode(47003)
+        );
+        assert_eq!(ok(503, r#"{"errcode":-1}"#), Outcome::Errcode(-1));
+        assert_eq!(ok(502, "<html>bad gateway</html>"), Outcome::HttpError(502));
+        assert_eq!(ok(200, "<html></html>"), Outcome::BadBody);
+        assert_eq!(outcome(&Err(ApiError::Timeout)), Outcome::Timeout);
+        assert_eq!(
+            outcome(&Err(ApiError::Transport("reset".into()))),
+            Outcome::TransportError
+        );
+        assert_eq!(Outcome::Errcode(40001).as_str(), "errcode");
+    }
 }

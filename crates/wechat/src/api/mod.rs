@@ -16,7 +16,7 @@ pub mod templates;
 pub mod token;
 pub mod users;
 
-pub use client::{decode, Client};
+pub use client::{decode, endpoint_name, Client, Observer, Outcome};
 pub use error::{ApiError, ErrorClass};
 pub use send::{parse_send_template, MiniProgram, TemplateMessage, TemplateValue};
 pub use sns::{parse_code2session, Code2Session, SessionKey};
