@@ -29,8 +29,16 @@ test: setup-e2e build test-rust test-e2e
 test-rust:
 	cargo test --workspace --no-fail-fast
 
+# The suite runs on SQLite, then again on PostgreSQL when WXPUSH_TEST_POSTGRES_URL is set (CI).
 test-e2e:
 	cd end2end && WXPUSH_BIN=$(WXPUSH_BIN) WXPUSH_SITE_ROOT=$(SITE_ROOT) npx playwright test
+	@if [ -n "$$WXPUSH_TEST_POSTGRES_URL" ]; then \
+		echo "e2e: again on PostgreSQL"; \
+		cd end2end && E2E_POSTGRES_URL="$$WXPUSH_TEST_POSTGRES_URL" WXPUSH_BIN=$(WXPUSH_BIN) \
+			WXPUSH_SITE_ROOT=$(SITE_ROOT) npx playwright test; \
+	elif [ -n "$$CI" ]; then \
+		echo "CI needs WXPUSH_TEST_POSTGRES_URL: the PostgreSQL e2e run must not be skipped"; exit 1; \
+	fi
 
 lint:
 	cargo fmt --all --check

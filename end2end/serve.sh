@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# Starts the console for the Playwright suite on a fresh SQLite file with two staff accounts.
+# Starts the console for the Playwright suite on a fresh database with two staff accounts: a SQLite
+# file, or with E2E_POSTGRES_URL (a server's admin URL) a new PostgreSQL database beside it.
 set -euo pipefail
 cd "$(dirname "$0")"
 : "${WXPUSH_BIN:?set WXPUSH_BIN to the built wxpush binary (make test does)}"
 : "${WXPUSH_SITE_ROOT:?set WXPUSH_SITE_ROOT to the cargo-leptos site folder (make test does)}"
 rm -rf .state/main && mkdir -p .state/main
-export WXPUSH_DATABASE_URL="sqlite:$PWD/.state/main/e2e.db"
+if [[ -n "${E2E_POSTGRES_URL:-}" ]]; then
+  db=wxpush_e2e
+  psql -q -v ON_ERROR_STOP=1 "$E2E_POSTGRES_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+  base="${E2E_POSTGRES_URL%%\?*}"
+  export WXPUSH_DATABASE_URL="${base%/*}/$db"
+  export WXPUSH_MASTER_KEY_FILE="$PWD/.state/main/master.key"
+else
+  export WXPUSH_DATABASE_URL="sqlite:$PWD/.state/main/e2e.db"
+fi
 export WXPUSH_ADDR="127.0.0.1:${E2E_PORT:-3100}"
 export WXPUSH_LOG="${WXPUSH_LOG:-info}"
 # A standalone WeChat simulator for the settings tests; stopped with this script.

@@ -41,18 +41,6 @@ fn env_num(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// No daily quota on any API: the benchmark measures wxpush, not WeChat's limits.
-fn unlimited() -> ApiLimits {
-    ApiLimits {
-        token: 0,
-        stable_token: 0,
-        force_refresh: 0,
-        user_get: 0,
-        user_info: 0,
-        subscribe_send: 0,
-    }
-}
-
 /// CPU seconds (user + system) of a process, from `/proc/<pid>/stat` (100 ticks a second).
 fn cpu_secs(pid: &str) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -406,7 +394,7 @@ async fn measure(
             former_followers: 0,
             mp_users: 10,
             template_send_quota: 0,
-            limits: unlimited(),
+            limits: ApiLimits::unlimited(),
             ledger_capacity: 1_000,
             ..SimConfig::default()
         },

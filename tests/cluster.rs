@@ -6,32 +6,15 @@ mod common;
 
 use common::{
     add_sim_oa, add_user, call, create_template_job, job_progress, json_ok, login,
-    save_order_preset, wait_for, wait_for_sync, Server, TestDb,
+    save_order_preset, start_sim, wait_for, wait_for_sync, Server, TestDb,
 };
 use engine::on_both_databases;
 use rand::Rng;
 use reqwest::StatusCode;
-use wechat_sim::{AccountKind, Api, FaultConfig, SimConfig, SimHandle};
+use wechat_sim::{AccountKind, Api, SimHandle};
 
 const ADMIN_PW: &str = "admin-password-1";
 const METRICS_TOKEN: &str = "cluster-metrics-token-1";
-
-async fn sim(followers: u32, latency_ms: u64) -> SimHandle {
-    wechat_sim::start(
-        SimConfig {
-            followers,
-            former_followers: 0,
-            faults: FaultConfig {
-                latency_ms,
-                ..FaultConfig::default()
-            },
-            ..SimConfig::default()
-        },
-        ([127, 0, 0, 1], 0).into(),
-    )
-    .await
-    .unwrap()
-}
 
 /// Two processes on `db` with one master key (as a deployment shares it), a short dispatch
 /// lease so the survivor of a crash takes over quickly, and metrics on.
@@ -74,7 +57,7 @@ async fn stable_token_calls(sim: &SimHandle) -> u64 {
 
 async fn processes_share_sessions_the_token_and_the_follower_sync(db: TestDb) {
     const FOLLOWERS: u32 = 4_000;
-    let sim = sim(FOLLOWERS, 20).await;
+    let sim = start_sim(FOLLOWERS, 20).await;
     add_user(&db, "admin", "admin", ADMIN_PW);
     let (a, b) = two_processes(&db);
 
@@ -192,7 +175,7 @@ on_both_databases!(processes_share_sessions_the_token_and_the_follower_sync);
 
 async fn a_process_killed_mid_job_loses_nothing_and_sends_nothing_twice(db: TestDb) {
     const FOLLOWERS: u32 = 20_000;
-    let sim = sim(FOLLOWERS, 5).await;
+    let sim = start_sim(FOLLOWERS, 5).await;
     add_user(&db, "admin", "admin", ADMIN_PW);
     add_user(&db, "admin2", "admin", ADMIN_PW);
     let (a, b) = two_processes(&db);
@@ -391,7 +374,7 @@ on_both_databases!(admins_see_the_processes_and_which_stopped);
 
 async fn a_process_stopped_cleanly_hands_its_recipients_back_at_once(db: TestDb) {
     const FOLLOWERS: u32 = 3_000;
-    let sim = sim(FOLLOWERS, 20).await;
+    let sim = start_sim(FOLLOWERS, 20).await;
     add_user(&db, "admin", "admin", ADMIN_PW);
     // A lease far longer than the test waits: rows the stopped process kept would hold the job.
     let (a, b) = two_processes_with_lease(&db, "600");

@@ -6,7 +6,7 @@ mod common;
 
 use common::{
     add_user, call, create_template_job, job_progress, json_ok, login, prepare_template_job,
-    wait_for, Server, TestDb,
+    start_sim, wait_for, Server, TestDb,
 };
 use engine::on_both_databases;
 use reqwest::StatusCode;
@@ -16,16 +16,7 @@ const ADMIN_PW: &str = "admin-password-1";
 const FOLLOWERS: u32 = 1_500;
 
 async fn killed_mid_job_then_restarted_sends_each_once(db: TestDb) {
-    let sim = wechat_sim::start(
-        wechat_sim::SimConfig {
-            followers: FOLLOWERS,
-            former_followers: 0,
-            ..wechat_sim::SimConfig::default()
-        },
-        ([127, 0, 0, 1], 0).into(),
-    )
-    .await
-    .unwrap();
+    let sim = start_sim(FOLLOWERS, 0).await;
     add_user(&db, "admin", "admin", ADMIN_PW);
     // A short lease so the restarted process takes over the dead one's rows quickly.
     let env = [("WXPUSH_DISPATCH_LEASE_SECS", "2")];

@@ -7,7 +7,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::{
-    add_user, create_template_job, job_progress, login, prepare_template_job, wait_for, Server,
+    add_user, create_template_job, job_progress, login, prepare_template_job, start_sim, wait_for, Server,
     TestDb,
 };
 use engine::on_both_databases;
@@ -144,16 +144,7 @@ async fn job_state(client: &reqwest::Client, server: &Server, job: &str) -> Stri
 }
 
 async fn metrics_show_sends_latency_tokens_queue_and_sync(db: TestDb) {
-    let sim = wechat_sim::start(
-        wechat_sim::SimConfig {
-            followers: FOLLOWERS,
-            former_followers: 0,
-            ..wechat_sim::SimConfig::default()
-        },
-        ([127, 0, 0, 1], 0).into(),
-    )
-    .await
-    .unwrap();
+    let sim = start_sim(FOLLOWERS, 0).await;
     let appid = sim.config().oa_appid.clone();
     add_user(&db, "admin", "admin", ADMIN_PW);
 

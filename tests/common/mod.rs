@@ -22,6 +22,25 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The WeChat simulator on a free port: `followers` followers (none who left), each call
+/// delayed by `latency_ms`.
+pub async fn start_sim(followers: u32, latency_ms: u64) -> wechat_sim::SimHandle {
+    wechat_sim::start(
+        wechat_sim::SimConfig {
+            followers,
+            former_followers: 0,
+            faults: wechat_sim::FaultConfig {
+                latency_ms,
+                ..wechat_sim::FaultConfig::default()
+            },
+            ..wechat_sim::SimConfig::default()
+        },
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .unwrap()
+}
+
 /// Runs `wxpush user add` against `db` with the password on stdin.
 pub fn add_user(db: &TestDb, username: &str, role: &str, password: &str) {
     let mut child = Command::new(BIN)

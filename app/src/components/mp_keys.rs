@@ -69,6 +69,10 @@ fn MpKeySection(account_id: i64) -> impl IntoView {
             .and_then(Result::err)
             .map(|e| view! { <ErrorText error=e /> })
     };
+    // A new key can only be shown by the running app, so the button waits for it (a click
+    // before hydration would be a plain form post that creates a key nobody sees).
+    let interactive = RwSignal::new(false);
+    Effect::new(move |_| interactive.set(true));
     let keys_heading = format!("mp-{account_id}-keys");
     view! {
         <h3 id=keys_heading>{tr("API 密钥", "API keys")}</h3>
@@ -83,7 +87,11 @@ fn MpKeySection(account_id: i64) -> impl IntoView {
         {revoke_error}
         <ActionForm action=create attr:class="inline-form">
             <input type="hidden" name="account_id" value=account_id />
-            <button type="submit" class="primary" disabled=move || create.pending().get()>
+            <button
+                type="submit"
+                class="primary"
+                disabled=move || !interactive.get() || create.pending().get()
+            >
                 {tr("创建密钥", "Create a key")}
             </button>
         </ActionForm>

@@ -252,7 +252,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             former_followers: 0,
             mp_users: 10,
             template_send_quota: 0,
-            limits: common::unlimited(),
+            limits: wechat_sim::ApiLimits::unlimited(),
             ledger_capacity: 1_000,
             ..SimConfig::default()
         },

@@ -46,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         SimConfig {
             followers: FOLLOWERS,
             unionid_ratio: 0.7,
-            limits: common::unlimited(),
+            limits: wechat_sim::ApiLimits::unlimited(),
             ..SimConfig::default()
         },
         ([127, 0, 0, 1], 0).into(),

@@ -4,19 +4,16 @@
 
 use std::time::Duration;
 
-use engine::accounts::{Account, AccountKind, NewAccount, Secret};
+mod common;
+
+use common::{import_mp_users, linked_mp, oa_account, sim_account, start_sim};
+use engine::accounts::{Account, AccountKind, Secret};
 use engine::audit::Actor;
 use engine::stats::FollowerStats;
 use engine::sync::SyncProgress;
 use engine::testing::TestDb;
 use engine::{on_both_databases, on_db, Engine, Error};
 use wechat_sim::{ApiLimits, ErrorScope, FaultConfig, SimConfig, SimHandle};
-
-async fn sim_with(config: SimConfig) -> SimHandle {
-    wechat_sim::start(config, ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("simulator starts")
-}
 
 fn followers(n: u32) -> SimConfig {
     SimConfig {
@@ -30,68 +27,6 @@ fn latency(ms: u64) -> FaultConfig {
         latency_ms: ms,
         ..FaultConfig::default()
     }
-}
-
-async fn oa_account(engine: &Engine, sim: &SimHandle, secret: &str) -> Account {
-    engine
-        .create_account(
-            &Actor::cli(),
-            NewAccount {
-                kind: AccountKind::Oa,
-                name: "测试公众号".into(),
-                appid: sim.config().oa_appid.clone(),
-                secret: Secret::new(secret),
-                callback_token: Secret::default(),
-                encoding_aes_key: Secret::default(),
-                api_base: sim.base_url.clone(),
-                linked_account_id: None,
-                sandbox: false,
-            },
-        )
-        .await
-        .expect("OA created")
-}
-
-/// The simulator's Mini Program, linked to `oa`, with all its users stored as `mp_users`.
-async fn linked_mp(engine: &Engine, sim: &SimHandle, oa: &Account) -> Account {
-    let mp = engine
-        .create_account(
-            &Actor::cli(),
-            NewAccount {
-                kind: AccountKind::Mp,
-                name: "测试小程序".into(),
-                appid: sim.config().mp_appid.clone(),
-                secret: Secret::new(sim.config().mp_secret.clone()),
-                callback_token: Secret::default(),
-                encoding_aes_key: Secret::default(),
-                api_base: sim.base_url.clone(),
-                linked_account_id: Some(oa.id),
-                sandbox: false,
-            },
-        )
-        .await
-        .expect("MP created");
-    let users: Vec<(String, Option<String>)> = (0..sim.config().mp_users)
-        .filter_map(|i| Some((sim.mp_openid(i)?, sim.mp_unionid(i))))
-        .collect();
-    on_db!(engine.db(), |pool| {
-        let mut tx = pool.begin().await.unwrap();
-        for (openid, unionid) in &users {
-            sqlx::query(
-                "INSERT INTO mp_users (account_id, openid, unionid, source, first_seen_ms) \
-                 VALUES ($1, $2, $3, 'import', $4)",
-            )
-            .bind(mp.id)
-            .bind(openid)
-            .bind(unionid)
-            .bind(engine::now_ms())
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        }
-        tx.commit().await.unwrap()
-    });
-    mp
 }
 
 async fn scalar(engine: &Engine, sql: &str, account_id: i64) -> i64 {
@@ -199,7 +134,7 @@ async fn expire_lease(engine: &Engine, run_id: i64) {
 
 async fn full_sync_of_25001_followers(db: TestDb) {
     // Three user/get calls are all it may take: a fourth (past the last page) would be 45009.
-    let sim = sim_with(SimConfig {
+    let sim = start_sim(SimConfig {
         limits: ApiLimits {
             user_get: 3,
             ..ApiLimits::default()
@@ -208,8 +143,9 @@ async fn full_sync_of_25001_followers(db: TestDb) {
     })
     .await;
     let engine = Engine::open(&db.url).await.unwrap();
-    let oa = oa_account(&engine, &sim, &sim.config().oa_secret).await;
+    let oa = oa_account(&engine, &sim).await;
     let mp = linked_mp(&engine, &sim, &oa).await;
+    import_mp_users(&engine, &sim, &mp).await;
     let oa = engine.account(oa.id).await.unwrap().unwrap();
 
     let p = sync(&engine, &oa).await;
@@ -293,7 +229,7 @@ on_both_databases!(full_sync_of_25001_followers);
 async fn a_crash_while_listing_resumes_after_the_last_finished_page(db: TestDb) {
     // 3 pages; 4 calls allowed: pages 1–2 before the crash, page 3 perhaps in flight when the
     // process died, page 3 again after. Fetching pages 1–2 again would run into 45009.
-    let sim = sim_with(SimConfig {
+    let sim = start_sim(SimConfig {
         limits: ApiLimits {
             user_get: 4,
             ..ApiLimits::default()
@@ -303,7 +239,7 @@ async fn a_crash_while_listing_resumes_after_the_last_finished_page(db: TestDb) 
     })
     .await;
     let setup = Engine::open(&db.url).await.unwrap();
-    let oa = oa_account(&setup, &sim, &sim.config().oa_secret).await;
+    let oa = oa_account(&setup, &sim).await;
     let run_id = crash_during_sync(db.url.clone(), oa.id, |p| p.pages_done >= 2);
 
     let b = Engine::open(&db.url).await.unwrap();
@@ -339,14 +275,14 @@ async fn a_crash_while_listing_resumes_after_the_last_finished_page(db: TestDb) 
 on_both_databases!(a_crash_while_listing_resumes_after_the_last_finished_page);
 
 async fn a_running_process_takes_over_the_sync_of_one_that_died(db: TestDb) {
-    let sim = sim_with(SimConfig {
+    let sim = start_sim(SimConfig {
         faults: latency(100),
         ..followers(25_001)
     })
     .await;
     // The survivor was up before the other process started the sync and died.
     let survivor = Engine::open(&db.url).await.unwrap();
-    let oa = oa_account(&survivor, &sim, &sim.config().oa_secret).await;
+    let oa = oa_account(&survivor, &sim).await;
     let _watch = survivor.watch_syncs(Duration::from_millis(200));
     let run_id = crash_during_sync(db.url.clone(), oa.id, |p| p.pages_done >= 1);
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -369,7 +305,7 @@ async fn a_crash_while_detailing_fetches_only_undetailed_followers(db: TestDb) {
     // 251 batchgets are needed. The crash comes after ≥ 150 committed ones; what was fetched but
     // not committed (≤ 74 calls) is fetched again. Re-fetching everything would need ≥ 401
     // calls and run into 45009 at 341.
-    let sim = sim_with(SimConfig {
+    let sim = start_sim(SimConfig {
         limits: ApiLimits {
             user_info: 341,
             ..ApiLimits::default()
@@ -379,7 +315,7 @@ async fn a_crash_while_detailing_fetches_only_undetailed_followers(db: TestDb) {
     })
     .await;
     let setup = Engine::open(&db.url).await.unwrap();
-    let oa = oa_account(&setup, &sim, &sim.config().oa_secret).await;
+    let oa = oa_account(&setup, &sim).await;
     let run_id = crash_during_sync(db.url.clone(), oa.id, |p| p.detailed >= 15_000);
 
     let b = Engine::open(&db.url).await.unwrap();
@@ -405,9 +341,9 @@ async fn a_crash_while_detailing_fetches_only_undetailed_followers(db: TestDb) {
 on_both_databases!(a_crash_while_detailing_fetches_only_undetailed_followers);
 
 async fn unfollowers_are_marked_and_kept(db: TestDb) {
-    let sim = sim_with(followers(3_000)).await;
+    let sim = start_sim(followers(3_000)).await;
     let engine = Engine::open(&db.url).await.unwrap();
-    let oa = oa_account(&engine, &sim, &sim.config().oa_secret).await;
+    let oa = oa_account(&engine, &sim).await;
     assert_eq!(sync(&engine, &oa).await.unsubscribed, 0);
 
     let gone: Vec<String> = [7, 42, 100, 1_500, 2_999]
@@ -444,13 +380,13 @@ async fn unfollowers_are_marked_and_kept(db: TestDb) {
 on_both_databases!(unfollowers_are_marked_and_kept);
 
 async fn a_sync_can_be_cancelled(db: TestDb) {
-    let sim = sim_with(SimConfig {
+    let sim = start_sim(SimConfig {
         faults: latency(300),
         ..followers(25_001)
     })
     .await;
     let engine = Engine::open(&db.url).await.unwrap();
-    let oa = oa_account(&engine, &sim, &sim.config().oa_secret).await;
+    let oa = oa_account(&engine, &sim).await;
     let run_id = engine.start_sync(&Actor::cli(), oa.id).await.unwrap();
     wait_for(&engine, run_id, |p| p.pages_done >= 1).await;
     engine.cancel_sync(&Actor::cli(), oa.id).await.unwrap();
@@ -483,13 +419,13 @@ async fn a_sync_can_be_cancelled(db: TestDb) {
 on_both_databases!(a_sync_can_be_cancelled);
 
 async fn a_run_nobody_works_on_is_cancelled_at_once(db: TestDb) {
-    let sim = sim_with(SimConfig {
+    let sim = start_sim(SimConfig {
         faults: latency(300),
         ..followers(25_001)
     })
     .await;
     let setup = Engine::open(&db.url).await.unwrap();
-    let oa = oa_account(&setup, &sim, &sim.config().oa_secret).await;
+    let oa = oa_account(&setup, &sim).await;
     let run_id = crash_during_sync(db.url.clone(), oa.id, |p| p.pages_done >= 1);
     let b = Engine::open(&db.url).await.unwrap();
     expire_lease(&b, run_id).await;
@@ -501,14 +437,14 @@ async fn a_run_nobody_works_on_is_cancelled_at_once(db: TestDb) {
 on_both_databases!(a_run_nobody_works_on_is_cancelled_at_once);
 
 async fn one_sync_at_a_time(db: TestDb) {
-    let sim = sim_with(SimConfig {
+    let sim = start_sim(SimConfig {
         faults: latency(300),
         ..followers(25_001)
     })
     .await;
     let first = Engine::open(&db.url).await.unwrap();
     let second = Engine::open(&db.url).await.unwrap();
-    let oa = oa_account(&first, &sim, &sim.config().oa_secret).await;
+    let oa = oa_account(&first, &sim).await;
     let run_id = first.start_sync(&Actor::cli(), oa.id).await.unwrap();
     for engine in [&first, &second] {
         let err = engine.start_sync(&Actor::cli(), oa.id).await.unwrap_err();
@@ -537,9 +473,11 @@ async fn one_sync_at_a_time(db: TestDb) {
 on_both_databases!(one_sync_at_a_time);
 
 async fn a_failed_sync_records_the_error(db: TestDb) {
-    let sim = sim_with(followers(100)).await;
+    let sim = start_sim(followers(100)).await;
     let engine = Engine::open(&db.url).await.unwrap();
-    let oa = oa_account(&engine, &sim, "0123456789abcdef0123456789abcdef").await;
+    let mut wrong = sim_account(&sim, AccountKind::Oa, "测试公众号", None);
+    wrong.secret = Secret::new("0123456789abcdef0123456789abcdef");
+    let oa = engine.create_account(&Actor::cli(), wrong).await.unwrap();
     let p = sync(&engine, &oa).await;
     assert_eq!(p.state, "failed");
     let error = p.error.unwrap_or_default();
@@ -566,13 +504,13 @@ async fn transient_errors_are_retried(db: TestDb) {
         ..FaultConfig::default()
     };
     faults.errors.insert(-1, 0.1);
-    let sim = sim_with(SimConfig {
+    let sim = start_sim(SimConfig {
         faults,
         ..followers(3_000)
     })
     .await;
     let engine = Engine::open(&db.url).await.unwrap();
-    let oa = oa_account(&engine, &sim, &sim.config().oa_secret).await;
+    let oa = oa_account(&engine, &sim).await;
     let p = sync(&engine, &oa).await;
     assert_eq!(p.state, "done", "{p:?}");
     assert_eq!((p.listed, p.detailed), (3_000, 3_000));
@@ -582,10 +520,11 @@ async fn transient_errors_are_retried(db: TestDb) {
 on_both_databases!(transient_errors_are_retried);
 
 async fn follow_events_are_idempotent(db: TestDb) {
-    let sim = sim_with(followers(1_000)).await;
+    let sim = start_sim(followers(1_000)).await;
     let engine = Engine::open(&db.url).await.unwrap();
-    let oa = oa_account(&engine, &sim, &sim.config().oa_secret).await;
-    linked_mp(&engine, &sim, &oa).await;
+    let oa = oa_account(&engine, &sim).await;
+    let mp = linked_mp(&engine, &sim, &oa).await;
+    import_mp_users(&engine, &sim, &mp).await;
     assert_eq!(sync(&engine, &oa).await.state, "done");
     let base = assert_stats_consistent(&engine, oa.id).await;
     assert!(base.matched > 0);

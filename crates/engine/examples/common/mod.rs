@@ -1,21 +1,8 @@
-//! What the benchmarks share: a simulator without daily limits and the database to measure on.
+//! What the benchmarks share: the database to measure on.
 
 use std::path::PathBuf;
 
 use engine::testing::TestDb;
-use wechat_sim::ApiLimits;
-
-/// No daily quota on any API: a benchmark measures speed, not WeChat's limits.
-pub fn unlimited() -> ApiLimits {
-    ApiLimits {
-        token: 0,
-        stable_token: 0,
-        force_refresh: 0,
-        user_get: 0,
-        user_info: 0,
-        subscribe_send: 0,
-    }
-}
 
 /// The database a benchmark runs on, removed (its temporary folder, or the PostgreSQL
 /// database) when dropped.

@@ -22,46 +22,54 @@ pub async fn start_sim(config: SimConfig) -> SimHandle {
         .expect("simulator starts")
 }
 
-/// The simulator's OA and its linked MP, as accounts (the OA re-read, so it knows the link).
-pub async fn linked_accounts(engine: &Engine, sim: &SimHandle) -> (Account, Account) {
+/// The simulator's OA or MP as a new account, for a test to adjust before creating it.
+pub fn sim_account(
+    sim: &SimHandle,
+    kind: AccountKind,
+    name: &str,
+    linked_account_id: Option<i64>,
+) -> NewAccount {
     let cfg = sim.config();
-    let account = |kind, name: &str, appid: &str, secret: &str, linked| NewAccount {
+    let (appid, secret) = match kind {
+        AccountKind::Oa => (&cfg.oa_appid, &cfg.oa_secret),
+        AccountKind::Mp => (&cfg.mp_appid, &cfg.mp_secret),
+    };
+    NewAccount {
         kind,
         name: name.into(),
-        appid: appid.into(),
-        secret: Secret::new(secret.to_owned()),
+        appid: appid.clone(),
+        secret: Secret::new(secret.clone()),
         callback_token: Secret::default(),
         encoding_aes_key: Secret::default(),
         api_base: sim.base_url.clone(),
-        linked_account_id: linked,
+        linked_account_id,
         sandbox: false,
-    };
-    let oa = engine
+    }
+}
+
+/// The simulator's Official Account, as an account.
+pub async fn oa_account(engine: &Engine, sim: &SimHandle) -> Account {
+    engine
+        .create_account(&Actor::cli(), sim_account(sim, AccountKind::Oa, "测试公众号", None))
+        .await
+        .expect("OA created")
+}
+
+/// The simulator's Mini Program, linked to `oa`, as an account (no users yet).
+pub async fn linked_mp(engine: &Engine, sim: &SimHandle, oa: &Account) -> Account {
+    engine
         .create_account(
             &Actor::cli(),
-            account(
-                AccountKind::Oa,
-                "测试公众号",
-                &cfg.oa_appid,
-                &cfg.oa_secret,
-                None,
-            ),
+            sim_account(sim, AccountKind::Mp, "测试小程序", Some(oa.id)),
         )
         .await
-        .unwrap();
-    let mp = engine
-        .create_account(
-            &Actor::cli(),
-            account(
-                AccountKind::Mp,
-                "测试小程序",
-                &cfg.mp_appid,
-                &cfg.mp_secret,
-                Some(oa.id),
-            ),
-        )
-        .await
-        .unwrap();
+        .expect("MP created")
+}
+
+/// The simulator's OA and its linked MP, as accounts (the OA re-read, so it knows the link).
+pub async fn linked_accounts(engine: &Engine, sim: &SimHandle) -> (Account, Account) {
+    let oa = oa_account(engine, sim).await;
+    let mp = linked_mp(engine, sim, &oa).await;
     let oa = engine.account(oa.id).await.unwrap().unwrap();
     (oa, mp)
 }
