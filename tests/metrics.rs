@@ -7,8 +7,8 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::{
-    add_user, create_template_job, job_progress, login, prepare_template_job, start_sim, wait_for, Server,
-    TestDb,
+    add_user, create_template_job, job_progress, login, prepare_template_job, start_sim, wait_for,
+    Server, TestDb,
 };
 use engine::on_both_databases;
 use reqwest::StatusCode;

@@ -50,7 +50,10 @@ pub fn sim_account(
 /// The simulator's Official Account, as an account.
 pub async fn oa_account(engine: &Engine, sim: &SimHandle) -> Account {
     engine
-        .create_account(&Actor::cli(), sim_account(sim, AccountKind::Oa, "测试公众号", None))
+        .create_account(
+            &Actor::cli(),
+            sim_account(sim, AccountKind::Oa, "测试公众号", None),
+        )
         .await
         .expect("OA created")
 }
