@@ -60,6 +60,8 @@ test('a big job waits for a second admin, who approves it; then it runs', async 
   const operator = await operatorContext.newPage();
   await login(operator, OPERATOR);
   await expect(operator.getByRole('heading', { level: 1, name: '仪表盘' })).toBeVisible();
+  // The switcher only reacts once the dashboard has hydrated.
+  await waitForHydration(operator);
   // The only account may already be the operator's current one.
   const switcher = operator.getByLabel('当前账号');
   const current = await switcher.evaluate((s: HTMLSelectElement) => s.selectedOptions[0]?.textContent?.trim());
