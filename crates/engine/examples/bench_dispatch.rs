@@ -24,6 +24,7 @@ use engine::accounts::{Account, AccountKind, NewAccount, Secret};
 use engine::audit::Actor;
 use engine::jobs::{DispatchConfig, JobState, RecipientSource};
 use engine::presets::PresetInput;
+use engine::testing::cpu_secs;
 use engine::Engine;
 use message::{FieldValue, PresetBody};
 use wechat::api::TemplateMessage;
@@ -36,23 +37,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// CPU seconds this process used so far (user + system), from `/proc/self/stat`.
-fn cpu_secs() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the whole line (11 and 12 after the name).
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn latency(ms: u64) -> FaultConfig {
@@ -276,7 +260,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let token = engine.access_token(&account).await?;
     sim.set_faults(latency(2))?;
-    let cpu = cpu_secs();
+    let cpu = cpu_secs("self");
     let raw_before = raw_capacity(
         &sim.base_url,
         &token,
@@ -285,7 +269,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         concurrency,
     )
     .await?;
-    let raw_cpu = (cpu_secs() - cpu) / ratio_n as f64;
+    let raw_cpu = (cpu_secs("self") - cpu) / ratio_n as f64;
     sim.reset_ledger();
     let job = engine
         .create_job(
@@ -298,7 +282,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?;
     eprintln!("raw capacity {raw_before:.0}/s; dispatching the same {ratio_n}…");
-    let cpu = cpu_secs();
+    let cpu = cpu_secs("self");
     let secs = run_job(
         &engine,
         job.id,
@@ -308,7 +292,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     )
     .await?;
-    let dispatch_cpu = (cpu_secs() - cpu) / ratio_n as f64;
+    let dispatch_cpu = (cpu_secs("self") - cpu) / ratio_n as f64;
     let dispatched = ratio_n as f64 / secs;
     let ledger = sim.ledger_summary();
     if ledger.template_sends != ratio_n as u64 || ledger.duplicates_delivered != 0 {

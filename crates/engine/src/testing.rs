@@ -1,4 +1,5 @@
-//! Test support shared by every crate's tests: a fresh SQLite file or PostgreSQL database per test.
+//! Test and benchmark support shared by every crate: a fresh SQLite file or PostgreSQL database
+//! per test, and a process's CPU time.
 
 use std::path::PathBuf;
 
@@ -100,4 +101,23 @@ macro_rules! on_both_databases {
             }
         }
     };
+}
+
+/// CPU seconds (user + system) process `pid` (or `"self"`) used so far, from
+/// `/proc/<pid>/stat`; 0 where that cannot be read.
+pub fn cpu_secs(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line (11 and 12 after the name), in ticks
+    // of 1/100 s.
+    (ticks(11) + ticks(12)) / 100.0
 }

@@ -22,7 +22,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wechat_sim::{CallbackConfig, CallbackMode, FaultConfig, SimConfig, SimHandle};
 
 use common::{
-    admin, fast, import_mp_users, linked_accounts, order_status_values, sync_followers, Dispatcher,
+    admin, fast, import_mp_users, lease_owners_until_done, linked_accounts, order_status_values,
+    sync_followers, Dispatcher,
 };
 
 /// An Official Account of the simulator with its followers synced, its linked Mini Program's
@@ -1009,20 +1010,7 @@ async fn two_processes_share_one_job(db: TestDb) {
     let _a = w.start(fast());
     let _b = Dispatcher(other.start_dispatcher(fast()));
     // Both workers hold rows at some point.
-    let mut owners: HashSet<String> = HashSet::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while w.progress(job.id).await.job.state != JobState::Done {
-        assert!(Instant::now() < deadline, "the job never finished");
-        let now: Vec<String> = on_db!(w.engine.db(), |pool| sqlx::query_scalar(
-            "SELECT DISTINCT lease_owner FROM job_recipients WHERE job_id = $1 AND state = 'sending'"
-        )
-        .bind(job.id)
-        .fetch_all(pool)
-        .await)
-        .unwrap();
-        owners.extend(now);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let owners = lease_owners_until_done(&w.engine, job.id).await;
     assert_eq!(owners.len(), 2, "both processes sent: {owners:?}");
     let p = w.progress(job.id).await;
     assert_eq!((p.sent, p.failed, p.unknown), (3_000, 0, 0));

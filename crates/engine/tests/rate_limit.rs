@@ -1,19 +1,16 @@
 //! A job's rate limit holds for the whole deployment: processes sharing a job keep it together.
 
-use std::collections::HashSet;
-use std::time::{Duration, Instant};
-
 mod common;
 
-use engine::jobs::{JobState, RecipientSource};
+use engine::jobs::RecipientSource;
 use engine::presets::PresetInput;
 use engine::testing::TestDb;
-use engine::{on_both_databases, on_db, Engine};
+use engine::{on_both_databases, Engine};
 use wechat_sim::SimConfig;
 
 use common::{
-    admin, fast, linked_accounts, order_status_values, start_sim, sync_followers, template_ref,
-    Dispatcher,
+    admin, fast, lease_owners_until_done, linked_accounts, order_status_values, start_sim,
+    sync_followers, template_ref, Dispatcher,
 };
 
 async fn two_processes_send_at_the_jobs_rate_together(db: TestDb) {
@@ -58,26 +55,9 @@ async fn two_processes_send_at_the_jobs_rate_together(db: TestDb) {
     let other = Engine::open(&db.url).await.unwrap();
     let _a = Dispatcher(engine.start_dispatcher(fast()));
     let _b = Dispatcher(other.start_dispatcher(fast()));
-    let mut owners: HashSet<String> = HashSet::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let p = engine.job_progress(job.id).await.unwrap().unwrap();
-        if p.job.state == JobState::Done {
-            assert_eq!((p.sent, p.failed, p.unknown), (i64::from(RECIPIENTS), 0, 0));
-            break;
-        }
-        assert!(Instant::now() < deadline, "the job never finished: {p:?}");
-        let now: Vec<String> = on_db!(engine.db(), |pool| sqlx::query_scalar(
-            "SELECT DISTINCT lease_owner FROM job_recipients \
-             WHERE job_id = $1 AND state = 'sending'"
-        )
-        .bind(job.id)
-        .fetch_all(pool)
-        .await)
-        .unwrap();
-        owners.extend(now);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let owners = lease_owners_until_done(&engine, job.id).await;
+    let p = engine.job_progress(job.id).await.unwrap().unwrap();
+    assert_eq!((p.sent, p.failed, p.unknown), (i64::from(RECIPIENTS), 0, 0));
     assert_eq!(owners.len(), 2, "both processes sent: {owners:?}");
 
     // Everyone got the message once.

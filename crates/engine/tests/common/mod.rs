@@ -3,9 +3,12 @@
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
 use engine::accounts::{Account, AccountKind, NewAccount, Secret};
 use engine::audit::Actor;
-use engine::jobs::DispatchConfig;
+use engine::jobs::{DispatchConfig, JobState};
 use engine::{on_db, Engine};
 use message::{FieldValue, PresetBody};
 use wechat_sim::{SimConfig, SimHandle};
@@ -167,5 +170,29 @@ pub fn fast() -> DispatchConfig {
         lease_ms: 5_000,
         poll_ms: 20,
         ..DispatchConfig::default()
+    }
+}
+
+/// Waits (at most a minute) for a job that several dispatchers share to finish, and returns
+/// the lease owners seen holding its rows meanwhile.
+pub async fn lease_owners_until_done(engine: &Engine, job_id: i64) -> HashSet<String> {
+    let mut owners = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = engine.job_progress(job_id).await.unwrap().unwrap();
+        if p.job.state == JobState::Done {
+            return owners;
+        }
+        assert!(Instant::now() < deadline, "the job never finished: {p:?}");
+        let now: Vec<String> = on_db!(engine.db(), |pool| sqlx::query_scalar(
+            "SELECT DISTINCT lease_owner FROM job_recipients \
+             WHERE job_id = $1 AND state = 'sending'"
+        )
+        .bind(job_id)
+        .fetch_all(pool)
+        .await)
+        .unwrap();
+        owners.extend(now);
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
