@@ -15,14 +15,13 @@ use engine::jobs::{
     DispatchConfig, ErrcodeCount, FollowerQueryDto, JobProgress, JobState, RecipientFilter,
     RecipientRow, RecipientSource, SkipReason, DEFAULT_DAILY_QUOTA,
 };
-use engine::presets::PresetInput;
 use engine::testing::TestDb;
 use engine::{on_both_databases, on_db, Engine, Error};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wechat_sim::{CallbackConfig, CallbackMode, FaultConfig, SimConfig, SimHandle};
 
 use common::{
-    admin, fast, import_mp_users, lease_owners_until_done, linked_accounts, order_status_values,
+    admin, fast, import_mp_users, lease_owners_until_done, linked_accounts, order_status_preset,
     sync_followers, Dispatcher,
 };
 
@@ -52,26 +51,7 @@ async fn world(db: &TestDb, config: SimConfig) -> World {
     import_mp_users(&engine, &sim, &mp).await;
     sync_followers(&engine, &oa).await;
     engine.sync_templates(&admin(), &oa).await.unwrap();
-    let template_ref = engine
-        .templates_of(oa.id, true)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|t| t.remote.title == "订单状态通知")
-        .expect("template synced")
-        .id;
-    let preset = engine
-        .create_preset(
-            &admin(),
-            &oa,
-            PresetInput {
-                name: "发货通知".into(),
-                template_ref,
-                body: order_status_values(),
-            },
-        )
-        .await
-        .unwrap();
+    let preset = order_status_preset(&engine, &oa).await;
     World {
         sim,
         engine,

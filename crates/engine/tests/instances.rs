@@ -7,14 +7,11 @@ mod common;
 
 use engine::instances::{Instance, InstanceInfo, InstanceState};
 use engine::jobs::{DispatchConfig, RecipientSource};
-use engine::presets::PresetInput;
 use engine::testing::TestDb;
 use engine::{now_ms, on_both_databases, on_db, Engine};
 use wechat_sim::{FaultConfig, SimConfig};
 
-use common::{
-    admin, linked_accounts, order_status_values, start_sim, sync_followers, template_ref,
-};
+use common::{admin, linked_accounts, order_status_preset, start_sim, sync_followers};
 
 fn info(host: &str, pid: i64, addr: &str) -> InstanceInfo {
     InstanceInfo {
@@ -105,18 +102,7 @@ async fn processes_are_listed_with_what_they_hold(db: TestDb) {
     let (oa, _mp) = linked_accounts(&a, &sim).await;
     sync_followers(&a, &oa).await;
     a.sync_templates(&admin(), &oa).await.unwrap();
-    let preset = a
-        .create_preset(
-            &admin(),
-            &oa,
-            PresetInput {
-                name: "发货通知".into(),
-                template_ref: template_ref(&a, &oa, "订单状态通知").await,
-                body: order_status_values(),
-            },
-        )
-        .await
-        .unwrap();
+    let preset = order_status_preset(&a, &oa).await;
     sim.set_faults(FaultConfig {
         latency_ms: 3_000,
         ..FaultConfig::default()

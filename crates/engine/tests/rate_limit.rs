@@ -3,14 +3,13 @@
 mod common;
 
 use engine::jobs::RecipientSource;
-use engine::presets::PresetInput;
 use engine::testing::TestDb;
 use engine::{on_both_databases, Engine};
 use wechat_sim::SimConfig;
 
 use common::{
-    admin, fast, lease_owners_until_done, linked_accounts, order_status_values, start_sim,
-    sync_followers, template_ref, Dispatcher,
+    admin, fast, lease_owners_until_done, linked_accounts, order_status_preset, start_sim,
+    sync_followers, Dispatcher,
 };
 
 async fn two_processes_send_at_the_jobs_rate_together(db: TestDb) {
@@ -26,18 +25,7 @@ async fn two_processes_send_at_the_jobs_rate_together(db: TestDb) {
     let (oa, _mp) = linked_accounts(&engine, &sim).await;
     sync_followers(&engine, &oa).await;
     engine.sync_templates(&admin(), &oa).await.unwrap();
-    let preset = engine
-        .create_preset(
-            &admin(),
-            &oa,
-            PresetInput {
-                name: "发货通知".into(),
-                template_ref: template_ref(&engine, &oa, "订单状态通知").await,
-                body: order_status_values(),
-            },
-        )
-        .await
-        .unwrap();
+    let preset = order_status_preset(&engine, &oa).await;
     let job = engine
         .create_job(
             &admin(),

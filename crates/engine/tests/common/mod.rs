@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use engine::accounts::{Account, AccountKind, NewAccount, Secret};
 use engine::audit::Actor;
 use engine::jobs::{DispatchConfig, JobState};
+use engine::presets::{Preset, PresetInput};
 use engine::{on_db, Engine};
 use message::{FieldValue, PresetBody};
 use wechat_sim::{SimConfig, SimHandle};
@@ -109,6 +110,17 @@ pub async fn sync_followers(engine: &Engine, oa: &Account) {
     let run = engine.start_sync(&Actor::cli(), oa.id).await.unwrap();
     let p = engine.run_sync(run).await.unwrap();
     assert_eq!(p.state, "done", "{p:?}");
+}
+
+/// The preset "发货通知" of the OA's (synced) template 订单状态通知, with
+/// [`order_status_values`].
+pub async fn order_status_preset(engine: &Engine, oa: &Account) -> Preset {
+    let input = PresetInput {
+        name: "发货通知".into(),
+        template_ref: template_ref(engine, oa, "订单状态通知").await,
+        body: order_status_values(),
+    };
+    engine.create_preset(&admin(), oa, input).await.unwrap()
 }
 
 /// A preset body with these values (no colors).
