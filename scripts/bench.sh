@@ -18,6 +18,10 @@ raw=$(stat -c %s "$wasm")
 gz=$(gzip -9 -c "$wasm" | wc -c)
 awk -v r="$raw" -v g="$gz" 'BEGIN { printf "bench wasm_raw_kb %.1f KB\nbench wasm_gz_kb %.1f KB\n", r / 1024, g / 1024 }'
 
+# The sync benchmark writes the database the pages benchmark serves: one master key for both.
+WXPUSH_MASTER_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export WXPUSH_MASTER_KEY
+
 # Follower sync: 1,000,000 followers from the in-process simulator (no latency) into SQLite.
 db_dir=$(mktemp -d)
 trap 'rm -rf "$db_dir" "${out:-}"; [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null' EXIT

@@ -248,6 +248,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = Engine::open(&url).await?;
     let (account, preset_id) = setup(&engine, &sim).await?;
     let actor = Actor::cli();
+    // One operator runs the benchmark: its 100,000-recipient job needs no second admin.
+    engine
+        .set_approval_threshold(&actor, engine::settings::MAX_APPROVAL_THRESHOLD)
+        .await?;
 
     // 1. Raw capacity versus the dispatcher, same N, concurrency and latency.
     let openids = Arc::new(sim.followers_openids(0..ratio_n as u32));

@@ -54,7 +54,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     let db = common::bench_database("sync").await?;
     let (url, prefix) = (db.url.clone(), db.prefix);
-    let engine = Engine::open(&url).await?;
+    // `make bench` serves this database afterwards, so the secrets go under its master key.
+    let engine = match std::env::var(engine::vault::KEY_VAR) {
+        Ok(text) => Engine::open_with_key(&url, engine::vault::MasterKey::parse(&text)?).await?,
+        Err(_) => Engine::open(&url).await?,
+    };
     let account = engine
         .create_account(
             &Actor::cli(),
