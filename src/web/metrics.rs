@@ -22,15 +22,6 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
         .into_response()
 }
 
-/// The token of `Authorization: Bearer <token>`.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
-}
-
 pub async fn metrics(
     State(state): State<AppState>,
     Extension(MetricsAccess(token)): Extension<MetricsAccess>,
@@ -42,7 +33,7 @@ pub async fn metrics(
             "metrics are off: set WXPUSH_METRICS_TOKEN and scrape with \"Authorization: Bearer <token>\"\n",
         );
     };
-    if !bearer(&headers).is_some_and(|presented| token.matches(presented)) {
+    if !super::bearer_token(&headers).is_some_and(|presented| token.matches(presented)) {
         let mut res = plain(
             StatusCode::UNAUTHORIZED,
             "send \"Authorization: Bearer <WXPUSH_METRICS_TOKEN>\"\n",
@@ -66,24 +57,5 @@ pub async fn metrics(
                 "database unreachable: metrics unavailable\n",
             )
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_a_bearer_token_is_taken() {
-        let with = |value: &str| {
-            let mut h = HeaderMap::new();
-            h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
-            bearer(&h).map(str::to_owned)
-        };
-        assert_eq!(with("Bearer abc").as_deref(), Some("abc"));
-        assert_eq!(with("bearer  abc ").as_deref(), Some("abc"));
-        assert_eq!(with("Basic abc"), None);
-        assert_eq!(with("Bearer"), None);
-        assert_eq!(bearer(&HeaderMap::new()), None);
     }
 }

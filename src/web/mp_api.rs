@@ -85,13 +85,7 @@ fn unauthorized(en: &str, zh: &str) -> Response {
 
 /// The key from `Authorization: Bearer …` or `X-Api-Key: …`.
 fn presented_key(headers: &HeaderMap) -> Option<String> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        });
+    let bearer = super::bearer_token(headers);
     let header_key = || {
         headers
             .get("x-api-key")

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::JobControl;
-use crate::{Db, Engine, Result};
+use crate::{on_db, Db, Engine, Result};
 
 /// How far ahead of now a reservation may start: a `tat_us` further ahead (left by a host whose
 /// clock ran ahead) costs one wait of this long, not more. N processes sending legitimately
@@ -162,36 +162,23 @@ impl Engine {
     /// that is past (at most [`MAX_AHEAD_US`] ahead), and returns the new arrival time.
     async fn reserve_sends(&self, account_id: i64, now_us: i64, len_us: i64) -> Result<i64> {
         let _write = self.jobs_write_lock().await;
-        let tat = match self.db() {
-            Db::Sqlite(pool) => {
-                sqlx::query_scalar(
-                    "INSERT INTO send_rate (account_id, tat_us) VALUES ($1, $2 + $3) \
-                     ON CONFLICT (account_id) DO UPDATE \
-                     SET tat_us = min(max(send_rate.tat_us, $2), $2 + $4) + $3 \
-                     RETURNING tat_us",
-                )
-                .bind(account_id)
-                .bind(now_us)
-                .bind(len_us)
-                .bind(MAX_AHEAD_US)
-                .fetch_one(pool)
-                .await?
-            }
-            Db::Postgres(pool) => {
-                sqlx::query_scalar(
-                    "INSERT INTO send_rate (account_id, tat_us) VALUES ($1, $2 + $3) \
-                     ON CONFLICT (account_id) DO UPDATE \
-                     SET tat_us = LEAST(GREATEST(send_rate.tat_us, $2), $2 + $4) + $3 \
-                     RETURNING tat_us",
-                )
-                .bind(account_id)
-                .bind(now_us)
-                .bind(len_us)
-                .bind(MAX_AHEAD_US)
-                .fetch_one(pool)
-                .await?
-            }
+        // The arrival time, no earlier than now and at most MAX_AHEAD_US ahead of it.
+        let clamped = match self.db() {
+            Db::Sqlite(_) => "min(max(send_rate.tat_us, $2), $2 + $4)",
+            Db::Postgres(_) => "LEAST(GREATEST(send_rate.tat_us, $2), $2 + $4)",
         };
+        let sql = format!(
+            "INSERT INTO send_rate (account_id, tat_us) VALUES ($1, $2 + $3) \
+             ON CONFLICT (account_id) DO UPDATE SET tat_us = {clamped} + $3 \
+             RETURNING tat_us"
+        );
+        let tat = on_db!(self.db(), |pool| sqlx::query_scalar(&sql)
+            .bind(account_id)
+            .bind(now_us)
+            .bind(len_us)
+            .bind(MAX_AHEAD_US)
+            .fetch_one(pool)
+            .await)?;
         Ok(tat)
     }
 }

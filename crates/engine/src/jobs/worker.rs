@@ -162,8 +162,9 @@ impl Engine {
         }
     }
 
-    fn stopping(&self) -> bool {
-        self.jobs_shared().stopping.load(Ordering::Acquire)
+    /// Whether this process may still claim and send rows of `control`'s job.
+    fn may_send(&self, control: &JobControl) -> bool {
+        control.running() && !self.jobs_shared().stopping.load(Ordering::Acquire)
     }
 
     async fn dispatch(self, config: DispatchConfig) {
@@ -288,7 +289,7 @@ impl Dispatcher {
         let engine = &self.engine;
         let poll = Duration::from_millis(self.config.poll_ms.max(10));
         let mut token_read = Instant::now();
-        while run.control.running() && !engine.stopping() {
+        while engine.may_send(&run.control) {
             if token_read.elapsed() >= TOKEN_REREAD {
                 // Pick up a token another process renewed ahead of expiry.
                 token_read = Instant::now();
@@ -372,13 +373,13 @@ impl Dispatcher {
             if run.queued.fetch_sub(1, Ordering::AcqRel) == QUEUED_BATCHES * run.want {
                 run.room.notify_one();
             }
-            let result = if run.control.running() && !self.engine.stopping() {
+            let result = if self.engine.may_send(&run.control) {
                 let limiter = match &run.mp {
                     Some(mp) if row.channel == "subscribe" => &mp.limiter,
                     _ => &run.limiter,
                 };
                 limiter.acquire(&self.engine, run.rate, &run.control).await;
-                if run.control.running() && !self.engine.stopping() {
+                if self.engine.may_send(&run.control) {
                     let _in_flight = self.engine.metrics().in_flight();
                     let result = self.attempt(&run, &row).await;
                     self.engine.metrics().count_send(&row.channel, &result);
