@@ -6,7 +6,10 @@ export default defineConfig({
   testDir: './tests',
   fullyParallel: false,
   workers: 1,
-  retries: 0,
+  // One retry under CI, reported as "flaky" in the output: the settings page's accounts section
+  // sometimes never hydrates (seen once in four CI suite runs; cause not found yet),
+  // which should not throw away a whole CI run. A test that fails twice still fails.
+  retries: process.env.CI ? 1 : 0,
   forbidOnly: !!process.env.CI,
   reporter: [['list']],
   timeout: 30_000,
