@@ -55,7 +55,7 @@ clean:
 # seconds (README "Fuzzing"). Stable Rust: RUSTC_BOOTSTRAP=1 lets cargo-fuzz use its nightly
 # flags; no sanitizer (it would need a nightly standard library).
 FUZZ_SECS ?= 60
-FUZZ_TARGETS := template callback csv_import
+FUZZ_TARGETS := template callback csv_import login_next
 FUZZ_TARGET_DIR ?= $(HOME)/.cache/wxpush-fuzz-target
 .PHONY: fuzz
 fuzz:

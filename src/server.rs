@@ -19,7 +19,7 @@ use engine::Engine;
 
 use crate::config::Config;
 use crate::sandbox::{self, SandboxMode};
-use crate::web::{callback, events, export, guard::guard, health, metrics, security};
+use crate::web::{callback, events, export, guard::guard, health, metrics, security, server_fns};
 
 /// The largest request body anywhere (server functions take pasted CSV lists).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -80,6 +80,7 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
         engine,
         trust_forwarded_for: config.trust_forwarded_for,
         public_url: config.public_url.clone(),
+        cookie_secure: config.cookie_secure,
     };
 
     let session_layer = SessionManagerLayer::new(sessions)
@@ -145,6 +146,9 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             MAX_BODY_BYTES,
         ))
+        // Outside the body limit, so that a server function's oversized request is answered
+        // in the server functions' own JSON error form.
+        .layer(axum::middleware::from_fn(server_fns::server_fn_errors))
         .with_state(state);
 
     let listener = tokio::net::TcpListener::bind(config.addr)

@@ -81,7 +81,11 @@ const SERVER_FNS: &[FnEntry] = &[
             ("linked_account_id", ""),
         ],
     ),
-    ("delete_account", Admin, &[("id", "999999")]),
+    (
+        "delete_account",
+        Admin,
+        &[("id", "999999"), ("confirm", "wx0000000000000000")],
+    ),
     ("test_account_connection", Admin, &[("id", "999999")]),
     ("account_choice", Staff, &[]),
     ("select_account", Staff, &[("id", "999999")]),
@@ -390,6 +394,14 @@ fn every_server_function_route_and_page_is_classified() {
         "server functions missing from SERVER_FNS in tests/authz_sweep.rs: {unclassified:?}; \
          classify each (Public, Staff or Admin) and give it minimal well-formed arguments"
     );
+    let diagnosed: BTreeSet<String> = app::args::known_paths()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        diagnosed, registered_paths,
+        "app/src/args.rs must list every server function (it names the field of a malformed call)"
+    );
     let stale: Vec<&str> = SERVER_FNS
         .iter()
         .map(|(e, _, _)| *e)
@@ -513,6 +525,72 @@ async fn sweep(db: TestDb) {
             Public | External | MetricsToken => {}
         }
     }
+
+    // Malformed arguments, as an admin (so a call that decodes runs to its own checks): each
+    // argument missing, each of the wrong type, and a body over the limit. Every one is a 4xx
+    // (never a 500), a mistyped number names its field, and no answer echoes internals.
+    let admin = server.client();
+    let r = login(&admin, &server, "admin", ADMIN_PW).await;
+    assert_eq!(r.status(), StatusCode::OK, "admin login");
+    let mut malformed = 0;
+    for (path, method) in &registered {
+        let Some((_, _, args)) = table_fn(path) else {
+            continue;
+        };
+        let mut variants: Vec<(String, Vec<(&str, &str)>, Option<&str>)> = Vec::new();
+        for (i, (name, value)) in args.iter().enumerate() {
+            let mut missing: Vec<(&str, &str)> = args.to_vec();
+            missing.remove(i);
+            variants.push((format!("without `{name}`"), missing, None));
+            let mut mistyped: Vec<(&str, &str)> = args.to_vec();
+            mistyped[i].1 = "not-a-number";
+            let numeric = value.parse::<i64>().is_ok() || *value == "true";
+            variants.push((
+                format!("with `{name}` mistyped"),
+                mistyped,
+                numeric.then_some(*name),
+            ));
+        }
+        for (how, form, names) in variants {
+            let (status, body) = call_fn(&admin, &server, path, method, &form).await;
+            malformed += 1;
+            if status.is_server_error() {
+                failures.push(format!("{path} {how} answered {status} {body:.200}"));
+            }
+            if let Some(field) = names {
+                if status != StatusCode::BAD_REQUEST || !body.contains(&format!("\"{field}\"")) {
+                    failures.push(format!(
+                        "{path} {how} answered {status} {body:.200} (expected 400 naming `{field}`)"
+                    ));
+                }
+            }
+            for internal in ["sqlx", "database", "panicked", "Deserialization", "Args("] {
+                if body.contains(internal) {
+                    failures.push(format!("{path} {how} echoes internals: {body:.200}"));
+                }
+            }
+        }
+        if *path == "/api/logout" {
+            continue;
+        }
+        let huge = "x".repeat(2 * 1024 * 1024);
+        let res = admin
+            .post(server.url(path))
+            .header("Accept", "application/json")
+            .form(&[("payload", huge.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body = res.text().await.unwrap_or_default();
+        malformed += 1;
+        if status != StatusCode::PAYLOAD_TOO_LARGE || !body.contains("PayloadTooLarge") {
+            failures.push(format!(
+                "{path} with a 2 MiB body answered {status} {body:.200} (expected 413)"
+            ));
+        }
+    }
+    assert!(malformed > 100, "malformed calls made: {malformed}");
 
     // Plain routes: refused without a session (the guard's redirect to the login page, or the
     // handler's own 401); the WeChat callback and the Mini Program API refuse requests without

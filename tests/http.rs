@@ -248,71 +248,125 @@ async fn plain_form_login_without_javascript(db: TestDb) {
 }
 on_both_databases!(plain_form_login_without_javascript);
 
-async fn throttling_by_username_and_by_ip(db: TestDb) {
+async fn throttling_by_the_source_of_failures(db: TestDb) {
     add_user(&db, "alice", "operator", ADMIN_PW);
     add_user(&db, "bob", "operator", ADMIN_PW);
-    let server = Server::start_with(&db, &[("WXPUSH_TRUST_FORWARDED_FOR", "true")]);
-    let client = server.client();
-    let attempt = |user: &'static str, pw: &'static str, ip: String| {
+    // The in-memory rate limits are not what this test is about.
+    let server = Server::start_with(
+        &db,
+        &[
+            ("WXPUSH_TRUST_FORWARDED_FOR", "true"),
+            ("WXPUSH_LOGIN_PER_IP_PER_MIN", "10000"),
+            ("WXPUSH_LOGIN_PER_USER_PER_MIN", "10000"),
+        ],
+    );
+    // Alice's own browser: it logged in before, so it holds her device cookie.
+    let alice_browser = server.client();
+    let attacker = server.client();
+    let attempt = |client: &reqwest::Client, user: &str, pw: &str, ip: &str| {
         client
             .post(server.url("/api/login"))
             .header("Accept", "application/json")
-            .header("X-Forwarded-For", ip)
+            .header("X-Forwarded-For", ip.to_owned())
             .form(&[("username", user), ("password", pw)])
             .send()
     };
+    let r = attempt(&alice_browser, "alice", ADMIN_PW, "10.0.0.1")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let device = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("wxpush_device="))
+        .expect("a device cookie")
+        .to_owned();
+    assert!(
+        device.contains("HttpOnly") && device.contains("SameSite=Strict"),
+        "{device}"
+    );
+    call(&alice_browser, &server, "logout", &[]).await;
 
-    // Username: five failures from five addresses lock alice, even with the right password.
-    for i in 0..4 {
-        let r = attempt("alice", "wrong-password", format!("10.0.0.{i}"))
+    // Five wrong passwords from one address lock alice there, for untrusted clients...
+    for _ in 0..5 {
+        let r = attempt(&attacker, "alice", "wrong-password", "10.6.6.6")
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let r = attempt("alice", ADMIN_PW, "10.0.0.50".into())
-        .await
-        .unwrap();
-    assert_eq!(
-        r.status(),
-        StatusCode::OK,
-        "four failures do not lock; success clears them"
-    );
-    for i in 0..5 {
-        attempt("alice", "wrong-password", format!("10.0.1.{i}"))
-            .await
-            .unwrap();
-    }
-    let r = attempt("alice", ADMIN_PW, "10.0.1.99".into())
-        .await
-        .unwrap();
+    let r = attempt(&attacker, "alice", ADMIN_PW, "10.6.6.6").await.unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     let body = r.text().await.unwrap();
     assert!(
         body.contains("Throttled") && body.contains("retry_after_secs"),
         "{body}"
     );
+    // ...but not from elsewhere, and never from her own browser, even at that address.
+    let r = attempt(&server.client(), "alice", ADMIN_PW, "10.0.0.2")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "another address");
+    let r = attempt(&alice_browser, "alice", ADMIN_PW, "10.6.6.6")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "her trusted browser");
+    call(&alice_browser, &server, "logout", &[]).await;
 
-    // IP: five failures from one address for several names lock that address for everyone.
-    for name in ["carol", "dave", "erin", "frank", "grace"] {
-        let r = client
-            .post(server.url("/api/login"))
-            .header("X-Forwarded-For", "10.9.9.9")
-            .form(&[("username", name), ("password", "x")])
-            .send()
+    // A device cookie from someone else's browser or made up is no trust for alice.
+    let forged = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = forged
+        .post(server.url("/api/login"))
+        .header("Accept", "application/json")
+        .header("X-Forwarded-For", "10.6.6.6")
+        .header("Cookie", format!("wxpush_device={}", "ab".repeat(32)))
+        .form(&[("username", "alice"), ("password", ADMIN_PW)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // Guessing from many addresses: after 50 untrusted failures, untrusted clients are locked
+    // out of alice everywhere; her browser still logs in.
+    for i in 0..50 {
+        attempt(&attacker, "alice", "wrong-password", &format!("10.7.{}.{}", i / 200, i % 200))
+            .await
+            .unwrap();
+    }
+    let r = attempt(&server.client(), "alice", ADMIN_PW, "10.8.0.1")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let r = attempt(&alice_browser, "alice", ADMIN_PW, "10.8.0.1")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "her trusted browser");
+
+    // An address failing for many names is locked for untrusted clients (20 failures).
+    for i in 0..20 {
+        let r = attempt(&attacker, &format!("user{i}"), "x", "10.9.9.9")
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let r = attempt("bob", ADMIN_PW, "10.9.9.9".into()).await.unwrap();
+    let r = attempt(&server.client(), "bob", ADMIN_PW, "10.9.9.9")
+        .await
+        .unwrap();
     assert_eq!(
         r.status(),
         StatusCode::TOO_MANY_REQUESTS,
         "the address is locked"
     );
-    let r = attempt("bob", ADMIN_PW, "10.9.9.10".into()).await.unwrap();
+    let r = attempt(&server.client(), "bob", ADMIN_PW, "10.9.9.10")
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "another address is not");
 }
-on_both_databases!(throttling_by_username_and_by_ip);
+on_both_databases!(throttling_by_the_source_of_failures);
 
 async fn language_is_remembered_per_user(db: TestDb) {
     add_user(&db, "admin", "admin", ADMIN_PW);

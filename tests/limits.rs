@@ -45,7 +45,12 @@ async fn login_is_rate_limited_per_ip_and_per_username(db: TestDb) {
             ("WXPUSH_LOGIN_PER_USER_PER_MIN", "2"),
         ],
     );
-    let client = server.client();
+    // Clients without a device cookie: a browser that logged in as alice before is throttled
+    // on its own failures only (tests/http.rs).
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
 
     // Per username: two logins a minute for alice, from anywhere, even with the right password.
     for ip in ["10.0.0.1", "10.0.0.2"] {
@@ -122,13 +127,20 @@ fn signed_push(
     body: String,
 ) -> reqwest::RequestBuilder {
     let ts = (engine::now_ms() / 1000).to_string();
-    let nonce = "4242";
-    let sig = wechat::callback::signature::signature(CB_TOKEN, &ts, nonce);
+    // A fresh nonce each time, as WeChat sends: a repeated one is refused as a replay.
+    let nonce = rand_nonce();
+    let sig = wechat::callback::signature::signature(CB_TOKEN, &ts, &nonce);
     client
         .post(server.url(&format!(
             "/wechat/callback/{appid}?signature={sig}&timestamp={ts}&nonce={nonce}"
         )))
         .body(body)
+}
+
+fn rand_nonce() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    format!("{}{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 fn view_event(i: usize) -> String {

@@ -17,7 +17,15 @@ pub async fn list_accounts() -> Result<Vec<AccountDto>, AppError> {
     let mut out = Vec::with_capacity(accounts.len());
     for a in &accounts {
         let health = state.engine.token_health(a.id).await.map_err(internal)?;
-        out.push(ssr::to_dto(&state, a, &accounts, health));
+        let footprint = state.engine.account_footprint(a.id).await.map_err(internal)?;
+        let mut dto = ssr::to_dto(&state, a, &accounts, health);
+        dto.footprint = crate::dto::FootprintDto {
+            followers: footprint.followers,
+            mp_users: footprint.mp_users,
+            presets: footprint.presets,
+            jobs: footprint.jobs,
+        };
+        out.push(dto);
     }
     Ok(out)
 }
@@ -68,11 +76,22 @@ pub async fn create_account(
     }
 }
 
+/// Deletes an account with everything that belongs to it. `confirm` must repeat its AppID: a
+/// deletion is asked for, never a single click.
 #[server(prefix = "/api", endpoint = "delete_account")]
-pub async fn delete_account(id: i64) -> Result<(), AppError> {
+pub async fn delete_account(id: i64, confirm: String) -> Result<(), AppError> {
     use crate::auth::ssr::*;
     let admin = require_admin().await?;
     let state = state()?;
+    let Some(account) = state.engine.account(id).await.map_err(internal)? else {
+        return fail(AppError::NotFound);
+    };
+    if !confirm.trim().eq_ignore_ascii_case(&account.appid) {
+        return fail(AppError::Invalid(crate::validate::FieldError {
+            field: "confirm".into(),
+            problem: crate::validate::Problem::ConfirmMismatch,
+        }));
+    }
     let actor = actor(&admin, &state);
     state
         .engine
@@ -147,6 +166,7 @@ pub mod ssr {
             encoding_aes_key_set: a.encoding_aes_key.is_set(),
             callback_url: format!("{}/wechat/callback/{}", state.public_url, a.appid),
             health: health_dto(health),
+            footprint: Default::default(),
         }
     }
 

@@ -66,11 +66,14 @@ impl AuditQuery {
     }
 }
 
-/// `YYYY-MM-DD` at 00:00 China Standard Time (UTC+8), in ms since the epoch.
+/// `YYYY-MM-DD` (or `YYYY/M/D`) at 00:00 China Standard Time (UTC+8), in ms since the epoch.
 pub fn day_start_ms(date: &str) -> Option<i64> {
-    let mut parts = date.splitn(3, '-');
+    let mut parts = date.splitn(3, ['-', '/']);
     let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
-    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+    let digits = |s: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !digits(y, 4..=4) || !digits(m, 1..=2) || !digits(d, 1..=2) {
         return None;
     }
     let (y, m, d): (i64, i64, i64) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);

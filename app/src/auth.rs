@@ -22,12 +22,31 @@ pub async fn login(
         return fail(AppError::InvalidCredentials);
     }
     let ip = client_ip(&state);
+    let username = username.trim();
+    let device = device_cookie();
+    // A browser this staff member logged in from before is throttled on its own failures only:
+    // nobody else's failed attempts can keep them out of it.
+    let trusted = state
+        .engine
+        .device_trusted(username, device.as_deref())
+        .await
+        .map_err(internal)?;
     // The per-IP and per-username rate limits come before the password is hashed.
-    if let Some(wait) = login_rate_limited(&ip, username.trim()) {
-        return throttled(wait);
+    if !trusted {
+        if let Some(wait) = login_rate_limited(&ip, username) {
+            return throttled(wait);
+        }
     }
-    match state.engine.login(username.trim(), &password, &ip).await {
-        Ok(staff) => {
+    let source = engine::auth::LoginSource {
+        ip: &ip,
+        device_token: device.as_deref(),
+    };
+    match state.engine.login_from(username, &password, &source).await {
+        Ok(logged_in) => {
+            if let Some(token) = &logged_in.new_device_token {
+                set_device_cookie(token, state.cookie_secure);
+            }
+            let staff = logged_in.staff;
             start_session(&session, staff.id, &staff.lang).await?;
             Ok(finish_with_redirect(&safe_next(next.as_deref())))
         }
@@ -172,6 +191,12 @@ pub mod ssr {
                 field: "openid".into(),
                 problem: crate::validate::Problem::OpenIdFormat,
             }),
+            engine::Error::TooLarge { field, max_bytes } => {
+                AppError::Invalid(crate::validate::FieldError {
+                    field: field.into(),
+                    problem: crate::validate::Problem::TooLarge(max_bytes),
+                })
+            }
             engine::Error::Invalid { field, .. } => {
                 AppError::Invalid(crate::validate::FieldError {
                     field: field.into(),
@@ -206,25 +231,24 @@ pub mod ssr {
     /// Sends a form post on to `path`; a hydrated page gets `path` back and loads it itself, so
     /// the whole page is rendered again for the new session.
     pub fn finish_with_redirect(path: &str) -> String {
+        // `leptos_axum::redirect` panics on a path that is not a valid header value.
+        let path = if http::HeaderValue::from_str(path).is_ok() {
+            path
+        } else {
+            "/"
+        };
         if is_form_post() {
             leptos_axum::redirect(path);
         }
         path.to_owned()
     }
 
-    /// Only same-site paths: never `//host` or an absolute URL.
+    /// Where to go after login: `next` when it is a path of this site (parsed and normalised
+    /// as a browser would, see `model::path::local_redirect`), else the dashboard.
     pub fn safe_next(next: Option<&str>) -> String {
-        match next {
-            Some(n)
-                if n.starts_with('/')
-                    && !n.starts_with("//")
-                    && !n.contains('\\')
-                    && n != "/login" =>
-            {
-                n.to_owned()
-            }
-            _ => "/".to_owned(),
-        }
+        next.and_then(model::path::local_redirect)
+            .filter(|p| p != "/login" && !p.starts_with("/login?"))
+            .unwrap_or_else(|| "/".to_owned())
     }
 
     /// The staff member as the audit log names them, with this request's address.
@@ -259,6 +283,45 @@ pub mod ssr {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip().to_string())
             .unwrap_or_default()
+    }
+
+    /// The cookie that makes a browser a trusted device of the staff who logged in from it.
+    pub const DEVICE_COOKIE: &str = "wxpush_device";
+    /// How long the device cookie lives (the engine forgets devices unused for as long).
+    const DEVICE_COOKIE_DAYS: i64 = 180;
+
+    /// The device cookie this request carries, if any.
+    pub fn device_cookie() -> Option<String> {
+        let parts = use_context::<Parts>()?;
+        parts
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(tower_sessions::cookie::Cookie::split_parse)
+            .filter_map(Result::ok)
+            .find(|c| c.name() == DEVICE_COOKIE)
+            .map(|c| c.value().to_owned())
+    }
+
+    /// Gives the browser its device cookie (HttpOnly, SameSite=Strict, Secure when the
+    /// session cookie is).
+    pub fn set_device_cookie(token: &str, secure: bool) {
+        let cookie = tower_sessions::cookie::Cookie::build((DEVICE_COOKIE, token.to_owned()))
+            .path("/")
+            .http_only(true)
+            .same_site(tower_sessions::cookie::SameSite::Strict)
+            .secure(secure)
+            .max_age(tower_sessions::cookie::time::Duration::days(
+                DEVICE_COOKIE_DAYS,
+            ))
+            .build();
+        if let (Some(opts), Ok(v)) = (
+            use_context::<ResponseOptions>(),
+            http::HeaderValue::from_str(&cookie.to_string()),
+        ) {
+            opts.append_header(http::header::SET_COOKIE, v);
+        }
     }
 
     /// Starts an authenticated session with a fresh id (no session fixation).

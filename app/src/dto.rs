@@ -118,6 +118,17 @@ pub struct AccountDto {
     /// The URL to paste into the WeChat admin as the server URL.
     pub callback_url: String,
     pub health: TokenHealthDto,
+    /// What deleting the account takes with it.
+    pub footprint: FootprintDto,
+}
+
+/// Rows deleted with an account.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FootprintDto {
+    pub followers: i64,
+    pub mp_users: i64,
+    pub presets: i64,
+    pub jobs: i64,
 }
 
 impl AccountDto {
@@ -174,9 +185,35 @@ pub fn format_time_ms(ms: i64) -> String {
     )
 }
 
+/// A count as people read it: `20,000` (the same grouping in Chinese and English).
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod time_tests {
-    use super::format_time_ms;
+    use super::{format_time_ms, thousands};
+
+    #[test]
+    fn groups_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(20_000), "20,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(-1_000), "-1,000");
+        assert_eq!(thousands(i64::MIN), "-9,223,372,036,854,775,808");
+    }
 
     #[test]
     fn formats_in_china_standard_time() {

@@ -21,6 +21,12 @@ pub enum AppError {
     Throttled { retry_after_secs: i64 },
     #[error("invalid input")]
     Invalid(FieldError),
+    /// The request is larger than the server takes: 413.
+    #[error("request too large")]
+    PayloadTooLarge { max_bytes: usize },
+    /// The request itself is malformed (a missing or mistyped argument): 400.
+    #[error("malformed request")]
+    BadRequest(FieldError),
     /// A preset the editor would refuse: every problem, by field (`value.thing1`, `url`…).
     #[error("invalid preset")]
     InvalidPreset(Vec<message::Issue>),
@@ -50,8 +56,18 @@ pub enum AppError {
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
+    /// In the browser: a request that failed on its way. On the server: arguments that do not
+    /// decode are the client's fault (400, naming the field); anything else is internal and
+    /// never echoed.
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        AppError::Transport(value.to_string())
+        #[cfg(feature = "ssr")]
+        {
+            ssr::from_framework_error(value)
+        }
+        #[cfg(not(feature = "ssr"))]
+        {
+            AppError::Transport(value.to_string())
+        }
     }
 }
 
@@ -79,32 +95,39 @@ impl AppError {
                     Lang::En => format!("Too many failed logins. Try again in {minutes} min"),
                 }
             }
-            AppError::Invalid(e) => format!(
+            AppError::Invalid(e) | AppError::BadRequest(e) => format!(
                 "{}: {}",
                 field_label(&e.field, lang),
                 e.problem.message(lang)
             ),
             AppError::InvalidPreset(issues) => {
-                let first = issues.first().map(|i| {
-                    format!(
-                        "{}: {}",
-                        crate::validate::preset_field_label(&i.field, lang),
-                        i.problem.message(lang == Lang::En)
-                    )
-                });
+                let each: Vec<String> = issues
+                    .iter()
+                    .map(|i| {
+                        format!(
+                            "{}: {}",
+                            crate::validate::preset_field_label(&i.field, lang),
+                            i.problem.message(lang == Lang::En)
+                        )
+                    })
+                    .collect();
                 match lang {
                     Lang::Zh => format!(
-                        "无法保存，有 {} 处需要修改。{}",
+                        "无法保存，有 {} 处需要修改：{}。",
                         issues.len(),
-                        first.unwrap_or_default()
+                        each.join("；")
                     ),
                     Lang::En => format!(
-                        "Not saved: {} field(s) need fixing. {}",
+                        "Not saved: {} field(s) need fixing: {}.",
                         issues.len(),
-                        first.unwrap_or_default()
+                        each.join("; ")
                     ),
                 }
             }
+            AppError::PayloadTooLarge { max_bytes } => match lang {
+                Lang::Zh => format!("提交的内容过大（最多 {} KB）", max_bytes / 1024),
+                Lang::En => format!("What was sent is too large (at most {} KB)", max_bytes / 1024),
+            },
             AppError::NoTestOpenid => lang
                 .pick(
                     "请先在「设置 → 我的账号」中绑定你在此公众号的 openid",
@@ -154,6 +177,8 @@ impl AppError {
     /// The HTTP status a JSON client sees.
     pub fn status(&self) -> u16 {
         match self {
+            AppError::BadRequest(_) => 400,
+            AppError::PayloadTooLarge { .. } => 413,
             AppError::Unauthenticated | AppError::InvalidCredentials => 401,
             AppError::Forbidden | AppError::AccountDisabled | AppError::SetupClosed => 403,
             AppError::NotFound => 404,
@@ -164,5 +189,56 @@ impl AppError {
             AppError::Conflict(_) => 409,
             AppError::Internal | AppError::Transport(_) => 500,
         }
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    //! Framework errors on the server, by whose fault they are.
+
+    use http::request::Parts;
+    use leptos::prelude::use_context;
+    use leptos_axum::ResponseOptions;
+    use server_fn::error::ServerFnErrorErr;
+
+    use super::AppError;
+    use crate::args::{malformed_field, missing_field, RequestBody};
+    use crate::validate::{FieldError, Problem};
+
+    pub fn from_framework_error(value: ServerFnErrorErr) -> AppError {
+        let detail = match &value {
+            ServerFnErrorErr::Args(m) | ServerFnErrorErr::MissingArg(m) => m.clone(),
+            ServerFnErrorErr::Deserialization(m) => m.clone(),
+            other => {
+                tracing::error!("server function failed: {other}");
+                return AppError::Internal;
+            }
+        };
+        let parts = use_context::<Parts>();
+        let field = parts
+            .as_ref()
+            .and_then(|p| {
+                let body = p.extensions.get::<RequestBody>()?;
+                malformed_field(p.uri.path(), &body.0)
+            })
+            .or_else(|| missing_field(&detail))
+            .unwrap_or_else(|| "request".to_owned());
+        tracing::debug!(field, detail, "malformed server function arguments");
+        // A plain form post (it asks for HTML) is sent back to its form by Leptos, with the
+        // error in the URL: its redirect status stays. JSON clients get 400.
+        let form_post = parts
+            .as_ref()
+            .and_then(|p| p.headers.get(http::header::ACCEPT))
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+        if !form_post {
+            if let Some(opts) = use_context::<ResponseOptions>() {
+                opts.set_status(http::StatusCode::BAD_REQUEST);
+            }
+        }
+        AppError::BadRequest(FieldError {
+            field,
+            problem: Problem::Malformed,
+        })
     }
 }

@@ -122,6 +122,8 @@ pub struct ProgressDto {
     pub by_channel: Vec<ChannelDto>,
     /// The viewer is an admin other than the creator and the job waits for approval.
     pub can_approve: bool,
+    /// Recipients that failed and were sent again by "retry failed".
+    pub retried_failures: i64,
 }
 
 impl ProgressDto {
@@ -151,6 +153,8 @@ pub struct RecipientDto {
     pub updated_ms: i64,
     /// template (an OA openid) | subscribe (an MP openid)
     pub channel: String,
+    /// How it failed before each "retry failed", oldest first: (errcode, errmsg, when).
+    pub earlier_failures: Vec<(Option<i64>, String, i64)>,
 }
 
 /// Rows per page of a job's recipient table.
@@ -353,6 +357,17 @@ pub async fn job_recipients(
             delivery: r.delivery,
             updated_ms: r.updated_ms,
             channel: r.channel,
+            earlier_failures: r
+                .earlier_failures
+                .into_iter()
+                .map(|f| {
+                    (
+                        f.errcode,
+                        f.errmsg.unwrap_or_default(),
+                        f.failed_ms.unwrap_or(f.retried_ms),
+                    )
+                })
+                .collect(),
         })
         .collect())
 }
@@ -566,6 +581,7 @@ pub mod ssr {
                 })
                 .collect(),
             can_approve: false,
+            retried_failures: p.retried_failures,
         }
     }
 }

@@ -22,6 +22,8 @@ pub mod url;
 pub mod validate;
 
 #[cfg(feature = "ssr")]
+pub mod args;
+#[cfg(feature = "ssr")]
 pub mod state;
 
 #[cfg(feature = "hydrate")]

@@ -11,6 +11,8 @@ pub struct AppState {
     pub trust_forwarded_for: bool,
     /// How browsers and WeChat reach this console (callback URLs shown to admins).
     pub public_url: String,
+    /// Cookies are marked `Secure` (the console is served over HTTPS).
+    pub cookie_secure: bool,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -265,7 +265,10 @@ pub async fn save_preset(
         return fail(AppError::NotFound);
     };
     let Ok(body) = serde_json::from_str::<PresetBody>(&body) else {
-        return fail(ssr::invalid("body"));
+        return fail(AppError::BadRequest(crate::validate::FieldError {
+            field: "body".into(),
+            problem: crate::validate::Problem::Malformed,
+        }));
     };
     let input = engine::presets::PresetInput {
         name,

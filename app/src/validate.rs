@@ -24,6 +24,12 @@ pub enum Problem {
     UrlFormat,
     NotAnOption,
     OpenIdFormat,
+    /// Missing, or not of the expected type (a number, yes/no, one of a list).
+    Malformed,
+    /// Larger than this many bytes.
+    TooLarge(usize),
+    /// A confirmation that does not repeat what it confirms (an account's AppID).
+    ConfirmMismatch,
 }
 
 impl Problem {
@@ -59,6 +65,14 @@ impl Problem {
             }
             (Problem::NotAnOption, Lang::Zh) => "请从列表中选择".into(),
             (Problem::NotAnOption, Lang::En) => "choose one of the listed options".into(),
+            (Problem::Malformed, Lang::Zh) => "缺失或格式不正确".into(),
+            (Problem::Malformed, Lang::En) => "missing or not in the expected format".into(),
+            (Problem::ConfirmMismatch, Lang::Zh) => "与账号的 AppID 不一致，未删除".into(),
+            (Problem::ConfirmMismatch, Lang::En) => {
+                "does not match the account's AppID; nothing was deleted".into()
+            }
+            (Problem::TooLarge(n), Lang::Zh) => format!("内容过长（最多 {} KB）", n / 1024),
+            (Problem::TooLarge(n), Lang::En) => format!("too long (at most {} KB)", n / 1024),
             (Problem::OpenIdFormat, Lang::Zh) => "openid 为 20–64 位字母、数字、- 或 _".into(),
             (Problem::OpenIdFormat, Lang::En) => {
                 "an openid is 20–64 letters, digits, - or _".into()
@@ -90,6 +104,7 @@ pub fn field_label(field: &str, lang: Lang) -> &'static str {
         "linked_account_id" => lang.pick("关联账号", "Linked account"),
         "template" => lang.pick("模板", "Template"),
         "openid" => "openid",
+        "confirm" => lang.pick("确认 AppID", "Confirm AppID"),
         "body" => lang.pick("消息内容", "Message"),
         _ => lang.pick("字段", "Field"),
     }

@@ -1,4 +1,4 @@
-//! Fuzzes the callback path with a known token and key: signature checks, XML/JSON parsing, AES decryption (arbitrary ciphertext and arbitrary plaintext under a valid signature) and `parse_event`.
+//! Fuzzes the callback path in its three modes with a known token and key: signature checks, XML/JSON parsing, AES decryption (arbitrary ciphertext and arbitrary plaintext under a valid signature), `parse_event` and `read_push` (the downgrade refusal, the sender check, the de-duplication keys); in compat mode the plaintext fields never win over the encrypted message.
 #![no_main]
 
 use aes::cipher::generic_array::GenericArray;
@@ -10,7 +10,8 @@ use libfuzzer_sys::fuzz_target;
 use wechat::callback::crypto::{decrypt_message, encrypt_with_random};
 use wechat::callback::signature::{msg_signature, signature};
 use wechat::callback::{
-    open_message, parse_event, verify_url, AccountConfig, AesKey, CallbackPolicy, CallbackQuery,
+    open_message, parse_event, read_push, verify_url, AccountConfig, AesKey, CallbackError,
+    CallbackPolicy, CallbackQuery, Event, PushError,
 };
 
 const TOKEN: &str = "cbtoken2024";
@@ -56,7 +57,20 @@ fn open_and_parse(q: &CallbackQuery, body: &[u8], account: &AccountConfig<'_>) {
     if let Ok(opened) = open_message(q, body, account, &policy) {
         let _ = parse_event(&opened.body);
     }
+    if let Ok(push) = read_push(q, body, account, &policy) {
+        if let Some(from) = push.event.from_user() {
+            assert!(
+                (20..=64).contains(&from.len())
+                    && from.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "a push from {from:?} was taken"
+            );
+        }
+        assert!(push.nonce_key.starts_with(TIMESTAMP));
+    }
 }
+
+/// A follow event of a valid openid.
+const FOLLOW: &str = "<xml><ToUserName><![CDATA[gh_x]]></ToUserName><FromUserName><![CDATA[oFuzzFollower000000000000001]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[unsubscribe]]></Event></xml>";
 
 fuzz_target!(|data: &[u8]| {
     let Ok(key) = AesKey::from_encoding_aes_key(ENCODING_AES_KEY) else {
@@ -67,13 +81,63 @@ fuzz_target!(|data: &[u8]| {
         appid: APPID,
         aes_key: Some(&key),
     };
+    let plain_account = AccountConfig {
+        aes_key: None,
+        ..account
+    };
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
     let text = String::from_utf8_lossy(rest);
-    match mode % 5 {
-        // Plain mode: the body as WeChat would send it, correctly signed.
-        0 => open_and_parse(&query(false, None), rest, &account),
+    match mode % 7 {
+        // Plain mode: the body as WeChat would send it, correctly signed, to an account in
+        // plain mode; to an account with a key the same push is a downgrade and refused.
+        0 => {
+            open_and_parse(&query(false, None), rest, &plain_account);
+            let refused = read_push(&query(false, None), rest, &account, &CallbackPolicy::new(NOW));
+            assert!(
+                matches!(
+                    refused,
+                    Err(PushError::Refused(CallbackError::PlaintextRefused))
+                        | Err(PushError::Refused(CallbackError::BodyTooLarge { .. }))
+                ),
+                "a plaintext push to an account with a key: {refused:?}"
+            );
+        }
+        // Compat mode: the input as the plaintext fields beside a valid Encrypt; only the
+        // encrypted message counts.
+        5 => {
+            let encrypt = encrypt_with_random(&key, &[9u8; 16], FOLLOW, APPID);
+            let body = format!("<xml>{text}<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>");
+            let sig = msg_signature(TOKEN, TIMESTAMP, NONCE, &encrypt);
+            let policy = CallbackPolicy::new(NOW);
+            match read_push(&query(true, Some(sig)), body.as_bytes(), &account, &policy) {
+                Ok(push) => assert!(
+                    matches!(push.event, Event::Unsubscribe { ref from_user, .. } if from_user == "oFuzzFollower000000000000001"),
+                    "compat mode took {:?}",
+                    push.event
+                ),
+                Err(e) => assert!(
+                    matches!(e, PushError::Refused(_)),
+                    "the encrypted event is valid, so only the body around it can fail: {e}"
+                ),
+            }
+        }
+        // Any query and body against a plain-mode account.
+        6 => {
+            let (q, b) = text.split_once('\n').unwrap_or((&text, ""));
+            let mut fields = q.split('&').map(|s| Some(s.to_owned()));
+            let q = CallbackQuery {
+                signature: fields.next().flatten(),
+                timestamp: fields.next().flatten(),
+                nonce: fields.next().flatten(),
+                openid: None,
+                encrypt_type: fields.next().flatten(),
+                msg_signature: fields.next().flatten(),
+                echostr: None,
+            };
+            open_and_parse(&q, b.as_bytes(), &plain_account);
+        }
         // Safe mode, `Encrypt` is the input (mostly not base64), correctly signed.
         1 => {
             let body = format!("<xml><ToUserName><![CDATA[gh_x]]></ToUserName><Encrypt><![CDATA[{text}]]></Encrypt></xml>");

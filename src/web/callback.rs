@@ -1,5 +1,6 @@
 //! `/wechat/callback/{appid}`: the URL pasted into the WeChat admin. GET verifies the URL;
-//! POST takes pushes in plain, compat and safe mode. Follow and unfollow events update the
+//! POST takes pushes in plain, compat and safe mode (encrypted only, once the account has an
+//! EncodingAESKey); a request is taken once and an event once (WeChat's retries). Follow and unfollow events update the
 //! follower between syncs; a Mini Program's subscribe-message events update its users'
 //! credits and the delivery of subscribe messages; other events are acknowledged.
 
@@ -13,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use engine::accounts::{Account, AccountKind};
+use engine::callbacks::Admission;
 use wechat::callback::{
-    open_message, parse_event, verify_url, AccountConfig, AesKey, CallbackPolicy, CallbackQuery,
-    Event,
+    read_push, verify_url, AccountConfig, AesKey, CallbackPolicy, CallbackQuery, Event, PushError,
 };
 
 use app::auth::ssr::request_ip;
@@ -155,20 +156,38 @@ async fn receive(
         appid: &account.appid,
         aes_key: key.as_ref(),
     };
-    let opened = match open_message(&q, &body, &config, &policy(&limits)) {
-        Ok(m) => m,
-        Err(e) => {
+    let push = match read_push(&q, &body, &config, &policy(&limits)) {
+        Ok(p) => p,
+        Err(PushError::Refused(e)) => {
             tracing::warn!(appid, "callback refused: {e}");
             return (StatusCode::FORBIDDEN, "refused").into_response();
         }
-    };
-    let event = match parse_event(&opened.body) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::warn!(appid, "callback body unreadable: {e}");
-            return (StatusCode::BAD_REQUEST, "unreadable body").into_response();
+        Err(PushError::Unusable(why)) => {
+            // Signed by WeChat, but no retry can make it applicable: stop the retries.
+            tracing::warn!(appid, "callback push acknowledged but not applied: {why}");
+            return "success".into_response();
         }
     };
+    let ticket = match state
+        .engine
+        .admit_push(account.id, &push.nonce_key, push.dedup_key.as_deref())
+        .await
+    {
+        Ok(Admission::Fresh(ticket)) => ticket,
+        Ok(Admission::Replayed) => {
+            tracing::warn!(appid, nonce = push.nonce_key, "callback refused: a replayed request");
+            return (StatusCode::FORBIDDEN, "refused").into_response();
+        }
+        Ok(Admission::Duplicate) => {
+            tracing::debug!(appid, event = ?push.dedup_key, "callback push already applied");
+            return "success".into_response();
+        }
+        Err(e) => {
+            tracing::error!(appid, "callback: {e}");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let event = push.event;
     let applied = match &event {
         Event::Subscribe {
             from_user,
@@ -211,6 +230,9 @@ async fn receive(
     if let Err(e) = applied {
         // WeChat retries when we do not answer in time or fail; let it.
         tracing::error!(appid, "callback event not applied: {e}");
+        if let Err(e) = state.engine.forget_push(&ticket).await {
+            tracing::error!(appid, "callback: {e}");
+        }
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     // WeChat expects "success" (or an empty body) for events it needs no reply to.

@@ -100,7 +100,7 @@ pub async fn followers_csv(
         .into_response()
 }
 
-/// One CSV line; openids and unionids are URL-safe, tags are joined with `;`.
+/// One CSV line; tags are joined with `;`.
 fn csv_line(out: &mut String, r: &FollowerRow) {
     let tags = r
         .tags()
@@ -112,15 +112,17 @@ fn csv_line(out: &mut String, r: &FollowerRow) {
         .subscribe_time
         .map(|s| format_time_ms(s * 1000))
         .unwrap_or_default();
-    out.push_str(&format!(
-        "{},{},{},{},{},{}\n",
-        r.openid,
-        r.unionid.as_deref().unwrap_or(""),
-        if r.subscribed { 1 } else { 0 },
-        time,
-        tags,
-        r.mp_openid.as_deref().unwrap_or("")
-    ));
+    csv_record(
+        out,
+        &[
+            &r.openid,
+            r.unionid.as_deref().unwrap_or(""),
+            if r.subscribed { "1" } else { "0" },
+            &time,
+            &tags,
+            r.mp_openid.as_deref().unwrap_or(""),
+        ],
+    );
 }
 
 /// `GET /export/jobs/{id}.csv`: one line per recipient of a job of the session's Official
@@ -177,26 +179,40 @@ pub async fn job_csv(
             let mut out = String::new();
             if first {
                 out.push_str(
-                    "\u{feff}seq,openid,state,attempts,errcode,errmsg,skip_reason,msgid,delivery,updated_at,channel,unionid\n",
+                    "\u{feff}seq,openid,state,attempts,errcode,errmsg,skip_reason,msgid,delivery,updated_at,channel,unionid,earlier_failures\n",
                 );
             }
             for r in &rows {
-                out.push_str(&format!(
-                    "{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                    r.seq,
-                    r.openid,
-                    r.state,
-                    r.attempts,
-                    r.errcode.map(|c| c.to_string()).unwrap_or_default(),
-                    csv_field(r.errmsg.as_deref().unwrap_or("")),
-                    r.skip_reason.as_deref().unwrap_or(""),
-                    r.msgid.map(|m| m.to_string()).unwrap_or_default(),
-                    r.delivery.as_deref().unwrap_or(""),
-                    format_time_ms(r.updated_ms),
-                    // Which id `openid` is: template = the OA's, subscribe = the Mini Program's.
-                    r.channel,
-                    r.unionid.as_deref().unwrap_or(""),
-                ));
+                csv_record(
+                    &mut out,
+                    &[
+                        &r.seq.to_string(),
+                        &r.openid,
+                        &r.state,
+                        &r.attempts.to_string(),
+                        &r.errcode.map(|c| c.to_string()).unwrap_or_default(),
+                        r.errmsg.as_deref().unwrap_or(""),
+                        r.skip_reason.as_deref().unwrap_or(""),
+                        &r.msgid.map(|m| m.to_string()).unwrap_or_default(),
+                        r.delivery.as_deref().unwrap_or(""),
+                        &format_time_ms(r.updated_ms),
+                        // Which id `openid` is: template = the OA's, subscribe = the MP's.
+                        &r.channel,
+                        r.unionid.as_deref().unwrap_or(""),
+                        // Failures before "retry failed": `errcode at time`, `;`-separated.
+                        &r.earlier_failures
+                            .iter()
+                            .map(|f| {
+                                format!(
+                                    "{} {}",
+                                    f.errcode.map(|c| c.to_string()).unwrap_or_default(),
+                                    format_time_ms(f.failed_ms.unwrap_or(f.retried_ms))
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join(";"),
+                    ],
+                );
             }
             let next = (rows.len() as i64 == CHUNK)
                 .then(|| rows.last().map(|r| r.seq))
@@ -272,18 +288,20 @@ pub async fn audit_csv(
                 out.push_str("\u{feff}id,time,actor,action,action_zh,action_en,target,detail,ip\n");
             }
             for r in &rows {
-                out.push_str(&format!(
-                    "{},{},{},{},{},{},{},{},{}\n",
-                    r.id,
-                    format_time_ms(r.at_ms),
-                    csv_text(&r.actor),
-                    csv_text(&r.action),
-                    csv_text(&describe(&r.action, &r.detail, app::i18n::Lang::Zh)),
-                    csv_text(&describe(&r.action, &r.detail, app::i18n::Lang::En)),
-                    csv_text(&r.target),
-                    csv_text(&r.detail),
-                    csv_text(&r.ip),
-                ));
+                csv_record(
+                    &mut out,
+                    &[
+                        &r.id.to_string(),
+                        &format_time_ms(r.at_ms),
+                        &r.actor,
+                        &r.action,
+                        &describe(&r.action, &r.detail, app::i18n::Lang::Zh),
+                        &describe(&r.action, &r.detail, app::i18n::Lang::En),
+                        &r.target,
+                        &r.detail,
+                        &r.ip,
+                    ],
+                );
             }
             let next = (rows.len() as i64 == CHUNK)
                 .then(|| rows.last().map(|r| r.id))
@@ -308,21 +326,60 @@ pub async fn audit_csv(
         .into_response()
 }
 
-/// A free-text field people typed (a username tried at login, a preset name): quoted when
-/// needed, and kept from being read as a formula by a spreadsheet (`=`, `+`, `-`, `@` first).
-fn csv_text(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        csv_field(&format!("'{s}"))
-    } else {
-        csv_field(s)
+/// Appends one CSV record (RFC 4180 quoting, by the `csv` crate), every cell neutralised.
+fn csv_record(out: &mut String, cells: &[&str]) {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let written = writer
+        .write_record(cells.iter().map(|c| neutralise(c).into_owned()))
+        .and_then(|()| writer.flush().map_err(csv::Error::from));
+    match (written, writer.into_inner()) {
+        (Ok(()), Ok(bytes)) => out.push_str(&String::from_utf8_lossy(&bytes)),
+        _ => out.push('\n'),
     }
 }
 
-/// Quotes a free-text CSV field (WeChat's errmsg may hold commas).
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+/// OWASP's CSV-injection rule: a cell a spreadsheet would read as a formula (first character
+/// `=`, `+`, `-`, `@`, tab or CR) gets a leading `'`, which makes it text. A plain number such
+/// as the errcode `-1` is no formula and stays as it is.
+fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && !is_plain_number(cell) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
     } else {
-        s.to_owned()
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// `-1`, `+86`, `3.5`: an optional sign, digits, at most one decimal point.
+fn is_plain_number(cell: &str) -> bool {
+    let digits = cell.strip_prefix(['-', '+']).unwrap_or(cell);
+    let mut parts = digits.splitn(2, '.');
+    let whole = parts.next().unwrap_or("");
+    let fraction = parts.next();
+    !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(cells: &[&str]) -> String {
+        let mut out = String::new();
+        csv_record(&mut out, cells);
+        out
+    }
+
+    #[test]
+    fn formulas_become_text_and_numbers_stay() {
+        assert_eq!(
+            line(&["=cmd|' /C calc'!A0", "-1", "+86", "@SUM(A1)", "-x", "ok"]),
+            "\"'=cmd|' /C calc'!A0\",-1,+86,'@SUM(A1),'-x,ok\n"
+        );
+        assert_eq!(line(&["\tx", "\rx"]), "'\tx,\"'\rx\"\n");
+        assert_eq!(line(&["a,b", "say \"hi\""]), "\"a,b\",\"say \"\"hi\"\"\"\n");
+        assert_eq!(line(&["-1.5", "1.", "--1"]), "-1.5,1.,'--1\n");
     }
 }

@@ -33,6 +33,22 @@ fn is_public(path: &str) -> bool {
 pub async fn guard(State(state): State<AppState>, mut req: Request<Body>, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let is_page_read = matches!(*req.method(), Method::GET | Method::HEAD);
+    // `/pkg/../staff` is `/staff` to a browser: decide (and serve) only resolved paths, so a
+    // public prefix cannot carry a protected page past this guard.
+    if let Some(resolved) = model::path::resolve_dot_segments(&path) {
+        let target = match req.uri().query() {
+            Some(q) => format!("{resolved}?{q}"),
+            None => resolved,
+        };
+        return match HeaderValue::from_str(&target) {
+            Ok(location) => (
+                axum::http::StatusCode::PERMANENT_REDIRECT,
+                [(header::LOCATION, location)],
+            )
+                .into_response(),
+            Err(_) => axum::http::StatusCode::BAD_REQUEST.into_response(),
+        };
+    }
     if !is_page_read
         || path.starts_with("/api/")
         || path.starts_with("/pkg/")

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::dto::{format_time_ms, SyncProgressDto};
+use crate::dto::{format_time_ms, thousands, SyncProgressDto};
 use crate::followers::{sync_status, CancelFollowerSync, StartFollowerSync};
 use crate::i18n::{tr, use_lang, Lang};
 
@@ -116,18 +116,18 @@ fn ProgressView(p: SyncProgressDto, lang: Lang) -> impl IntoView {
         </div>
         <dl class="facts sync-facts">
             <dt>{lang.pick("粉丝总数", "Followers")}</dt>
-            <dd>{p.total}</dd>
+            <dd>{thousands(p.total)}</dd>
             <dt>{lang.pick("已获取页数", "Pages fetched")}</dt>
-            <dd>{p.pages_done}</dd>
+            <dd>{thousands(p.pages_done)}</dd>
             <dt>{lang.pick("已列出", "Listed")}</dt>
-            <dd>{p.listed}</dd>
+            <dd>{thousands(p.listed)}</dd>
             <dt>{lang.pick("已获取详情", "Detailed")}</dt>
-            <dd>{p.detailed}</dd>
+            <dd>{thousands(p.detailed)}</dd>
             <dt>{lang.pick("速率", "Rate")}</dt>
             <dd>{format!("{} {}", p.rate_per_s, lang.pick("人/秒", "followers/s"))} {eta.map(|e| format!(" · {e}"))}</dd>
             {(p.unsubscribed > 0).then(|| view! {
                 <dt>{lang.pick("本次标记为取消关注", "Marked unsubscribed")}</dt>
-                <dd>{p.unsubscribed}</dd>
+                <dd>{thousands(p.unsubscribed)}</dd>
             })}
             {finished.map(|f| view! {
                 <dt>{lang.pick("完成时间", "Finished at")}</dt>

@@ -11,6 +11,10 @@ use crate::i18n::{tr, use_lang};
 use crate::pages::staff::AdminsOnly;
 use crate::url::query_string;
 
+/// Dates are typed as `2026-12-07` whatever the browser's locale (a date picker would show
+/// `12/07/2026` in an English browser of a Chinese console).
+const DATE_PATTERN: &str = "[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}";
+
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let is_admin = use_context::<SessionInfo>()
@@ -86,11 +90,13 @@ fn FilterForm(filters: AuditQuery) -> impl IntoView {
             </label>
             <label>
                 <span>{tr("起始日期", "From")}</span>
-                <input type="date" name="from" value=filters.from.clone() />
+                <input type="text" name="from" value=filters.from.clone() inputmode="numeric"
+                    size="10" pattern=DATE_PATTERN placeholder="YYYY-MM-DD" />
             </label>
             <label>
                 <span>{tr("截止日期", "Until")}</span>
-                <input type="date" name="until" value=filters.until.clone() />
+                <input type="text" name="until" value=filters.until.clone() inputmode="numeric"
+                    size="10" pattern=DATE_PATTERN placeholder="YYYY-MM-DD" />
             </label>
             <label>
                 <span>{tr("对象包含", "Target contains")}</span>

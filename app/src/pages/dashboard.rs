@@ -57,7 +57,7 @@ fn Card(label: (&'static str, &'static str), value: i64, hint: Option<String>) -
     view! {
         <section class="stat-card" aria-labelledby=id.clone()>
             <h2 id=id.clone()>{move || lang.get().pick(label.0, label.1)}</h2>
-            <p class="stat-value">{value}</p>
+            <p class="stat-value">{crate::dto::thousands(value)}</p>
             {hint.map(|h| view! { <p class="muted stat-hint">{h}</p> })}
         </section>
     }

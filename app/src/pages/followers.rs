@@ -189,13 +189,14 @@ fn FollowersTable(page: FollowersPageDto, filters: Filters) -> impl IntoView {
             <div class="table-head">
                 <p class="count" role="status">
                     {move || match lang.get() {
-                        crate::i18n::Lang::Zh => format!("共 {total} 位粉丝符合条件"),
-                        crate::i18n::Lang::En => format!("{total} followers match"),
+                        crate::i18n::Lang::Zh => format!("共 {} 位粉丝符合条件", crate::dto::thousands(total)),
+                        crate::i18n::Lang::En => format!("{} followers match", crate::dto::thousands(total)),
                     }}
                 </p>
                 <a href=export_href download="followers.csv">{tr("导出 CSV", "Export CSV")}</a>
             </div>
-            <table class="data">
+            <div class="table-scroll">
+            <table class="data followers">
                 <thead>
                     <tr>
                         <th scope="col">
@@ -211,6 +212,7 @@ fn FollowersTable(page: FollowersPageDto, filters: Filters) -> impl IntoView {
                 </thead>
                 <tbody>{rows}</tbody>
             </table>
+            </div>
             <div class="table-foot">
                 <a href=first_href>{tr("第一页", "First page")}</a>
                 {next_href.map(|h| view! { <a href=h>{tr("下一页", "Next page")}</a> })}
@@ -218,8 +220,8 @@ fn FollowersTable(page: FollowersPageDto, filters: Filters) -> impl IntoView {
                 <button type="submit" name="mode" value="selected" class="primary">{tr("发送给所选", "Send to selected")}</button>
                 <button type="submit" name="mode" value="all">
                     {move || match lang.get() {
-                        crate::i18n::Lang::Zh => format!("发送给全部 {total} 位符合条件的粉丝"),
-                        crate::i18n::Lang::En => format!("Send to all {total} matching"),
+                        crate::i18n::Lang::Zh => format!("发送给全部 {} 位符合条件的粉丝", crate::dto::thousands(total)),
+                        crate::i18n::Lang::En => format!("Send to all {} matching", crate::dto::thousands(total)),
                     }}
                 </button>
             </div>

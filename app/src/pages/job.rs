@@ -181,14 +181,15 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
     let pause_reason = p.job.pause_reason.clone();
     let awaiting = p.job.awaiting_approval;
     let can_approve = p.can_approve;
+    let running = state == "running";
+    let paused = state == "paused";
+    // A job waiting for approval is paused: it can be cancelled (withdrawn), not resumed.
+    let open = running || paused;
     let state = if awaiting {
         "awaiting_approval".to_owned()
     } else {
         state
     };
-    let running = state == "running";
-    let paused = state == "paused";
-    let open = running || paused;
     let failed = p.failed;
     let best = p.job.channel == "best";
     let button = move |action: &'static str,
@@ -216,13 +217,15 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
         ("pending", p.pending + p.sending, tr("待发送", "Pending")),
         ("unknown", p.unknown, tr("结果未知", "Unknown")),
         ("cancelled", p.cancelled, tr("已取消", "Cancelled")),
+        ("retried", p.retried_failures, tr("失败后重试", "Retried after failing")),
     ]
     .into_iter()
+    .filter(|(key, n, _)| *key != "retried" || *n > 0)
     .map(|(key, n, label)| {
         view! {
             <div class=format!("count-box {key}")>
                 <dt>{label}</dt>
-                <dd>{n}</dd>
+                <dd>{crate::dto::thousands(n)}</dd>
             </div>
         }
     })
@@ -233,7 +236,7 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
         (p.system_failed, tr("系统失败", "System failure")),
     ]
     .into_iter()
-    .map(|(n, label)| view! { <div class="count-box"><dt>{label}</dt><dd>{n}</dd></div> })
+    .map(|(n, label)| view! { <div class="count-box"><dt>{label}</dt><dd>{crate::dto::thousands(n)}</dd></div> })
     .collect_view();
     let errors = p.errors.clone();
     let error_rows = errors
@@ -311,6 +314,7 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
                         let (zh, en) = (p.pause_explain_zh.clone(), p.pause_explain_en.clone());
                         let text = move || match (r.as_str(), lang.get()) {
                             ("staff", l) => l.pick("：由工作人员暂停", ": paused by staff").to_owned(),
+                            ("approval", l) => l.pick("：需要另一位管理员批准后开始发送", ": another admin must approve it before it sends").to_owned(),
                             ("mp_account", l) => l.pick("：发送订阅消息的小程序已从 wxpush 删除", ": the Mini Program sending the subscribe messages was removed from wxpush").to_owned(),
                             ("payload", l) => l.pick("：任务保存的消息无法读取", ": the job's stored message cannot be read").to_owned(),
                             (_, Lang::Zh) => format!("：微信拒绝（{r}）。{}", zh.clone().unwrap_or_default()),
@@ -325,7 +329,7 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
                 <span class="percent">{percent}"%"</span>
             </div>
             <p class="sync-facts">
-                {move || lang.get().pick(format!("{finished} / {total} 已处理"), format!("{finished} / {total} done"))}
+                {move || { let (f, t) = (crate::dto::thousands(finished), crate::dto::thousands(total)); lang.get().pick(format!("{f} / {t} 已处理"), format!("{f} / {t} done")) }}
                 {(open && rate > 0.0).then(|| view! { " · " {move || lang.get().pick(format!("{rate:.0} 条/秒"), format!("{rate:.0} msg/s"))} })}
                 {eta.filter(|_| running).map(|s| view! { " · " {move || lang.get().pick("预计剩余 ", "about ")} {move || duration(s, lang.get())} {move || lang.get().pick("", " left")} })}
             </p>
@@ -418,7 +422,20 @@ fn RecipientTable(id: i64) -> impl IntoView {
                 <td>{move || row_channel_label(&channel, lang.get())}</td>
                 <td>{move || row_state_label(&state, lang.get())}{reason.clone().map(|x| view! { <span class="muted">" · " {move || skip_label(&x, false, lang.get())}</span> })}</td>
                 <td>{r.attempts}</td>
-                <td>{r.errcode.map(|c| c.to_string()).unwrap_or_default()} " " <span class="muted">{r.errmsg.unwrap_or_default()}</span></td>
+                <td>
+                    {r.errcode.map(|c| c.to_string()).unwrap_or_default()} " " <span class="muted">{r.errmsg.unwrap_or_default()}</span>
+                    {(!r.earlier_failures.is_empty()).then(|| view! {
+                        <ul class="earlier-failures">
+                            {r.earlier_failures.iter().cloned().map(|(code, msg, at)| view! {
+                                <li>
+                                    {move || lang.get().pick("此前失败 ", "Failed before ")}
+                                    {code.map(|c| c.to_string()).unwrap_or_default()} " · " {format_time_ms(at)}
+                                    <span class="muted">" " {msg}</span>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    })}
+                </td>
                 <td><code>{r.msgid.unwrap_or_default()}</code></td>
                 <td>{move || delivery.as_deref().map(|d| delivery_label(d, lang.get())).unwrap_or("")}</td>
             </tr>

@@ -79,6 +79,44 @@ impl Checks {
     }
 }
 
+/// The id of the control that edits preset field `field` (as the checks name it).
+fn control_id(field: &str) -> String {
+    if let Some(k) = field.strip_prefix("value.") {
+        return format!("f-value-{k}");
+    }
+    if let Some(k) = field.strip_prefix("color.") {
+        return format!("f-color-{k}");
+    }
+    match field {
+        "name" => "preset-name",
+        "url" => "preset-url",
+        "miniprogram.appid" => "preset-mp",
+        "miniprogram.pagepath" => "preset-pagepath",
+        "page" => "preset-page",
+        "miniprogram_state" => "preset-mp-state",
+        "lang" => "preset-lang",
+        _ => "preset-template",
+    }
+    .to_owned()
+}
+
+/// Moves the keyboard focus to the control of `field` (in the browser; nothing on the server).
+fn focus_field(field: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let el = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id(&control_id(field)))
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+        if let Some(el) = el {
+            let _ = el.focus();
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = control_id(field);
+}
+
 #[component]
 fn Editor(dto: EditorDto) -> impl IntoView {
     let lang = use_lang();
@@ -276,9 +314,32 @@ fn Editor(dto: EditorDto) -> impl IntoView {
             }
         }
     });
+    // A field's name as its label shows it (a keyword by its template label).
+    let field_name = move |field: &str, lang: Lang| -> String {
+        let key = field
+            .strip_prefix("value.")
+            .or_else(|| field.strip_prefix("color."));
+        match key {
+            Some(k) => {
+                let label = template.with_untracked(|t| {
+                    t.as_ref()
+                        .and_then(|t| t.fields.iter().find(|f| f.key == k))
+                        .map(|f| if f.label.is_empty() { k.to_owned() } else { f.label.clone() })
+                        .unwrap_or_else(|| k.to_owned())
+                });
+                if field.starts_with("color.") {
+                    format!("{label} {}", lang.pick("颜色", "color"))
+                } else {
+                    label
+                }
+            }
+            None => crate::validate::preset_field_label(field, lang),
+        }
+    };
     let on_save = move |_| {
         checks.attempted.set(true);
-        if !issues.get_untracked().is_empty() {
+        if let Some(first) = issues.with_untracked(|all| all.first().map(|i| i.field.clone())) {
+            focus_field(&first);
             return;
         }
         let snapshot = (
@@ -298,9 +359,19 @@ fn Editor(dto: EditorDto) -> impl IntoView {
         let l = lang.get();
         let local = issues.with(Vec::len);
         if checks.attempted.get() && local > 0 {
+            let mut names: Vec<String> = Vec::new();
+            issues.with(|all| {
+                for i in all {
+                    let n = field_name(&i.field, l);
+                    if !names.contains(&n) {
+                        names.push(n);
+                    }
+                }
+            });
+            let list = names.join(l.pick("、", ", "));
             return Some(view! {
                 <p class="form-error" role="alert">
-                    {l.pick(format!("无法保存：有 {local} 处需要修改。"), format!("Not saved: {local} field(s) need fixing."))}
+                    {l.pick(format!("无法保存：有 {local} 处需要修改：{list}。"), format!("Not saved: {local} field(s) need fixing: {list}."))}
                 </p>
             }.into_any());
         }
@@ -630,6 +701,12 @@ fn FieldRow(
     let (vf2, cf2) = (value_field.clone(), color_field.clone());
     let value_now = get(|v| v.value.clone());
     let color_now = get(|v| v.color.clone());
+    let color_now_set = get(|v| v.color.trim().to_owned());
+    let color_unset = {
+        let now = color_now_set.clone();
+        move || now().is_empty()
+    };
+    let color_unset_title = move || color_now_set().is_empty();
     let picker_now = get(|v| {
         if message::links::check_color(&v.color).is_ok() && !v.color.is_empty() {
             v.color.to_lowercase()
@@ -676,7 +753,8 @@ fn FieldRow(
                     aria-invalid=move || checks.message(&cf2, lang.get()).is_some().to_string()
                     aria-describedby=color_err_id.clone()
                     on:input=move |ev| { set_color("color", event_target_value(&ev).trim().to_uppercase()); checks.touch(&cf); } />
-                <input type="color" prop:value=picker_now disabled=readonly
+                <input type="color" prop:value=picker_now disabled=readonly class:unset=color_unset
+                    title=move || if color_unset_title() { lang.get().pick("未设置：微信默认颜色", "Not set: WeChat's default color") } else { "" }
                     aria-label=move || format!("{} {}", picker_label, lang.get().pick("取色器", "color picker"))
                     on:input=move |ev| set_picker("color", event_target_value(&ev).to_uppercase()) />
                 {move || checks.message(&color_field, lang.get()).map(|m| view! { <p class="field-error" id=color_err_id.clone()>{m}</p> })}

@@ -128,10 +128,15 @@ fn ChangePassword() -> impl IntoView {
     }
 }
 
+/// The account whose delete form was sent last (its row shows the answer).
+#[derive(Clone, Copy)]
+struct DeleteTarget(RwSignal<Option<i64>>);
+
 #[component]
 fn AccountsAdmin() -> impl IntoView {
     let create = ServerAction::<CreateAccount>::new();
     let delete = ServerAction::<DeleteAccount>::new();
+    provide_context(DeleteTarget(RwSignal::new(None)));
     let accounts = Resource::new(
         move || (create.version().get(), delete.version().get()),
         |_| list_accounts(),
@@ -260,6 +265,35 @@ fn AccountRow(account: AccountDto, delete: ServerAction<DeleteAccount>) -> impl 
     let test_label_en = format!("Test connection {}", account.name);
     let delete_label = format!("删除 {}", account.name);
     let delete_label_en = format!("Delete {}", account.name);
+    let confirm_label = format!("确认删除 {}", account.name);
+    let confirm_label_en = format!("Confirm deleting {}", account.name);
+    let confirm_appid = account.appid.clone();
+    let f = account.footprint;
+    let footprint_name = account.name.clone();
+    let deletes_with = move |lang: crate::i18n::Lang| {
+        let n = |v: i64| crate::dto::thousands(v);
+        match lang {
+            crate::i18n::Lang::Zh => format!(
+                "删除「{footprint_name}」将同时永久删除它的 {} 位粉丝记录、{} 位小程序用户、{} 个消息预设和 {} 个发送任务及其发送记录。已发出的消息不受影响。此操作无法撤销。",
+                n(f.followers), n(f.mp_users), n(f.presets), n(f.jobs)
+            ),
+            crate::i18n::Lang::En => format!(
+                "Deleting \u{201c}{footprint_name}\u{201d} also permanently deletes its {} follower records, {} Mini Program users, {} message presets and {} send jobs with their results. Messages already sent are not affected. This cannot be undone.",
+                n(f.followers), n(f.mp_users), n(f.presets), n(f.jobs)
+            ),
+        }
+    };
+    let delete_id = account.id;
+    // One action serves every row: its answer belongs to the row whose form was sent last.
+    let last_target = use_context::<DeleteTarget>().map(|t| t.0);
+    let delete_error = move || {
+        delete
+            .value()
+            .get()
+            .and_then(Result::err)
+            .filter(|_| last_target.is_some_and(|t| t.get() == Some(delete_id)))
+            .map(|e| view! { <p class="form-error" role="alert">{e.message(lang.get())}</p> })
+    };
     view! {
         <tr>
             <th scope="row">
@@ -287,12 +321,26 @@ fn AccountRow(account: AccountDto, delete: ServerAction<DeleteAccount>) -> impl 
                         {tr("测试连接", "Test connection")}
                     </button>
                 </ActionForm>
-                <ActionForm action=delete>
-                    <input type="hidden" name="id" value=account.id />
-                    <button type="submit" class="danger" aria-label=move || lang.get().pick(delete_label.clone(), delete_label_en.clone())>
+                <details class="confirm-delete">
+                    <summary class="button danger" aria-label=move || lang.get().pick(delete_label.clone(), delete_label_en.clone())>
                         {tr("删除", "Delete")}
-                    </button>
-                </ActionForm>
+                    </summary>
+                    <div class="confirm-panel" role="group" aria-label=move || lang.get().pick(confirm_label.clone(), confirm_label_en.clone())
+                        on:submit=move |_| { if let Some(t) = last_target { t.set(Some(delete_id)); } }>
+                        <p>{move || deletes_with(lang.get())}</p>
+                        <ActionForm action=delete>
+                            <input type="hidden" name="id" value=account.id />
+                            <label>
+                                {move || lang.get().pick(format!("输入 AppID {confirm_appid} 以确认"), format!("Type the AppID {confirm_appid} to confirm"))}
+                                <input type="text" name="confirm" autocomplete="off" spellcheck="false" required />
+                            </label>
+                            <button type="submit" class="danger" disabled=move || delete.pending().get()>
+                                {tr("永久删除", "Delete permanently")}
+                            </button>
+                        </ActionForm>
+                        {delete_error}
+                    </div>
+                </details>
                 {result}
             </td>
         </tr>

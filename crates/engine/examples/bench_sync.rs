@@ -1,8 +1,10 @@
-//! Benchmark: syncs 1,000,000 followers from the in-process simulator into a fresh SQLite file.
+//! Benchmark: syncs 1,000,000 followers from the in-process simulator into a fresh SQLite file,
+//! with a linked Mini Program of 300,000 users, half of them matched (the counts at the end of
+//! a sync look every one of them up), while 10 staff members log in, one after the other each.
 //!
 //! `cargo run --release -p engine --example bench_sync` prints `bench sync_1m_s`,
-//! `bench sync_followers_per_s` and `bench sync_peak_rss_mb` (VmHWM of this process, simulator
-//! included); phase timings go to stderr. With `-- --postgres` it syncs into a fresh database
+//! `bench sync_followers_per_s`, `bench sync_peak_rss_mb` (VmHWM of this process, simulator
+//! included) and `bench login_p99_during_sync_ms`; phase timings go to stderr. With `-- --postgres` it syncs into a fresh database
 //! beside `WXPUSH_TEST_POSTGRES_URL` instead and prefixes the names with `pg_`.
 
 mod common;
@@ -15,6 +17,10 @@ use engine::Engine;
 use wechat_sim::SimConfig;
 
 const FOLLOWERS: u32 = 1_000_000;
+const MP_USERS: u32 = 300_000;
+/// Staff members logging in during the sync, each in a loop.
+const LOGIN_CLIENTS: usize = 10;
+const LOGIN_PASSWORD: &str = "bench-login-password";
 
 /// Peak resident set size in MB, from `/proc/self/status` (0 where that does not exist).
 fn peak_rss_mb() -> f64 {
@@ -46,6 +52,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         SimConfig {
             followers: FOLLOWERS,
             unionid_ratio: 0.7,
+            mp_users: MP_USERS,
+            matched_ratio: 0.5,
+            mp_unionid_ratio: 0.9,
             limits: wechat_sim::ApiLimits::unlimited(),
             ..SimConfig::default()
         },
@@ -76,8 +85,76 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?;
 
+    let mp = engine
+        .create_account(
+            &Actor::cli(),
+            NewAccount {
+                kind: AccountKind::Mp,
+                name: "bench mp".into(),
+                appid: sim.config().mp_appid.clone(),
+                secret: Secret::new(sim.config().mp_secret.clone()),
+                callback_token: Secret::default(),
+                encoding_aes_key: Secret::default(),
+                api_base: sim.base_url.clone(),
+                linked_account_id: Some(account.id),
+                sandbox: false,
+            },
+        )
+        .await?;
+    let imported = Instant::now();
+    for part in (0..MP_USERS).collect::<Vec<_>>().chunks(150_000) {
+        let mut csv = String::from("openid,unionid\n");
+        for &i in part {
+            if let Some(openid) = sim.mp_openid(i) {
+                csv.push_str(&format!("{openid},{}\n", sim.mp_unionid(i).unwrap_or_default()));
+            }
+        }
+        engine.import_mp_users_csv(&Actor::cli(), mp.id, &csv).await?;
+    }
+    eprintln!(
+        "{MP_USERS} Mini Program users imported in {:.1} s",
+        imported.elapsed().as_secs_f64()
+    );
+    for i in 0..LOGIN_CLIENTS {
+        engine
+            .create_staff(
+                &Actor::cli(),
+                &format!("bench.login{i}"),
+                LOGIN_PASSWORD,
+                engine::Role::Operator,
+            )
+            .await?;
+    }
+
     let started = Instant::now();
     let run_id = engine.start_sync(&Actor::cli(), account.id).await?;
+    // Logins while the sync runs: each client logs in again as soon as it is in.
+    let syncing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let logins: Vec<_> = (0..LOGIN_CLIENTS)
+        .map(|i| {
+            let engine = engine.clone();
+            let syncing = syncing.clone();
+            tokio::spawn(async move {
+                let mut times = Vec::new();
+                let mut failures = 0u32;
+                let ip = format!("198.51.100.{i}");
+                while syncing.load(std::sync::atomic::Ordering::Relaxed) {
+                    let at = Instant::now();
+                    match engine
+                        .login(&format!("bench.login{i}"), LOGIN_PASSWORD, &ip)
+                        .await
+                    {
+                        Ok(_) => times.push(at.elapsed().as_secs_f64() * 1000.0),
+                        Err(e) => {
+                            failures += 1;
+                            eprintln!("login failed during the sync: {e}");
+                        }
+                    }
+                }
+                (times, failures)
+            })
+        })
+        .collect();
     let watcher = {
         let engine = engine.clone();
         tokio::spawn(async move {
@@ -106,16 +183,50 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let progress = engine.run_sync(run_id).await?;
     let secs = started.elapsed().as_secs_f64();
+    syncing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let mut login_ms = Vec::new();
+    let mut login_failures = 0;
+    for task in logins {
+        let (times, failures) = task.await?;
+        login_ms.extend(times);
+        login_failures += failures;
+    }
+    login_ms.sort_by(f64::total_cmp);
+    let p99 = login_ms
+        .get((login_ms.len() * 99).div_ceil(100).saturating_sub(1))
+        .copied()
+        .unwrap_or(f64::NAN);
+    eprintln!(
+        "logins during the sync: {} ok, {login_failures} failed, median {:.0} ms, max {:.0} ms",
+        login_ms.len(),
+        login_ms.get(login_ms.len() / 2).copied().unwrap_or(f64::NAN),
+        login_ms.last().copied().unwrap_or(f64::NAN)
+    );
+    if login_failures > 0 {
+        return Err(format!("{login_failures} logins failed during the sync").into());
+    }
     let _ = watcher.await;
     if progress.state != "done" || progress.listed != i64::from(FOLLOWERS) {
         return Err(format!("the sync did not complete: {progress:?}").into());
     }
-    let stats = engine.recompute_stats(account.id).await?;
+    let stats = engine
+        .follower_stats(account.id)
+        .await?
+        .ok_or("no follower counts after the sync")?;
     let truth = sim.truth();
     eprintln!(
-        "followers {} subscribed {} with_unionid {} (truth {} / {})",
-        stats.followers, stats.subscribed, stats.with_unionid, truth.subscribed, truth.with_unionid
+        "followers {} subscribed {} with_unionid {} matched {} mp_users {} (truth {} / {})",
+        stats.followers,
+        stats.subscribed,
+        stats.with_unionid,
+        stats.matched,
+        stats.mp_users,
+        truth.subscribed,
+        truth.with_unionid
     );
+    if stats.mp_users != i64::from(MP_USERS) || stats.matched < i64::from(MP_USERS) / 3 {
+        return Err(format!("the Mini Program users were not counted: {stats:?}").into());
+    }
 
     println!("bench {prefix}sync_1m_s {secs:.2} s");
     println!(
@@ -123,6 +234,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         f64::from(FOLLOWERS) / secs
     );
     println!("bench {prefix}sync_peak_rss_mb {:.1} MB", peak_rss_mb());
+    println!("bench {prefix}login_p99_during_sync_ms {p99:.0} ms");
 
     drop(engine);
     sim.shutdown().await;

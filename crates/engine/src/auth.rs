@@ -2,6 +2,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::db::BeginWrite;
 use crate::audit::Actor;
 use crate::staff::StaffRow;
 use crate::{now_ms, on_db, password, throttle, Engine, Error, Result, Role, Staff};
@@ -15,20 +16,98 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// How long a trusted device stays trusted without a login from it.
+const DEVICE_TTL_MS: i64 = 180 * 24 * 60 * 60 * 1000;
+
+/// Where a login attempt comes from: the client address and the browser's device cookie.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoginSource<'a> {
+    pub ip: &'a str,
+    /// The device cookie's value, if the browser sent one.
+    pub device_token: Option<&'a str>,
+}
+
+/// A successful login.
+#[derive(Clone, Debug)]
+pub struct LoggedIn {
+    pub staff: Staff,
+    /// The device cookie to give the browser: it was not yet trusted for this staff member.
+    pub new_device_token: Option<String>,
+}
+
+/// A device cookie's value as we mint it: 64 hex characters (anything else is ignored).
+fn device_hash(token: Option<&str>) -> Option<String> {
+    token
+        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(token_hash)
+}
+
 impl Engine {
-    /// Checks a username and password. Refuses while the username or the IP is throttled; records
-    /// every outcome in the audit log: `login.success`, or `login.failure` with the reason
-    /// (`wrong_password`, `unknown_user`, `locked`, `disabled`) — never the password tried.
+    /// [`Engine::login_from`] for a client without a device cookie.
     pub async fn login(&self, username: &str, password: &str, ip: &str) -> Result<Staff> {
+        let source = LoginSource {
+            ip,
+            device_token: None,
+        };
+        Ok(self.login_from(username, password, &source).await?.staff)
+    }
+
+    /// Whether `device_token` is a trusted device of `username` (it logged in from it before).
+    /// Such a client is throttled on its own failures only.
+    pub async fn device_trusted(&self, username: &str, device_token: Option<&str>) -> Result<bool> {
+        Ok(self.trusted_device_hash(username, device_token).await?.is_some())
+    }
+
+    async fn trusted_device_hash(
+        &self,
+        username: &str,
+        device_token: Option<&str>,
+    ) -> Result<Option<String>> {
+        let Some(hash) = device_hash(device_token) else {
+            return Ok(None);
+        };
+        let found: Option<i64> = on_db!(self.db(), |pool| sqlx::query_scalar(
+            "SELECT d.staff_id FROM trusted_devices d JOIN staff s ON s.id = d.staff_id \
+             WHERE d.token_hash = $1 AND s.username = $2 AND d.last_used_ms > $3"
+        )
+        .bind(&hash)
+        .bind(username)
+        .bind(now_ms() - DEVICE_TTL_MS)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(found.map(|_| hash))
+    }
+
+    /// Checks a username and password. Refuses while the attempt's source is throttled (see
+    /// [`throttle`]); records every outcome in the audit log: `login.success`, or
+    /// `login.failure` with the reason (`wrong_password`, `unknown_user`, `locked`,
+    /// `disabled`) — never the password tried. A successful login trusts the browser's device.
+    pub async fn login_from(
+        &self,
+        username: &str,
+        password: &str,
+        source: &LoginSource<'_>,
+    ) -> Result<LoggedIn> {
         let now = now_ms();
+        let ip = source.ip;
         let actor = Actor::anonymous(ip);
-        if let Some(wait_ms) = self.throttled_for(username, ip, now).await? {
+        let trusted = self
+            .trusted_device_hash(username, source.device_token)
+            .await?;
+        if let Some(wait_ms) = self
+            .throttled_for(username, ip, trusted.as_deref(), now)
+            .await?
+        {
             let retry_after_secs = (wait_ms + 999) / 1000;
             self.audit(
                 &actor,
                 "login.failure",
                 username,
-                serde_json::json!({ "reason": "locked", "retry_after_secs": retry_after_secs }),
+                serde_json::json!({
+                    "reason": "locked",
+                    "retry_after_secs": retry_after_secs,
+                    "trusted_device": trusted.is_some(),
+                }),
             )
             .await?;
             return Err(Error::Throttled { retry_after_secs });
@@ -43,7 +122,8 @@ impl Engine {
 
         let known = row.is_some();
         let Some(row) = row.filter(|_| matches) else {
-            self.record_failure(username, ip, now).await?;
+            self.record_failure(username, ip, trusted.as_deref(), now)
+                .await?;
             let reason = if known {
                 "wrong_password"
             } else {
@@ -53,7 +133,7 @@ impl Engine {
                 &actor,
                 "login.failure",
                 username,
-                serde_json::json!({ "reason": reason }),
+                serde_json::json!({ "reason": reason, "trusted_device": trusted.is_some() }),
             )
             .await?;
             return Err(Error::InvalidCredentials);
@@ -70,15 +150,65 @@ impl Engine {
             return Err(Error::AccountDisabled);
         }
 
+        // The browser's token is reused when we minted it (for another staff member here);
+        // otherwise it gets a new one.
+        let known_token = match device_hash(source.device_token) {
+            Some(hash) => {
+                let minted: Option<i64> = on_db!(self.db(), |pool| sqlx::query_scalar(
+                    "SELECT staff_id FROM trusted_devices WHERE token_hash = $1 LIMIT 1"
+                )
+                .bind(&hash)
+                .fetch_optional(pool)
+                .await)?;
+                minted.map(|_| hash)
+            }
+            None => None,
+        };
+        let (device, new_device_token) = match known_token {
+            Some(hash) => (hash, None),
+            None => {
+                let token = hex::encode(rand::random::<[u8; 32]>());
+                (token_hash(&token), Some(token))
+            }
+        };
         on_db!(self.db(), |pool| {
-            let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM login_failures WHERE username = $1")
-                .bind(username)
-                .execute(&mut *tx)
-                .await?;
+            let mut tx = pool.begin_write().await?;
+            // Only this source's failures are forgiven: an attacker's stay counted.
+            match trusted.as_deref() {
+                Some(device) => {
+                    sqlx::query("DELETE FROM login_failures WHERE device = $1")
+                        .bind(device)
+                        .execute(&mut *tx)
+                        .await?
+                }
+                None => {
+                    sqlx::query(
+                        "DELETE FROM login_failures WHERE username = $1 AND ip = $2 \
+                         AND device IS NULL",
+                    )
+                    .bind(username)
+                    .bind(ip)
+                    .execute(&mut *tx)
+                    .await?
+                }
+            };
             sqlx::query("UPDATE staff SET last_login_ms = $1 WHERE id = $2")
                 .bind(now)
                 .bind(staff.id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO trusted_devices (token_hash, staff_id, created_at_ms, last_used_ms) \
+                 VALUES ($1, $2, $3, $3) ON CONFLICT (token_hash, staff_id) \
+                 DO UPDATE SET last_used_ms = excluded.last_used_ms",
+            )
+            .bind(&device)
+            .bind(staff.id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM trusted_devices WHERE last_used_ms <= $1")
+                .bind(now - DEVICE_TTL_MS)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await
@@ -87,10 +217,13 @@ impl Engine {
             &Actor::staff(staff.id, &staff.username, ip),
             "login.success",
             username,
-            serde_json::json!({}),
+            serde_json::json!({ "new_device": new_device_token.is_some() }),
         )
         .await?;
-        Ok(staff)
+        Ok(LoggedIn {
+            staff,
+            new_device_token,
+        })
     }
 
     /// A staff member changes their own password, proving it with the current one. A wrong
@@ -111,7 +244,7 @@ impl Engine {
             return Err(Error::NotFound);
         };
         let username = staff.username.as_str();
-        if let Some(wait_ms) = self.throttled_for(username, &actor.ip, now).await? {
+        if let Some(wait_ms) = self.throttled_for(username, &actor.ip, None, now).await? {
             let retry_after_secs = (wait_ms + 999) / 1000;
             self.audit(
                 actor,
@@ -128,7 +261,7 @@ impl Engine {
             .map(|r| r.password_hash)
             .unwrap_or_else(|| password::decoy_hash().to_owned());
         if !password::verify(current.to_owned(), stored).await? {
-            self.record_failure(username, &actor.ip, now).await?;
+            self.record_failure(username, &actor.ip, None, now).await?;
             self.audit(
                 actor,
                 "profile.password_change_failed",
@@ -159,41 +292,92 @@ impl Engine {
         Ok(())
     }
 
-    async fn throttled_for(&self, username: &str, ip: &str, now: i64) -> Result<Option<i64>> {
-        let since = now - throttle::WINDOW_MS;
-        let limit = throttle::LIMIT as i64;
-        let by_user: Vec<i64> = on_db!(self.db(), |pool| {
-            sqlx::query_scalar(
-            "SELECT at_ms FROM login_failures WHERE username = $1 AND at_ms > $2 ORDER BY at_ms DESC LIMIT $3"
-        )
-        .bind(username)
-        .bind(since)
-        .bind(limit)
-        .fetch_all(pool)
-        .await
-        })?;
-        let by_ip: Vec<i64> = on_db!(self.db(), |pool| {
-            sqlx::query_scalar(
-            "SELECT at_ms FROM login_failures WHERE ip = $1 AND at_ms > $2 ORDER BY at_ms DESC LIMIT $3"
-        )
-        .bind(ip)
-        .bind(since)
-        .bind(limit)
-        .fetch_all(pool)
-        .await
-        })?;
-        Ok(throttle::locked_for(&by_user, now).max(throttle::locked_for(&by_ip, now)))
+    /// How long this source must wait, if it is locked (see [`throttle`]).
+    async fn throttled_for(
+        &self,
+        username: &str,
+        ip: &str,
+        trusted_device: Option<&str>,
+        now: i64,
+    ) -> Result<Option<i64>> {
+        if let Some(device) = trusted_device {
+            return self
+                .locked_source(
+                    "device = $1",
+                    &[device],
+                    throttle::LIMIT,
+                    now,
+                )
+                .await;
+        }
+        let by_user_ip = self
+            .locked_source(
+                "username = $1 AND ip = $2 AND device IS NULL",
+                &[username, ip],
+                throttle::LIMIT,
+                now,
+            )
+            .await?;
+        let by_ip = self
+            .locked_source("ip = $1 AND device IS NULL", &[ip], throttle::IP_LIMIT, now)
+            .await?;
+        let by_user = self
+            .locked_source(
+                "username = $1 AND device IS NULL",
+                &[username],
+                throttle::UNTRUSTED_USER_LIMIT,
+                now,
+            )
+            .await?;
+        Ok(by_user_ip.max(by_ip).max(by_user))
     }
 
-    async fn record_failure(&self, username: &str, ip: &str, now: i64) -> Result<()> {
+    /// The lock of the failures matching `filter` (binding `binds` as `$1`, `$2`…).
+    async fn locked_source(
+        &self,
+        filter: &str,
+        binds: &[&str],
+        limit: usize,
+        now: i64,
+    ) -> Result<Option<i64>> {
+        let n = binds.len();
+        let sql = format!(
+            "SELECT at_ms FROM login_failures WHERE {filter} AND at_ms > ${} \
+             ORDER BY at_ms DESC LIMIT ${}",
+            n + 1,
+            n + 2
+        );
+        let times: Vec<i64> = on_db!(self.db(), |pool| {
+            let mut q = sqlx::query_scalar(&sql);
+            for b in binds {
+                q = q.bind(*b);
+            }
+            q.bind(now - throttle::WINDOW_MS)
+                .bind(limit as i64)
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(throttle::locked_for_n(&times, now, limit))
+    }
+
+    async fn record_failure(
+        &self,
+        username: &str,
+        ip: &str,
+        trusted_device: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
         on_db!(self.db(), |pool| {
-            let mut tx = pool.begin().await?;
-            sqlx::query("INSERT INTO login_failures (at_ms, username, ip) VALUES ($1, $2, $3)")
-                .bind(now)
-                .bind(username)
-                .bind(ip)
-                .execute(&mut *tx)
-                .await?;
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO login_failures (at_ms, username, ip, device) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(now)
+            .bind(username)
+            .bind(ip)
+            .bind(trusted_device)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM login_failures WHERE at_ms < $1")
                 .bind(now - FAILURE_RETENTION_MS)
                 .execute(&mut *tx)
@@ -214,7 +398,7 @@ impl Engine {
         let token = hex::encode(rand::random::<[u8; 32]>());
         let hash = token_hash(&token);
         on_db!(self.db(), |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("DELETE FROM setup_tokens WHERE created_at_ms <= $1")
                 .bind(now_ms() - SETUP_TOKEN_TTL_MS)
                 .execute(&mut *tx)
@@ -256,7 +440,7 @@ impl Engine {
         let now = now_ms();
         let th = token_hash(token);
         let id: Option<i64> = on_db!(self.db(), |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let created: Option<i64> = sqlx::query_scalar(
                 "DELETE FROM setup_tokens WHERE token_hash = $1 RETURNING created_at_ms",
             )

@@ -33,6 +33,65 @@ macro_rules! on_db {
     };
 }
 
+/// Write transactions. On SQLite they start with `BEGIN IMMEDIATE`: the write lock is taken
+/// when the transaction begins, waiting under the busy timeout. A deferred transaction that
+/// reads first and writes later must upgrade its read lock, and when another connection wrote
+/// in between SQLite refuses the upgrade at once with "database is locked" — the busy timeout
+/// never applies to it. PostgreSQL needs nothing special.
+pub trait BeginWrite {
+    type Database: sqlx::Database;
+
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<
+        Output = std::result::Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>,
+    > + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Database = sqlx::Sqlite;
+
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<
+        Output = std::result::Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error>,
+    > + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Database = sqlx::Postgres;
+
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<
+        Output = std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>,
+    > + Send {
+        self.begin()
+    }
+}
+
+/// [`BeginWrite`] for the one SQLite connection a follower sync writes with.
+pub trait BeginWriteOn {
+    fn begin_write(
+        &mut self,
+    ) -> impl std::future::Future<
+        Output = std::result::Result<sqlx::Transaction<'_, sqlx::Sqlite>, sqlx::Error>,
+    > + Send;
+}
+
+impl BeginWriteOn for sqlx::pool::PoolConnection<sqlx::Sqlite> {
+    fn begin_write(
+        &mut self,
+    ) -> impl std::future::Future<
+        Output = std::result::Result<sqlx::Transaction<'_, sqlx::Sqlite>, sqlx::Error>,
+    > + Send {
+        use sqlx::Connection;
+        (**self).begin_with("BEGIN IMMEDIATE")
+    }
+}
+
 impl Db {
     /// Opens `url`: `sqlite:PATH` (the file and its folder are created) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Self> {

@@ -23,6 +23,12 @@ pub enum Error {
         field: &'static str,
         message: String,
     },
+    /// A value larger than its limit.
+    #[error("{field}: larger than {max_bytes} bytes")]
+    TooLarge {
+        field: &'static str,
+        max_bytes: usize,
+    },
     /// A preset the editor would have refused: every problem, by field.
     #[error("invalid preset: {} problem(s)", .0.len())]
     InvalidPreset(Vec<message::Issue>),

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod callbacks;
 pub mod db;
 pub mod error;
 pub mod followers;

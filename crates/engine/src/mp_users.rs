@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
+use crate::db::BeginWrite;
 use crate::accounts::{Account, AccountKind};
 use crate::audit::Actor;
 use crate::{now_ms, on_db, Engine, Error, Result};
@@ -508,7 +509,7 @@ impl Engine {
              ELSE COALESCE(excluded.unionid, mp_users.unionid) END"
         );
         let existing: i64 = on_db!(self.db(), |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut count = sqlx::query_scalar(&select).bind(account_id);
             for row in batch {
                 count = count.bind(&row.openid);

@@ -237,9 +237,9 @@ impl Engine {
             .map(|s| s.len())
             .unwrap_or(0);
         if size > PRESET_BODY_MAX_BYTES {
-            return Err(Error::Invalid {
+            return Err(Error::TooLarge {
                 field: "body",
-                message: format!("at most {PRESET_BODY_MAX_BYTES} bytes"),
+                max_bytes: PRESET_BODY_MAX_BYTES,
             });
         }
         let linked = self.linked_appids(account).await?;

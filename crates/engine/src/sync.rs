@@ -22,15 +22,16 @@ use std::time::Duration;
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPool;
-use sqlx::{Connection, Sqlite};
+use sqlx::Sqlite;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use wechat::api::{ApiError, ErrorClass, UserInfo, UserPage, BATCH_MAX};
 
+use crate::db::{BeginWrite, BeginWriteOn};
 use crate::accounts::{Account, AccountKind};
 use crate::audit::Actor;
 use crate::db::Db;
-use crate::stats::RECOMPUTE_STATS_SQL;
+use crate::stats::recompute_stats_sql;
 use crate::{now_ms, on_db, Engine, Error, Result};
 
 /// How long a run's lease lasts without renewal; after that another process may take the run.
@@ -646,9 +647,10 @@ impl Engine {
         Ok(rows.into_iter().map(RunRow::progress).collect())
     }
 
-    /// A follow (`subscribed`) or unfollow event pushed by WeChat at `at_secs`: stores the flag
-    /// (adding an unknown follower) and moves the cached counts, only when something changed,
-    /// so a repeated push changes nothing.
+    /// A follow (`subscribed`) or unfollow event pushed by WeChat at `at_secs` (its
+    /// `CreateTime`): stores the flag (adding an unknown follower) and moves the cached counts,
+    /// only when something changed, so a repeated push changes nothing; an event older than the
+    /// newest one applied to the follower (late, or replayed) changes nothing either.
     pub async fn apply_follow_event(
         &self,
         account_id: i64,
@@ -656,10 +658,10 @@ impl Engine {
         subscribed: bool,
         at_secs: i64,
     ) -> Result<()> {
-        if openid.is_empty() || openid.len() > 128 {
+        if !model::openid::is_openid(openid) {
             return Err(Error::Invalid {
                 field: "openid",
-                message: "empty or too long".into(),
+                message: "not an openid".into(),
             });
         }
         let linked = self
@@ -670,20 +672,35 @@ impl Engine {
         let now = now_ms();
         let subscribe_time = subscribed.then_some(at_secs);
         on_db!(self.db(), |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // `Some(unionid)`: an existing row whose flag flipped; `None`: nothing flipped.
             let flipped: Option<Option<String>> = sqlx::query_scalar(
                 "UPDATE followers SET subscribed = $3, \
-                 subscribe_time = COALESCE($4, subscribe_time), updated_at_ms = $5 \
-                 WHERE account_id = $1 AND openid = $2 AND subscribed <> $3 RETURNING unionid",
+                 subscribe_time = COALESCE($4, subscribe_time), updated_at_ms = $5, \
+                 event_time = $6 \
+                 WHERE account_id = $1 AND openid = $2 AND subscribed <> $3 \
+                 AND (event_time IS NULL OR event_time <= $6) RETURNING unionid",
             )
             .bind(account_id)
             .bind(openid)
             .bind(subscribed)
             .bind(subscribe_time)
             .bind(now)
+            .bind(at_secs)
             .fetch_optional(&mut *tx)
             .await?;
+            if flipped.is_none() {
+                // Nothing flipped: a newer event still moves the follower's clock forward.
+                sqlx::query(
+                    "UPDATE followers SET event_time = $3 WHERE account_id = $1 \
+                     AND openid = $2 AND (event_time IS NULL OR event_time < $3)",
+                )
+                .bind(account_id)
+                .bind(openid)
+                .bind(at_secs)
+                .execute(&mut *tx)
+                .await?;
+            }
             let sign: i64 = if subscribed { 1 } else { -1 };
             // (followers, subscribed, with_unionid, matched, without_unionid_sub, without_unionid_unsub)
             let delta: Option<[i64; 6]> = match flipped {
@@ -701,7 +718,7 @@ impl Engine {
                 None => {
                     let added: Option<String> = sqlx::query_scalar(
                         "INSERT INTO followers (account_id, openid, subscribed, subscribe_time, \
-                         updated_at_ms) VALUES ($1, $2, $3, $4, $5) \
+                         updated_at_ms, event_time) VALUES ($1, $2, $3, $4, $5, $6) \
                          ON CONFLICT (account_id, openid) DO NOTHING RETURNING openid",
                     )
                     .bind(account_id)
@@ -709,6 +726,7 @@ impl Engine {
                     .bind(subscribed)
                     .bind(subscribe_time)
                     .bind(now)
+                    .bind(at_secs)
                     .fetch_optional(&mut *tx)
                     .await?;
                     added.map(|_| {
@@ -1034,7 +1052,7 @@ impl Engine {
         }
         let cancel: Option<bool> = match writer {
             Writer::Sqlite(conn) => {
-                let mut tx = conn.begin().await?;
+                let mut tx = conn.begin_write().await?;
                 for page in pages {
                     for chunk in page.openids.chunks(SQLITE_LIST_CHUNK) {
                         let sql = sqlite_list_sql(chunk.len());
@@ -1050,7 +1068,7 @@ impl Engine {
                 cancel
             }
             Writer::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_write().await?;
                 // One statement per page: a page holds no openid twice (an upsert may not touch
                 // a row twice), two pages might.
                 for page in pages.iter().filter(|p| !p.openids.is_empty()) {
@@ -1265,7 +1283,7 @@ impl Engine {
             Writer::Sqlite(conn) => {
                 rows.sort_unstable_by_key(|d| (d.shape, d.rid));
                 rows.dedup_by_key(|d| d.rid);
-                let mut tx = conn.begin().await?;
+                let mut tx = conn.begin_write().await?;
                 let mut written = 0_u64;
                 for group in rows.chunk_by(|a, b| a.shape == b.shape) {
                     for chunk in group.chunks(SQLITE_DETAIL_CHUNK) {
@@ -1318,7 +1336,7 @@ impl Engine {
                     language.push(d.language);
                     scene.push(d.subscribe_scene);
                 }
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_write().await?;
                 let written = sqlx::query(PG_DETAIL_SQL)
                     .bind(account_id)
                     .bind(run_id)
@@ -1356,9 +1374,10 @@ impl Engine {
         let me = &self.inner.instance_id;
         let run_id = run.run_id;
         let started = std::time::Instant::now();
+        let stats_sql = recompute_stats_sql(self.db());
         macro_rules! finish_in {
             ($conn:expr, $reconcile:expr) => {{
-                let mut tx = $conn.begin().await?;
+                let mut tx = $conn.begin_write().await?;
                 let unsubscribed = sqlx::query($reconcile)
                     .bind(now)
                     .bind(account.id)
@@ -1367,7 +1386,7 @@ impl Engine {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected() as i64;
-                sqlx::query(RECOMPUTE_STATS_SQL)
+                sqlx::query(&stats_sql)
                     .bind(account.id)
                     .bind(account.linked_account_id)
                     .bind(now)
@@ -1393,6 +1412,22 @@ impl Engine {
             Writer::Sqlite(conn) => finish_in!(conn, SQLITE_RECONCILE_SQL),
             Writer::Postgres(pool) => finish_in!(pool, PG_RECONCILE_SQL),
         };
+        // A sync changes the followers' shape wholesale: statistics from before it lead the
+        // planners astray (after the commit, so no write waits for it; a failure only costs
+        // the new statistics).
+        let analyzed = match writer {
+            Writer::Sqlite(conn) => sqlx::query("PRAGMA analysis_limit = 1000; PRAGMA optimize")
+                .execute(&mut **conn)
+                .await
+                .map(|_| ()),
+            Writer::Postgres(pool) => sqlx::query("ANALYZE followers, mp_users")
+                .execute(&*pool)
+                .await
+                .map(|_| ()),
+        };
+        if let Err(e) = analyzed {
+            tracing::warn!(run_id, error = %e, "could not refresh the planner's statistics");
+        }
         tracing::debug!(
             run_id,
             ms = started.elapsed().as_millis() as u64,

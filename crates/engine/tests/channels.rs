@@ -44,17 +44,22 @@ fn fast() -> DispatchConfig {
 }
 
 async fn world(db: &TestDb) -> World {
-    let sim = wechat_sim::start(
+    world_of(
+        db,
         SimConfig {
             followers: 60,
             mp_users: 40,
             matched_ratio: 0.6,
             ..SimConfig::default()
         },
-        ([127, 0, 0, 1], 0).into(),
     )
     .await
-    .expect("simulator starts");
+}
+
+async fn world_of(db: &TestDb, config: SimConfig) -> World {
+    let sim = wechat_sim::start(config, ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("simulator starts");
     let engine = Engine::open(&db.url).await.unwrap();
     let (oa, mp) = linked_accounts(&engine, &sim).await;
     import_mp_users(&engine, &sim, &mp).await;
@@ -512,3 +517,75 @@ async fn lost_subscribe_answers_are_never_resent(db: TestDb) {
     }
 }
 on_both_databases!(lost_subscribe_answers_are_never_resent);
+
+// 5 ──────────────────────────────────────────────────────────────────────────────────────────
+
+/// A crash (the dispatcher's tasks dropped mid-send, as by kill -9) during a subscribe job:
+/// only the attempts that had left for WeChat become `unknown`; the other claimed rows are sent
+/// by the process that takes over, and nobody gets the message twice.
+async fn a_crash_leaves_only_departed_subscribe_rows_unknown(db: TestDb) {
+    let w = world_of(
+        &db,
+        SimConfig {
+            followers: 400,
+            mp_users: 400,
+            matched_ratio: 1.0,
+            faults: FaultConfig {
+                latency_ms: 100,
+                ..FaultConfig::default()
+            },
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    let people: Vec<Person> = w.matched().into_iter().take(300).collect();
+    assert_eq!(people.len(), 300, "the simulator matches everyone");
+    for p in &people {
+        w.grant(&p.mp_openid).await;
+    }
+    let source = RecipientSource::Openids(people.iter().map(|p| p.follower.clone()).collect());
+    let job = w
+        .engine
+        .create_job_with(&admin(), &w.oa, &w.new_job(Channel::Subscribe, source))
+        .await
+        .unwrap();
+    // Large claims, few senders: most claimed rows wait in the queue when the crash comes.
+    let config = DispatchConfig {
+        concurrency: 8,
+        batch: 200,
+        lease_ms: 1_000,
+        ..fast()
+    };
+    let crashed = Dispatcher(w.engine.start_dispatcher(config.clone()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while w.sim.ledger_summary().subscribe_sends < 40 {
+        assert!(Instant::now() < deadline, "the job never got going");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(crashed);
+    let held = w
+        .rows(job.id)
+        .await
+        .iter()
+        .filter(|r| r.state == "sending")
+        .count();
+    assert!(held > 100, "the crash left many claimed rows: {held}");
+
+    // Another process takes over once the lease lapses.
+    let other = Engine::open(&db.url).await.unwrap();
+    let _d = Dispatcher(other.start_dispatcher(config.clone()));
+    let p = w.wait(job.id, |p| p.job.state == JobState::Done).await;
+    assert!(
+        p.unknown <= config.concurrency as i64,
+        "only the {} sends in flight may be unknown: {p:?}",
+        config.concurrency
+    );
+    assert_eq!(p.sent + p.unknown, 300, "{p:?}");
+    let ledger = w.sim.ledger_summary();
+    assert_eq!(ledger.max_received, 1, "nobody twice: {ledger:?}");
+    assert!(
+        ledger.subscribe_sends >= p.sent as u64 && ledger.subscribe_sends <= 300,
+        "{ledger:?} vs {p:?}"
+    );
+}
+on_both_databases!(a_crash_leaves_only_departed_subscribe_rows_unknown);

@@ -389,7 +389,7 @@ pub struct JobProgress {
     pub delivered: i64,
     pub user_blocked: i64,
     pub system_failed: i64,
-    /// Sends completed in the last 10 s / 10.
+    /// Sends per second over the last 10 s (or since the first attempt, once 3 s old); 0 before.
     pub rate_per_s: f64,
     /// (pending + sending) / rate, when the rate is > 0 and the job is running.
     pub eta_secs: Option<i64>,
@@ -398,6 +398,8 @@ pub struct JobProgress {
     pub skip_reasons: Vec<(SkipReason, i64)>,
     /// Counts per row channel of the rows that were to receive (skipped rows count in neither).
     pub by_channel: Vec<ChannelCounts>,
+    /// Recipients that failed and were sent again by "retry failed" (whatever they are now).
+    pub retried_failures: i64,
 }
 
 /// Counts of one row channel of a job.
@@ -441,6 +443,21 @@ pub struct RecipientRow {
     pub sent_ms: Option<i64>,
     /// template | subscribe: which id `openid` is (OA or MP).
     pub channel: String,
+    /// How it failed before each "retry failed" that sent it again, oldest first.
+    pub earlier_failures: Vec<EarlierFailure>,
+}
+
+/// A failure of a recipient that "retry failed" sent again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct EarlierFailure {
+    pub seq: i64,
+    /// When it failed (its attempt ended), if known.
+    pub failed_ms: Option<i64>,
+    /// When it was sent again.
+    pub retried_ms: i64,
+    pub attempts: i64,
+    pub errcode: Option<i64>,
+    pub errmsg: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,12 +6,15 @@ use std::collections::BTreeMap;
 use crate::{now_ms, on_db, Engine, Result};
 
 use super::{
-    errmsg_without_rid, ChannelCounts, ErrcodeCount, JobProgress, JobState, RecipientFilter,
-    RecipientRow, RowChannel, SkipReason,
+    errmsg_without_rid, ChannelCounts, EarlierFailure, ErrcodeCount, JobProgress, JobState,
+    RecipientFilter, RecipientRow, RowChannel, SkipReason,
 };
 
 /// The window `rate_per_s` is measured over.
 const RATE_WINDOW_MS: i64 = 10_000;
+/// Sending for less than this gives no rate and no estimate: a job's first second says little
+/// (and a 50-recipient job is done before an estimate could help).
+const RATE_MIN_MS: i64 = 3_000;
 
 #[derive(sqlx::FromRow)]
 struct Group {
@@ -23,6 +26,7 @@ struct Group {
     errmsg: Option<String>,
     n: i64,
     recent: i64,
+    first_try_ms: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -54,7 +58,7 @@ impl Engine {
                 "SELECT channel, state, skip_reason, errcode, delivery, MAX(errmsg) AS errmsg, \
              COUNT(*) AS n, \
              COALESCE(SUM(CASE WHEN completed_ms >= $2 AND state IN ('sent', 'failed') \
-             THEN 1 ELSE 0 END), 0) AS recent \
+             THEN 1 ELSE 0 END), 0) AS recent, MIN(first_try_ms) AS first_try_ms \
              FROM job_recipients WHERE job_id = $1 \
              GROUP BY channel, state, skip_reason, errcode, delivery",
             )
@@ -80,13 +84,24 @@ impl Engine {
             errors: Vec::new(),
             skip_reasons: Vec::new(),
             by_channel: Vec::new(),
+            retried_failures: on_db!(self.db(), |pool| sqlx::query_scalar(
+                "SELECT COUNT(DISTINCT seq) FROM recipient_failures WHERE job_id = $1"
+            )
+            .bind(id)
+            .fetch_one(pool)
+            .await)?,
         };
         let mut channels: BTreeMap<RowChannel, ChannelCounts> = BTreeMap::new();
         let mut recent = 0;
+        let mut first_try: Option<i64> = None;
         let mut errors: BTreeMap<i64, (String, i64)> = BTreeMap::new();
         let mut skips: BTreeMap<SkipReason, i64> = BTreeMap::new();
         for g in groups {
             recent += g.recent;
+            first_try = match (first_try, g.first_try_ms) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             if g.state != "skipped" {
                 let channel = RowChannel::parse(&g.channel).unwrap_or(RowChannel::Template);
                 let c = channels.entry(channel).or_insert(ChannelCounts {
@@ -138,7 +153,11 @@ impl Engine {
                 _ => {}
             }
         }
-        p.rate_per_s = recent as f64 * 1000.0 / RATE_WINDOW_MS as f64;
+        // Over the last 10 s, or since the first attempt when that is more recent.
+        let measured_ms = first_try.map_or(0, |f| (now - f).clamp(0, RATE_WINDOW_MS));
+        if measured_ms >= RATE_MIN_MS {
+            p.rate_per_s = recent as f64 * 1000.0 / measured_ms as f64;
+        }
         if p.rate_per_s > 0.0 && p.job.state == JobState::Running {
             p.eta_secs = Some(((p.pending + p.sending) as f64 / p.rate_per_s).ceil() as i64);
         }
@@ -189,9 +208,27 @@ impl Engine {
             qb.push(" ORDER BY seq LIMIT ").push_bind(limit.max(0));
             qb.build_query_as::<Row>().fetch_all(pool).await
         })?;
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        let mut earlier: BTreeMap<i64, Vec<EarlierFailure>> = BTreeMap::new();
+        if let (Some(first), Some(last)) = (seqs.first(), seqs.last()) {
+            let failures = on_db!(self.db(), |pool| sqlx::query_as::<_, EarlierFailure>(
+                "SELECT seq, failed_ms, retried_ms, attempts, errcode, errmsg \
+                 FROM recipient_failures WHERE job_id = $1 AND seq >= $2 AND seq <= $3 \
+                 ORDER BY seq, retried_ms"
+            )
+            .bind(id)
+            .bind(first)
+            .bind(last)
+            .fetch_all(pool)
+            .await)?;
+            for f in failures {
+                earlier.entry(f.seq).or_default().push(f);
+            }
+        }
         Ok(rows
             .into_iter()
             .map(|r| RecipientRow {
+                earlier_failures: earlier.remove(&r.seq).unwrap_or_default(),
                 seq: r.seq,
                 openid: r.openid,
                 state: r.state,

@@ -6,6 +6,7 @@
 //! and the partial indexes are named with `INDEXED BY` so that a query never falls back to
 //! scanning a job's rows.
 
+use crate::db::BeginWrite;
 use crate::db::Db;
 use crate::{now_ms, on_db, Engine, Result};
 
@@ -99,7 +100,7 @@ pub(crate) struct Reaped {
 /// ([`SQLITE_CLAIMED`]), found by owner and claim time (unique per engine).
 const SQLITE_CLAIM: &str = "UPDATE job_recipients SET state = 'sending', lease_owner = $1, \
      lease_until_ms = $2, attempts = attempts + 1, first_try_ms = COALESCE(first_try_ms, $3), \
-     claimed_ms = $3, updated_ms = $3 \
+     claimed_ms = $3, departed_ms = NULL, updated_ms = $3 \
      WHERE job_id = $4 AND seq IN (SELECT seq FROM job_recipients INDEXED BY job_recipients_pending \
      WHERE job_id = $4 AND state = 'pending' AND next_try_ms <= $3 \
      AND EXISTS (SELECT 1 FROM jobs WHERE id = $4 AND state = 'running') ORDER BY seq LIMIT $5)";
@@ -109,7 +110,7 @@ const SQLITE_CLAIMED: &str = "SELECT COALESCE(json_group_array(json_array(seq, o
 
 const PG_CLAIM: &str = "UPDATE job_recipients r SET state = 'sending', lease_owner = $1, \
      lease_until_ms = $2, attempts = r.attempts + 1, first_try_ms = COALESCE(r.first_try_ms, $3), \
-     claimed_ms = $3, updated_ms = $3 \
+     claimed_ms = $3, departed_ms = NULL, updated_ms = $3 \
      FROM (SELECT seq FROM job_recipients WHERE job_id = $4 AND state = 'pending' \
      AND next_try_ms <= $3 AND EXISTS (SELECT 1 FROM jobs WHERE id = $4 AND state = 'running') \
      ORDER BY seq LIMIT $5 FOR UPDATE SKIP LOCKED) c \
@@ -163,6 +164,16 @@ fn sqlite_results_sql(rows: usize) -> String {
     sql
 }
 
+/// Expired leases of subscribe rows whose attempt never left its process (no `departed_ms`):
+/// nothing reached WeChat, so the row is simply sent (or, its job ended, cancelled). Template
+/// rows record no departure; their resend is covered by client_msg_id.
+const REAP_UNDEPARTED: &str = "UPDATE job_recipients {sending} SET \
+     state = CASE WHEN job_id IN (SELECT id FROM jobs WHERE state IN ('cancelled', 'done')) \
+     THEN 'cancelled' ELSE 'pending' END, \
+     next_try_ms = 0, attempts = attempts - 1, lease_owner = NULL, lease_until_ms = 0, \
+     updated_ms = $1 \
+     WHERE state = 'sending' AND lease_until_ms < $1 AND lease_owner <> $2 \
+     AND channel = 'subscribe' AND departed_ms IS NULL";
 /// Expired leases of other workers whose attempt began before `$4`: never resent.
 const REAP_STALE: &str = "UPDATE job_recipients {sending} SET state = 'unknown', errmsg = $1, \
      completed_ms = $2, uncertain_ms = COALESCE(uncertain_ms, claimed_ms), lease_owner = NULL, \
@@ -301,7 +312,7 @@ impl Engine {
                 let chunks: Vec<&[RowResult]> = results.chunks(largest).collect();
                 // One statement needs no transaction (and its two round trips).
                 let mut tx = if chunks.len() > 1 {
-                    Some(pool.begin().await?)
+                    Some(pool.begin_write().await?)
                 } else {
                     None
                 };
@@ -398,6 +409,40 @@ impl Engine {
         Ok(())
     }
 
+    /// Records that the attempts of `rows` (job, seq) `owner` holds are about to leave for
+    /// WeChat, in one statement; returns the rows recorded (a row no longer held is not, and
+    /// must not be sent).
+    pub(crate) async fn record_departures(
+        &self,
+        owner: &str,
+        rows: &[(i64, i64)],
+    ) -> Result<Vec<(i64, i64)>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = String::from(
+            "UPDATE job_recipients SET departed_ms = $1 \
+             WHERE state = 'sending' AND lease_owner = $2 AND (job_id, seq) IN (VALUES ",
+        );
+        for i in 0..rows.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("(${}, ${})", 3 + 2 * i, 4 + 2 * i));
+        }
+        sql.push_str(") RETURNING job_id, seq");
+        let now = now_ms();
+        let _write = self.jobs_write_lock().await;
+        let recorded: Vec<(i64, i64)> = on_db!(self.db(), |pool| {
+            let mut q = sqlx::query_as(&sql).bind(now).bind(owner);
+            for (job_id, seq) in rows {
+                q = q.bind(*job_id).bind(*seq);
+            }
+            q.fetch_all(pool).await
+        })?;
+        Ok(recorded)
+    }
+
     /// Extends the leases of the rows `owner` holds.
     pub(crate) async fn renew_leases(&self, owner: &str, lease_ms: i64) -> Result<u64> {
         let sql = dialect(self.db(), RENEW);
@@ -425,14 +470,21 @@ impl Engine {
         if any.is_none() {
             return Ok(Reaped::default());
         }
-        let (stale, ended, resend) = (
+        let (undeparted, stale, ended, resend) = (
+            dialect(self.db(), REAP_UNDEPARTED),
             dialect(self.db(), REAP_STALE),
             dialect(self.db(), REAP_ENDED),
             dialect(self.db(), REAP_RESEND),
         );
         let _write = self.jobs_write_lock().await;
         let reaped = on_db!(self.db(), |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
+            let undeparted = sqlx::query(&undeparted)
+                .bind(now)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             let stale = sqlx::query(&stale)
                 .bind(UNKNOWN_STALE)
                 .bind(now)
@@ -456,7 +508,7 @@ impl Engine {
                 .rows_affected();
             tx.commit().await?;
             Ok::<_, sqlx::Error>(Reaped {
-                resend,
+                resend: resend + undeparted,
                 unknown: stale + ended,
             })
         })?;

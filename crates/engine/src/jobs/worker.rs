@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use wechat::api::{ApiError, ErrorClass, SubscribeMessage, TemplateMessage};
@@ -80,6 +80,11 @@ struct Dispatcher {
     results: Mutex<Vec<RowResult>>,
     /// Wakes the writer when the first result of a batch arrives.
     results_ready: Notify,
+    /// Subscribe attempts waiting for their departure to be recorded (see
+    /// [`Dispatcher::depart`]), each with the sender that tells its worker.
+    departures: Mutex<Vec<((i64, i64), oneshot::Sender<bool>)>>,
+    /// Wakes the departure recorder.
+    departures_ready: Notify,
 }
 
 /// One running job as its runner and the send workers see it.
@@ -191,6 +196,8 @@ impl Engine {
             work_ready: Notify::new(),
             results: Mutex::new(Vec::new()),
             results_ready: Notify::new(),
+            departures: Mutex::new(Vec::new()),
+            departures_ready: Notify::new(),
         });
         tracing::info!(owner = %d.owner, concurrency = d.config.concurrency, "send dispatcher started");
         let mut tasks: JoinSet<Option<i64>> = JoinSet::new();
@@ -198,6 +205,13 @@ impl Engine {
             let d = d.clone();
             tasks.spawn(async move {
                 d.write_loop().await;
+                None
+            });
+        }
+        {
+            let d = d.clone();
+            tasks.spawn(async move {
+                d.departure_loop().await;
                 None
             });
         }
@@ -545,6 +559,14 @@ impl Dispatcher {
             result.completed_ms = Some(now);
             return result;
         }
+        // subscribe/send has no de-duplication: the attempt is recorded as leaving before it
+        // does, so that after a crash only attempts that may have reached WeChat are unknown.
+        if subscribe && !self.depart(run.job_id, row.seq).await {
+            result.errmsg = Some("could not record the attempt; nothing was sent".into());
+            result.attempts_delta = -1;
+            result.next_try_ms = now + backoff_ms(row.attempts);
+            return result;
+        }
         let outcome = if subscribe {
             self.send_subscribe(run, row).await
         } else {
@@ -731,6 +753,51 @@ impl Dispatcher {
                 }
             }
             Err(e) => Sent::Err(Error::WeChat(e)),
+        }
+    }
+
+    /// Records that row `seq` of `job_id` is about to leave for WeChat, together with the
+    /// other send workers' rows waiting at the same moment (one statement for all); `false`
+    /// when it could not be recorded and must not be sent.
+    async fn depart(&self, job_id: i64, seq: i64) -> bool {
+        let (tx, rx) = oneshot::channel();
+        let first = {
+            let mut waiting = lock(&self.departures);
+            waiting.push(((job_id, seq), tx));
+            waiting.len() == 1
+        };
+        if first {
+            self.departures_ready.notify_one();
+        }
+        rx.await.unwrap_or(false)
+    }
+
+    /// Writes waiting departures, all at once, while the previous write was under way.
+    async fn departure_loop(&self) {
+        loop {
+            loop {
+                let ready = self.departures_ready.notified();
+                if !lock(&self.departures).is_empty() {
+                    break;
+                }
+                ready.await;
+            }
+            let batch = std::mem::take(&mut *lock(&self.departures));
+            let rows: Vec<(i64, i64)> = batch.iter().map(|(row, _)| *row).collect();
+            match self.engine.record_departures(&self.owner, &rows).await {
+                Ok(recorded) => {
+                    let recorded: HashSet<(i64, i64)> = recorded.into_iter().collect();
+                    for (row, tx) in batch {
+                        let _ = tx.send(recorded.contains(&row));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, rows = rows.len(), "could not record departing attempts");
+                    for (_, tx) in batch {
+                        let _ = tx.send(false);
+                    }
+                }
+            }
         }
     }
 

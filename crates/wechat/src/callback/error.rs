@@ -28,6 +28,9 @@ pub enum CallbackError {
     /// The push is encrypted (`encrypt_type=aes`) but no EncodingAESKey is configured.
     #[error("encrypted push but no EncodingAESKey is configured for this account")]
     NoAesKey,
+    /// A plaintext push to an account with an EncodingAESKey (compat or safe mode).
+    #[error("plaintext push refused: the account takes encrypted pushes only")]
+    PlaintextRefused,
     /// `encrypt_type` is neither absent, `raw` nor `aes`.
     #[error("unsupported encrypt_type `{0}`")]
     UnsupportedEncryptType(String),

@@ -292,6 +292,54 @@ impl Event {
     }
 }
 
+impl Event {
+    /// What identifies this push across WeChat's retries (which come with a fresh nonce): the
+    /// sender and `CreateTime` with the event, as WeChat documents, plus the msgids of a
+    /// receipt (two receipts to one person can share a second). `None` for pushes wxpush only
+    /// acknowledges.
+    pub fn dedup_key(&self) -> Option<String> {
+        let (kind, from, time, extra) = match self {
+            Event::Subscribe {
+                from_user,
+                create_time,
+                ..
+            } => ("subscribe", from_user, create_time, String::new()),
+            Event::Unsubscribe {
+                from_user,
+                create_time,
+                ..
+            } => ("unsubscribe", from_user, create_time, String::new()),
+            Event::TemplateSendJobFinish {
+                from_user,
+                create_time,
+                msg_id,
+                ..
+            } => ("receipt", from_user, create_time, msg_id.to_string()),
+            Event::SubscribeMsgPopupEvent {
+                from_user,
+                create_time,
+                ..
+            } => ("popup", from_user, create_time, String::new()),
+            Event::SubscribeMsgChangeEvent {
+                from_user,
+                create_time,
+                ..
+            } => ("change", from_user, create_time, String::new()),
+            Event::SubscribeMsgSentEvent {
+                from_user,
+                create_time,
+                items,
+                ..
+            } => {
+                let ids: Vec<String> = items.iter().map(|i| i.msg_id.to_string()).collect();
+                ("sent", from_user, create_time, ids.join(","))
+            }
+            Event::Other { .. } => return None,
+        };
+        Some(format!("{kind}:{from}:{time}:{extra}"))
+    }
+}
+
 fn list_items(root: &Node) -> impl Iterator<Item = &Node> {
     root.children
         .iter()

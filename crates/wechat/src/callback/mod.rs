@@ -2,7 +2,8 @@
 //!
 //! Typical flow for an HTTP handler (see `wechat-api.md` §4):
 //! 1. `GET`: [`mode::verify_url`] returns the `echostr` to send back verbatim.
-//! 2. `POST`: [`mode::open_message`] checks the body size, the timestamp and the signature
+//! 2. `POST`: [`push::read_push`] does all of this and checks the sender;
+//!    [`mode::open_message`] checks the body size, the timestamp and the signature
 //!    (plain) or the `msg_signature` (safe/compat), decrypts, and returns the plaintext body;
 //!    [`events::parse_event`] turns that into an [`events::Event`].
 //! 3. Reply `success` (or an empty body); an encrypted passive reply is built with
@@ -13,6 +14,7 @@ mod doc;
 pub mod error;
 pub mod events;
 pub mod mode;
+pub mod push;
 pub mod signature;
 
 pub use crypto::{AesKey, EncryptedReply};
@@ -24,3 +26,4 @@ pub use events::{
 pub use mode::{
     open_message, verify_url, AccountConfig, CallbackPolicy, CallbackQuery, OpenedMessage,
 };
+pub use push::{read_push, Push, PushError};

@@ -97,7 +97,8 @@ pub fn verify_url(
 }
 
 /// Message/event POST: rejects bodies over `policy.max_body_bytes` and stale timestamps, then
-/// - plain mode (no `encrypt_type`, or `raw`): checks `signature`, returns the body as is;
+/// - plain mode (no `encrypt_type`, or `raw`): refused when the account has an EncodingAESKey
+///   (compat and safe mode encrypt every push), else checks `signature`, returns the body;
 /// - safe/compat mode (`encrypt_type=aes`): reads `Encrypt` from the body (XML or JSON),
 ///   checks `msg_signature` over it, decrypts it and checks the appid; returns the decrypted
 ///   message (plaintext fields of a compat-mode body are ignored).
@@ -122,6 +123,11 @@ pub fn open_message(
     };
 
     if !encrypted {
+        // With an EncodingAESKey the account is in compat or safe mode, where WeChat encrypts
+        // every push: a plaintext one is a downgrade (its signature covers no body at all).
+        if account.aes_key.is_some() {
+            return Err(CallbackError::PlaintextRefused);
+        }
         let signature = field(&query.signature, "signature")?;
         verify_signature(account.token, timestamp, nonce, signature)?;
         let body = std::str::from_utf8(body).map_err(|_| CallbackError::BadUtf8)?;

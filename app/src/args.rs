@@ -1,0 +1,129 @@
+//! Malformed server-function arguments: which field a request got wrong. A server function's
+//! arguments are decoded before its body runs, and the decoder's error does not say which
+//! field failed; decoding the request again with a path-tracking deserializer does.
+
+use serde::de::DeserializeOwned;
+use server_fn::ServerFn;
+
+/// The body of a server-function request, kept by the server for [`malformed_field`].
+#[derive(Clone, Debug)]
+pub struct RequestBody(pub bytes::Bytes);
+
+/// Decodes `body` as `T`'s arguments and names the first field that fails.
+fn failing_field<T: DeserializeOwned>(body: &[u8]) -> Option<String> {
+    let config = serde_qs::Config::new(5, false);
+    let de = serde_qs::Deserializer::with_config(&config, body).ok()?;
+    match serde_path_to_error::deserialize::<_, T>(de) {
+        Ok(_) => None,
+        Err(e) => {
+            let path = e.path().to_string();
+            // A missing argument fails at the top ("."); serde names it in the message.
+            if path == "." || path.is_empty() {
+                missing_field(&e.inner().to_string())
+            } else {
+                Some(path)
+            }
+        }
+    }
+}
+
+/// `missing field `id`` → `id`.
+pub fn missing_field(message: &str) -> Option<String> {
+    let rest = message.split("missing field `").nth(1)?;
+    rest.split('`').next().map(str::to_owned)
+}
+
+macro_rules! server_fns {
+    ($($t:ty),* $(,)?) => {
+        /// The field of server function `path` that `body` gets wrong, if it can be told.
+        pub fn malformed_field(path: &str, body: &[u8]) -> Option<String> {
+            $(
+                if path == <$t as ServerFn>::PATH {
+                    return failing_field::<$t>(body);
+                }
+            )*
+            None
+        }
+
+        /// Every server function's path (the authorization sweep checks it is complete).
+        pub fn known_paths() -> Vec<&'static str> {
+            vec![$(<$t as ServerFn>::PATH),*]
+        }
+    };
+}
+
+server_fns!(
+    crate::accounts::AccountChoice,
+    crate::accounts::CreateAccount,
+    crate::accounts::DeleteAccount,
+    crate::accounts::ListAccounts,
+    crate::accounts::SelectAccount,
+    crate::accounts::TestAccountConnection,
+    crate::audit::ListAudit,
+    crate::auth::Login,
+    crate::auth::Logout,
+    crate::auth::SetLanguage,
+    crate::auth::SetupAdmin,
+    crate::auth::SetupStatus,
+    crate::followers::CancelFollowerSync,
+    crate::followers::CountFollowers,
+    crate::followers::Dashboard,
+    crate::followers::ListFollowers,
+    crate::followers::StartFollowerSync,
+    crate::followers::SyncStatus,
+    crate::instances::ListInstances,
+    crate::jobs::ApprovalThreshold,
+    crate::jobs::ControlJob,
+    crate::jobs::CreateJob,
+    crate::jobs::JobProgress,
+    crate::jobs::JobRecipients,
+    crate::jobs::ListJobs,
+    crate::jobs::PlanJob,
+    crate::jobs::SetApprovalThreshold,
+    crate::mp::CreateMpApiKey,
+    crate::mp::ImportMpUsers,
+    crate::mp::ListMpApiKeys,
+    crate::mp::RevokeMpApiKey,
+    crate::profile::MyTestOpenids,
+    crate::profile::SetMyTestOpenid,
+    crate::staff::AddStaff,
+    crate::staff::ChangeMyPassword,
+    crate::staff::ChangeStaffRole,
+    crate::staff::ListStaffMembers,
+    crate::staff::ResetStaffPassword,
+    crate::staff::SetStaffDisabled,
+    crate::templates::DeletePreset,
+    crate::templates::DuplicatePreset,
+    crate::templates::PresetEditor,
+    crate::templates::SavePreset,
+    crate::templates::SyncTemplates,
+    crate::templates::TemplatesPage,
+    crate::templates::TestSendPreset,
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_failing_field() {
+        assert_eq!(
+            malformed_field("/api/delete_account", b"id=abc").as_deref(),
+            Some("id")
+        );
+        assert_eq!(
+            malformed_field("/api/delete_account", b"").as_deref(),
+            Some("id")
+        );
+        assert_eq!(
+            malformed_field("/api/set_staff_disabled", b"id=1&disabled=maybe").as_deref(),
+            Some("disabled")
+        );
+        assert_eq!(
+            malformed_field("/api/import_mp_users", b"account_id=1&csv=x&first_line=-3")
+                .as_deref(),
+            Some("first_line")
+        );
+        assert_eq!(malformed_field("/api/delete_account", b"id=12"), None);
+    }
+}
