@@ -104,7 +104,7 @@ async fn killed_mid_job_then_restarted_sends_each_once(db: TestDb) {
         csv.lines()
             .next()
             .unwrap()
-            .ends_with("delivery,updated_at,channel,unionid"),
+            .ends_with("delivery,updated_at,channel,unionid,earlier_failures"),
         "the header names every column"
     );
     assert!(

@@ -296,7 +296,9 @@ async fn throttling_by_the_source_of_failures(db: TestDb) {
             .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let r = attempt(&attacker, "alice", ADMIN_PW, "10.6.6.6").await.unwrap();
+    let r = attempt(&attacker, "alice", ADMIN_PW, "10.6.6.6")
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     let body = r.text().await.unwrap();
     assert!(
@@ -333,9 +335,14 @@ async fn throttling_by_the_source_of_failures(db: TestDb) {
     // Guessing from many addresses: after 50 untrusted failures, untrusted clients are locked
     // out of alice everywhere; her browser still logs in.
     for i in 0..50 {
-        attempt(&attacker, "alice", "wrong-password", &format!("10.7.{}.{}", i / 200, i % 200))
-            .await
-            .unwrap();
+        attempt(
+            &attacker,
+            "alice",
+            "wrong-password",
+            &format!("10.7.{}.{}", i / 200, i % 200),
+        )
+        .await
+        .unwrap();
     }
     let r = attempt(&server.client(), "alice", ADMIN_PW, "10.8.0.1")
         .await

@@ -140,7 +140,11 @@ fn signed_push(
 fn rand_nonce() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(1);
-    format!("{}{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn view_event(i: usize) -> String {
@@ -397,28 +401,8 @@ async fn server_function_bodies_are_limited_to_1_mib(db: TestDb) {
 }
 on_both_databases!(server_function_bodies_are_limited_to_1_mib);
 
-/// Sends only the head of a form POST announcing `len` bytes and returns the status the server
-/// answers before the body arrives (0 when it waits for the body and times out).
 async fn announce_body(server: &Server, path: &str, len: usize, cookie: &str) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = server.base.trim_start_matches("http://").to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len}\r\n\
-         Cookie: {cookie}\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut buf = vec![0u8; 1024];
-    let n = match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await {
-        Ok(Ok(n)) => n,
-        _ => return 0,
-    };
-    let text = String::from_utf8_lossy(&buf[..n]);
-    text.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    common::announce_body(server, path, len, cookie).await.0
 }
 
 /// Runs the requests concurrently and waits for all answers.

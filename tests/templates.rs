@@ -143,7 +143,7 @@ async fn presets_are_guarded_and_checked_on_the_server(db: TestDb) {
         ],
     )
     .await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "a malformed request");
 
     let r = call(
         &admin,

@@ -17,7 +17,11 @@ pub async fn list_accounts() -> Result<Vec<AccountDto>, AppError> {
     let mut out = Vec::with_capacity(accounts.len());
     for a in &accounts {
         let health = state.engine.token_health(a.id).await.map_err(internal)?;
-        let footprint = state.engine.account_footprint(a.id).await.map_err(internal)?;
+        let footprint = state
+            .engine
+            .account_footprint(a.id)
+            .await
+            .map_err(internal)?;
         let mut dto = ssr::to_dto(&state, a, &accounts, health);
         dto.footprint = crate::dto::FootprintDto {
             followers: footprint.followers,

@@ -120,10 +120,12 @@ mod tests {
             Some("disabled")
         );
         assert_eq!(
-            malformed_field("/api/import_mp_users", b"account_id=1&csv=x&first_line=-3")
-                .as_deref(),
+            malformed_field("/api/import_mp_users", b"account_id=1&csv=x&first_line=-3").as_deref(),
             Some("first_line")
         );
-        assert_eq!(malformed_field("/api/delete_account", b"id=12"), None);
+        assert_eq!(
+            malformed_field("/api/delete_account", b"id=12&confirm=wx").as_deref(),
+            None
+        );
     }
 }

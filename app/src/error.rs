@@ -126,7 +126,10 @@ impl AppError {
             }
             AppError::PayloadTooLarge { max_bytes } => match lang {
                 Lang::Zh => format!("提交的内容过大（最多 {} KB）", max_bytes / 1024),
-                Lang::En => format!("What was sent is too large (at most {} KB)", max_bytes / 1024),
+                Lang::En => format!(
+                    "What was sent is too large (at most {} KB)",
+                    max_bytes / 1024
+                ),
             },
             AppError::NoTestOpenid => lang
                 .pick(

@@ -87,6 +87,11 @@ test('a big job waits for a second admin, who approves it; then it runs', async 
   await expect(waiting).toContainText('需要另一位管理员');
   await expect(waiting.getByRole('button', { name: '批准并开始发送' })).toHaveCount(0);
   await expect(operator.getByRole('button', { name: '继续' })).toHaveCount(0);
+  // The state says why it waits in words, and its creator may withdraw it.
+  const state = operator.getByRole('status').filter({ hasText: '等待审批' }).first();
+  await expect(state).toContainText('需要另一位管理员批准后开始发送');
+  await expect(state).not.toContainText('微信拒绝');
+  await expect(operator.getByRole('button', { name: '取消任务' })).toBeVisible();
   await expect(operator.getByRole('progressbar', { name: '发送进度' })).toHaveAttribute('value', '0');
 
   // The admin approves; the job runs to the end, and both see who approved it.

@@ -53,6 +53,20 @@ test('an admin adds accounts, tests the connection, and sees WeChat errors expla
   }
   await expect(accounts.getByText(`${'http://127.0.0.1'}`).first()).toBeVisible();
 
+  // Deleting asks first: it says what goes with the account and wants its AppID typed.
+  const mpRow = accounts.getByRole('row').filter({ has: page.getByRole('rowheader', { name: '测试小程序' }) });
+  await mpRow.getByText('删除', { exact: true }).click();
+  const confirm = mpRow.getByRole('group', { name: '确认删除 测试小程序' });
+  await expect(confirm).toContainText('将同时永久删除');
+  await expect(confirm).toContainText('此操作无法撤销');
+  await confirm.getByLabel(`输入 AppID ${SIM.mp.appid} 以确认`).fill('wx0000');
+  await confirm.getByRole('button', { name: '永久删除' }).click();
+  await expect(confirm.getByRole('alert')).toContainText('与账号的 AppID 不一致，未删除');
+  await expect(accounts.getByRole('rowheader', { name: '测试小程序' })).toBeVisible();
+  await confirm.getByLabel(`输入 AppID ${SIM.mp.appid} 以确认`).fill(SIM.mp.appid);
+  await confirm.getByRole('button', { name: '永久删除' }).click();
+  await expect(accounts.getByRole('rowheader', { name: '测试小程序' })).toHaveCount(0);
+
   // The switcher offers the Official Account.
   await expect(page.getByLabel('当前账号')).toHaveValue(/\d+/);
   await expect(page.getByLabel('当前账号').getByRole('option', { name: '测试公众号' })).toHaveCount(1);

@@ -84,7 +84,9 @@ test('sync templates, build a preset with colors and a Mini Program page, previe
 
   // Cannot be saved.
   await page.getByRole('button', { name: '保存预设' }).click();
-  await expect(page.getByRole('alert').filter({ hasText: '无法保存' })).toHaveText('无法保存：有 4 处需要修改。');
+  // It names the fields, and the focus moves to the first of them.
+  await expect(page.getByRole('alert').filter({ hasText: '无法保存' })).toHaveText(/^无法保存：有 4 处需要修改：商品名称、.+。$/);
+  await expect(thing).toBeFocused();
   await expect(page).toHaveURL(/\/templates\/presets\/new/);
 
   // A valid message.

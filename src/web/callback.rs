@@ -175,7 +175,11 @@ async fn receive(
     {
         Ok(Admission::Fresh(ticket)) => ticket,
         Ok(Admission::Replayed) => {
-            tracing::warn!(appid, nonce = push.nonce_key, "callback refused: a replayed request");
+            tracing::warn!(
+                appid,
+                nonce = push.nonce_key,
+                "callback refused: a replayed request"
+            );
             return (StatusCode::FORBIDDEN, "refused").into_response();
         }
         Ok(Admission::Duplicate) => {

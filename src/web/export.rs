@@ -376,7 +376,7 @@ mod tests {
     fn formulas_become_text_and_numbers_stay() {
         assert_eq!(
             line(&["=cmd|' /C calc'!A0", "-1", "+86", "@SUM(A1)", "-x", "ok"]),
-            "\"'=cmd|' /C calc'!A0\",-1,+86,'@SUM(A1),'-x,ok\n"
+            "'=cmd|' /C calc'!A0,-1,+86,'@SUM(A1),'-x,ok\n"
         );
         assert_eq!(line(&["\tx", "\rx"]), "'\tx,\"'\rx\"\n");
         assert_eq!(line(&["a,b", "say \"hi\""]), "\"a,b\",\"say \"\"hi\"\"\"\n");

@@ -26,20 +26,29 @@ pub async fn server_fn_errors(req: Request<Body>, next: Next) -> Response {
     if !is_server_fn(req.uri().path()) {
         return next.run(req).await;
     }
+    let too_large = || {
+        let err = AppError::PayloadTooLarge {
+            max_bytes: MAX_BODY_BYTES,
+        };
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_vec(&err).unwrap_or_default(),
+        )
+            .into_response()
+    };
+    // From the announced length, before anything reads the body.
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if announced.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return too_large();
+    }
     let (parts, body) = req.into_parts();
-    let bytes = match to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
-        Err(_) => {
-            let err = AppError::PayloadTooLarge {
-                max_bytes: MAX_BODY_BYTES,
-            };
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                [(header::CONTENT_TYPE, "application/json")],
-                serde_json::to_vec(&err).unwrap_or_default(),
-            )
-                .into_response();
-        }
+    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return too_large();
     };
     let mut req = Request::from_parts(parts, Body::from(bytes.clone()));
     req.extensions_mut().insert(RequestBody(bytes));

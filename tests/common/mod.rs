@@ -381,3 +381,30 @@ pub async fn create_template_job(
 pub async fn job_progress(client: &reqwest::Client, server: &Server, job: &str) -> Value {
     json_ok(call(client, server, "job_progress", &[("id", job)]).await).await
 }
+
+/// Sends only the head of a form POST announcing `len` bytes and returns the status and the
+/// text the server answers before the body arrives (status 0 when it waits for the body and
+/// times out). A client that sent the body would meet a closed connection instead.
+pub async fn announce_body(server: &Server, path: &str, len: usize, cookie: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len}\r\n\
+         Cookie: {cookie}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await {
+        Ok(Ok(n)) => n,
+        _ => return (0, String::new()),
+    };
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}

@@ -217,7 +217,11 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
         ("pending", p.pending + p.sending, tr("待发送", "Pending")),
         ("unknown", p.unknown, tr("结果未知", "Unknown")),
         ("cancelled", p.cancelled, tr("已取消", "Cancelled")),
-        ("retried", p.retried_failures, tr("失败后重试", "Retried after failing")),
+        (
+            "retried",
+            p.retried_failures,
+            tr("失败后重试", "Retried after failing"),
+        ),
     ]
     .into_iter()
     .filter(|(key, n, _)| *key != "retried" || *n > 0)

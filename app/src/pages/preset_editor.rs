@@ -324,7 +324,13 @@ fn Editor(dto: EditorDto) -> impl IntoView {
                 let label = template.with_untracked(|t| {
                     t.as_ref()
                         .and_then(|t| t.fields.iter().find(|f| f.key == k))
-                        .map(|f| if f.label.is_empty() { k.to_owned() } else { f.label.clone() })
+                        .map(|f| {
+                            if f.label.is_empty() {
+                                k.to_owned()
+                            } else {
+                                f.label.clone()
+                            }
+                        })
                         .unwrap_or_else(|| k.to_owned())
                 });
                 if field.starts_with("color.") {

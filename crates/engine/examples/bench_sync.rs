@@ -106,10 +106,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut csv = String::from("openid,unionid\n");
         for &i in part {
             if let Some(openid) = sim.mp_openid(i) {
-                csv.push_str(&format!("{openid},{}\n", sim.mp_unionid(i).unwrap_or_default()));
+                csv.push_str(&format!(
+                    "{openid},{}\n",
+                    sim.mp_unionid(i).unwrap_or_default()
+                ));
             }
         }
-        engine.import_mp_users_csv(&Actor::cli(), mp.id, &csv).await?;
+        engine
+            .import_mp_users_csv(&Actor::cli(), mp.id, &csv)
+            .await?;
     }
     eprintln!(
         "{MP_USERS} Mini Program users imported in {:.1} s",
@@ -199,7 +204,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!(
         "logins during the sync: {} ok, {login_failures} failed, median {:.0} ms, max {:.0} ms",
         login_ms.len(),
-        login_ms.get(login_ms.len() / 2).copied().unwrap_or(f64::NAN),
+        login_ms
+            .get(login_ms.len() / 2)
+            .copied()
+            .unwrap_or(f64::NAN),
         login_ms.last().copied().unwrap_or(f64::NAN)
     );
     if login_failures > 0 {

@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use crate::db::BeginWrite;
 use crate::audit::Actor;
 use crate::vault::{self, MasterKey};
 use crate::{now_ms, on_db, Db, Engine, Error, Result};
@@ -246,7 +245,7 @@ impl Engine {
         let key = self.master_key();
         let id = on_db!(self.db(), |pool| {
             let work = async {
-                let mut tx = pool.begin_write().await?;
+                let mut tx = pool.begin().await?;
                 // The ciphertexts are bound to the row id, known only once the row exists: the row
                 // is inserted without secrets and completed in the same transaction.
                 let inserted = sqlx::query_scalar(
@@ -378,7 +377,7 @@ impl Engine {
         let callback_token = seal_secret(key, id, "callback_token", &callback_token)?;
         let aes = seal_secret(key, id, "encoding_aes_key", &aes)?;
         on_db!(self.db(), |pool| {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             sqlx::query(
                 "UPDATE accounts SET name = $1, api_base = $2, secret = $3, callback_token = $4, \
                  encoding_aes_key = $5, updated_at_ms = $6 WHERE id = $7",
@@ -413,7 +412,8 @@ impl Engine {
 
     /// What deleting account `id` takes with it (followers as last counted).
     pub async fn account_footprint(&self, id: i64) -> Result<Footprint> {
-        let row = on_db!(self.db(), |pool| sqlx::query_as::<_, Footprint>(
+        let row = on_db!(self.db(), |pool| {
+            sqlx::query_as::<_, Footprint>(
             "SELECT \
              COALESCE((SELECT followers FROM follower_stats WHERE account_id = $1), 0) AS followers, \
              (SELECT COUNT(*) FROM mp_users WHERE account_id = $1) AS mp_users, \
@@ -422,14 +422,15 @@ impl Engine {
         )
         .bind(id)
         .fetch_one(pool)
-        .await)?;
+        .await
+        })?;
         Ok(row)
     }
 
     pub async fn delete_account(&self, actor: &Actor, id: i64) -> Result<()> {
         let current = self.account(id).await?.ok_or(Error::NotFound)?;
         on_db!(self.db(), |pool| {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             sqlx::query("DELETE FROM wechat_tokens WHERE account_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
@@ -506,7 +507,7 @@ impl Engine {
         }
         let sqlite = matches!(self.db(), Db::Sqlite(_));
         let sealed = on_db!(self.db(), |pool| async {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             // SQLite: overwrite freed space with zeros, so that the replaced values do not stay
             // readable in the file (restored before commit).
             let secure_delete: Option<i64> = if sqlite {
@@ -584,7 +585,7 @@ impl Engine {
             format!("{SELECT_SEALED} FOR UPDATE")
         };
         let rotation = on_db!(self.db(), |pool| async {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             // SQLite: overwrite freed space with zeros, so that the replaced values do not stay
             // readable in the file (restored before commit).
             let secure_delete: Option<i64> = if sqlite {

@@ -2,7 +2,6 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::db::BeginWrite;
 use crate::audit::Actor;
 use crate::staff::StaffRow;
 use crate::{now_ms, on_db, password, throttle, Engine, Error, Result, Role, Staff};
@@ -55,7 +54,10 @@ impl Engine {
     /// Whether `device_token` is a trusted device of `username` (it logged in from it before).
     /// Such a client is throttled on its own failures only.
     pub async fn device_trusted(&self, username: &str, device_token: Option<&str>) -> Result<bool> {
-        Ok(self.trusted_device_hash(username, device_token).await?.is_some())
+        Ok(self
+            .trusted_device_hash(username, device_token)
+            .await?
+            .is_some())
     }
 
     async fn trusted_device_hash(
@@ -172,7 +174,7 @@ impl Engine {
             }
         };
         on_db!(self.db(), |pool| {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             // Only this source's failures are forgiven: an attacker's stay counted.
             match trusted.as_deref() {
                 Some(device) => {
@@ -302,12 +304,7 @@ impl Engine {
     ) -> Result<Option<i64>> {
         if let Some(device) = trusted_device {
             return self
-                .locked_source(
-                    "device = $1",
-                    &[device],
-                    throttle::LIMIT,
-                    now,
-                )
+                .locked_source("device = $1", &[device], throttle::LIMIT, now)
                 .await;
         }
         let by_user_ip = self
@@ -368,7 +365,7 @@ impl Engine {
         now: i64,
     ) -> Result<()> {
         on_db!(self.db(), |pool| {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO login_failures (at_ms, username, ip, device) VALUES ($1, $2, $3, $4)",
             )
@@ -398,7 +395,7 @@ impl Engine {
         let token = hex::encode(rand::random::<[u8; 32]>());
         let hash = token_hash(&token);
         on_db!(self.db(), |pool| {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             sqlx::query("DELETE FROM setup_tokens WHERE created_at_ms <= $1")
                 .bind(now_ms() - SETUP_TOKEN_TTL_MS)
                 .execute(&mut *tx)
@@ -440,7 +437,7 @@ impl Engine {
         let now = now_ms();
         let th = token_hash(token);
         let id: Option<i64> = on_db!(self.db(), |pool| {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             let created: Option<i64> = sqlx::query_scalar(
                 "DELETE FROM setup_tokens WHERE token_hash = $1 RETURNING created_at_ms",
             )

@@ -4,7 +4,6 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use crate::db::BeginWrite;
 use crate::{now_ms, on_db, Engine, Result};
 
 /// Entries older than this are forgotten: the callback refuses timestamps more than 5 minutes
@@ -47,7 +46,7 @@ impl Engine {
         let now = now_ms();
         self.prune_seen_pushes(now).await;
         let admission = on_db!(self.db(), |pool| async {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             let insert = "INSERT INTO callback_seen (account_id, kind, key, seen_ms) \
                           VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, kind, key) DO NOTHING";
             let fresh_nonce = sqlx::query(insert)

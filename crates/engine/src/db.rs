@@ -33,11 +33,13 @@ macro_rules! on_db {
     };
 }
 
-/// Write transactions. On SQLite they start with `BEGIN IMMEDIATE`: the write lock is taken
-/// when the transaction begins, waiting under the busy timeout. A deferred transaction that
-/// reads first and writes later must upgrade its read lock, and when another connection wrote
-/// in between SQLite refuses the upgrade at once with "database is locked" — the busy timeout
-/// never applies to it. PostgreSQL needs nothing special.
+/// Transactions that read before they write. On SQLite such a transaction starts with
+/// `BEGIN IMMEDIATE`, taking the write lock at once (waiting under the busy timeout): a deferred
+/// transaction that has read must later upgrade its read lock, and when another connection
+/// wrote in between SQLite refuses the upgrade at once with "database is locked"
+/// (`SQLITE_BUSY_SNAPSHOT`) — the busy timeout never applies to it. A transaction whose first
+/// statement writes needs nothing: that statement takes the lock under the busy timeout.
+/// PostgreSQL needs nothing special either.
 pub trait BeginWrite {
     type Database: sqlx::Database;
 
@@ -69,26 +71,6 @@ impl BeginWrite for PgPool {
         Output = std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>,
     > + Send {
         self.begin()
-    }
-}
-
-/// [`BeginWrite`] for the one SQLite connection a follower sync writes with.
-pub trait BeginWriteOn {
-    fn begin_write(
-        &mut self,
-    ) -> impl std::future::Future<
-        Output = std::result::Result<sqlx::Transaction<'_, sqlx::Sqlite>, sqlx::Error>,
-    > + Send;
-}
-
-impl BeginWriteOn for sqlx::pool::PoolConnection<sqlx::Sqlite> {
-    fn begin_write(
-        &mut self,
-    ) -> impl std::future::Future<
-        Output = std::result::Result<sqlx::Transaction<'_, sqlx::Sqlite>, sqlx::Error>,
-    > + Send {
-        use sqlx::Connection;
-        (**self).begin_with("BEGIN IMMEDIATE")
     }
 }
 

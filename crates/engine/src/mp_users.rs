@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::db::BeginWrite;
 use crate::accounts::{Account, AccountKind};
 use crate::audit::Actor;
+use crate::db::BeginWrite;
 use crate::{now_ms, on_db, Engine, Error, Result};
 
 /// Every API key starts with this, so a leaked one is recognisable in logs and code scanners.

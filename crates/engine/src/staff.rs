@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::BeginWrite;
 use crate::audit::Actor;
 use crate::{now_ms, on_db, password, Db, Engine, Error, Result};
 
@@ -257,7 +256,7 @@ impl Engine {
         let lock = lock_admins_sql(self.db());
         let now = now_ms();
         let changed: StaffOutcome<Option<(String, String)>> = on_db!(self.db(), |pool| {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             sqlx::query(lock).execute(&mut *tx).await?;
             let target: Option<(String, String, bool)> =
                 sqlx::query_as("SELECT username, role, disabled FROM staff WHERE id = $1")
@@ -325,7 +324,7 @@ impl Engine {
         let lock = lock_admins_sql(self.db());
         let now = now_ms();
         let changed: StaffOutcome<Option<String>> = on_db!(self.db(), |pool| {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             sqlx::query(lock).execute(&mut *tx).await?;
             let target: Option<(String, String, bool)> =
                 sqlx::query_as("SELECT username, role, disabled FROM staff WHERE id = $1")
@@ -403,7 +402,7 @@ impl Engine {
         let generated = generate_password();
         let hash = password::hash(generated.clone()).await?;
         let updated = on_db!(self.db(), |pool| {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             let n = sqlx::query(
                 "UPDATE staff SET password_hash = $1, updated_at_ms = $2 WHERE id = $3",
             )

@@ -64,7 +64,7 @@ ON CONFLICT (account_id) DO UPDATE SET followers = excluded.followers, \
     computed_at_ms = excluded.computed_at_ms";
 
 /// [`RECOMPUTE_STATS_SQL`] for `db`'s dialect.
-pub(crate) fn recompute_stats_sql(db: &crate::db::Db) -> String {
+pub fn recompute_stats_sql(db: &crate::db::Db) -> String {
     let hint = match db {
         crate::db::Db::Sqlite(_) => "INDEXED BY followers_unionid",
         crate::db::Db::Postgres(_) => "",

@@ -11,7 +11,6 @@ use serde::Serialize;
 use wechat::callback::events::SubscribeStatus as Status;
 use wechat::callback::Event;
 
-use crate::db::BeginWrite;
 use crate::accounts::{Account, AccountKind};
 use crate::{now_ms, on_db, Engine, Error, Result};
 
@@ -615,7 +614,7 @@ impl Engine {
         };
         let (job_id, seq) = entry.job.unzip();
         let written = on_db!(self.db(), |pool| {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             // Locks the row: concurrent writers for this user and template wait here.
             let (one_time, long_term, refused): (i64, bool, bool) = sqlx::query_as(LOCK_CREDIT)
                 .bind(account_id)

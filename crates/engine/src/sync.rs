@@ -22,15 +22,15 @@ use std::time::Duration;
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPool;
-use sqlx::Sqlite;
+use sqlx::{Connection, Sqlite};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use wechat::api::{ApiError, ErrorClass, UserInfo, UserPage, BATCH_MAX};
 
-use crate::db::{BeginWrite, BeginWriteOn};
 use crate::accounts::{Account, AccountKind};
 use crate::audit::Actor;
 use crate::db::Db;
+
 use crate::stats::recompute_stats_sql;
 use crate::{now_ms, on_db, Engine, Error, Result};
 
@@ -672,7 +672,7 @@ impl Engine {
         let now = now_ms();
         let subscribe_time = subscribed.then_some(at_secs);
         on_db!(self.db(), |pool| {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             // `Some(unionid)`: an existing row whose flag flipped; `None`: nothing flipped.
             let flipped: Option<Option<String>> = sqlx::query_scalar(
                 "UPDATE followers SET subscribed = $3, \
@@ -1052,7 +1052,7 @@ impl Engine {
         }
         let cancel: Option<bool> = match writer {
             Writer::Sqlite(conn) => {
-                let mut tx = conn.begin_write().await?;
+                let mut tx = conn.begin().await?;
                 for page in pages {
                     for chunk in page.openids.chunks(SQLITE_LIST_CHUNK) {
                         let sql = sqlite_list_sql(chunk.len());
@@ -1068,7 +1068,7 @@ impl Engine {
                 cancel
             }
             Writer::Postgres(pool) => {
-                let mut tx = pool.begin_write().await?;
+                let mut tx = pool.begin().await?;
                 // One statement per page: a page holds no openid twice (an upsert may not touch
                 // a row twice), two pages might.
                 for page in pages.iter().filter(|p| !p.openids.is_empty()) {
@@ -1283,7 +1283,7 @@ impl Engine {
             Writer::Sqlite(conn) => {
                 rows.sort_unstable_by_key(|d| (d.shape, d.rid));
                 rows.dedup_by_key(|d| d.rid);
-                let mut tx = conn.begin_write().await?;
+                let mut tx = conn.begin().await?;
                 let mut written = 0_u64;
                 for group in rows.chunk_by(|a, b| a.shape == b.shape) {
                     for chunk in group.chunks(SQLITE_DETAIL_CHUNK) {
@@ -1336,7 +1336,7 @@ impl Engine {
                     language.push(d.language);
                     scene.push(d.subscribe_scene);
                 }
-                let mut tx = pool.begin_write().await?;
+                let mut tx = pool.begin().await?;
                 let written = sqlx::query(PG_DETAIL_SQL)
                     .bind(account_id)
                     .bind(run_id)
@@ -1377,7 +1377,7 @@ impl Engine {
         let stats_sql = recompute_stats_sql(self.db());
         macro_rules! finish_in {
             ($conn:expr, $reconcile:expr) => {{
-                let mut tx = $conn.begin_write().await?;
+                let mut tx = $conn.begin().await?;
                 let unsubscribed = sqlx::query($reconcile)
                     .bind(now)
                     .bind(account.id)

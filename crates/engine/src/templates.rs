@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use message::Field;
 
-use crate::db::BeginWrite;
 use crate::accounts::{Account, AccountKind};
 use crate::audit::Actor;
 use crate::{now_ms, on_db, Engine, Error, Result};
@@ -253,7 +252,7 @@ impl Engine {
         };
         let kind = account.kind.as_str();
         on_db!(self.db(), |pool| {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             for r in &plan.insert {
                 sqlx::query(
                     "INSERT INTO templates (account_id, kind, template_id, title, content, example, \

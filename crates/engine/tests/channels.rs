@@ -530,6 +530,7 @@ async fn a_crash_leaves_only_departed_subscribe_rows_unknown(db: TestDb) {
             followers: 400,
             mp_users: 400,
             matched_ratio: 1.0,
+            mp_unionid_ratio: 1.0,
             faults: FaultConfig {
                 latency_ms: 100,
                 ..FaultConfig::default()
@@ -538,8 +539,8 @@ async fn a_crash_leaves_only_departed_subscribe_rows_unknown(db: TestDb) {
         },
     )
     .await;
-    let people: Vec<Person> = w.matched().into_iter().take(300).collect();
-    assert_eq!(people.len(), 300, "the simulator matches everyone");
+    let people: Vec<Person> = w.matched().into_iter().take(250).collect();
+    assert_eq!(people.len(), 250, "the simulator matches enough people");
     for p in &people {
         w.grant(&p.mp_openid).await;
     }
@@ -575,16 +576,21 @@ async fn a_crash_leaves_only_departed_subscribe_rows_unknown(db: TestDb) {
     let other = Engine::open(&db.url).await.unwrap();
     let _d = Dispatcher(other.start_dispatcher(config.clone()));
     let p = w.wait(job.id, |p| p.job.state == JobState::Done).await;
+    let ledger = w.sim.ledger_summary();
+    // Delivered but not recorded as sent: their result was lost with the process.
+    let delivered_unrecorded = ledger.subscribe_sends as i64 - p.sent;
     assert!(
-        p.unknown <= config.concurrency as i64,
-        "only the {} sends in flight may be unknown: {p:?}",
+        (delivered_unrecorded..=delivered_unrecorded + config.concurrency as i64)
+            .contains(&p.unknown),
+        "unknown must be what reached WeChat unrecorded ({delivered_unrecorded}) and at most \
+         the {} sends in flight: {p:?}",
         config.concurrency
     );
-    assert_eq!(p.sent + p.unknown, 300, "{p:?}");
-    let ledger = w.sim.ledger_summary();
+    assert_eq!(p.sent + p.unknown, p.job.will_receive, "{p:?}");
     assert_eq!(ledger.max_received, 1, "nobody twice: {ledger:?}");
     assert!(
-        ledger.subscribe_sends >= p.sent as u64 && ledger.subscribe_sends <= 300,
+        ledger.subscribe_sends >= p.sent as u64
+            && ledger.subscribe_sends <= p.job.will_receive as u64,
         "{ledger:?} vs {p:?}"
     );
 }

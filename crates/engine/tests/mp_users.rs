@@ -377,3 +377,36 @@ async fn csv_import(db: TestDb) {
     assert_eq!(audit.len(), 3);
 }
 on_both_databases!(csv_import);
+
+/// Writers that read before they write, side by side (imports count the rows they will update
+/// first): every one completes. A deferred SQLite transaction that had read could not take the
+/// write lock once another writer had committed — "database is locked" at once, whatever the
+/// busy timeout; write transactions now take the lock when they begin.
+async fn concurrent_read_then_write_transactions_all_complete(db: TestDb) {
+    let sim = sim().await;
+    let engine = Engine::open(&db.url).await.unwrap();
+    let mp = mp(&engine, &sim).await;
+    let writers: Vec<_> = (0..6)
+        .map(|w| {
+            let engine = engine.clone();
+            let mp_id = mp.id;
+            tokio::spawn(async move {
+                for round in 0..25 {
+                    let csv: String = (0..20)
+                        .map(|i| format!("oConcurrentWriter{w:02}{round:03}{i:04}00,\n"))
+                        .collect();
+                    engine
+                        .import_mp_users_csv(&admin(), mp_id, &csv)
+                        .await
+                        .map_err(|e| format!("writer {w}, round {round}: {e}"))?;
+                }
+                Ok::<_, String>(())
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap().unwrap();
+    }
+    assert_eq!(engine.count_mp_users(mp.id).await.unwrap(), 6 * 25 * 20);
+}
+on_both_databases!(concurrent_read_then_write_transactions_all_complete);

@@ -111,7 +111,11 @@ mod tests {
             Some("/followers?q=%E6%9D%8E%E9%9B%B7"),
             "non-ASCII is encoded, so the header is valid"
         );
-        assert_eq!(local_redirect("/%09/x").as_deref(), None, "an encoded tab is refused too");
+        assert_eq!(
+            local_redirect("/%09/x").as_deref(),
+            None,
+            "an encoded tab is refused too"
+        );
     }
 
     #[test]
@@ -150,9 +154,18 @@ mod tests {
         assert_eq!(resolve_dot_segments("/staff"), None);
         assert_eq!(resolve_dot_segments("/pkg/wxpush.js"), None);
         assert_eq!(resolve_dot_segments("/a..b/c"), None);
-        assert_eq!(resolve_dot_segments("/pkg/../staff").as_deref(), Some("/staff"));
-        assert_eq!(resolve_dot_segments("/pkg/%2e%2e/staff").as_deref(), Some("/staff"));
-        assert_eq!(resolve_dot_segments("/pkg/%2E./staff").as_deref(), Some("/staff"));
+        assert_eq!(
+            resolve_dot_segments("/pkg/../staff").as_deref(),
+            Some("/staff")
+        );
+        assert_eq!(
+            resolve_dot_segments("/pkg/%2e%2e/staff").as_deref(),
+            Some("/staff")
+        );
+        assert_eq!(
+            resolve_dot_segments("/pkg/%2E./staff").as_deref(),
+            Some("/staff")
+        );
         assert_eq!(resolve_dot_segments("/api/./../x").as_deref(), Some("/x"));
         assert_eq!(resolve_dot_segments("/..").as_deref(), Some("/"));
     }

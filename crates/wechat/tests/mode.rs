@@ -97,6 +97,29 @@ fn safe_mode_receipt_end_to_end() {
     );
 }
 
+/// With an EncodingAESKey the account is in compat or safe mode: a plaintext push, even with a
+/// valid signature, is a downgrade (its signature covers no body) and is refused.
+#[test]
+fn plaintext_to_an_account_with_a_key_is_refused() {
+    let key = key();
+    let account = AccountConfig {
+        token: TOKEN,
+        appid: APPID,
+        aes_key: Some(&key),
+    };
+    for encrypt_type in [None, Some("raw"), Some("")] {
+        let q = CallbackQuery {
+            encrypt_type: encrypt_type.map(str::to_owned),
+            ..plain_query(NOW, "486452656")
+        };
+        assert_eq!(
+            open_message(&q, RECEIPT.as_bytes(), &account, &CallbackPolicy::new(NOW)),
+            Err(CallbackError::PlaintextRefused),
+            "{encrypt_type:?}"
+        );
+    }
+}
+
 #[test]
 fn plain_mode() {
     let account = AccountConfig {
@@ -258,11 +281,11 @@ fn stale_and_bad_timestamps_are_rejected() {
 
 #[test]
 fn oversized_bodies_are_rejected() {
-    let key = key();
+    // A plain-mode account: no EncodingAESKey.
     let account = AccountConfig {
         token: TOKEN,
         appid: APPID,
-        aes_key: Some(&key),
+        aes_key: None,
     };
     let limit = RECEIPT.len();
     let policy = CallbackPolicy {
@@ -282,7 +305,7 @@ fn oversized_bodies_are_rejected() {
     );
     // 16 MiB of junk with the default policy, in safe mode: rejected before any parsing.
     let huge = vec![b'<'; 16 * 1024 * 1024];
-    let (safe_q, _) = safe_request(&key, "x", NOW, "1");
+    let (safe_q, _) = safe_request(&key(), "x", NOW, "1");
     assert!(matches!(
         open_message(&safe_q, &huge, &account, &CallbackPolicy::new(NOW)),
         Err(CallbackError::BodyTooLarge { .. })

@@ -6,7 +6,6 @@
 //! and the partial indexes are named with `INDEXED BY` so that a query never falls back to
 //! scanning a job's rows.
 
-use crate::db::BeginWrite;
 use crate::db::Db;
 use crate::{now_ms, on_db, Engine, Result};
 
@@ -312,7 +311,7 @@ impl Engine {
                 let chunks: Vec<&[RowResult]> = results.chunks(largest).collect();
                 // One statement needs no transaction (and its two round trips).
                 let mut tx = if chunks.len() > 1 {
-                    Some(pool.begin_write().await?)
+                    Some(pool.begin().await?)
                 } else {
                     None
                 };
@@ -478,7 +477,7 @@ impl Engine {
         );
         let _write = self.jobs_write_lock().await;
         let reaped = on_db!(self.db(), |pool| {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             let undeparted = sqlx::query(&undeparted)
                 .bind(now)
                 .bind(owner)

@@ -1,7 +1,6 @@
 //! Delivery receipts (TEMPLATESENDJOBFINISH, subscribe_msg_sent_event) joined to recipient rows by msgid (an i64, never a float); a
 //! receipt that beats the worker's write waits in a backlog until the row has its msgid.
 
-use crate::db::BeginWrite;
 use crate::{now_ms, on_db, Engine, Result};
 
 use super::Delivery;
@@ -90,7 +89,7 @@ impl Engine {
         let now = now_ms();
         let _write = self.jobs_write_lock().await;
         let changed = on_db!(self.db(), |pool| {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             let mut changed = 0;
             for (account_id, msgid, delivery, received_ms) in &pending {
                 changed += sqlx::query(

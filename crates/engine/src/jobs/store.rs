@@ -1,7 +1,6 @@
 //! Creating a job (message snapshots + one frozen row per recipient, in one transaction) and the
 //! operator's controls: pause, resume, cancel, retry failed rows.
 
-use crate::db::BeginWrite;
 use crate::accounts::Account;
 use crate::audit::Actor;
 use crate::{now_ms, on_db, Engine, Error, Result};
@@ -213,7 +212,7 @@ impl Engine {
         let id = {
             let _write = self.jobs_write_lock().await;
             on_db!(self.db(), |pool| {
-                let mut tx = pool.begin_write().await?;
+                let mut tx = pool.begin().await?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO jobs (account_id, channel, name, preset_id, preset_name, \
                      template_id, template_title, payload, mp_account_id, mp_preset_id, \
@@ -539,7 +538,7 @@ impl Engine {
         let (changed, rows) = {
             let _write = self.jobs_write_lock().await;
             on_db!(self.db(), |pool| {
-                let mut tx = pool.begin_write().await?;
+                let mut tx = pool.begin().await?;
                 let changed = sqlx::query(
                     "UPDATE jobs SET state = 'cancelled', pause_reason = NULL, finished_ms = $1, \
                      updated_ms = $1 WHERE id = $2 AND state IN ('running', 'paused')",
@@ -591,7 +590,7 @@ impl Engine {
         let rows = {
             let _write = self.jobs_write_lock().await;
             on_db!(self.db(), |pool| {
-                let mut tx = pool.begin_write().await?;
+                let mut tx = pool.begin().await?;
                 // Their failures stay on record (the job page lists them with the row).
                 sqlx::query(
                     "INSERT INTO recipient_failures (job_id, seq, retried_ms, failed_ms, attempts, \

@@ -65,6 +65,9 @@ fn backoff_ms(attempts: i64) -> i64 {
     (base as f64 * jitter) as i64
 }
 
+/// A row (job, seq) about to leave for WeChat, and who waits to hear that it was recorded.
+type Departure = ((i64, i64), oneshot::Sender<bool>);
+
 /// What the runners, send workers and writer of one dispatcher share.
 struct Dispatcher {
     engine: Engine,
@@ -82,7 +85,7 @@ struct Dispatcher {
     results_ready: Notify,
     /// Subscribe attempts waiting for their departure to be recorded (see
     /// [`Dispatcher::depart`]), each with the sender that tells its worker.
-    departures: Mutex<Vec<((i64, i64), oneshot::Sender<bool>)>>,
+    departures: Mutex<Vec<Departure>>,
     /// Wakes the departure recorder.
     departures_ready: Notify,
 }

@@ -40,7 +40,11 @@ pub fn read_push(
     let event = parse_event(&opened.body).map_err(|e| PushError::Unusable(e.to_string()))?;
     if let Some(from) = event.from_user() {
         if !model::openid::is_openid(from) {
-            let shown: String = from.chars().take(40).flat_map(char::escape_default).collect();
+            let shown: String = from
+                .chars()
+                .take(40)
+                .flat_map(char::escape_default)
+                .collect();
             return Err(PushError::Unusable(format!(
                 "FromUserName {shown:?} is not an openid"
             )));
