@@ -105,6 +105,13 @@ pub fn field_label(field: &str, lang: Lang) -> &'static str {
         "template" => lang.pick("模板", "Template"),
         "openid" => "openid",
         "confirm" => lang.pick("确认 AppID", "Confirm AppID"),
+        "tag" => lang.pick("标签", "Tag"),
+        "subscribed" => lang.pick("关注状态", "Following"),
+        "matched" => lang.pick("匹配状态", "Matched"),
+        "unionid" => "unionid",
+        "first_line" => lang.pick("起始行号", "First line"),
+        "recipients" => lang.pick("收件人", "Recipients"),
+        "request" => lang.pick("请求", "Request"),
         "body" => lang.pick("消息内容", "Message"),
         _ => lang.pick("字段", "Field"),
     }

@@ -3,6 +3,9 @@
 import { test, expect } from '@playwright/test';
 import { ADMIN, SYNC_SIM, login, waitForHydration } from './fixtures';
 
+/** A count as the console shows it, with thousands separators (2,500). */
+const n = (v: number) => v.toLocaleString('en-US');
+
 test('sync from the UI, counts equal the simulator, filter and select recipients', async ({ page, request }) => {
   const truth = await (await request.get(`${SYNC_SIM.url}/sim/truth`)).json();
   expect(truth.followers).toBe(2500);
@@ -34,15 +37,15 @@ test('sync from the UI, counts equal the simulator, filter and select recipients
   const bar = page.getByRole('progressbar', { name: '同步进度' });
   await expect(bar).toHaveAttribute('value', '100', { timeout: 60_000 });
   await expect(page.getByRole('status').filter({ hasText: '已完成' })).toBeVisible();
-  await expect(page.getByText(`共 ${truth.followers} 位粉丝符合条件`)).toBeVisible();
+  await expect(page.getByText(`共 ${n(truth.followers)} 位粉丝符合条件`)).toBeVisible();
 
   // The dashboard's figures are the simulator's ground truth.
   await page.goto('/');
   const card = (name: string) => page.getByRole('region', { name }).locator('.stat-value');
-  await expect(card('粉丝总数')).toHaveText(String(truth.followers));
-  await expect(card('当前关注')).toHaveText(String(truth.subscribed));
-  await expect(card('有 unionid')).toHaveText(String(truth.with_unionid));
-  await expect(card('无 unionid')).toHaveText(String(truth.followers_without_unionid));
+  await expect(card('粉丝总数')).toHaveText(n(truth.followers));
+  await expect(card('当前关注')).toHaveText(n(truth.subscribed));
+  await expect(card('有 unionid')).toHaveText(n(truth.with_unionid));
+  await expect(card('无 unionid')).toHaveText(n(truth.followers_without_unionid));
   await expect(page.getByRole('img', { name: '粉丝与匹配构成图' })).toBeVisible();
   await expect(page.getByText(/上次同步：\d{4}-\d{2}-\d{2}/)).toBeVisible();
 
@@ -54,7 +57,7 @@ test('sync from the UI, counts equal the simulator, filter and select recipients
   await filters.getByRole('button', { name: '筛选' }).click();
   await expect(page).toHaveURL(/unionid=no/);
   await waitForHydration(page);
-  await expect(page.getByText(`共 ${truth.followers_without_unionid} 位粉丝符合条件`)).toBeVisible();
+  await expect(page.getByText(`共 ${n(truth.followers_without_unionid)} 位粉丝符合条件`)).toBeVisible();
 
   const boxes = page.getByRole('checkbox', { name: /^选择 o/ });
   const first = (await boxes.nth(0).getAttribute('value'))!;
@@ -76,7 +79,7 @@ test('sync from the UI, counts equal the simulator, filter and select recipients
   // Or everybody the filter selects: receivers plus skipped add up to the filter's count.
   await page.goBack();
   await waitForHydration(page);
-  await page.getByRole('button', { name: `发送给全部 ${truth.followers_without_unionid} 位符合条件的粉丝` }).click();
+  await page.getByRole('button', { name: `发送给全部 ${n(truth.followers_without_unionid)} 位符合条件的粉丝` }).click();
   await waitForHydration(page);
   await expect(page.getByRole('radio', { name: '符合粉丝页筛选条件的全部粉丝' })).toBeChecked();
   await page.getByRole('button', { name: '检查收件人' }).click();

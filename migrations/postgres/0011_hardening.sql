@@ -45,3 +45,7 @@ CREATE TABLE recipient_failures (
     errmsg      TEXT,
     PRIMARY KEY (job_id, seq, retried_ms)
 );
+
+-- Follow events applied to the cached counts: the counts at the end of a sync are computed
+-- outside the write lock and stored only if no event changed them meanwhile.
+ALTER TABLE follower_stats ADD COLUMN event_seq BIGINT NOT NULL DEFAULT 0;

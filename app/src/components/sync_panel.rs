@@ -124,7 +124,7 @@ fn ProgressView(p: SyncProgressDto, lang: Lang) -> impl IntoView {
             <dt>{lang.pick("已获取详情", "Detailed")}</dt>
             <dd>{thousands(p.detailed)}</dd>
             <dt>{lang.pick("速率", "Rate")}</dt>
-            <dd>{format!("{} {}", p.rate_per_s, lang.pick("人/秒", "followers/s"))} {eta.map(|e| format!(" · {e}"))}</dd>
+            <dd>{format!("{} {}", thousands(p.rate_per_s), lang.pick("人/秒", "followers/s"))} {eta.map(|e| format!(" · {e}"))}</dd>
             {(p.unsubscribed > 0).then(|| view! {
                 <dt>{lang.pick("本次标记为取消关注", "Marked unsubscribed")}</dt>
                 <dd>{thousands(p.unsubscribed)}</dd>

@@ -167,11 +167,13 @@ fn Figures(d: DashboardDto) -> impl IntoView {
         match lang.get_untracked() {
             Lang::Zh => format!(
                 "其中 {} 位已取消关注（无法再获取 unionid），{} 位仍关注",
-                d.without_unionid_unsubscribed, d.without_unionid_subscribed
+                crate::dto::thousands(d.without_unionid_unsubscribed),
+                crate::dto::thousands(d.without_unionid_subscribed)
             ),
             Lang::En => format!(
                 "{} unfollowed (their unionid can no longer be fetched), {} still following",
-                d.without_unionid_unsubscribed, d.without_unionid_subscribed
+                crate::dto::thousands(d.without_unionid_unsubscribed),
+                crate::dto::thousands(d.without_unionid_subscribed)
             ),
         }
     };
@@ -237,7 +239,7 @@ fn BreakdownChart(bars: Vec<((&'static str, &'static str), i64)>) -> impl IntoVi
                 <g>
                     <text x="0" y=(y + 18).to_string() class="chart-label">{move || lang.get().pick(label.0, label.1)}</text>
                     <rect x="150" y=y.to_string() width=width.to_string() height="22" rx="3" class="chart-bar"></rect>
-                    <text x=(158 + width).to_string() y=(y + 16).to_string() class="chart-value">{value}</text>
+                    <text x=(158 + width).to_string() y=(y + 16).to_string() class="chart-value">{crate::dto::thousands(value)}</text>
                 </g>
             }
         })

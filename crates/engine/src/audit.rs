@@ -155,6 +155,11 @@ impl AuditFilter {
     }
 }
 
+/// One audit entry. Binds: at_ms, actor_id, actor, action, target, detail (JSON), ip.
+pub(crate) const INSERT_SQL: &str =
+    "INSERT INTO audit_log (at_ms, actor_id, actor, action, target, detail, ip) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
 impl Engine {
     /// One page of the audit log, newest first: entries matching `filter` with an id below
     /// `before_id` (the last id of the previous page), at most `limit`.
@@ -190,20 +195,18 @@ impl Engine {
         target: &str,
         detail: serde_json::Value,
     ) -> Result<()> {
-        on_db!(self.db(), |pool| sqlx::query(
-            "INSERT INTO audit_log (at_ms, actor_id, actor, action, target, detail, ip) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        )
-        .bind(now_ms())
-        .bind(actor.id)
-        .bind(&actor.name)
-        .bind(action)
-        .bind(target)
-        .bind(detail.to_string())
-        .bind(&actor.ip)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let _turn = self.write_gate().await;
+        on_db!(self.db(), |pool| sqlx::query(INSERT_SQL)
+            .bind(now_ms())
+            .bind(actor.id)
+            .bind(&actor.name)
+            .bind(action)
+            .bind(target)
+            .bind(detail.to_string())
+            .bind(&actor.ip)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 

@@ -173,6 +173,7 @@ impl Engine {
                 (token_hash(&token), Some(token))
             }
         };
+        let turn = self.write_gate().await;
         on_db!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             // Only this source's failures are forgiven: an attacker's stay counted.
@@ -209,19 +210,27 @@ impl Engine {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM trusted_devices WHERE last_used_ms <= $1")
-                .bind(now - DEVICE_TTL_MS)
+            if new_device_token.is_some() {
+                // Devices nobody logged in from for a long time are forgotten.
+                sqlx::query("DELETE FROM trusted_devices WHERE last_used_ms <= $1")
+                    .bind(now - DEVICE_TTL_MS)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            // The entry commits with the login it records.
+            sqlx::query(crate::audit::INSERT_SQL)
+                .bind(now)
+                .bind(staff.id)
+                .bind(&staff.username)
+                .bind("login.success")
+                .bind(username)
+                .bind(serde_json::json!({ "new_device": new_device_token.is_some() }).to_string())
+                .bind(ip)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await
         })?;
-        self.audit(
-            &Actor::staff(staff.id, &staff.username, ip),
-            "login.success",
-            username,
-            serde_json::json!({ "new_device": new_device_token.is_some() }),
-        )
-        .await?;
+        drop(turn);
         Ok(LoggedIn {
             staff,
             new_device_token,
@@ -294,7 +303,9 @@ impl Engine {
         Ok(())
     }
 
-    /// How long this source must wait, if it is locked (see [`throttle`]).
+    /// How long this source must wait, if it is locked (see [`throttle`]): in one query, the
+    /// `limit`-th most recent failure of each source within the window (a source is locked
+    /// until that one is [`throttle::WINDOW_MS`] old).
     async fn throttled_for(
         &self,
         username: &str,
@@ -302,59 +313,53 @@ impl Engine {
         trusted_device: Option<&str>,
         now: i64,
     ) -> Result<Option<i64>> {
-        if let Some(device) = trusted_device {
-            return self
-                .locked_source("device = $1", &[device], throttle::LIMIT, now)
-                .await;
-        }
-        let by_user_ip = self
-            .locked_source(
-                "username = $1 AND ip = $2 AND device IS NULL",
-                &[username, ip],
-                throttle::LIMIT,
-                now,
+        let since = now - throttle::WINDOW_MS;
+        let nth = |filter: &str, param: usize, limit: usize| {
+            format!(
+                "(SELECT at_ms FROM login_failures WHERE {filter} AND at_ms > ${param} \
+                 ORDER BY at_ms DESC LIMIT 1 OFFSET {})",
+                limit.max(1) - 1
             )
-            .await?;
-        let by_ip = self
-            .locked_source("ip = $1 AND device IS NULL", &[ip], throttle::IP_LIMIT, now)
-            .await?;
-        let by_user = self
-            .locked_source(
-                "username = $1 AND device IS NULL",
-                &[username],
-                throttle::UNTRUSTED_USER_LIMIT,
-                now,
-            )
-            .await?;
-        Ok(by_user_ip.max(by_ip).max(by_user))
-    }
-
-    /// The lock of the failures matching `filter` (binding `binds` as `$1`, `$2`…).
-    async fn locked_source(
-        &self,
-        filter: &str,
-        binds: &[&str],
-        limit: usize,
-        now: i64,
-    ) -> Result<Option<i64>> {
-        let n = binds.len();
-        let sql = format!(
-            "SELECT at_ms FROM login_failures WHERE {filter} AND at_ms > ${} \
-             ORDER BY at_ms DESC LIMIT ${}",
-            n + 1,
-            n + 2
-        );
-        let times: Vec<i64> = on_db!(self.db(), |pool| {
-            let mut q = sqlx::query_scalar(&sql);
-            for b in binds {
-                q = q.bind(*b);
+        };
+        let oldest: Vec<Option<i64>> = match trusted_device {
+            Some(device) => {
+                let sql = format!("SELECT {}", nth("device = $1", 2, throttle::LIMIT));
+                let t: Option<i64> = on_db!(self.db(), |pool| sqlx::query_scalar(&sql)
+                    .bind(device)
+                    .bind(since)
+                    .fetch_one(pool)
+                    .await)?;
+                vec![t]
             }
-            q.bind(now - throttle::WINDOW_MS)
-                .bind(limit as i64)
-                .fetch_all(pool)
-                .await
-        })?;
-        Ok(throttle::locked_for_n(&times, now, limit))
+            None => {
+                let sql = format!(
+                    "SELECT {}, {}, {}",
+                    nth(
+                        "username = $1 AND ip = $2 AND device IS NULL",
+                        3,
+                        throttle::LIMIT
+                    ),
+                    nth("ip = $2 AND device IS NULL", 3, throttle::IP_LIMIT),
+                    nth(
+                        "username = $1 AND device IS NULL",
+                        3,
+                        throttle::UNTRUSTED_USER_LIMIT
+                    )
+                );
+                let (a, b, c): (Option<i64>, Option<i64>, Option<i64>) =
+                    on_db!(self.db(), |pool| sqlx::query_as(&sql)
+                        .bind(username)
+                        .bind(ip)
+                        .bind(since)
+                        .fetch_one(pool)
+                        .await)?;
+                vec![a, b, c]
+            }
+        };
+        Ok(oldest
+            .into_iter()
+            .filter_map(|at| throttle::wait_after(at, now))
+            .max())
     }
 
     async fn record_failure(
@@ -364,6 +369,7 @@ impl Engine {
         trusted_device: Option<&str>,
         now: i64,
     ) -> Result<()> {
+        let _turn = self.write_gate().await;
         on_db!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(

@@ -45,6 +45,7 @@ impl Engine {
     ) -> Result<Admission> {
         let now = now_ms();
         self.prune_seen_pushes(now).await;
+        let _turn = self.write_gate().await;
         let admission = on_db!(self.db(), |pool| async {
             let mut tx = pool.begin().await?;
             let insert = "INSERT INTO callback_seen (account_id, kind, key, seen_ms) \

@@ -1,7 +1,9 @@
 //! One database handle over two dialects: SQLite (embedded default) and PostgreSQL.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -10,6 +12,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use crate::write_gate::WriteGate;
 use crate::{Error, Result};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -74,7 +77,25 @@ impl BeginWrite for PgPool {
     }
 }
 
+/// One gate per database file for every pool of this process (two engines on one file, as in
+/// tests, share it).
+static GATES: OnceLock<std::sync::Mutex<HashMap<PathBuf, WriteGate>>> = OnceLock::new();
+
 impl Db {
+    /// This database's write gate: `None` on PostgreSQL, which needs none.
+    pub fn write_gate(&self) -> Option<WriteGate> {
+        let Db::Sqlite(pool) = self else {
+            return None;
+        };
+        let file = pool.connect_options().get_filename().to_path_buf();
+        let file = std::fs::canonicalize(&file).unwrap_or(file);
+        let mut gates = GATES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Some(gates.entry(file).or_default().clone())
+    }
+
     /// Opens `url`: `sqlite:PATH` (the file and its folder are created) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {

@@ -25,6 +25,7 @@ pub mod testing;
 pub mod throttle;
 pub mod tokens;
 pub mod vault;
+pub mod write_gate;
 
 pub use db::Db;
 pub use error::{Error, Result};
@@ -49,6 +50,8 @@ struct Inner {
     token_locks: tokens::TokenLocks,
     /// Send jobs: the dispatcher's write lock (SQLite), job controls, rate limiters.
     jobs: jobs::Shared,
+    /// SQLite's write gate (see [`db::WriteGate`]); `None` on PostgreSQL.
+    write_gate: Option<db::WriteGate>,
     /// Encrypts and decrypts the account secrets.
     master_key: vault::HeldKey,
     /// This process's counters and histograms (`/metrics`).
@@ -83,6 +86,7 @@ impl Engine {
         let client = wechat::api::Client::new()
             .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?
             .with_observer(metrics.observer());
+        let write_gate = db.write_gate();
         Ok(Self {
             db,
             inner: Arc::new(Inner {
@@ -90,10 +94,28 @@ impl Engine {
                 instance_id: hex::encode(rand::random::<[u8; 8]>()),
                 token_locks: Default::default(),
                 jobs: Default::default(),
+                write_gate,
                 master_key: vault::HeldKey(master_key),
                 metrics,
             }),
         })
+    }
+
+    /// Waits for this process's turn to write (SQLite; at once on PostgreSQL). Hold the guard
+    /// only around the writing statements: the gate is not reentrant.
+    pub(crate) async fn write_gate(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.inner.write_gate {
+            Some(gate) => Some(gate.turn().await),
+            None => None,
+        }
+    }
+
+    /// Whether another writer of this process waits for its turn (SQLite).
+    pub(crate) fn write_contended(&self) -> bool {
+        self.inner
+            .write_gate
+            .as_ref()
+            .is_some_and(write_gate::WriteGate::contended)
     }
 
     pub fn db(&self) -> &Db {

@@ -5,14 +5,17 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
+use crate::db::WriteGate;
 use crate::{Db, Engine, Error, Result};
 
 /// The session key that holds the logged-in staff member's id (the app writes it at login).
 pub const STAFF_ID_KEY: &str = "uid";
 
+/// On SQLite, writes take the database's write gate: creating a session reads (is the id
+/// free?) before it writes, and logins must not wait behind a follower sync's busy handler.
 #[derive(Clone, Debug)]
 pub enum Sessions {
-    Sqlite(SqliteStore),
+    Sqlite(SqliteStore, WriteGate),
     Postgres(PostgresStore),
 }
 
@@ -23,7 +26,7 @@ impl Sessions {
             Db::Sqlite(pool) => {
                 let store = SqliteStore::new(pool.clone());
                 store.migrate().await?;
-                Sessions::Sqlite(store)
+                Sessions::Sqlite(store, gate_of(db))
             }
             Db::Postgres(pool) => {
                 let store = PostgresStore::new(pool.clone());
@@ -34,11 +37,16 @@ impl Sessions {
     }
 }
 
+/// A SQLite database's write gate (always there for SQLite).
+fn gate_of(db: &Db) -> WriteGate {
+    db.write_gate().unwrap_or_default()
+}
+
 impl Sessions {
     /// The store over `db`, without creating its table.
     pub fn attach(db: &Db) -> Self {
         match db {
-            Db::Sqlite(pool) => Sessions::Sqlite(SqliteStore::new(pool.clone())),
+            Db::Sqlite(pool) => Sessions::Sqlite(SqliteStore::new(pool.clone()), gate_of(db)),
             Db::Postgres(pool) => Sessions::Postgres(PostgresStore::new(pool.clone())),
         }
     }
@@ -117,28 +125,37 @@ impl Engine {
 impl SessionStore for Sessions {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         match self {
-            Sessions::Sqlite(s) => s.create(record).await,
+            Sessions::Sqlite(s, gate) => {
+                let _turn = gate.turn().await;
+                s.create(record).await
+            }
             Sessions::Postgres(s) => s.create(record).await,
         }
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         match self {
-            Sessions::Sqlite(s) => s.save(record).await,
+            Sessions::Sqlite(s, gate) => {
+                let _turn = gate.turn().await;
+                s.save(record).await
+            }
             Sessions::Postgres(s) => s.save(record).await,
         }
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         match self {
-            Sessions::Sqlite(s) => s.load(id).await,
+            Sessions::Sqlite(s, _) => s.load(id).await,
             Sessions::Postgres(s) => s.load(id).await,
         }
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         match self {
-            Sessions::Sqlite(s) => s.delete(id).await,
+            Sessions::Sqlite(s, gate) => {
+                let _turn = gate.turn().await;
+                s.delete(id).await
+            }
             Sessions::Postgres(s) => s.delete(id).await,
         }
     }
@@ -148,7 +165,10 @@ impl SessionStore for Sessions {
 impl ExpiredDeletion for Sessions {
     async fn delete_expired(&self) -> session_store::Result<()> {
         match self {
-            Sessions::Sqlite(s) => s.delete_expired().await,
+            Sessions::Sqlite(s, gate) => {
+                let _turn = gate.turn().await;
+                s.delete_expired().await
+            }
             Sessions::Postgres(s) => s.delete_expired().await,
         }
     }

@@ -29,20 +29,22 @@ pub struct FollowerStats {
     pub computed_at_ms: i64,
 }
 
-/// Recomputes one account's row from the tables, in one statement so it can run inside the
-/// transaction that ends a sync. Binds: `$1` the OA id, `$2` the linked MP id (NULL: none),
-/// `$3` now (ms). Each count is a range of one index (`followers_pending`,
-/// `followers_subscribed`, `followers_unionid`); only former followers are read from the table.
+/// The counts of one account from one snapshot: `$1` the OA id, `$2` the linked MP id (NULL:
+/// none). Each count is a range of one index (`followers_pending`, `followers_subscribed`,
+/// `followers_unionid`); only former followers are read from the table. Also returns the
+/// stats row's `event_seq` (NULL before the first), to store the counts only if no follow event
+/// moved them meanwhile.
 ///
 /// The matched count looks each Mini Program user up by unionid. SQLite, left to itself,
 /// picked `followers_subscribed` for that lookup — a scan of every follower per user, about a
 /// minute under the sync's write lock for 20,000 followers and 8,000 users — so its statement
-/// names the index ([`recompute_stats_sql`]).
-const RECOMPUTE_STATS_SQL: &str = "\
-INSERT INTO follower_stats (account_id, followers, subscribed, with_unionid, matched, mp_users, \
-    mp_not_following, without_unionid_subscribed, without_unionid_unsubscribed, computed_at_ms) \
-SELECT CAST($1 AS BIGINT), c.n, c.sub, c.sub - (c.nulls - c.wo_unsub), m.matched, m.n, \
-    m.n - m.matched, c.nulls - c.wo_unsub, c.wo_unsub, CAST($3 AS BIGINT) \
+/// names the index ([`stats_sql`]).
+const COUNTS_SQL: &str = "\
+SELECT c.n AS followers, c.sub AS subscribed, c.sub - (c.nulls - c.wo_unsub) AS with_unionid, \
+    m.matched AS matched, m.n AS mp_users, m.n - m.matched AS mp_not_following, \
+    c.nulls - c.wo_unsub AS without_unionid_subscribed, \
+    c.wo_unsub AS without_unionid_unsubscribed, \
+    (SELECT event_seq FROM follower_stats WHERE account_id = $1) AS event_seq \
 FROM (SELECT \
         (SELECT COUNT(*) FROM followers WHERE account_id = $1) AS n, \
         (SELECT COUNT(*) FROM followers WHERE account_id = $1 AND subscribed = TRUE) AS sub, \
@@ -53,24 +55,49 @@ FROM (SELECT \
         COALESCE(SUM(CASE WHEN mp.unionid IS NOT NULL AND EXISTS (SELECT 1 FROM followers x \
             {unionid_index} WHERE x.account_id = $1 AND x.unionid = mp.unionid AND x.subscribed = TRUE) \
             THEN 1 ELSE 0 END), 0) AS matched \
-      FROM mp_users mp WHERE mp.account_id = $2) AS m \
-WHERE TRUE \
+      FROM mp_users mp WHERE mp.account_id = $2) AS m";
+
+/// Stores counts read by [`COUNTS_SQL`], unless a follow event changed the row since (its
+/// `event_seq` is no longer `$11`; NULL: there was no row). Binds `$1` the account, `$2`–`$9`
+/// the counts in the order of [`Counts`], `$10` now (ms).
+const STORE_COUNTS_SQL: &str = "\
+INSERT INTO follower_stats (account_id, followers, subscribed, with_unionid, matched, mp_users, \
+    mp_not_following, without_unionid_subscribed, without_unionid_unsubscribed, computed_at_ms) \
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
 ON CONFLICT (account_id) DO UPDATE SET followers = excluded.followers, \
     subscribed = excluded.subscribed, with_unionid = excluded.with_unionid, \
     matched = excluded.matched, mp_users = excluded.mp_users, \
     mp_not_following = excluded.mp_not_following, \
     without_unionid_subscribed = excluded.without_unionid_subscribed, \
     without_unionid_unsubscribed = excluded.without_unionid_unsubscribed, \
-    computed_at_ms = excluded.computed_at_ms";
+    computed_at_ms = excluded.computed_at_ms \
+WHERE follower_stats.event_seq = COALESCE($11, -1)";
 
-/// [`RECOMPUTE_STATS_SQL`] for `db`'s dialect.
-pub fn recompute_stats_sql(db: &crate::db::Db) -> String {
+/// Counts read by [`COUNTS_SQL`].
+#[derive(Clone, Copy, Debug, sqlx::FromRow)]
+pub(crate) struct Counts {
+    followers: i64,
+    subscribed: i64,
+    with_unionid: i64,
+    matched: i64,
+    mp_users: i64,
+    mp_not_following: i64,
+    without_unionid_subscribed: i64,
+    without_unionid_unsubscribed: i64,
+    event_seq: Option<i64>,
+}
+
+/// [`COUNTS_SQL`] for `db`'s dialect.
+pub fn stats_sql(db: &crate::db::Db) -> String {
     let hint = match db {
         crate::db::Db::Sqlite(_) => "INDEXED BY followers_unionid",
         crate::db::Db::Postgres(_) => "",
     };
-    RECOMPUTE_STATS_SQL.replace("{unionid_index}", hint)
+    COUNTS_SQL.replace("{unionid_index}", hint)
 }
+
+/// Tries a counted snapshot this many times before counting under the write lock instead.
+const STORE_ATTEMPTS: usize = 3;
 
 impl Engine {
     /// The cached counts of an Official Account; `None` before its first sync or follow event.
@@ -93,16 +120,59 @@ impl Engine {
             .await?
             .ok_or(crate::Error::NotFound)?
             .linked_account_id;
-        let sql = recompute_stats_sql(self.db());
-        on_db!(self.db(), |pool| sqlx::query(&sql)
-            .bind(account_id)
-            .bind(linked)
-            .bind(now_ms())
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
+        self.store_fresh_counts(account_id, linked).await?;
         self.follower_stats(account_id)
             .await?
             .ok_or(crate::Error::NotFound)
+    }
+
+    /// Counts outside any write lock (a long read: a million followers take most of a second)
+    /// and stores the counts under the write gate only if no follow event moved them meanwhile;
+    /// after [`STORE_ATTEMPTS`] races, counts and stores them under the gate. Returns true
+    /// when stored.
+    pub(crate) async fn store_fresh_counts(
+        &self,
+        account_id: i64,
+        linked: Option<i64>,
+    ) -> Result<bool> {
+        let sql = stats_sql(self.db());
+        for attempt in 0..=STORE_ATTEMPTS {
+            let locked = attempt == STORE_ATTEMPTS;
+            let turn = if locked {
+                self.write_gate().await
+            } else {
+                None
+            };
+            let counts: Counts = on_db!(self.db(), |pool| sqlx::query_as(&sql)
+                .bind(account_id)
+                .bind(linked)
+                .fetch_one(pool)
+                .await)?;
+            let turn = match turn {
+                Some(t) => Some(t),
+                None => self.write_gate().await,
+            };
+            let stored = on_db!(self.db(), |pool| sqlx::query(STORE_COUNTS_SQL)
+                .bind(account_id)
+                .bind(counts.followers)
+                .bind(counts.subscribed)
+                .bind(counts.with_unionid)
+                .bind(counts.matched)
+                .bind(counts.mp_users)
+                .bind(counts.mp_not_following)
+                .bind(counts.without_unionid_subscribed)
+                .bind(counts.without_unionid_unsubscribed)
+                .bind(now_ms())
+                .bind(counts.event_seq)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))?
+                == 1;
+            drop(turn);
+            if stored {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }

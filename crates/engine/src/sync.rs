@@ -31,7 +31,6 @@ use crate::accounts::{Account, AccountKind};
 use crate::audit::Actor;
 use crate::db::Db;
 
-use crate::stats::recompute_stats_sql;
 use crate::{now_ms, on_db, Engine, Error, Result};
 
 /// How long a run's lease lasts without renewal; after that another process may take the run.
@@ -57,8 +56,9 @@ const SQLITE_SYNC_CACHE_KIB: i64 = 64 * 1024;
 const PENDING_READ_ROWS: i64 = 2_000;
 /// Rows per multi-row statement on SQLite (1 bound value per row while listing, 8 while
 /// detailing: far below SQLite's 32,766 parameters).
-const SQLITE_LIST_CHUNK: usize = 5_000;
+const SQLITE_LIST_CHUNK: usize = 1_000;
 const SQLITE_DETAIL_CHUNK: usize = 1_000;
+
 /// Pauses before retrying a call WeChat answered with a transient error (-1, 45011, 5xx…).
 const RETRY_BACKOFF: [Duration; 3] = [
     Duration::from_millis(500),
@@ -671,6 +671,7 @@ impl Engine {
             .linked_account_id;
         let now = now_ms();
         let subscribe_time = subscribed.then_some(at_secs);
+        let _turn = self.write_gate().await;
         on_db!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             // `Some(unionid)`: an existing row whose flag flipped; `None`: nothing flipped.
@@ -748,7 +749,7 @@ impl Engine {
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
-                    "UPDATE follower_stats SET followers = followers + $2, \
+                    "UPDATE follower_stats SET followers = followers + $2, event_seq = event_seq + 1, \
                      subscribed = subscribed + $3, with_unionid = with_unionid + $4, \
                      matched = matched + $5, mp_not_following = mp_not_following - $5, \
                      without_unionid_subscribed = without_unionid_subscribed + $6, \
@@ -1015,7 +1016,8 @@ impl Engine {
         Ok(Commit::Go)
     }
 
-    /// Stores listed pages and the cursor after them in one transaction.
+    /// Stores listed pages and the cursor after them in one transaction — on SQLite in several,
+    /// at page boundaries, when another writer of this process waits for its turn.
     async fn commit_listed(
         &self,
         writer: &mut Writer,
@@ -1023,19 +1025,24 @@ impl Engine {
         run_id: i64,
         pages: &[ListedPage],
     ) -> Result<Commit> {
-        let Some(end) = pages.last() else {
+        if pages.is_empty() {
             return Ok(Commit::Go);
-        };
+        }
         let now = now_ms();
         let me = &self.inner.instance_id;
-        let page_count = pages.iter().filter(|p| !p.openids.is_empty()).count() as i64;
-        let listed: i64 = pages.iter().map(|p| p.openids.len() as i64).sum();
-        let state = if end.last { "detailing" } else { "listing" };
         let progress_sql = "UPDATE sync_runs SET next_openid = $1, pages_done = pages_done + $2, \
              listed = listed + $3, total = $4, state = $5, updated_at_ms = $6, lease_until_ms = $7 \
              WHERE id = $8 AND lease_owner = $9 AND state = 'listing' RETURNING cancel_requested";
+        // The progress of `slice`, in the transaction that stores it.
         macro_rules! progress {
-            ($tx:expr) => {
+            ($tx:expr, $slice:expr) => {{
+                let slice: &[ListedPage] = $slice;
+                let Some(end) = slice.last() else {
+                    return Ok(Commit::Go);
+                };
+                let page_count = slice.iter().filter(|p| !p.openids.is_empty()).count() as i64;
+                let listed: i64 = slice.iter().map(|p| p.openids.len() as i64).sum();
+                let state = if end.last { "detailing" } else { "listing" };
                 sqlx::query_scalar(progress_sql)
                     .bind(&end.cursor)
                     .bind(page_count)
@@ -1048,24 +1055,50 @@ impl Engine {
                     .bind(me)
                     .fetch_optional(&mut *$tx)
                     .await?
-            };
+            }};
         }
         let cancel: Option<bool> = match writer {
             Writer::Sqlite(conn) => {
-                let mut tx = conn.begin().await?;
-                for page in pages {
-                    for chunk in page.openids.chunks(SQLITE_LIST_CHUNK) {
-                        let sql = sqlite_list_sql(chunk.len());
-                        let mut q = sqlx::query(&sql).bind(account_id).bind(run_id).bind(now);
-                        for openid in chunk {
-                            q = q.bind(openid);
+                // Position: the page, and the chunk within it, to store next. A transaction
+                // ends after any chunk when another writer waits; the cursor and counts move
+                // only with whole pages (a page stored in part is listed again after a crash,
+                // and upserted again: harmless).
+                let (mut page, mut chunk) = (0, 0);
+                loop {
+                    let turn = self.write_gate().await;
+                    let mut tx = conn.begin().await?;
+                    let mut completed_from = None;
+                    while let Some(current) = pages.get(page) {
+                        let chunks: Vec<&[String]> =
+                            current.openids.chunks(SQLITE_LIST_CHUNK).collect();
+                        if let Some(rows) = chunks.get(chunk) {
+                            let sql = sqlite_list_sql(rows.len());
+                            let mut q = sqlx::query(&sql).bind(account_id).bind(run_id).bind(now);
+                            for openid in rows.iter() {
+                                q = q.bind(openid);
+                            }
+                            q.execute(&mut *tx).await?;
+                            chunk += 1;
                         }
-                        q.execute(&mut *tx).await?;
+                        if chunk >= chunks.len() {
+                            completed_from.get_or_insert(page);
+                            page += 1;
+                            chunk = 0;
+                        }
+                        if self.write_contended() {
+                            break;
+                        }
+                    }
+                    let cancel: Option<bool> = match completed_from {
+                        Some(from) => progress!(tx, &pages[from..page]),
+                        None => Some(false),
+                    };
+                    finish_tx(tx, cancel.is_some()).await?;
+                    drop(turn);
+                    if page >= pages.len() || cancel != Some(false) {
+                        break cancel;
                     }
                 }
-                let cancel = progress!(tx);
-                finish_tx(tx, cancel.is_some()).await?;
-                cancel
             }
             Writer::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
@@ -1080,7 +1113,7 @@ impl Engine {
                         .execute(&mut *tx)
                         .await?;
                 }
-                let cancel = progress!(tx);
+                let cancel = progress!(tx, pages);
                 finish_tx(tx, cancel.is_some()).await?;
                 cancel
             }
@@ -1283,13 +1316,22 @@ impl Engine {
             Writer::Sqlite(conn) => {
                 rows.sort_unstable_by_key(|d| (d.shape, d.rid));
                 rows.dedup_by_key(|d| d.rid);
-                let mut tx = conn.begin().await?;
-                let mut written = 0_u64;
-                for group in rows.chunk_by(|a, b| a.shape == b.shape) {
-                    for chunk in group.chunks(SQLITE_DETAIL_CHUNK) {
+                let chunks: Vec<&[Detail]> = rows
+                    .chunk_by(|a, b| a.shape == b.shape)
+                    .flat_map(|group| group.chunks(SQLITE_DETAIL_CHUNK))
+                    .collect();
+                let mut next = 0;
+                // Under the write gate, in as many transactions (each with its progress) as
+                // other writers of this process ask for a turn: a login waits for one
+                // statement, not the whole batch.
+                loop {
+                    let turn = self.write_gate().await;
+                    let mut tx = conn.begin().await?;
+                    let mut written = 0_u64;
+                    while let Some(chunk) = chunks.get(next) {
                         let sql = sqlite_detail_sql(chunk[0].shape, chunk.len());
                         let mut q = sqlx::query(&sql).bind(run_id).bind(now);
-                        for d in chunk {
+                        for d in chunk.iter() {
                             q = q
                                 .bind(d.rid)
                                 .bind(&d.openid)
@@ -1301,18 +1343,25 @@ impl Engine {
                                 .bind(&d.unionid);
                         }
                         written += q.execute(&mut *tx).await?.rows_affected();
+                        next += 1;
+                        if self.write_contended() {
+                            break;
+                        }
+                    }
+                    let cancel: Option<bool> = sqlx::query_scalar(progress_sql)
+                        .bind(written as i64)
+                        .bind(now)
+                        .bind(now + SYNC_LEASE_MS)
+                        .bind(run_id)
+                        .bind(me)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    finish_tx(tx, cancel.is_some()).await?;
+                    drop(turn);
+                    if next >= chunks.len() || cancel != Some(false) {
+                        break cancel;
                     }
                 }
-                let cancel = sqlx::query_scalar(progress_sql)
-                    .bind(written as i64)
-                    .bind(now)
-                    .bind(now + SYNC_LEASE_MS)
-                    .bind(run_id)
-                    .bind(me)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                finish_tx(tx, cancel.is_some()).await?;
-                cancel
             }
             Writer::Postgres(pool) => {
                 rows.sort_unstable_by(|a, b| a.openid.cmp(&b.openid));
@@ -1367,15 +1416,18 @@ impl Engine {
         Ok(Commit::from_row(cancel))
     }
 
-    /// After a complete scan: followers this run did not list become unsubscribed (kept), the
-    /// counts are recomputed and the run is `done` — all in one transaction.
+    /// After a complete scan: followers this run did not list become unsubscribed (kept), then
+    /// the counts are recomputed (read outside the write lock: a long read) and the run is
+    /// `done`. Each write is short and under the write gate, so logins do not wait for the
+    /// counting.
     async fn finish(&self, writer: &mut Writer, account: &Account, run: &RunRow) -> Result<End> {
         let now = now_ms();
         let me = &self.inner.instance_id;
         let run_id = run.run_id;
         let started = std::time::Instant::now();
-        let stats_sql = recompute_stats_sql(self.db());
-        macro_rules! finish_in {
+        let keep_lease = "UPDATE sync_runs SET lease_until_ms = $1, updated_at_ms = $2 \
+             WHERE id = $3 AND lease_owner = $4 AND state = 'detailing'";
+        macro_rules! reconcile_in {
             ($conn:expr, $reconcile:expr) => {{
                 let mut tx = $conn.begin().await?;
                 let unsubscribed = sqlx::query($reconcile)
@@ -1386,35 +1438,56 @@ impl Engine {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected() as i64;
-                sqlx::query(&stats_sql)
-                    .bind(account.id)
-                    .bind(account.linked_account_id)
+                let held = sqlx::query(keep_lease)
+                    .bind(now + SYNC_LEASE_MS)
                     .bind(now)
+                    .bind(run_id)
+                    .bind(me)
                     .execute(&mut *tx)
-                    .await?;
-                let marked = sqlx::query(
-                    "UPDATE sync_runs SET state = 'done', unsubscribed = $1, finished_at_ms = $2, \
-                     updated_at_ms = $2, lease_until_ms = 0 \
-                     WHERE id = $3 AND lease_owner = $4 AND state = 'detailing'",
-                )
-                .bind(unsubscribed)
-                .bind(now)
-                .bind(run_id)
-                .bind(me)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                finish_tx(tx, marked == 1).await?;
-                (marked == 1).then_some(unsubscribed)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                finish_tx(tx, held).await?;
+                held.then_some(unsubscribed)
             }};
         }
-        let done: Option<i64> = match writer {
-            Writer::Sqlite(conn) => finish_in!(conn, SQLITE_RECONCILE_SQL),
-            Writer::Postgres(pool) => finish_in!(pool, PG_RECONCILE_SQL),
+        let turn = self.write_gate().await;
+        let reconciled: Option<i64> = match writer {
+            Writer::Sqlite(conn) => reconcile_in!(conn, SQLITE_RECONCILE_SQL),
+            Writer::Postgres(pool) => reconcile_in!(pool, PG_RECONCILE_SQL),
         };
+        drop(turn);
+        let Some(unsubscribed) = reconciled else {
+            return Ok(End::LostLease);
+        };
+        if !self
+            .store_fresh_counts(account.id, account.linked_account_id)
+            .await?
+        {
+            tracing::warn!(
+                run_id,
+                "follow events kept changing the counts; counts not stored"
+            );
+        }
+        let turn = self.write_gate().await;
+        let marked = on_db!(self.db(), |pool| sqlx::query(
+            "UPDATE sync_runs SET state = 'done', unsubscribed = $1, finished_at_ms = $2, \
+             updated_at_ms = $2, lease_until_ms = 0 \
+             WHERE id = $3 AND lease_owner = $4 AND state = 'detailing'"
+        )
+        .bind(unsubscribed)
+        .bind(now_ms())
+        .bind(run_id)
+        .bind(me)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        drop(turn);
+        let done = (marked == 1).then_some(unsubscribed);
         // A sync changes the followers' shape wholesale: statistics from before it lead the
         // planners astray (after the commit, so no write waits for it; a failure only costs
         // the new statistics).
+        let turn = self.write_gate().await;
         let analyzed = match writer {
             Writer::Sqlite(conn) => sqlx::query("PRAGMA analysis_limit = 1000; PRAGMA optimize")
                 .execute(&mut **conn)
@@ -1425,6 +1498,7 @@ impl Engine {
                 .await
                 .map(|_| ()),
         };
+        drop(turn);
         if let Err(e) = analyzed {
             tracing::warn!(run_id, error = %e, "could not refresh the planner's statistics");
         }

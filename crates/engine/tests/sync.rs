@@ -688,11 +688,10 @@ async fn the_matched_count_uses_the_unionid_index(db: TestDb) {
     };
     let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!(
         "EXPLAIN QUERY PLAN {}",
-        engine::stats::recompute_stats_sql(engine.db())
+        engine::stats::stats_sql(engine.db())
     ))
     .bind(oa.id)
     .bind(mp.id)
-    .bind(0_i64)
     .fetch_all(pool)
     .await
     .unwrap();

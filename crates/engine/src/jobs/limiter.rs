@@ -161,7 +161,7 @@ impl Engine {
     /// Reserves `len_us` of the account's sending time, from its arrival time or `now_us` when
     /// that is past (at most [`MAX_AHEAD_US`] ahead), and returns the new arrival time.
     async fn reserve_sends(&self, account_id: i64, now_us: i64, len_us: i64) -> Result<i64> {
-        let _write = self.jobs_write_lock().await;
+        let _write = self.write_gate().await;
         // The arrival time, no earlier than now and at most MAX_AHEAD_US ahead of it.
         let clamped = match self.db() {
             Db::Sqlite(_) => "min(max(send_rate.tat_us, $2), $2 + $4)",

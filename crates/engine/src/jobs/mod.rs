@@ -602,9 +602,6 @@ impl JobControl {
 /// What every dispatcher and control of one engine shares.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
-    /// On SQLite, the dispatcher's writes go one at a time through this lock instead of
-    /// meeting in SQLite's busy handler (which sleeps for milliseconds).
-    sqlite_write: tokio::sync::Mutex<()>,
     controls: Mutex<HashMap<i64, Arc<JobControl>>>,
     limiters: Mutex<HashMap<i64, Arc<limiter::Limiter>>>,
     /// Wakes the dispatchers (a job was created, resumed or retried).
@@ -702,14 +699,6 @@ impl Shared {
 }
 
 impl crate::Engine {
-    /// Holds the dispatcher's write lock on SQLite (nothing on PostgreSQL).
-    pub(crate) async fn jobs_write_lock(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match self.db() {
-            crate::Db::Sqlite(_) => Some(self.inner.jobs.sqlite_write.lock().await),
-            crate::Db::Postgres(_) => None,
-        }
-    }
-
     pub(crate) fn jobs_shared(&self) -> &Shared {
         &self.inner.jobs
     }

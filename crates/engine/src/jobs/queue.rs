@@ -246,7 +246,7 @@ impl Engine {
     ) -> Result<(i64, Vec<Claimed>)> {
         let now = self.jobs_shared().claim_time(now_ms());
         let mut rows = {
-            let _write = self.jobs_write_lock().await;
+            let _write = self.write_gate().await;
             match self.db() {
                 Db::Sqlite(pool) => {
                     let claimed = sqlx::query(SQLITE_CLAIM)
@@ -304,7 +304,7 @@ impl Engine {
             return Ok(());
         }
         let now = now_ms();
-        let _write = self.jobs_write_lock().await;
+        let _write = self.write_gate().await;
         match self.db() {
             Db::Sqlite(pool) => {
                 let largest = SQLITE_RESULT_SIZES[SQLITE_RESULT_SIZES.len() - 1];
@@ -431,7 +431,7 @@ impl Engine {
         }
         sql.push_str(") RETURNING job_id, seq");
         let now = now_ms();
-        let _write = self.jobs_write_lock().await;
+        let _write = self.write_gate().await;
         let recorded: Vec<(i64, i64)> = on_db!(self.db(), |pool| {
             let mut q = sqlx::query_as(&sql).bind(now).bind(owner);
             for (job_id, seq) in rows {
@@ -445,7 +445,7 @@ impl Engine {
     /// Extends the leases of the rows `owner` holds.
     pub(crate) async fn renew_leases(&self, owner: &str, lease_ms: i64) -> Result<u64> {
         let sql = dialect(self.db(), RENEW);
-        let _write = self.jobs_write_lock().await;
+        let _write = self.write_gate().await;
         Ok(on_db!(self.db(), |pool| sqlx::query(&sql)
             .bind(now_ms() + lease_ms)
             .bind(owner)
@@ -475,7 +475,7 @@ impl Engine {
             dialect(self.db(), REAP_ENDED),
             dialect(self.db(), REAP_RESEND),
         );
-        let _write = self.jobs_write_lock().await;
+        let _write = self.write_gate().await;
         let reaped = on_db!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             let undeparted = sqlx::query(&undeparted)
@@ -553,7 +553,7 @@ impl Engine {
     /// Pauses a running job for a reason of the dispatcher's (`45009`, a credentials errcode).
     pub(crate) async fn pause_for(&self, job_id: i64, reason: &str) -> Result<bool> {
         let changed = {
-            let _write = self.jobs_write_lock().await;
+            let _write = self.write_gate().await;
             on_db!(self.db(), |pool| sqlx::query(
                 "UPDATE jobs SET state = 'paused', pause_reason = $1, updated_ms = $2 \
                  WHERE id = $3 AND state = 'running'"
@@ -620,7 +620,7 @@ impl Engine {
                 }
                 let sql = dialect(self.db(), FINISH);
                 let done = {
-                    let _write = self.jobs_write_lock().await;
+                    let _write = self.write_gate().await;
                     on_db!(self.db(), |pool| sqlx::query(&sql)
                         .bind(now_ms())
                         .bind(job_id)
@@ -646,7 +646,7 @@ impl Engine {
                 .await)?;
                 if any.is_some() {
                     let sql = dialect(self.db(), SWEEP_CANCELLED);
-                    let _write = self.jobs_write_lock().await;
+                    let _write = self.write_gate().await;
                     on_db!(self.db(), |pool| sqlx::query(&sql)
                         .bind(now_ms())
                         .bind(job_id)

@@ -25,7 +25,7 @@ impl Engine {
             return Ok(false);
         }
         let now = now_ms();
-        let _write = self.jobs_write_lock().await;
+        let _write = self.write_gate().await;
         let changed = on_db!(self.db(), |pool| sqlx::query(
             "UPDATE job_recipients SET delivery = $1, delivery_ms = $2, updated_ms = $2 \
              WHERE msgid = $3 AND delivery IS NULL \
@@ -87,7 +87,7 @@ impl Engine {
         .fetch_all(pool)
         .await)?;
         let now = now_ms();
-        let _write = self.jobs_write_lock().await;
+        let _write = self.write_gate().await;
         let changed = on_db!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             let mut changed = 0;

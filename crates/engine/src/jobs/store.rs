@@ -210,7 +210,7 @@ impl Engine {
         let empty = FrozenMessage::default();
         let oa_msg = oa.as_ref().unwrap_or(&empty);
         let id = {
-            let _write = self.jobs_write_lock().await;
+            let _write = self.write_gate().await;
             on_db!(self.db(), |pool| {
                 let mut tx = pool.begin().await?;
                 let id: i64 = sqlx::query_scalar(
@@ -392,7 +392,7 @@ impl Engine {
              WHERE id = $5 AND state IN ({from_list})"
         );
         let changed = {
-            let _write = self.jobs_write_lock().await;
+            let _write = self.write_gate().await;
             on_db!(self.db(), |pool| sqlx::query(&sql)
                 .bind(to.as_str())
                 .bind(pause_reason)
@@ -488,7 +488,7 @@ impl Engine {
         }
         let now = now_ms();
         let changed = {
-            let _write = self.jobs_write_lock().await;
+            let _write = self.write_gate().await;
             on_db!(self.db(), |pool| sqlx::query(
                 "UPDATE jobs SET state = 'running', pause_reason = NULL, approved_by = $1, \
                  approved_ms = $2, updated_ms = $2 \
@@ -536,7 +536,7 @@ impl Engine {
         }
         let now = now_ms();
         let (changed, rows) = {
-            let _write = self.jobs_write_lock().await;
+            let _write = self.write_gate().await;
             on_db!(self.db(), |pool| {
                 let mut tx = pool.begin().await?;
                 let changed = sqlx::query(
@@ -588,7 +588,7 @@ impl Engine {
         }
         let now = now_ms();
         let rows = {
-            let _write = self.jobs_write_lock().await;
+            let _write = self.write_gate().await;
             on_db!(self.db(), |pool| {
                 let mut tx = pool.begin().await?;
                 // Their failures stay on record (the job page lists them with the row).
