@@ -58,6 +58,17 @@ fn safe_push(appid: &str, xml: &str) -> (String, String) {
     )
 }
 
+/// Sends `xml` as a genuine safe-mode push of `appid` and returns the answer.
+async fn deliver(
+    client: &reqwest::Client,
+    server: &Server,
+    appid: &str,
+    xml: &str,
+) -> (StatusCode, String) {
+    let (query, body) = safe_push(appid, xml);
+    post(client, server, appid, &query, &body).await
+}
+
 /// A plain-mode push: the query string (the signature covers no body).
 fn plain_query() -> String {
     let (ts, nonce) = (now_secs().to_string(), nonce());
@@ -301,9 +312,15 @@ async fn callbacks_refuse_downgrades_replays_and_stale_events(db: TestDb) {
     );
 
     // The first subscribe again, as WeChat's retry (a new nonce): de-duplicated.
-    let (query, body) = safe_push(SAFE_APPID, &follow_xml(who, "subscribe", t - 5));
     assert_eq!(
-        post(&raw, &server, SAFE_APPID, &query, &body).await.0,
+        deliver(
+            &raw,
+            &server,
+            SAFE_APPID,
+            &follow_xml(who, "subscribe", t - 5)
+        )
+        .await
+        .0,
         StatusCode::OK
     );
     assert_eq!(
@@ -312,9 +329,15 @@ async fn callbacks_refuse_downgrades_replays_and_stale_events(db: TestDb) {
         "a retried subscribe(t-5)"
     );
     // A late subscribe older than the unsubscribe: changes nothing either.
-    let (query, body) = safe_push(SAFE_APPID, &follow_xml(who, "subscribe", t - 3));
     assert_eq!(
-        post(&raw, &server, SAFE_APPID, &query, &body).await.0,
+        deliver(
+            &raw,
+            &server,
+            SAFE_APPID,
+            &follow_xml(who, "subscribe", t - 3)
+        )
+        .await
+        .0,
         StatusCode::OK
     );
     assert_eq!(
@@ -323,9 +346,15 @@ async fn callbacks_refuse_downgrades_replays_and_stale_events(db: TestDb) {
         "a late subscribe(t-3)"
     );
     // A newer one does.
-    let (query, body) = safe_push(SAFE_APPID, &follow_xml(who, "subscribe", t + 1));
     assert_eq!(
-        post(&raw, &server, SAFE_APPID, &query, &body).await.0,
+        deliver(
+            &raw,
+            &server,
+            SAFE_APPID,
+            &follow_xml(who, "subscribe", t + 1)
+        )
+        .await
+        .0,
         StatusCode::OK
     );
     assert_eq!(

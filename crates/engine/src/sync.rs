@@ -1312,6 +1312,20 @@ impl Engine {
         let progress_sql = "UPDATE sync_runs SET detailed = detailed + $1, updated_at_ms = $2, \
              lease_until_ms = $3 WHERE id = $4 AND lease_owner = $5 AND state = 'detailing' \
              RETURNING cancel_requested";
+        // The run's progress by `written` rows, in the transaction that wrote them; `None` when
+        // another process holds the run now.
+        macro_rules! detail_progress {
+            ($tx:expr, $written:expr) => {
+                sqlx::query_scalar(progress_sql)
+                    .bind($written as i64)
+                    .bind(now)
+                    .bind(now + SYNC_LEASE_MS)
+                    .bind(run_id)
+                    .bind(me)
+                    .fetch_optional(&mut *$tx)
+                    .await?
+            };
+        }
         let cancel: Option<bool> = match writer {
             Writer::Sqlite(conn) => {
                 rows.sort_unstable_by_key(|d| (d.shape, d.rid));
@@ -1348,14 +1362,7 @@ impl Engine {
                             break;
                         }
                     }
-                    let cancel: Option<bool> = sqlx::query_scalar(progress_sql)
-                        .bind(written as i64)
-                        .bind(now)
-                        .bind(now + SYNC_LEASE_MS)
-                        .bind(run_id)
-                        .bind(me)
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                    let cancel: Option<bool> = detail_progress!(tx, written);
                     finish_tx(tx, cancel.is_some()).await?;
                     drop(turn);
                     if next >= chunks.len() || cancel != Some(false) {
@@ -1401,14 +1408,7 @@ impl Engine {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-                let cancel = sqlx::query_scalar(progress_sql)
-                    .bind(written as i64)
-                    .bind(now)
-                    .bind(now + SYNC_LEASE_MS)
-                    .bind(run_id)
-                    .bind(me)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let cancel = detail_progress!(tx, written);
                 finish_tx(tx, cancel.is_some()).await?;
                 cancel
             }
