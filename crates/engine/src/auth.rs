@@ -26,6 +26,14 @@ pub struct LoginSource<'a> {
     pub device_token: Option<&'a str>,
 }
 
+/// A login source's throttling.
+struct Throttle {
+    /// How long it must wait, when locked.
+    wait_ms: Option<i64>,
+    /// Whether it has failures on record (a success forgives them).
+    has_failures: bool,
+}
+
 /// A successful login.
 #[derive(Clone, Debug)]
 pub struct LoggedIn {
@@ -96,10 +104,13 @@ impl Engine {
         let trusted = self
             .trusted_device_hash(username, source.device_token)
             .await?;
-        if let Some(wait_ms) = self
-            .throttled_for(username, ip, trusted.as_deref(), now)
-            .await?
-        {
+        // Both reads at once: a login under load pays for every round trip.
+        let (throttle, row) = tokio::join!(
+            self.throttled_for(username, ip, trusted.as_deref(), now),
+            self.staff_row_by_username(username)
+        );
+        let (throttle, row): (Throttle, Option<StaffRow>) = (throttle?, row?);
+        if let Some(wait_ms) = throttle.wait_ms {
             let retry_after_secs = (wait_ms + 999) / 1000;
             self.audit(
                 &actor,
@@ -115,7 +126,6 @@ impl Engine {
             return Err(Error::Throttled { retry_after_secs });
         }
 
-        let row: Option<StaffRow> = self.staff_row_by_username(username).await?;
         let stored = row
             .as_ref()
             .map(|r| r.password_hash.clone())
@@ -177,24 +187,26 @@ impl Engine {
         on_db!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             // Only this source's failures are forgiven: an attacker's stay counted.
-            match trusted.as_deref() {
-                Some(device) => {
-                    sqlx::query("DELETE FROM login_failures WHERE device = $1")
-                        .bind(device)
+            if throttle.has_failures {
+                match trusted.as_deref() {
+                    Some(device) => {
+                        sqlx::query("DELETE FROM login_failures WHERE device = $1")
+                            .bind(device)
+                            .execute(&mut *tx)
+                            .await?
+                    }
+                    None => {
+                        sqlx::query(
+                            "DELETE FROM login_failures WHERE username = $1 AND ip = $2 \
+                             AND device IS NULL",
+                        )
+                        .bind(username)
+                        .bind(ip)
                         .execute(&mut *tx)
                         .await?
-                }
-                None => {
-                    sqlx::query(
-                        "DELETE FROM login_failures WHERE username = $1 AND ip = $2 \
-                         AND device IS NULL",
-                    )
-                    .bind(username)
-                    .bind(ip)
-                    .execute(&mut *tx)
-                    .await?
-                }
-            };
+                    }
+                };
+            }
             sqlx::query("UPDATE staff SET last_login_ms = $1 WHERE id = $2")
                 .bind(now)
                 .bind(staff.id)
@@ -255,7 +267,11 @@ impl Engine {
             return Err(Error::NotFound);
         };
         let username = staff.username.as_str();
-        if let Some(wait_ms) = self.throttled_for(username, &actor.ip, None, now).await? {
+        if let Some(wait_ms) = self
+            .throttled_for(username, &actor.ip, None, now)
+            .await?
+            .wait_ms
+        {
             let retry_after_secs = (wait_ms + 999) / 1000;
             self.audit(
                 actor,
@@ -305,14 +321,14 @@ impl Engine {
 
     /// How long this source must wait, if it is locked (see [`throttle`]): in one query, the
     /// `limit`-th most recent failure of each source within the window (a source is locked
-    /// until that one is [`throttle::WINDOW_MS`] old).
+    /// until that one is [`throttle::WINDOW_MS`] old), and whether the source has failures.
     async fn throttled_for(
         &self,
         username: &str,
         ip: &str,
         trusted_device: Option<&str>,
         now: i64,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Throttle> {
         let since = now - throttle::WINDOW_MS;
         let nth = |filter: &str, param: usize, limit: usize| {
             format!(
@@ -321,24 +337,24 @@ impl Engine {
                 limit.max(1) - 1
             )
         };
-        let oldest: Vec<Option<i64>> = match trusted_device {
+        let (nths, has_failures): (Vec<Option<i64>>, bool) = match trusted_device {
             Some(device) => {
-                let sql = format!("SELECT {}", nth("device = $1", 2, throttle::LIMIT));
-                let t: Option<i64> = on_db!(self.db(), |pool| sqlx::query_scalar(&sql)
+                let sql = format!(
+                    "SELECT {}, EXISTS (SELECT 1 FROM login_failures WHERE device = $1)",
+                    nth("device = $1", 2, throttle::LIMIT)
+                );
+                let (t, any): (Option<i64>, bool) = on_db!(self.db(), |pool| sqlx::query_as(&sql)
                     .bind(device)
                     .bind(since)
                     .fetch_one(pool)
                     .await)?;
-                vec![t]
+                (vec![t], any)
             }
             None => {
+                let own = "username = $1 AND ip = $2 AND device IS NULL";
                 let sql = format!(
-                    "SELECT {}, {}, {}",
-                    nth(
-                        "username = $1 AND ip = $2 AND device IS NULL",
-                        3,
-                        throttle::LIMIT
-                    ),
+                    "SELECT {}, {}, {}, EXISTS (SELECT 1 FROM login_failures WHERE {own})",
+                    nth(own, 3, throttle::LIMIT),
                     nth("ip = $2 AND device IS NULL", 3, throttle::IP_LIMIT),
                     nth(
                         "username = $1 AND device IS NULL",
@@ -346,20 +362,23 @@ impl Engine {
                         throttle::UNTRUSTED_USER_LIMIT
                     )
                 );
-                let (a, b, c): (Option<i64>, Option<i64>, Option<i64>) =
+                let (a, b, c, any): (Option<i64>, Option<i64>, Option<i64>, bool) =
                     on_db!(self.db(), |pool| sqlx::query_as(&sql)
                         .bind(username)
                         .bind(ip)
                         .bind(since)
                         .fetch_one(pool)
                         .await)?;
-                vec![a, b, c]
+                (vec![a, b, c], any)
             }
         };
-        Ok(oldest
-            .into_iter()
-            .filter_map(|at| throttle::wait_after(at, now))
-            .max())
+        Ok(Throttle {
+            wait_ms: nths
+                .into_iter()
+                .filter_map(|at| throttle::wait_after(at, now))
+                .max(),
+            has_failures,
+        })
     }
 
     async fn record_failure(
