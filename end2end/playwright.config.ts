@@ -6,10 +6,8 @@ export default defineConfig({
   testDir: './tests',
   fullyParallel: false,
   workers: 1,
-  // One retry under CI, reported as "flaky" in the output: the settings page's accounts section
-  // sometimes never hydrates (seen once in four CI suite runs; cause not found yet),
-  // which should not throw away a whole CI run. A test that fails twice still fails.
-  retries: process.env.CI ? 1 : 0,
+  // No retries: a flaky test is a bug to fix at its cause.
+  retries: 0,
   forbidOnly: !!process.env.CI,
   reporter: [['list']],
   timeout: 30_000,

@@ -295,7 +295,7 @@ async fn prepare(
         300,
         Duration::from_millis(100),
         async || {
-            let s = call(client, base, "sync_status", &[]).await?;
+            let s = call(client, base, "sync_status", &[]).await?["progress"].take();
             match s["state"].as_str() {
                 Some("done") => Ok(true),
                 Some("failed") | Some("cancelled") => Err(format!("follower sync: {s}").into()),

@@ -120,11 +120,10 @@ pub async fn user(config: &Config, command: UserCommand) -> Result<(), String> {
         UserCommand::Add { username, role } => {
             let role = Role::parse(&role)
                 .ok_or_else(|| format!("--role: '{role}' is neither admin nor operator"))?;
-            app::validate::username(&username)
-                .map_err(|p| format!("--username: {}", p.message(app::i18n::Lang::En)))?;
+            // Checked before the password prompt; the engine checks both again.
+            model::rules::username(&username)
+                .map_err(|p| format!("--username: {}", p.message(model::Lang::En)))?;
             let password = read_password()?;
-            app::validate::new_password(&password)
-                .map_err(|p| format!("password: {}", p.message(app::i18n::Lang::En)))?;
             let engine = open_engine(config).await?;
             let staff = engine
                 .create_staff(&Actor::cli(), &username, &password, role)

@@ -176,7 +176,7 @@ const SERVER_FNS: &[FnEntry] = &[
     ),
     // mp.rs
     ("create_mp_api_key", Admin, &[("account_id", "999999")]),
-    ("list_mp_api_keys", Admin, &[("account_id", "999999")]),
+    ("list_mp_api_keys", Admin, &[]),
     ("revoke_mp_api_key", Admin, &[("key_id", "999999")]),
     (
         "import_mp_users",

@@ -86,7 +86,7 @@ async fn follow_events_reach_followers(db: TestDb) {
     );
     wait_for("the sync finishes", 20, async || {
         let s = json_of(call(&client, &server, "sync_status", &[]).await).await;
-        s["state"] == "done"
+        s["progress"]["state"] == "done"
     })
     .await;
     let subscribed_before = json_of(call(&client, &server, "dashboard", &[]).await).await

@@ -1,7 +1,7 @@
 //! Defects found by an adversarial test, each through the real binary on SQLite and PostgreSQL:
 //! the login redirect, callback downgrade and replay, late and replayed follow events, openids
 //! at the edge and formulas in CSV exports, malformed requests that answered 500, and the page
-//! guard with dot segments.
+//! guard with dot segments; and refusals passed on as data.
 
 mod common;
 
@@ -583,7 +583,11 @@ async fn malformed_requests_are_refused_by_field(db: TestDb) {
     )
     .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text().await.unwrap().contains("ConfirmMismatch"));
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains(r#""code":"confirm_mismatch""#));
     let r = call(
         &client,
         &server,
@@ -594,6 +598,31 @@ async fn malformed_requests_are_refused_by_field(db: TestDb) {
     assert_eq!(r.status(), StatusCode::OK);
 }
 on_both_databases!(malformed_requests_are_refused_by_field);
+
+/// The engine's refusals reach server-function clients unchanged (issue 16): 422 with the field,
+/// the problem's code and its parameters, not a generic "choose one of the listed options".
+async fn refusals_reach_clients_as_data(db: TestDb) {
+    add_user(&db, "admin", "admin", ADMIN_PW);
+    let server = Server::start(&db);
+    let client = admin(&server).await;
+    let r = call(
+        &client,
+        &server,
+        "set_approval_threshold",
+        &[("threshold", "100000001")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({ "Refused": {
+            "field": "approval_threshold",
+            "problem": { "code": "out_of_range", "params": { "min": 0, "max": 100_000_000 } },
+        } })
+    );
+}
+on_both_databases!(refusals_reach_clients_as_data);
 
 // 7 ──────────────────────────────────────────────────────────────────────────────────────────
 

@@ -59,7 +59,7 @@ pub async fn create_account(
         api_base: api_base.trim().trim_end_matches('/').to_owned(),
     };
     if let Some(problem) = form.problems(false).into_iter().next() {
-        return fail(AppError::Invalid(problem));
+        return fail(AppError::Refused(problem));
     }
     let linked = ssr::parse_link(&linked_account_id)?;
     let new = NewAccount {
@@ -91,7 +91,7 @@ pub async fn delete_account(id: i64, confirm: String) -> Result<(), AppError> {
         return fail(AppError::NotFound);
     };
     if !confirm.trim().eq_ignore_ascii_case(&account.appid) {
-        return fail(AppError::Invalid(crate::validate::FieldError {
+        return fail(AppError::Refused(crate::validate::Refusal {
             field: "confirm".into(),
             problem: crate::validate::Problem::ConfirmMismatch,
         }));
@@ -145,7 +145,7 @@ pub mod ssr {
     use crate::dto::{AccountDto, TokenHealthDto};
     use crate::error::AppError;
     use crate::state::AppState;
-    use crate::validate::{FieldError, Problem};
+    use crate::validate::{Problem, Refusal};
 
     pub fn to_dto(
         state: &AppState,
@@ -191,7 +191,7 @@ pub mod ssr {
             return Ok(None);
         }
         v.parse().map(Some).map_err(|_| {
-            AppError::Invalid(FieldError {
+            AppError::Refused(Refusal {
                 field: "linked_account_id".into(),
                 problem: Problem::NotAnOption,
             })

@@ -177,11 +177,11 @@ pub mod ssr {
 
     use super::AuditQuery;
     use crate::error::AppError;
-    use crate::validate::{FieldError, Problem};
+    use crate::validate::{Problem, Refusal};
 
     pub fn filter(q: &AuditQuery) -> Result<AuditFilter, AppError> {
         let (from_ms, until_ms) = q.range_ms().map_err(|field| {
-            AppError::Invalid(FieldError {
+            AppError::Refused(Refusal {
                 field: field.into(),
                 problem: Problem::NotAnOption,
             })

@@ -96,7 +96,7 @@ pub async fn setup_admin(
     let state = state()?;
     let session = session().await?;
     if let Err(e) = crate::validate::new_account(&username, &password, Some(&password_confirm)) {
-        return fail(AppError::Invalid(e));
+        return fail(AppError::Refused(e));
     }
     let ip = client_ip(&state);
     match state
@@ -118,7 +118,7 @@ pub async fn setup_admin(
 pub async fn set_language(lang: String) -> Result<String, AppError> {
     use ssr::*;
     let Some(parsed) = crate::i18n::Lang::parse(&lang) else {
-        return fail(AppError::Invalid(crate::validate::FieldError {
+        return fail(AppError::Refused(crate::validate::Refusal {
             field: "lang".into(),
             problem: crate::validate::Problem::Required,
         }));
@@ -185,24 +185,13 @@ pub mod ssr {
             engine::Error::InvalidPreset(issues) => AppError::InvalidPreset(issues),
             engine::Error::NoTestOpenid => AppError::NoTestOpenid,
             engine::Error::TemplateRemoved => AppError::TemplateRemoved,
-            engine::Error::Invalid {
-                field: "openid", ..
-            } => AppError::Invalid(crate::validate::FieldError {
-                field: "openid".into(),
-                problem: crate::validate::Problem::OpenIdFormat,
-            }),
-            engine::Error::TooLarge { field, max_bytes } => {
-                AppError::Invalid(crate::validate::FieldError {
-                    field: field.into(),
-                    problem: crate::validate::Problem::TooLarge(max_bytes),
-                })
-            }
-            engine::Error::Invalid { field, .. } => {
-                AppError::Invalid(crate::validate::FieldError {
-                    field: field.into(),
-                    problem: crate::validate::Problem::NotAnOption,
-                })
-            }
+            engine::Error::Refused(refusal) => AppError::Refused(refusal),
+            // Explained in the operator's words wherever it happens, never "internal error".
+            engine::Error::WeChat(e) => AppError::WeChat {
+                errcode: e.code(),
+                explain_zh: e.explain(true),
+                explain_en: e.explain(false),
+            },
             other => internal(other),
         }
     }

@@ -186,20 +186,7 @@ pub fn format_time_ms(ms: i64) -> String {
 }
 
 /// A count as people read it: `20,000` (the same grouping in Chinese and English).
-pub fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if n < 0 {
-        out.push('-');
-    }
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use model::number::thousands;
 
 #[cfg(test)]
 mod time_tests {

@@ -5,7 +5,7 @@ use server_fn::codec::JsonEncoding;
 use server_fn::error::{FromServerFnError, ServerFnErrorErr};
 
 use crate::i18n::Lang;
-use crate::validate::{field_label, FieldError};
+use crate::validate::Refusal;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum AppError {
@@ -19,14 +19,15 @@ pub enum AppError {
     AccountDisabled,
     #[error("too many failed logins")]
     Throttled { retry_after_secs: i64 },
-    #[error("invalid input")]
-    Invalid(FieldError),
+    /// Input or a state the domain's rules refuse, as the engine said it.
+    #[error("refused: {0}")]
+    Refused(Refusal),
     /// The request is larger than the server takes: 413.
     #[error("request too large")]
     PayloadTooLarge { max_bytes: usize },
     /// The request itself is malformed (a missing or mistyped argument): 400.
     #[error("malformed request")]
-    BadRequest(FieldError),
+    BadRequest(Refusal),
     /// A preset the editor would refuse: every problem, by field (`value.thing1`, `url`…).
     #[error("invalid preset")]
     InvalidPreset(Vec<message::Issue>),
@@ -95,11 +96,7 @@ impl AppError {
                     Lang::En => format!("Too many failed logins. Try again in {minutes} min"),
                 }
             }
-            AppError::Invalid(e) | AppError::BadRequest(e) => format!(
-                "{}: {}",
-                field_label(&e.field, lang),
-                e.problem.message(lang)
-            ),
+            AppError::Refused(r) | AppError::BadRequest(r) => r.message(lang),
             AppError::InvalidPreset(issues) => {
                 let each: Vec<String> = issues
                     .iter()
@@ -186,7 +183,7 @@ impl AppError {
             AppError::Forbidden | AppError::AccountDisabled | AppError::SetupClosed => 403,
             AppError::NotFound => 404,
             AppError::Throttled { .. } => 429,
-            AppError::Invalid(_) | AppError::InvalidPreset(_) | AppError::NoTestOpenid => 422,
+            AppError::Refused(_) | AppError::InvalidPreset(_) | AppError::NoTestOpenid => 422,
             AppError::TemplateRemoved => 409,
             AppError::WeChat { .. } => 502,
             AppError::Conflict(_) => 409,
@@ -206,7 +203,7 @@ mod ssr {
 
     use super::AppError;
     use crate::args::{malformed_field, missing_field, RequestBody};
-    use crate::validate::{FieldError, Problem};
+    use crate::validate::{Problem, Refusal};
 
     pub fn from_framework_error(value: ServerFnErrorErr) -> AppError {
         let detail = match &value {
@@ -239,7 +236,7 @@ mod ssr {
                 opts.set_status(http::StatusCode::BAD_REQUEST);
             }
         }
-        AppError::BadRequest(FieldError {
+        AppError::BadRequest(Refusal {
             field,
             problem: Problem::Malformed,
         })

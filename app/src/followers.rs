@@ -2,6 +2,7 @@
 //! read and sync; each function checks the session itself.
 
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::dto::{DashboardDto, FollowersPageDto, SyncProgressDto};
 use crate::error::AppError;
@@ -103,15 +104,26 @@ pub async fn cancel_follower_sync() -> Result<(), AppError> {
         .or_else(|e| fail(from_engine(e)))
 }
 
+/// The current Official Account's follower sync: whether there is such an account, and its
+/// latest run (none before the first).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatusDto {
+    pub has_account: bool,
+    pub progress: Option<SyncProgressDto>,
+}
+
 #[server(prefix = "/api", endpoint = "sync_status")]
-pub async fn sync_status() -> Result<Option<SyncProgressDto>, AppError> {
+pub async fn sync_status() -> Result<SyncStatusDto, AppError> {
     use crate::auth::ssr::*;
     require_staff().await?;
     let state = state()?;
     let Some(account) = ssr::current_oa(&state).await? else {
-        return Ok(None);
+        return Ok(SyncStatusDto::default());
     };
-    ssr::progress(&state, account.id).await
+    Ok(SyncStatusDto {
+        has_account: true,
+        progress: ssr::progress(&state, account.id).await?,
+    })
 }
 
 #[server(prefix = "/api", endpoint = "dashboard")]
@@ -182,7 +194,7 @@ pub mod ssr {
     use crate::dto::{format_time_ms, AccountBrief, FollowerDto, SyncProgressDto};
     use crate::error::AppError;
     use crate::state::AppState;
-    use crate::validate::{FieldError, Problem};
+    use crate::validate::{Problem, Refusal};
 
     /// The Official Account this session works on: the one chosen in the switcher, else the first.
     pub async fn current_oa(state: &AppState) -> Result<Option<Account>, AppError> {
@@ -233,7 +245,7 @@ pub mod ssr {
             "" => Ok(None),
             "yes" => Ok(Some(true)),
             "no" => Ok(Some(false)),
-            _ => Err(AppError::Invalid(FieldError {
+            _ => Err(AppError::Refused(Refusal {
                 field: field.into(),
                 problem: Problem::NotAnOption,
             })),
@@ -256,7 +268,7 @@ pub mod ssr {
             tag: match tag.trim() {
                 "" => None,
                 t => Some(t.parse().map_err(|_| {
-                    AppError::Invalid(FieldError {
+                    AppError::Refused(Refusal {
                         field: "tag".into(),
                         problem: Problem::NotAnOption,
                     })

@@ -60,8 +60,7 @@ pub struct JobDto {
     pub name: String,
     pub preset_name: String,
     pub template_title: String,
-    /// running | paused | cancelled | done
-    pub state: String,
+    pub state: model::JobState,
     pub pause_reason: Option<String>,
     pub total: i64,
     pub created_by: String,
@@ -120,7 +119,7 @@ pub struct ProgressDto {
     pub pause_explain_zh: Option<String>,
     pub pause_explain_en: Option<String>,
     pub by_channel: Vec<ChannelDto>,
-    /// The viewer is an admin other than the creator and the job waits for approval.
+    /// The viewer is an admin and the job waits for approval (the engine refuses its creator).
     pub can_approve: bool,
     /// Recipients that failed and were sent again by "retry failed".
     pub retried_failures: i64,
@@ -234,22 +233,6 @@ pub async fn create_job(
         return fail(AppError::NotFound);
     };
     let name = name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 60 {
-        return fail(AppError::Invalid(crate::validate::FieldError {
-            field: "job_name".into(),
-            problem: if name.is_empty() {
-                crate::validate::Problem::Required
-            } else {
-                crate::validate::Problem::TooLong(60)
-            },
-        }));
-    }
-    if !(1..=10_000).contains(&rate_limit) {
-        return fail(AppError::Invalid(crate::validate::FieldError {
-            field: "rate_limit".into(),
-            problem: crate::validate::Problem::NotAnOption,
-        }));
-    }
     let new = engine::jobs::NewJob {
         name,
         channel: ssr::channel(&channel)?,
@@ -295,9 +278,8 @@ pub async fn job_progress(id: i64) -> Result<ProgressDto, AppError> {
     let Some(p) = state.engine.job_progress(id).await.map_err(internal)? else {
         return fail(AppError::NotFound);
     };
-    let can_approve = p.job.awaiting_approval()
-        && staff.role == engine::Role::Admin
-        && staff.username != p.job.created_by;
+    // The creator sees the button too: the engine refuses them, and says why (four eyes).
+    let can_approve = p.job.awaiting_approval() && staff.role == engine::Role::Admin;
     let mut dto = ssr::progress_dto(p);
     dto.can_approve = can_approve;
     Ok(dto)
@@ -372,28 +354,27 @@ pub async fn job_recipients(
         .collect())
 }
 
-/// `action`: pause | resume | cancel | retry_failed, or approve (admins other than the job's
-/// creator).
+/// Does `action` to job `id`; approving is for admins other than the job's creator.
 #[server(prefix = "/api", endpoint = "control_job")]
-pub async fn control_job(id: i64, action: String) -> Result<(), AppError> {
+pub async fn control_job(id: i64, action: model::JobAction) -> Result<(), AppError> {
     use crate::auth::ssr::*;
     let staff = require_staff().await?;
     let state = state()?;
     ssr::own_job(&state, id).await?;
     let actor = actor(&staff, &state);
     let engine = &state.engine;
-    let done = match action.as_str() {
-        "approve" => {
+    use model::JobAction;
+    let done = match action {
+        JobAction::Approve => {
             if staff.role != engine::Role::Admin {
                 return fail(AppError::Forbidden);
             }
             engine.approve_job(&actor, id).await.map(|_| ())
         }
-        "pause" => engine.pause_job(&actor, id).await,
-        "resume" => engine.resume_job(&actor, id).await,
-        "cancel" => engine.cancel_job(&actor, id).await,
-        "retry_failed" => engine.retry_failed(&actor, id).await.map(|_| ()),
-        _ => return fail(crate::templates::ssr::invalid("action")),
+        JobAction::Pause => engine.pause_job(&actor, id).await,
+        JobAction::Resume => engine.resume_job(&actor, id).await,
+        JobAction::Cancel => engine.cancel_job(&actor, id).await,
+        JobAction::RetryFailed => engine.retry_failed(&actor, id).await.map(|_| ()),
     };
     done.or_else(|e| fail(from_engine(e)))
 }
@@ -497,7 +478,7 @@ pub mod ssr {
             name: j.name,
             preset_name: j.preset_name,
             template_title: j.template_title,
-            state: j.state.as_str().to_owned(),
+            state: j.state,
             pause_reason: j.pause_reason,
             total: j.total,
             created_by: j.created_by,

@@ -29,6 +29,9 @@ pub struct MpApiKeyDto {
 /// A Mini Program's keys and the URL its backend calls.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MpKeys {
+    pub account_id: i64,
+    /// The Mini Program's name.
+    pub name: String,
     pub endpoint: String,
     pub keys: Vec<MpApiKeyDto>,
 }
@@ -36,6 +39,8 @@ pub struct MpKeys {
 /// A key just created: `key` is shown once and never again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewMpApiKey {
+    /// The Mini Program it is for.
+    pub account_id: i64,
     pub key: String,
     pub info: MpApiKeyDto,
 }
@@ -135,6 +140,7 @@ pub async fn create_mp_api_key(account_id: i64) -> Result<NewMpApiKey, AppError>
     let actor = actor(&admin, &state);
     match state.engine.create_mp_api_key(&actor, account_id).await {
         Ok((key, info)) => Ok(NewMpApiKey {
+            account_id,
             key,
             info: ssr::key_dto(info),
         }),
@@ -142,23 +148,32 @@ pub async fn create_mp_api_key(account_id: i64) -> Result<NewMpApiKey, AppError>
     }
 }
 
+/// Every Mini Program's keys, in one call: the settings page loads them with one resource made
+/// at the top of the page (a resource made inside another's Suspend body is numbered
+/// differently on the server, which renders that body several times, and in the browser).
 #[server(prefix = "/api", endpoint = "list_mp_api_keys")]
-pub async fn list_mp_api_keys(account_id: i64) -> Result<MpKeys, AppError> {
+pub async fn list_mp_api_keys() -> Result<Vec<MpKeys>, AppError> {
     use crate::auth::ssr::*;
     require_admin().await?;
     let state = state()?;
-    let Some(account) = state.engine.account(account_id).await.map_err(internal)? else {
-        return fail(AppError::NotFound);
-    };
-    let keys = state
-        .engine
-        .list_mp_api_keys(account_id)
-        .await
-        .map_err(internal)?;
-    Ok(MpKeys {
-        endpoint: format!("{}/api/mp/{}/login", state.public_url, account.appid),
-        keys: keys.into_iter().map(ssr::key_dto).collect(),
-    })
+    let mut out = Vec::new();
+    for account in state.engine.accounts().await.map_err(internal)? {
+        if account.kind != engine::accounts::AccountKind::Mp {
+            continue;
+        }
+        let keys = state
+            .engine
+            .list_mp_api_keys(account.id)
+            .await
+            .map_err(internal)?;
+        out.push(MpKeys {
+            account_id: account.id,
+            name: account.name.clone(),
+            endpoint: format!("{}/api/mp/{}/login", state.public_url, account.appid),
+            keys: keys.into_iter().map(ssr::key_dto).collect(),
+        });
+    }
+    Ok(out)
 }
 
 #[server(prefix = "/api", endpoint = "revoke_mp_api_key")]
@@ -199,7 +214,7 @@ pub async fn import_mp_users(
         .await
     {
         Ok(report) => Ok(ImportOutcome::Imported(ssr::report_dto(report))),
-        Err(engine::Error::Invalid { field: "csv", .. }) => Ok(too_large),
+        Err(engine::Error::Refused(r)) if r.field == "csv" => Ok(too_large),
         Err(e) => fail(from_engine(e)),
     }
 }

@@ -93,7 +93,7 @@ pub async fn add_staff(
     let state = state()?;
     let username = username.trim().to_owned();
     if let Err(e) = crate::validate::new_account(&username, &password, Some(&password_confirm)) {
-        return fail(AppError::Invalid(e));
+        return fail(AppError::Refused(e));
     }
     let Some(role) = parse_role(&role) else {
         return fail(role_invalid());
@@ -179,24 +179,24 @@ pub async fn change_my_password(
     new_password_confirm: String,
 ) -> Result<(), AppError> {
     use crate::auth::ssr::*;
-    use crate::validate::{FieldError, Problem};
+    use crate::validate::{Problem, Refusal};
     let me = require_staff().await?;
     let state = state()?;
     let session = session().await?;
     if current_password.is_empty() {
-        return fail(AppError::Invalid(FieldError {
+        return fail(AppError::Refused(Refusal {
             field: "current_password".into(),
             problem: Problem::Required,
         }));
     }
     if let Err(problem) = crate::validate::new_password(&new_password) {
-        return fail(AppError::Invalid(FieldError {
+        return fail(AppError::Refused(Refusal {
             field: "password".into(),
             problem,
         }));
     }
     if let Err(problem) = crate::validate::password_confirm(&new_password, &new_password_confirm) {
-        return fail(AppError::Invalid(FieldError {
+        return fail(AppError::Refused(Refusal {
             field: "password_confirm".into(),
             problem,
         }));
@@ -227,7 +227,7 @@ pub mod ssr {
     use crate::dto::StaffRole;
     use crate::error::AppError;
     use crate::state::AppState;
-    use crate::validate::{FieldError, Problem};
+    use crate::validate::{Problem, Refusal};
 
     pub fn to_dto(m: StaffMember) -> StaffDto {
         StaffDto {
@@ -248,7 +248,7 @@ pub mod ssr {
     }
 
     pub fn role_invalid() -> AppError {
-        AppError::Invalid(FieldError {
+        AppError::Refused(Refusal {
             field: "role".into(),
             problem: Problem::NotAnOption,
         })

@@ -188,11 +188,6 @@ pub async fn sync_templates(kind: String) -> Result<SyncReportDto, AppError> {
             unchanged: r.unchanged,
             flagged_presets: r.flagged_presets,
         }),
-        Err(engine::Error::WeChat(e)) => fail(AppError::WeChat {
-            errcode: e.code(),
-            explain_zh: e.explain(true),
-            explain_en: e.explain(false),
-        }),
         Err(e) => fail(from_engine(e)),
     }
 }
@@ -265,7 +260,7 @@ pub async fn save_preset(
         return fail(AppError::NotFound);
     };
     let Ok(body) = serde_json::from_str::<PresetBody>(&body) else {
-        return fail(AppError::BadRequest(crate::validate::FieldError {
+        return fail(AppError::BadRequest(crate::validate::Refusal {
             field: "body".into(),
             problem: crate::validate::Problem::Malformed,
         }));
@@ -388,10 +383,10 @@ pub mod ssr {
     use crate::auth::ssr::internal;
     use crate::error::AppError;
     use crate::state::AppState;
-    use crate::validate::{FieldError, Problem};
+    use crate::validate::{Problem, Refusal};
 
     pub fn invalid(field: &str) -> AppError {
-        AppError::Invalid(FieldError {
+        AppError::Refused(Refusal {
             field: field.into(),
             problem: Problem::NotAnOption,
         })

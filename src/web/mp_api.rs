@@ -55,6 +55,17 @@ fn error(status: StatusCode, errcode: Option<i64>, en: &str, zh: &str) -> Respon
     (status, Json(body)).into_response()
 }
 
+/// A refusal from the engine: its words in both languages and the refusal itself as data
+/// (`field`, `problem.code`, `problem.params`).
+fn refused(refusal: &model::Refusal) -> Response {
+    let body = json!({
+        "error": refusal.message(model::Lang::En),
+        "error_zh": refusal.message(model::Lang::Zh),
+        "refusal": refusal,
+    });
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+}
+
 fn with_retry_after(mut res: Response, wait: Duration) -> Response {
     if let Ok(v) = HeaderValue::from_str(&retry_after_secs(wait).to_string()) {
         res.headers_mut().insert(header::RETRY_AFTER, v);
@@ -463,12 +474,7 @@ async fn subscriptions_answer(
             &format!("Unknown openid: log the user in through /api/mp/{appid}/login first."),
             &format!("未知的 openid：请先通过 /api/mp/{appid}/login 为该用户登录。"),
         ),
-        Err(engine::Error::Invalid { message, .. }) => error(
-            StatusCode::BAD_REQUEST,
-            None,
-            &format!("\"result\": {message}."),
-            &format!("\"result\" 有误：{message}。"),
-        ),
+        Err(engine::Error::Refused(refusal)) => refused(&refusal),
         Err(e) => internal("recording a subscription report", e),
     }
 }

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use crate::accounts::CreateAccount;
 use crate::dto::AccountDto;
 use crate::i18n::{tr, use_lang};
-use crate::validate::{AccountForm, FieldError};
+use crate::validate::{AccountForm, Refusal};
 
 #[component]
 pub fn AccountFormView(
@@ -41,7 +41,7 @@ pub fn AccountFormView(
             problems
                 .get()
                 .into_iter()
-                .find(|p: &FieldError| p.field == field && typed)
+                .find(|p: &Refusal| p.field == field && typed)
                 .map(|p| view! { <p class="field-error">{p.problem.message(lang.get())}</p> })
         }
     };

@@ -2,29 +2,41 @@
 
 use leptos::prelude::*;
 
-use crate::dto::{format_time_ms, AccountDto};
+use crate::dto::format_time_ms;
 use crate::error::AppError;
 use crate::i18n::{tr, use_lang, Lang};
 use crate::mp::{
-    import_mp_users, list_mp_api_keys, prepare_upload, CreateMpApiKey, ImportOutcome,
-    ImportReportDto, MpKeys, RevokeMpApiKey, MAX_IMPORT_BYTES, MAX_IMPORT_ROWS,
+    import_mp_users, prepare_upload, CreateMpApiKey, ImportOutcome, ImportReportDto, MpKeys,
+    RevokeMpApiKey, MAX_IMPORT_BYTES, MAX_IMPORT_ROWS,
 };
 
 /// Bytes of CSV per request: even fully percent-encoded, a piece stays under the server's 1 MB
 /// request limit.
 const UPLOAD_PIECE_BYTES: usize = 256 * 1024;
 
+/// The Mini Program section whose key form was sent last: it alone shows the answer.
+#[derive(Clone, Copy)]
+pub struct KeyTarget(pub RwSignal<Option<i64>>);
+
+/// One Mini Program's tools, from data and actions the page made at its top: nothing in here
+/// creates a resource, a Suspense or a Transition, because the page builds it inside a Suspend
+/// body (see `list_mp_api_keys`).
 #[component]
-pub fn MpTools(account: AccountDto) -> impl IntoView {
-    let id = account.id;
+pub fn MpTools(
+    keys: MpKeys,
+    create: ServerAction<CreateMpApiKey>,
+    revoke: ServerAction<RevokeMpApiKey>,
+) -> impl IntoView {
+    let id = keys.account_id;
     let heading = format!("mp-{id}-heading");
     let labelled_by = heading.clone();
+    let name = keys.name.clone();
     view! {
         <section class="card mp-tools" aria-labelledby=labelled_by>
             <h2 id=heading>
-                {account.name.clone()} " · " {tr("小程序后端接口", "Mini Program backend API")}
+                {name} " · " {tr("小程序后端接口", "Mini Program backend API")}
             </h2>
-            <MpKeySection account_id=id />
+            <MpKeySection keys create revoke />
             <MpImportSection account_id=id />
         </section>
     }
@@ -37,16 +49,18 @@ fn ErrorText(error: AppError) -> impl IntoView {
 }
 
 #[component]
-fn MpKeySection(account_id: i64) -> impl IntoView {
-    let create = ServerAction::<CreateMpApiKey>::new();
-    let revoke = ServerAction::<RevokeMpApiKey>::new();
-    let keys = Resource::new(
-        move || (create.version().get(), revoke.version().get()),
-        move |_| list_mp_api_keys(account_id),
-    );
+fn MpKeySection(
+    keys: MpKeys,
+    create: ServerAction<CreateMpApiKey>,
+    revoke: ServerAction<RevokeMpApiKey>,
+) -> impl IntoView {
+    let account_id = keys.account_id;
+    let target = use_context::<KeyTarget>().map(|t| t.0);
+    let mine = move || target.is_some_and(|t| t.get() == Some(account_id));
     let new_key = move || {
-        create.value().get().map(|r| match r {
-            Ok(k) => view! {
+        match create.value().get() {
+        Some(Ok(k)) if k.account_id == account_id => Some(
+            view! {
                 <div class="new-key" role="status">
                     <p class="new-key-warning">
                         <strong>{tr("只显示一次", "Shown only once")}</strong>
@@ -59,14 +73,17 @@ fn MpKeySection(account_id: i64) -> impl IntoView {
                 </div>
             }
             .into_any(),
-            Err(e) => view! { <ErrorText error=e /> }.into_any(),
-        })
+        ),
+        Some(Err(e)) if mine() => Some(view! { <ErrorText error=e /> }.into_any()),
+        _ => None,
+    }
     };
     let revoke_error = move || {
         revoke
             .value()
             .get()
             .and_then(Result::err)
+            .filter(|_| mine())
             .map(|e| view! { <ErrorText error=e /> })
     };
     // A new key can only be shown by the running app, so the button waits for it (a click
@@ -74,33 +91,33 @@ fn MpKeySection(account_id: i64) -> impl IntoView {
     let interactive = RwSignal::new(false);
     Effect::new(move |_| interactive.set(true));
     let keys_heading = format!("mp-{account_id}-keys");
+    let mark = move |_| {
+        if let Some(t) = target {
+            t.set(Some(account_id));
+        }
+    };
     view! {
-        <h3 id=keys_heading>{tr("API 密钥", "API keys")}</h3>
-        <Transition fallback=|| view! { <p>"…"</p> }>
-            {move || Suspend::new(async move {
-                match keys.await {
-                    Ok(list) => view! { <KeyList keys=list revoke=revoke /> }.into_any(),
-                    Err(e) => view! { <ErrorText error=e /> }.into_any(),
-                }
-            })}
-        </Transition>
-        {revoke_error}
-        <ActionForm action=create attr:class="inline-form">
-            <input type="hidden" name="account_id" value=account_id />
-            <button
-                type="submit"
-                class="primary"
-                disabled=move || !interactive.get() || create.pending().get()
-            >
-                {tr("创建密钥", "Create a key")}
-            </button>
-        </ActionForm>
-        <noscript>
-            <p class="muted">
-                {tr("新密钥需要启用 JavaScript 才能显示。", "Showing a new key needs JavaScript.")}
-            </p>
-        </noscript>
-        {new_key}
+        <div class="mp-keys" on:submit=mark>
+            <h3 id=keys_heading>{tr("API 密钥", "API keys")}</h3>
+            <KeyList keys revoke />
+            {revoke_error}
+            <ActionForm action=create attr:class="inline-form">
+                <input type="hidden" name="account_id" value=account_id />
+                <button
+                    type="submit"
+                    class="primary"
+                    disabled=move || !interactive.get() || create.pending().get()
+                >
+                    {tr("创建密钥", "Create a key")}
+                </button>
+            </ActionForm>
+            <noscript>
+                <p class="muted">
+                    {tr("新密钥需要启用 JavaScript 才能显示。", "Showing a new key needs JavaScript.")}
+                </p>
+            </noscript>
+            {new_key}
+        </div>
     }
 }
 

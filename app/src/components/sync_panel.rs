@@ -3,40 +3,14 @@
 use leptos::prelude::*;
 
 use crate::dto::{format_time_ms, thousands, SyncProgressDto};
-use crate::followers::{sync_status, CancelFollowerSync, StartFollowerSync};
+use crate::followers::{CancelFollowerSync, StartFollowerSync};
 use crate::i18n::{tr, use_lang, Lang};
 
-/// `finished` is bumped whenever a sync ends, so pages can reload their data.
+/// The panel, from what the page loaded (`base`) and the live stream since; `finished` is bumped
+/// whenever a sync ends, so pages can reload their data. The page makes the actions and the
+/// resource at its top: nothing in here takes a hydration number.
 #[component]
-pub fn SyncPanel(finished: RwSignal<u32>) -> impl IntoView {
-    let start = ServerAction::<StartFollowerSync>::new();
-    let cancel = ServerAction::<CancelFollowerSync>::new();
-    let initial = Resource::new(
-        move || {
-            (
-                start.version().get(),
-                cancel.version().get(),
-                finished.get(),
-            )
-        },
-        |_| sync_status(),
-    );
-    let live = RwSignal::new(None::<SyncProgressDto>);
-    view! {
-        <section class="card sync-panel" aria-labelledby="sync-heading">
-            <h2 id="sync-heading">{tr("粉丝同步", "Follower sync")}</h2>
-            <Transition fallback=|| view! { <p>"…"</p> }>
-                {move || Suspend::new(async move {
-                    let base = initial.await.ok().flatten();
-                    view! { <SyncView base live start cancel finished /> }
-                })}
-            </Transition>
-        </section>
-    }
-}
-
-#[component]
-fn SyncView(
+pub fn SyncPanel(
     base: Option<SyncProgressDto>,
     live: RwSignal<Option<SyncProgressDto>>,
     start: ServerAction<StartFollowerSync>,
@@ -69,23 +43,26 @@ fn SyncView(
     let running = Memo::new(move |_| shown.get().is_some_and(|p| p.running()));
 
     view! {
-        {move || match shown.get() {
-            None => view! { <p class="muted">{tr("尚未同步过粉丝。", "Followers have not been synced yet.")}</p> }.into_any(),
-            Some(p) => view! { <ProgressView p=p lang=lang.get() /> }.into_any(),
-        }}
-        <div class="sync-actions">
-            <ActionForm action=start>
-                <button type="submit" class="primary" disabled=move || running.get() || start.pending().get()>
-                    {tr("同步粉丝", "Sync followers")}
-                </button>
-            </ActionForm>
-            <Show when=move || running.get()>
-                <ActionForm action=cancel>
-                    <button type="submit">{tr("取消同步", "Cancel sync")}</button>
+        <section class="card sync-panel" aria-labelledby="sync-heading">
+            <h2 id="sync-heading">{tr("粉丝同步", "Follower sync")}</h2>
+            {move || match shown.get() {
+                None => view! { <p class="muted">{tr("尚未同步过粉丝。", "Followers have not been synced yet.")}</p> }.into_any(),
+                Some(p) => view! { <ProgressView p=p lang=lang.get() /> }.into_any(),
+            }}
+            <div class="sync-actions">
+                <ActionForm action=start>
+                    <button type="submit" class="primary" disabled=move || running.get() || start.pending().get()>
+                        {tr("同步粉丝", "Sync followers")}
+                    </button>
                 </ActionForm>
-            </Show>
-        </div>
-        {start_error}
+                <Show when=move || running.get()>
+                    <ActionForm action=cancel>
+                        <button type="submit">{tr("取消同步", "Cancel sync")}</button>
+                    </ActionForm>
+                </Show>
+            </div>
+            {start_error}
+        </section>
     }
 }
 

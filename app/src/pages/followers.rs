@@ -6,8 +6,8 @@ use leptos_router::hooks::use_query_map;
 
 use crate::components::empty_state::EmptyState;
 use crate::components::sync_panel::SyncPanel;
-use crate::dto::FollowersPageDto;
-use crate::followers::list_followers;
+use crate::dto::{FollowersPageDto, SyncProgressDto};
+use crate::followers::{list_followers, sync_status, CancelFollowerSync, StartFollowerSync};
 use crate::i18n::{tr, use_lang};
 use crate::url::query_string;
 
@@ -53,6 +53,21 @@ pub fn FollowersPage() -> impl IntoView {
     let filters = Memo::new(move |_| Filters::from_query(|k| query.read().get(k)));
     let after = Memo::new(move |_| query.read().get("after").unwrap_or_default());
     let finished = RwSignal::new(0u32);
+    // The sync panel's actions and data are made here, not inside a Suspend body (see
+    // `SyncPanel`).
+    let start = ServerAction::<StartFollowerSync>::new();
+    let cancel = ServerAction::<CancelFollowerSync>::new();
+    let status = Resource::new(
+        move || {
+            (
+                start.version().get(),
+                cancel.version().get(),
+                finished.get(),
+            )
+        },
+        |_| sync_status(),
+    );
+    let live = RwSignal::new(None::<SyncProgressDto>);
     let page = Resource::new(
         move || (filters.get(), after.get(), finished.get()),
         |(f, after, _)| list_followers(f.search, f.subscribed, f.unionid, f.matched, f.tag, after),
@@ -60,6 +75,12 @@ pub fn FollowersPage() -> impl IntoView {
 
     view! {
         <h1>{tr("粉丝", "Followers")}</h1>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let s = status.await.ok().filter(|s| s.has_account)?;
+                Some(view! { <SyncPanel base=s.progress live start cancel finished /> })
+            })}
+        </Transition>
         <Transition fallback=|| view! { <p>"…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {
@@ -73,7 +94,6 @@ pub fn FollowersPage() -> impl IntoView {
                         />
                     }.into_any(),
                     Ok(p) => view! {
-                        <SyncPanel finished />
                         <FilterForm filters=filters.get_untracked() />
                         <FollowersTable page=p filters=filters.get_untracked() />
                     }.into_any(),

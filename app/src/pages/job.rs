@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
+use model::{JobAction, JobState};
 
 use crate::dto::format_time_ms;
 use crate::i18n::{tr, use_lang, Lang};
@@ -10,15 +11,26 @@ use crate::jobs::{
     job_progress, job_recipients, ControlJob, ProgressDto, RecipientDto, RECIPIENT_PAGE,
 };
 
-/// The state of a job in words.
-pub fn state_label(state: &str, lang: Lang) -> &'static str {
-    match state {
-        "running" => lang.pick("发送中", "Sending"),
-        "paused" => lang.pick("已暂停", "Paused"),
-        "cancelled" => lang.pick("已取消", "Cancelled"),
-        "done" => lang.pick("已完成", "Finished"),
-        "awaiting_approval" => lang.pick("等待审批", "Awaiting approval"),
-        _ => lang.pick("未知", "Unknown"),
+/// A job's state as its badge shows it; a job waiting for approval is paused, shown as such.
+pub fn state_label(state: JobState, awaiting: bool, lang: Lang) -> String {
+    if awaiting {
+        return lang.pick("等待审批", "Awaiting approval").to_owned();
+    }
+    // The domain's word for the state, capitalised for a badge.
+    let word = state.label(lang);
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// The badge's CSS class suffix.
+pub fn state_class(state: JobState, awaiting: bool) -> &'static str {
+    if awaiting {
+        "awaiting_approval"
+    } else {
+        state.as_str()
     }
 }
 
@@ -144,7 +156,7 @@ pub fn JobPage() -> impl IntoView {
     Effect::new(move |_| {
         if let Some(Ok(p)) = progress.get() {
             live.set(
-                matches!(p.job.state.as_str(), "running" | "paused")
+                matches!(p.job.state, JobState::Running | JobState::Paused)
                     || p.sending > 0
                     || p.awaiting_receipts,
             );
@@ -172,7 +184,7 @@ pub fn JobPage() -> impl IntoView {
 fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
     let lang = use_lang();
     let id = p.job.id;
-    let state = p.job.state.clone();
+    let state = p.job.state;
     let percent = p.percent();
     let finished = p.finished();
     let total = p.job.total;
@@ -181,28 +193,21 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
     let pause_reason = p.job.pause_reason.clone();
     let awaiting = p.job.awaiting_approval;
     let can_approve = p.can_approve;
-    let running = state == "running";
-    let paused = state == "paused";
+    let running = state == JobState::Running;
+    let paused = state == JobState::Paused;
     // A job waiting for approval is paused: it can be cancelled (withdrawn), not resumed.
     let open = running || paused;
-    let state = if awaiting {
-        "awaiting_approval".to_owned()
-    } else {
-        state
-    };
     let failed = p.failed;
     let best = p.job.channel == "best";
-    let button = move |action: &'static str,
-                       zh: &'static str,
-                       en: &'static str,
-                       class: &'static str| {
-        view! {
-            <button type="button" class=class disabled=move || control.pending().get()
-                on:click=move |_| { control.dispatch(ControlJob { id, action: action.into() }); }>
-                {move || lang.get().pick(zh, en)}
-            </button>
-        }
-    };
+    let button =
+        move |action: JobAction, zh: &'static str, en: &'static str, class: &'static str| {
+            view! {
+                <button type="button" class=class disabled=move || control.pending().get()
+                    on:click=move |_| { control.dispatch(ControlJob { id, action }); }>
+                    {move || lang.get().pick(zh, en)}
+                </button>
+            }
+        };
     let control_error = move || {
         control
             .value()
@@ -306,14 +311,14 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
                     "收件人数超过审批阈值：需要另一位管理员（不是创建者）批准后才会开始发送。",
                     "More recipients than the approval threshold: another admin (not the creator) must approve the job before it sends.",
                 )}</p>
-                {can_approve.then(|| button("approve", "批准并开始发送", "Approve and start sending", "primary"))}
+                {can_approve.then(|| button(JobAction::Approve, "批准并开始发送", "Approve and start sending", "primary"))}
             </section>
         })}
         <section class="card" aria-labelledby="job-progress-heading">
             <div class="section-head">
                 <h2 id="job-progress-heading">{tr("进度", "Progress")}</h2>
-                <span class=format!("job-state state-{state}") role="status">
-                    {let s = state.clone(); move || state_label(&s, lang.get())}
+                <span class=format!("job-state state-{}", state_class(state, awaiting)) role="status">
+                    {move || state_label(state, awaiting, lang.get())}
                     {pause_reason.clone().map(|r| {
                         let (zh, en) = (p.pause_explain_zh.clone(), p.pause_explain_en.clone());
                         let text = move || match (r.as_str(), lang.get()) {
@@ -352,10 +357,10 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
                 </table>
             })}
             <div class="sync-actions">
-                {running.then(|| button("pause", "暂停", "Pause", ""))}
-                {(paused && !awaiting).then(|| button("resume", "继续", "Resume", "primary"))}
-                {open.then(|| button("cancel", "取消任务", "Cancel job", "danger"))}
-                {(failed > 0).then(|| button("retry_failed", "重试失败的", "Retry failed", ""))}
+                {running.then(|| button(JobAction::Pause, "暂停", "Pause", ""))}
+                {(paused && !awaiting).then(|| button(JobAction::Resume, "继续", "Resume", "primary"))}
+                {open.then(|| button(JobAction::Cancel, "取消任务", "Cancel job", "danger"))}
+                {(failed > 0).then(|| button(JobAction::RetryFailed, "重试失败的", "Retry failed", ""))}
                 <a class="button" href=format!("/export/jobs/{id}.csv") download="">{tr("导出结果 CSV", "Export results (CSV)")}</a>
             </div>
             {control_error}

@@ -7,7 +7,7 @@ use crate::components::empty_state::EmptyState;
 use crate::dto::{format_time_ms, SessionInfo, StaffRole};
 use crate::i18n::{tr, use_lang};
 use crate::jobs::{approval_threshold, list_jobs, SetApprovalThreshold};
-use crate::pages::job::state_label;
+use crate::pages::job::{state_class, state_label};
 
 #[component]
 pub fn JobsPage() -> impl IntoView {
@@ -41,13 +41,12 @@ pub fn JobsPage() -> impl IntoView {
                             </tr></thead>
                             <tbody>
                                 {list.into_iter().map(|j| {
-                                    let state = if j.awaiting_approval { "awaiting_approval".to_owned() } else { j.state.clone() };
-                                    let state_class = state.clone();
+                                    let (state, awaiting) = (j.state, j.awaiting_approval);
                                     view! {
                                         <tr>
                                             <th scope="row"><a href=format!("/jobs/{}", j.id)>{j.name.clone()}</a></th>
                                             <td>{if j.preset_name.is_empty() { j.mp_preset_name.clone().unwrap_or_default() } else { j.preset_name.clone() }}</td>
-                                            <td><span class=format!("job-state state-{state_class}")>{move || state_label(&state, lang.get())}</span></td>
+                                            <td><span class=format!("job-state state-{}", state_class(state, awaiting))>{move || state_label(state, awaiting, lang.get())}</span></td>
                                             <td>{j.total}</td>
                                             <td class="muted">{j.created_by.clone()} " · " {format_time_ms(j.created_ms)}</td>
                                         </tr>
@@ -74,15 +73,34 @@ fn ApprovalThreshold() -> impl IntoView {
     let save = ServerAction::<SetApprovalThreshold>::new();
     let current = Resource::new(move || save.version().get(), |_| approval_threshold());
     let input = RwSignal::new(String::new());
-    let result =
-        move || {
-            save.value().get().map(|r| match r {
-                Ok(()) => view! { <p class="test-ok" role="status">{tr("已保存", "Saved")}</p> }
-                    .into_any(),
-                Err(e) => view! { <p class="form-error" role="alert">{e.message(lang.get())}</p> }
-                    .into_any(),
-            })
+    // Checked as you type with the engine's own rule; the server checks again.
+    let problem = move || {
+        let text = input.get();
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        let refused = match text.parse::<i64>() {
+            Ok(n) => model::rules::approval_threshold(n).err(),
+            Err(_) => Some(model::Problem::Malformed),
         };
+        refused.map(|p| model::Refusal::new("approval_threshold", p))
+    };
+    let result = move || {
+        if let Some(r) = problem() {
+            return Some(
+                view! { <p class="form-error" role="alert">{r.message(lang.get())}</p> }.into_any(),
+            );
+        }
+        save.value().get().map(|r| match r {
+            Ok(()) => {
+                view! { <p class="test-ok" role="status">{tr("已保存", "Saved")}</p> }.into_any()
+            }
+            Err(e) => {
+                view! { <p class="form-error" role="alert">{e.message(lang.get())}</p> }.into_any()
+            }
+        })
+    };
     view! {
         <section class="card" aria-labelledby="approval-threshold-heading">
             <h2 id="approval-threshold-heading">{tr("发送审批", "Send approval")}</h2>
@@ -103,15 +121,14 @@ fn ApprovalThreshold() -> impl IntoView {
             {admin.then(|| view! {
                 <form class="form-grid" on:submit=move |ev| {
                     ev.prevent_default();
-                    match input.get_untracked().trim().parse::<i64>() {
-                        Ok(threshold) => { save.dispatch(SetApprovalThreshold { threshold }); }
-                        Err(_) => { save.dispatch(SetApprovalThreshold { threshold: -1 }); }
+                    if let Ok(threshold) = input.get_untracked().trim().parse::<i64>() {
+                        save.dispatch(SetApprovalThreshold { threshold });
                     }
                 }>
                     <label for="approval-threshold">{tr("审批阈值（收件人数）", "Approval threshold (recipients)")}</label>
                     <input id="approval-threshold" type="text" inputmode="numeric" prop:value=move || input.get()
                         on:input=move |ev| input.set(event_target_value(&ev)) />
-                    <button type="submit" disabled=move || save.pending().get()>{tr("保存", "Save")}</button>
+                    <button type="submit" disabled=move || save.pending().get() || problem().is_some()>{tr("保存", "Save")}</button>
                 </form>
                 {result}
             })}

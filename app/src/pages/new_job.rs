@@ -375,7 +375,28 @@ fn Review(
             crate::dto::format_time_ms(js_now_ms())
         ));
     }
+    // The engine's rules, as you type; the server checks them again.
+    let name_problem = move || {
+        model::rules::job_name(&name.get())
+            .err()
+            .map(|p| model::Refusal::new("job_name", p))
+    };
+    let rate_problem = move || {
+        let text = rate.get();
+        let text = text.trim();
+        let refused = match text.parse::<i64>() {
+            _ if text.is_empty() => None,
+            Ok(r) => model::rules::rate_limit(r).err(),
+            Err(_) => Some(model::Problem::Malformed),
+        };
+        refused.map(|p| model::Refusal::new("rate_limit", p))
+    };
+    let nobody = (n == 0).then(|| model::Refusal::new("recipients", model::Problem::NoRecipients));
     let create_error = move || {
+        let local = nobody.clone().or_else(name_problem).or_else(rate_problem);
+        if let Some(r) = local {
+            return Some(view! { <p class="form-error" role="alert">{r.message(lang.get())}</p> });
+        }
         create
             .value()
             .get()
@@ -446,7 +467,7 @@ fn Review(
                 )}</p>
             })}
             {create_error}
-            <button type="button" class="primary" disabled=move || create.pending().get() || n == 0 on:click=on_create>
+            <button type="button" class="primary" disabled=move || create.pending().get() || n == 0 || name_problem().is_some() || rate_problem().is_some() on:click=on_create>
                 {move || lang.get().pick("创建并开始发送", "Create and start sending")}
             </button>
         </section>

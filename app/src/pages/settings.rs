@@ -5,11 +5,12 @@ use leptos::prelude::*;
 
 use crate::accounts::{list_accounts, CreateAccount, DeleteAccount, TestAccountConnection};
 use crate::components::account_form::AccountFormView;
-use crate::components::mp_keys::MpTools;
+use crate::components::mp_keys::{KeyTarget, MpTools};
 use crate::dto::{format_time_ms, AccountDto, InstanceDto, InstanceStatus, SessionInfo, StaffRole};
 use crate::error::AppError;
 use crate::i18n::{tr, use_lang};
 use crate::instances::list_instances;
+use crate::mp::{list_mp_api_keys, CreateMpApiKey, RevokeMpApiKey};
 use crate::staff::ChangeMyPassword;
 
 #[component]
@@ -132,14 +133,32 @@ fn ChangePassword() -> impl IntoView {
 #[derive(Clone, Copy)]
 struct DeleteTarget(RwSignal<Option<i64>>);
 
+/// Accounts, their Mini Programs' tools and the form to add one. Every resource and action is
+/// made here, at the top: a resource made inside a Suspend body gets other hydration numbers on
+/// the server (which renders such a body up to three times) than in the browser (once), and
+/// the section then never becomes interactive.
 #[component]
 fn AccountsAdmin() -> impl IntoView {
     let create = ServerAction::<CreateAccount>::new();
     let delete = ServerAction::<DeleteAccount>::new();
+    let create_key = ServerAction::<CreateMpApiKey>::new();
+    let revoke_key = ServerAction::<RevokeMpApiKey>::new();
     provide_context(DeleteTarget(RwSignal::new(None)));
+    provide_context(KeyTarget(RwSignal::new(None)));
     let accounts = Resource::new(
         move || (create.version().get(), delete.version().get()),
         |_| list_accounts(),
+    );
+    let mp_keys = Resource::new(
+        move || {
+            (
+                create.version().get(),
+                delete.version().get(),
+                create_key.version().get(),
+                revoke_key.version().get(),
+            )
+        },
+        |_| list_mp_api_keys(),
     );
     let changed = crate::components::account_switcher::use_accounts_changed();
     Effect::new(move |prev: Option<(usize, usize)>| {
@@ -151,37 +170,41 @@ fn AccountsAdmin() -> impl IntoView {
     });
 
     view! {
-        <Transition fallback=|| view! { <p>"…"</p> }>
-            {move || Suspend::new(async move {
-                let (table, list) = match accounts.await {
-                    Ok(list) if list.is_empty() => (
-                        view! {
+        <section class="card" aria-labelledby="accounts-heading">
+            <h2 id="accounts-heading">{tr("微信账号", "WeChat accounts")}</h2>
+            <Transition fallback=|| view! { <p>"…"</p> }>
+                {move || Suspend::new(async move {
+                    match accounts.await {
+                        Ok(list) if list.is_empty() => view! {
                             <p class="muted">{tr("尚未添加公众号或小程序。", "No Official Account or Mini Program yet.")}</p>
                         }.into_any(),
-                        list,
-                    ),
-                    Ok(list) => (view! { <AccountsTable accounts=list.clone() delete=delete /> }.into_any(), list),
-                    Err(e) => (view! { <ErrorLine error=e /> }.into_any(), Vec::new()),
-                };
-                let mp_tools = list
-                    .iter()
-                    .filter(|a| a.kind == "mp")
-                    .cloned()
-                    .map(|a| view! { <MpTools account=a /> })
-                    .collect_view();
-                view! {
-                    <section class="card" aria-labelledby="accounts-heading">
-                        <h2 id="accounts-heading">{tr("微信账号", "WeChat accounts")}</h2>
-                        {table}
-                    </section>
-                    {mp_tools}
-                    <section class="card" aria-labelledby="add-account-heading">
-                        <h2 id="add-account-heading">{tr("添加账号", "Add an account")}</h2>
-                        <AccountFormView action=create accounts=list />
-                    </section>
+                        Ok(list) => view! { <AccountsTable accounts=list delete=delete /> }.into_any(),
+                        Err(e) => view! { <ErrorLine error=e /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match mp_keys.await {
+                    Ok(all) => all
+                        .into_iter()
+                        .map(|keys| view! { <MpTools keys create=create_key revoke=revoke_key /> })
+                        .collect_view()
+                        .into_any(),
+                    Err(e) => view! { <ErrorLine error=e /> }.into_any(),
                 }
             })}
         </Transition>
+        <section class="card" aria-labelledby="add-account-heading">
+            <h2 id="add-account-heading">{tr("添加账号", "Add an account")}</h2>
+            <Transition fallback=|| view! { <p>"…"</p> }>
+                {move || Suspend::new(async move {
+                    let list = accounts.await.unwrap_or_default();
+                    view! { <AccountFormView action=create accounts=list /> }
+                })}
+            </Transition>
+        </section>
     }
 }
 

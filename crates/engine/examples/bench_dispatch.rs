@@ -250,7 +250,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let actor = Actor::cli();
     // One operator runs the benchmark: its 100,000-recipient job needs no second admin.
     engine
-        .set_approval_threshold(&actor, engine::settings::MAX_APPROVAL_THRESHOLD)
+        .set_approval_threshold(&actor, model::rules::APPROVAL_THRESHOLD_MAX)
         .await?;
 
     // 1. Raw capacity versus the dispatcher, same N, concurrency and latency.
@@ -282,7 +282,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             preset_id,
             "ratio",
             &RecipientSource::Openids(openids.to_vec()),
-            engine::jobs::MAX_RATE_LIMIT,
+            model::rules::RATE_LIMIT_MAX,
         )
         .await?;
     eprintln!("raw capacity {raw_before:.0}/s; dispatching the same {ratio_n}…");
@@ -349,7 +349,7 @@ async fn hundred_k(
             preset_id,
             "100k",
             &RecipientSource::AllSubscribed,
-            engine::jobs::MAX_RATE_LIMIT,
+            model::rules::RATE_LIMIT_MAX,
         )
         .await?;
     eprintln!(

@@ -2,9 +2,11 @@
 
 use std::fmt;
 
-use crate::audit::Actor;
+use crate::audit::{Actor, RecordAudit};
+use crate::db::BeginWrite;
 use crate::vault::{self, MasterKey};
 use crate::{now_ms, on_db, Db, Engine, Error, Result};
+use model::Problem;
 
 /// WeChat's production API host; an account may point elsewhere (a simulator, a proxy).
 pub const WECHAT_API_BASE: &str = "https://api.weixin.qq.com";
@@ -243,6 +245,8 @@ impl Engine {
         }
         let now = now_ms();
         let key = self.master_key();
+        let detail = serde_json::json!({ "kind": new.kind.as_str(), "name": new.name, "api_base": new.api_base, "sandbox": new.sandbox, "linked_account_id": new.linked_account_id });
+        let turn = self.write_gate().await;
         let id = on_db!(self.db(), |pool| {
             let work = async {
                 let mut tx = pool.begin().await?;
@@ -303,32 +307,24 @@ impl Engine {
                 .execute(&mut *tx)
                 .await?;
                 }
+                tx.record_audit(actor, "account.create", &new.appid, &detail)
+                    .await?;
                 tx.commit().await?;
                 Ok::<_, Error>(id)
             };
             work.await
         })?;
-        self.audit(
-            actor,
-            "account.create",
-            &new.appid,
-            serde_json::json!({ "kind": new.kind.as_str(), "name": new.name, "api_base": new.api_base, "sandbox": new.sandbox, "linked_account_id": new.linked_account_id }),
-        )
-        .await?;
+        drop(turn);
         self.account(id).await?.ok_or(Error::NotFound)
     }
 
     async fn check_link_partner(&self, kind: AccountKind, other: i64) -> Result<()> {
-        let partner = self.account(other).await?.ok_or(Error::Invalid {
-            field: "linked_account_id",
-            message: "no such account".into(),
-        })?;
+        let partner = self
+            .account(other)
+            .await?
+            .ok_or(Error::refused("linked_account_id", Problem::NotAnOption))?;
         if partner.kind == kind {
-            return Err(Error::Invalid {
-                field: "linked_account_id",
-                message: "an Official Account links to a Mini Program and the other way round"
-                    .into(),
-            });
+            return Err(Error::refused("linked_account_id", Problem::LinkKinds));
         }
         Ok(())
     }
@@ -376,6 +372,8 @@ impl Engine {
         let secret = seal_secret(key, id, "secret", &secret)?;
         let callback_token = seal_secret(key, id, "callback_token", &callback_token)?;
         let aes = seal_secret(key, id, "encoding_aes_key", &aes)?;
+        let detail = serde_json::json!({ "changed": changed });
+        let turn = self.write_gate().await;
         on_db!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
@@ -398,15 +396,11 @@ impl Engine {
                     .execute(&mut *tx)
                     .await?;
             }
+            tx.record_audit(actor, "account.update", &current.appid, &detail)
+                .await?;
             tx.commit().await
         })?;
-        self.audit(
-            actor,
-            "account.update",
-            &current.appid,
-            serde_json::json!({ "changed": changed }),
-        )
-        .await?;
+        drop(turn);
         self.account(id).await?.ok_or(Error::NotFound)
     }
 
@@ -429,6 +423,8 @@ impl Engine {
 
     pub async fn delete_account(&self, actor: &Actor, id: i64) -> Result<()> {
         let current = self.account(id).await?.ok_or(Error::NotFound)?;
+        let detail = serde_json::json!({ "kind": current.kind.as_str() });
+        let _turn = self.write_gate().await;
         on_db!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query("DELETE FROM wechat_tokens WHERE account_id = $1")
@@ -445,15 +441,11 @@ impl Engine {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            tx.record_audit(actor, "account.delete", &current.appid, &detail)
+                .await?;
             tx.commit().await
         })?;
-        self.audit(
-            actor,
-            "account.delete",
-            &current.appid,
-            serde_json::json!({ "kind": current.kind.as_str() }),
-        )
-        .await
+        Ok(())
     }
 }
 
@@ -506,6 +498,7 @@ impl Engine {
             return Ok(());
         }
         let sqlite = matches!(self.db(), Db::Sqlite(_));
+        let turn = self.write_gate().await;
         let sealed = on_db!(self.db(), |pool| async {
             let mut tx = pool.begin().await?;
             // SQLite: overwrite freed space with zeros, so that the replaced values do not stay
@@ -534,6 +527,14 @@ impl Engine {
                 .await?
                 .rows_affected();
             }
+            let detail = serde_json::json!({ "values": sealed, "key_id": current });
+            tx.record_audit(
+                &Actor::system(),
+                "keys.encrypt_plaintext",
+                "accounts",
+                &detail,
+            )
+            .await?;
             if let Some(previous) = secure_delete {
                 let mode = match previous {
                     0 => "OFF",
@@ -548,27 +549,17 @@ impl Engine {
             Ok::<_, Error>(sealed)
         }
         .await)?;
+        drop(turn);
         self.checkpoint_sqlite().await;
         tracing::info!(
             values = sealed,
             key_id = %current,
             "encrypted account secrets stored in plaintext by an earlier version"
         );
-        if let Err(e) = self
-            .audit(
-                &Actor::system(),
-                "keys.encrypt_plaintext",
-                "accounts",
-                serde_json::json!({ "values": sealed, "key_id": current }),
-            )
-            .await
-        {
-            tracing::error!("the plaintext secrets are encrypted but the audit entry failed: {e}");
-        }
         Ok(())
     }
 
-    /// Re-encrypts every account secret under `new_key` in one transaction and records
+    /// Re-encrypts every account secret under `new_key` in one transaction, which also records
     /// `keys.rotate` (counts and key ids only). This engine keeps the old key: open a new one
     /// with `new_key` afterwards. Stop other wxpush processes first: they would keep writing
     /// under the old key.
@@ -584,8 +575,10 @@ impl Engine {
         } else {
             format!("{SELECT_SEALED} FOR UPDATE")
         };
+        let turn = self.write_gate().await;
         let rotation = on_db!(self.db(), |pool| async {
-            let mut tx = pool.begin().await?;
+            // It reads before it writes (see `BeginWrite`).
+            let mut tx = pool.begin_write().await?;
             // SQLite: overwrite freed space with zeros, so that the replaced values do not stay
             // readable in the file (restored before commit).
             let secure_delete: Option<i64> = if sqlite {
@@ -625,6 +618,14 @@ impl Engine {
                 .await?;
                 rotation.accounts += 1;
             }
+            let detail = serde_json::json!({
+                "accounts": rotation.accounts,
+                "values": rotation.values,
+                "old_key_id": old_key.id(),
+                "new_key_id": new_key.id(),
+            });
+            tx.record_audit(actor, "keys.rotate", "accounts", &detail)
+                .await?;
             if let Some(previous) = secure_delete {
                 let mode = match previous {
                     0 => "OFF",
@@ -639,24 +640,8 @@ impl Engine {
             Ok::<_, Error>(rotation)
         }
         .await)?;
+        drop(turn);
         self.checkpoint_sqlite().await;
-        // The rotation is committed whatever happens to its record.
-        if let Err(e) = self
-            .audit(
-                actor,
-                "keys.rotate",
-                "accounts",
-                serde_json::json!({
-                    "accounts": rotation.accounts,
-                    "values": rotation.values,
-                    "old_key_id": old_key.id(),
-                    "new_key_id": new_key.id(),
-                }),
-            )
-            .await
-        {
-            tracing::error!("the key rotation is done but its audit entry failed: {e}");
-        }
         Ok(rotation)
     }
 

@@ -1,5 +1,6 @@
 //! The append-only audit log: who did what, when, from where. Never holds a secret. The database
-//! refuses UPDATE and DELETE on it (triggers, migration 7).
+//! refuses UPDATE and DELETE on it (triggers, migration 7). A change writes its entry inside its
+//! own transaction ([`RecordAudit`]): both commit, or neither.
 
 use serde::Serialize;
 
@@ -156,9 +157,52 @@ impl AuditFilter {
 }
 
 /// One audit entry. Binds: at_ms, actor_id, actor, action, target, detail (JSON), ip.
-pub(crate) const INSERT_SQL: &str =
+const INSERT_SQL: &str =
     "INSERT INTO audit_log (at_ms, actor_id, actor, action, target, detail, ip) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Writes an audit entry on a connection of either dialect: inside the transaction of the change
+/// it records (`tx.record_audit(…)`, under the write gate that transaction already holds), so the
+/// change and its entry commit or roll back together.
+pub(crate) trait RecordAudit {
+    async fn record_audit(
+        &mut self,
+        actor: &Actor,
+        action: &str,
+        target: &str,
+        detail: &serde_json::Value,
+    ) -> std::result::Result<(), sqlx::Error>;
+}
+
+/// One implementation per dialect's connection (a generic one over `sqlx::Executor` makes the
+/// callers' futures lose `Send`: rustc cannot prove its higher-ranked bounds).
+macro_rules! record_audit_on {
+    ($conn:ty) => {
+        impl RecordAudit for $conn {
+            async fn record_audit(
+                &mut self,
+                actor: &Actor,
+                action: &str,
+                target: &str,
+                detail: &serde_json::Value,
+            ) -> std::result::Result<(), sqlx::Error> {
+                sqlx::query(INSERT_SQL)
+                    .bind(now_ms())
+                    .bind(actor.id)
+                    .bind(&actor.name)
+                    .bind(action)
+                    .bind(target)
+                    .bind(detail.to_string())
+                    .bind(&actor.ip)
+                    .execute(&mut *self)
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}
+record_audit_on!(sqlx::SqliteConnection);
+record_audit_on!(sqlx::PgConnection);
 
 impl Engine {
     /// One page of the audit log, newest first: entries matching `filter` with an id below
@@ -188,6 +232,9 @@ impl Engine {
         Ok(rows)
     }
 
+    /// Records an entry in a statement of its own, for entries that record no change of the
+    /// database (a refusal, a failure, an export, a call to WeChat). A change records its entry
+    /// with [`RecordAudit::record_audit`] inside its own transaction instead.
     pub async fn audit(
         &self,
         actor: &Actor,
@@ -196,17 +243,11 @@ impl Engine {
         detail: serde_json::Value,
     ) -> Result<()> {
         let _turn = self.write_gate().await;
-        on_db!(self.db(), |pool| sqlx::query(INSERT_SQL)
-            .bind(now_ms())
-            .bind(actor.id)
-            .bind(&actor.name)
-            .bind(action)
-            .bind(target)
-            .bind(detail.to_string())
-            .bind(&actor.ip)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        on_db!(self.db(), |pool| pool
+            .acquire()
+            .await?
+            .record_audit(actor, action, target, &detail)
+            .await)?;
         Ok(())
     }
 

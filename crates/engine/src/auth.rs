@@ -2,7 +2,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::audit::Actor;
+use crate::audit::{Actor, RecordAudit};
+use crate::sessions::EndSessions;
 use crate::staff::StaffRow;
 use crate::{now_ms, on_db, password, throttle, Engine, Error, Result, Role, Staff};
 
@@ -183,6 +184,7 @@ impl Engine {
                 (token_hash(&token), Some(token))
             }
         };
+        let logged_in = Actor::staff(staff.id, &staff.username, ip);
         let turn = self.write_gate().await;
         on_db!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
@@ -230,15 +232,8 @@ impl Engine {
                     .await?;
             }
             // The entry commits with the login it records.
-            sqlx::query(crate::audit::INSERT_SQL)
-                .bind(now)
-                .bind(staff.id)
-                .bind(&staff.username)
-                .bind("login.success")
-                .bind(username)
-                .bind(serde_json::json!({ "new_device": new_device_token.is_some() }).to_string())
-                .bind(ip)
-                .execute(&mut *tx)
+            let detail = serde_json::json!({ "new_device": new_device_token.is_some() });
+            tx.record_audit(&logged_in, "login.success", username, &detail)
                 .await?;
             tx.commit().await
         })?;
@@ -252,8 +247,7 @@ impl Engine {
     /// A staff member changes their own password, proving it with the current one. A wrong
     /// current password counts as a failed login (the same throttle, per username and per IP),
     /// so this form cannot be used to guess passwords faster than the login page. On success
-    /// their other sessions end; `keep_session` (the caller's) stays. The caller has checked
-    /// the new password against the password rules.
+    /// their other sessions end; `keep_session` (the caller's) stays.
     pub async fn change_own_password(
         &self,
         actor: &Actor,
@@ -262,6 +256,7 @@ impl Engine {
         new: &str,
         keep_session: Option<&str>,
     ) -> Result<()> {
+        model::rules::new_password(new).map_err(|p| Error::refused("password", p))?;
         let now = now_ms();
         let Some(staff) = self.active_staff(staff_id).await? else {
             return Err(Error::NotFound);
@@ -299,23 +294,22 @@ impl Engine {
             return Err(Error::InvalidCredentials);
         }
         let hash = password::hash(new.to_owned()).await?;
-        on_db!(self.db(), |pool| sqlx::query(
-            "UPDATE staff SET password_hash = $1, updated_at_ms = $2 WHERE id = $3"
-        )
-        .bind(&hash)
-        .bind(now_ms())
-        .bind(staff_id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        let ended = self.end_staff_sessions(staff_id, keep_session).await?;
-        self.audit(
-            actor,
-            "profile.password_change",
-            username,
-            serde_json::json!({ "other_sessions_ended": ended }),
-        )
-        .await?;
+        let _turn = self.write_gate().await;
+        on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE staff SET password_hash = $1, updated_at_ms = $2 WHERE id = $3")
+                .bind(&hash)
+                .bind(now_ms())
+                .bind(staff_id)
+                .execute(&mut *tx)
+                .await?;
+            let others = self.staff_sessions(staff_id, keep_session).await?;
+            let ended = tx.end_sessions(&others).await?;
+            let detail = serde_json::json!({ "other_sessions_ended": ended });
+            tx.record_audit(actor, "profile.password_change", username, &detail)
+                .await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -458,9 +452,11 @@ impl Engine {
         password: &str,
         ip: &str,
     ) -> Result<Staff> {
+        crate::staff::check_new_staff(username, password)?;
         let hash = password::hash(password.to_owned()).await?;
         let now = now_ms();
         let th = token_hash(token);
+        let turn = self.write_gate().await;
         let id: Option<i64> = on_db!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             let created: Option<i64> = sqlx::query_scalar(
@@ -486,6 +482,10 @@ impl Engine {
                     sqlx::query("DELETE FROM setup_tokens")
                         .execute(&mut *tx)
                         .await?;
+                    let actor = Actor::staff(id, username, ip);
+                    let detail = serde_json::json!({ "role": "admin" });
+                    tx.record_audit(&actor, "setup.first_admin", username, &detail)
+                        .await?;
                     tx.commit().await?;
                     Ok::<_, sqlx::Error>(Some(id))
                 }
@@ -495,6 +495,7 @@ impl Engine {
                 }
             }
         })?;
+        drop(turn);
         let Some(id) = id else {
             self.audit(
                 &Actor::anonymous(ip),
@@ -512,13 +513,6 @@ impl Engine {
             disabled: false,
             lang: "zh".into(),
         };
-        self.audit(
-            &Actor::staff(id, username, ip),
-            "setup.first_admin",
-            username,
-            serde_json::json!({ "role": "admin" }),
-        )
-        .await?;
         Ok(staff)
     }
 }

@@ -18,17 +18,10 @@ pub enum Error {
     AccountDisabled,
     #[error("too many failed logins; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: i64 },
-    #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
-    /// A value larger than its limit.
-    #[error("{field}: larger than {max_bytes} bytes")]
-    TooLarge {
-        field: &'static str,
-        max_bytes: usize,
-    },
+    /// Input or a state the domain's rules refuse: the field and the problem, as data, passed
+    /// on unchanged to the console, the CLI and the HTTP APIs.
+    #[error("{0}")]
+    Refused(#[from] model::Refusal),
     /// A preset the editor would have refused: every problem, by field.
     #[error("invalid preset: {} problem(s)", .0.len())]
     InvalidPreset(Vec<message::Issue>),
@@ -59,6 +52,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// `field` is refused for `problem`.
+    pub fn refused(field: &str, problem: model::Problem) -> Self {
+        Error::Refused(model::Refusal::new(field, problem))
+    }
+
     /// True for a unique-constraint violation, whatever the database.
     pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
         matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())

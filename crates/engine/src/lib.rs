@@ -21,6 +21,8 @@ pub mod stats;
 pub mod subscriptions;
 pub mod sync;
 pub mod templates;
+/// Test databases and helpers: only in tests and with the `testing` feature, never in the server.
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod throttle;
 pub mod tokens;

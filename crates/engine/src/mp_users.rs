@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 
 use crate::accounts::{Account, AccountKind};
-use crate::audit::Actor;
+use crate::audit::{Actor, RecordAudit};
 use crate::db::BeginWrite;
 use crate::{now_ms, on_db, Engine, Error, Result};
+use model::Problem;
 
 /// Every API key starts with this, so a leaked one is recognisable in logs and code scanners.
 pub const API_KEY_PREFIX: &str = "wxp_";
@@ -153,13 +154,7 @@ fn field(raw: &str) -> &str {
 /// sent in pieces keeps its numbering); a header is recognised only on a file's first line.
 fn parse_import(csv: &str, first_line: usize) -> Result<(Vec<ImportRow>, Vec<ImportError>, usize)> {
     if csv.len() > MAX_IMPORT_BYTES {
-        return Err(Error::Invalid {
-            field: "csv",
-            message: format!(
-                "the file is larger than {} MB",
-                MAX_IMPORT_BYTES / 1024 / 1024
-            ),
-        });
+        return Err(Error::refused("csv", Problem::TooLarge(MAX_IMPORT_BYTES)));
     }
     let csv = csv.strip_prefix('\u{feff}').unwrap_or(csv);
     let mut rows = Vec::new();
@@ -185,10 +180,7 @@ fn parse_import(csv: &str, first_line: usize) -> Result<(Vec<ImportRow>, Vec<Imp
         }
         data_lines += 1;
         if data_lines > MAX_IMPORT_ROWS {
-            return Err(Error::Invalid {
-                field: "csv",
-                message: format!("the file has more than {MAX_IMPORT_ROWS} rows"),
-            });
+            return Err(Error::refused("csv", Problem::TooManyRows(MAX_IMPORT_ROWS)));
         }
         let unionid = fields.get(1).copied().unwrap_or("");
         let problem = if fields.len() > 2 {
@@ -249,10 +241,7 @@ impl Engine {
     async fn mp_account(&self, account_id: i64) -> Result<Account> {
         let account = self.account(account_id).await?.ok_or(Error::NotFound)?;
         if account.kind != AccountKind::Mp {
-            return Err(Error::Invalid {
-                field: "account_id",
-                message: "only a Mini Program has users and API keys".into(),
-            });
+            return Err(Error::refused("account_id", Problem::MiniProgramOnly));
         }
         Ok(account)
     }
@@ -273,21 +262,24 @@ impl Engine {
         let now = now_ms();
         let insert = "INSERT INTO mp_api_keys (account_id, key_hash, prefix, created_by, \
                       created_at_ms) VALUES ($1, $2, $3, $4, $5) RETURNING id";
-        let id: i64 = on_db!(self.db(), |pool| sqlx::query_scalar(insert)
-            .bind(account_id)
-            .bind(hash_api_key(&key))
-            .bind(&prefix)
-            .bind(&actor.name)
-            .bind(now)
-            .fetch_one(pool)
-            .await)?;
-        self.audit(
-            actor,
-            "mp_api_key.create",
-            &account.appid,
-            serde_json::json!({ "key_id": id, "prefix": prefix }),
-        )
-        .await?;
+        let turn = self.write_gate().await;
+        let id: i64 = on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
+            let id: i64 = sqlx::query_scalar(insert)
+                .bind(account_id)
+                .bind(hash_api_key(&key))
+                .bind(&prefix)
+                .bind(&actor.name)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            let detail = serde_json::json!({ "key_id": id, "prefix": prefix });
+            tx.record_audit(actor, "mp_api_key.create", &account.appid, &detail)
+                .await?;
+            tx.commit().await?;
+            id
+        });
+        drop(turn);
         let info = MpApiKey {
             id,
             account_id,
@@ -321,15 +313,7 @@ impl Engine {
         .fetch_optional(pool)
         .await)?
         .ok_or(Error::NotFound)?;
-        let changed = on_db!(self.db(), |pool| sqlx::query(
-            "UPDATE mp_api_keys SET revoked_at_ms = $1 WHERE id = $2 AND revoked_at_ms IS NULL"
-        )
-        .bind(now_ms())
-        .bind(key_id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        if changed == 0 {
+        if key.revoked_at_ms.is_some() {
             return Ok(());
         }
         let appid = self
@@ -337,13 +321,28 @@ impl Engine {
             .await?
             .map(|a| a.appid)
             .unwrap_or_default();
-        self.audit(
-            actor,
-            "mp_api_key.revoke",
-            &appid,
-            serde_json::json!({ "key_id": key.id, "prefix": key.prefix }),
-        )
-        .await
+        let detail = serde_json::json!({ "key_id": key.id, "prefix": key.prefix });
+        let _turn = self.write_gate().await;
+        on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query(
+                "UPDATE mp_api_keys SET revoked_at_ms = $1 WHERE id = $2 AND revoked_at_ms IS NULL",
+            )
+            .bind(now_ms())
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            // Revoked meanwhile: nothing changed, nothing to record.
+            if changed == 0 {
+                tx.rollback().await?;
+                return Ok(());
+            }
+            tx.record_audit(actor, "mp_api_key.revoke", &appid, &detail)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// The Mini Program `appid` when `presented` is one of its keys and not revoked.
@@ -373,10 +372,7 @@ impl Engine {
     /// The session key is neither returned nor stored nor logged.
     pub async fn mp_login(&self, account: &Account, code: &str) -> Result<MpLogin> {
         if account.kind != AccountKind::Mp {
-            return Err(Error::Invalid {
-                field: "account_id",
-                message: "only a Mini Program can exchange login codes".into(),
-            });
+            return Err(Error::refused("account_id", Problem::MiniProgramOnly));
         }
         let session = self
             .wechat()
@@ -432,9 +428,10 @@ impl Engine {
     }
 
     /// Imports `openid[,unionid]` lines (header optional) into a Mini Program's users. Bad lines
-    /// are reported with their line numbers; the good ones are stored in batched transactions.
+    /// are reported with their line numbers; the good ones are stored in batched statements of
+    /// one transaction, which also records `mp_users.import`.
     /// A file over [`MAX_IMPORT_BYTES`] or [`MAX_IMPORT_ROWS`] is refused whole
-    /// (`Error::Invalid` on the field `csv`).
+    /// (`Error::Refused` on the field `csv`).
     pub async fn import_mp_users_csv(
         &self,
         actor: &Actor,
@@ -462,69 +459,62 @@ impl Engine {
             ..ImportReport::default()
         };
         let now = now_ms();
-        for batch in rows.chunks(IMPORT_BATCH) {
-            let existing = self.upsert_import_batch(account_id, batch, now).await?;
-            report.updated += existing;
-            report.inserted += batch.len() as u64 - existing;
-        }
-        self.audit(
-            actor,
-            "mp_users.import",
-            &account.appid,
-            serde_json::json!({
+        let _turn = self.write_gate().await;
+        on_db!(self.db(), |pool| {
+            // It reads before it writes (see `BeginWrite`).
+            let mut tx = pool.begin_write().await?;
+            for batch in rows.chunks(IMPORT_BATCH) {
+                let (select, insert) = import_batch_sql(batch.len());
+                let mut count = sqlx::query_scalar(&select).bind(account_id);
+                for row in batch {
+                    count = count.bind(&row.openid);
+                }
+                let existing: i64 = count.fetch_one(&mut *tx).await?;
+                let mut upsert = sqlx::query(&insert).bind(account_id).bind(now);
+                for row in batch {
+                    upsert = upsert.bind(&row.openid).bind(&row.unionid);
+                }
+                upsert.execute(&mut *tx).await?;
+                let existing = existing.max(0) as u64;
+                report.updated += existing;
+                report.inserted += batch.len() as u64 - existing;
+            }
+            let detail = serde_json::json!({
                 "first_line": first_line,
                 "rows": rows.len(),
                 "inserted": report.inserted,
                 "updated": report.updated,
                 "errors": report.error_count,
-            }),
-        )
-        .await?;
+            });
+            tx.record_audit(actor, "mp_users.import", &account.appid, &detail)
+                .await?;
+            tx.commit().await?;
+        });
         Ok(report)
     }
+}
 
-    /// Upserts one batch in one transaction; returns how many of its openids were known before.
-    async fn upsert_import_batch(
-        &self,
-        account_id: i64,
-        batch: &[ImportRow],
-        now: i64,
-    ) -> Result<u64> {
-        let in_list = (0..batch.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let select = format!(
-            "SELECT COUNT(*) FROM mp_users WHERE account_id = $1 AND openid IN ({in_list})"
-        );
-        let values = (0..batch.len())
-            .map(|i| format!("($1, ${}, ${}, 'import', $2)", 2 * i + 3, 2 * i + 4))
-            .collect::<Vec<_>>()
-            .join(", ");
-        // A unionid WeChat gave at login is kept; an imported one can be corrected by a new file.
-        let insert = format!(
-            "INSERT INTO mp_users (account_id, openid, unionid, source, first_seen_ms) VALUES {values} \
-             ON CONFLICT (account_id, openid) DO UPDATE SET unionid = CASE \
-             WHEN mp_users.source = 'login' THEN COALESCE(mp_users.unionid, excluded.unionid) \
-             ELSE COALESCE(excluded.unionid, mp_users.unionid) END"
-        );
-        let existing: i64 = on_db!(self.db(), |pool| {
-            let mut tx = pool.begin_write().await?;
-            let mut count = sqlx::query_scalar(&select).bind(account_id);
-            for row in batch {
-                count = count.bind(&row.openid);
-            }
-            let existing: i64 = count.fetch_one(&mut *tx).await?;
-            let mut upsert = sqlx::query(&insert).bind(account_id).bind(now);
-            for row in batch {
-                upsert = upsert.bind(&row.openid).bind(&row.unionid);
-            }
-            upsert.execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(existing)
-        })?;
-        Ok(existing.max(0) as u64)
-    }
+/// The statements of one import batch of `n` rows: how many of its openids are known already,
+/// and the upsert.
+fn import_batch_sql(n: usize) -> (String, String) {
+    let in_list = (0..n)
+        .map(|i| format!("${}", i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let select =
+        format!("SELECT COUNT(*) FROM mp_users WHERE account_id = $1 AND openid IN ({in_list})");
+    let values = (0..n)
+        .map(|i| format!("($1, ${}, ${}, 'import', $2)", 2 * i + 3, 2 * i + 4))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // A unionid WeChat gave at login is kept; an imported one can be corrected by a new file.
+    let insert = format!(
+        "INSERT INTO mp_users (account_id, openid, unionid, source, first_seen_ms) VALUES {values} \
+         ON CONFLICT (account_id, openid) DO UPDATE SET unionid = CASE \
+         WHEN mp_users.source = 'login' THEN COALESCE(mp_users.unionid, excluded.unionid) \
+         ELSE COALESCE(excluded.unionid, mp_users.unionid) END"
+    );
+    (select, insert)
 }
 
 #[cfg(test)]
@@ -615,12 +605,12 @@ mod tests {
         let big = "x".repeat(MAX_IMPORT_BYTES + 1);
         assert!(matches!(
             parse_import(&big, 1),
-            Err(Error::Invalid { field: "csv", .. })
+            Err(Error::Refused(model::Refusal { ref field, .. })) if field == "csv"
         ));
         let many = format!("{A}\n").repeat(MAX_IMPORT_ROWS + 1);
         assert!(matches!(
             parse_import(&many, 1),
-            Err(Error::Invalid { field: "csv", .. })
+            Err(Error::Refused(model::Refusal { ref field, .. })) if field == "csv"
         ));
         let errors = "bad\n".repeat(MAX_REPORTED_ERRORS + 5);
         let (_, errors, n) = parse_import(&errors, 1).unwrap();

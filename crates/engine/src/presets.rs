@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use message::{check_preset_name, Flavor, Issue, PresetBody, TemplateSpec};
 
 use crate::accounts::{Account, AccountKind};
-use crate::audit::Actor;
+use crate::audit::{Actor, RecordAudit};
 use crate::templates::StoredTemplate;
 use crate::{now_ms, on_db, Engine, Error, Result};
+use model::Problem;
 
 pub use message::preset::PRESET_NAME_MAX;
 /// Bounds what one preset can store (values, url, page path together).
@@ -107,11 +108,8 @@ pub fn preset_issues(
     )
 }
 
-fn wrong_template(message: &str) -> Error {
-    Error::Invalid {
-        field: "template",
-        message: message.into(),
-    }
+fn wrong_template(problem: Problem) -> Error {
+    Error::refused("template", problem)
 }
 
 impl Engine {
@@ -229,7 +227,7 @@ impl Engine {
         let template = self
             .usable_template(account, input.template_ref)
             .await?
-            .ok_or_else(|| wrong_template("no such template for this account"))?;
+            .ok_or_else(|| wrong_template(Problem::UnknownTemplate))?;
         if template.removed {
             return Err(Error::TemplateRemoved);
         }
@@ -237,10 +235,10 @@ impl Engine {
             .map(|s| s.len())
             .unwrap_or(0);
         if size > PRESET_BODY_MAX_BYTES {
-            return Err(Error::TooLarge {
-                field: "body",
-                max_bytes: PRESET_BODY_MAX_BYTES,
-            });
+            return Err(Error::refused(
+                "body",
+                Problem::TooLarge(PRESET_BODY_MAX_BYTES),
+            ));
         }
         let linked = self.linked_appids(account).await?;
         issues.extend(preset_issues(&template, &linked, &input.body));
@@ -293,15 +291,11 @@ impl Engine {
         let body = self.normalized(&input).await?;
         let name = input.name.trim();
         let id = self
-            .insert_preset(actor, account, input.template_ref, name, &body)
+            .insert_preset(actor, account, input.template_ref, name, &body, |id| {
+                let detail = serde_json::json!({ "id": id, "account": account.appid, "template_ref": input.template_ref });
+                ("preset.create", detail)
+            })
             .await?;
-        self.audit(
-            actor,
-            "preset.create",
-            name,
-            serde_json::json!({ "id": id, "account": account.appid, "template_ref": input.template_ref }),
-        )
-        .await?;
         self.preset(id).await?.ok_or(Error::NotFound)
     }
 
@@ -316,8 +310,11 @@ impl Engine {
         self.check_preset(account, &input).await?;
         let body = self.normalized(&input).await?;
         let name = input.name.trim();
-        let changed = on_db!(self.db(), |pool| {
-            sqlx::query(
+        let detail = serde_json::json!({ "id": id, "old_name": old.name, "template_ref": input.template_ref });
+        let turn = self.write_gate().await;
+        on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query(
                 "UPDATE presets SET template_ref = $1, name = $2, body = $3, updated_by = $4, \
                  updated_ms = $5 WHERE id = $6",
             )
@@ -327,21 +324,18 @@ impl Engine {
             .bind(&actor.name)
             .bind(now_ms())
             .bind(id)
-            .execute(pool)
+            .execute(&mut *tx)
             .await
-            .map(|r| r.rows_affected())
-        })
-        .map_err(|e| name_conflict(e, name))?;
-        if changed == 0 {
-            return Err(Error::NotFound);
-        }
-        self.audit(
-            actor,
-            "preset.update",
-            name,
-            serde_json::json!({ "id": id, "old_name": old.name, "template_ref": input.template_ref }),
-        )
-        .await?;
+            .map_err(|e| name_conflict(e, name))?
+            .rows_affected();
+            if changed == 0 {
+                return Err(Error::NotFound);
+            }
+            tx.record_audit(actor, "preset.update", name, &detail)
+                .await?;
+            tx.commit().await?;
+        });
+        drop(turn);
         self.preset(id).await?.ok_or(Error::NotFound)
     }
 
@@ -370,34 +364,36 @@ impl Engine {
         let body =
             serde_json::to_string(&original.body).map_err(|e| Error::Internal(e.to_string()))?;
         let new_id = self
-            .insert_preset(actor, account, original.template_ref, &name, &body)
+            .insert_preset(
+                actor,
+                account,
+                original.template_ref,
+                &name,
+                &body,
+                |new_id| {
+                    let detail = serde_json::json!({ "id": new_id, "from": id });
+                    ("preset.duplicate", detail)
+                },
+            )
             .await?;
-        self.audit(
-            actor,
-            "preset.duplicate",
-            &name,
-            serde_json::json!({ "id": new_id, "from": id }),
-        )
-        .await?;
         self.preset(new_id).await?.ok_or(Error::NotFound)
     }
 
     pub async fn delete_preset(&self, actor: &Actor, account: &Account, id: i64) -> Result<()> {
         let preset = self.own_preset(account, id).await?;
+        let detail = serde_json::json!({ "id": id });
+        let _turn = self.write_gate().await;
         on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
             sqlx::query("DELETE FROM presets WHERE id = $1")
                 .bind(id)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
+                .execute(&mut *tx)
+                .await?;
+            tx.record_audit(actor, "preset.delete", &preset.name, &detail)
+                .await?;
+            tx.commit().await
         })?;
-        self.audit(
-            actor,
-            "preset.delete",
-            &preset.name,
-            serde_json::json!({ "id": id }),
-        )
-        .await
+        Ok(())
     }
 
     /// A preset of `account`; another account's preset is as good as missing.
@@ -408,6 +404,8 @@ impl Engine {
             .ok_or(Error::NotFound)
     }
 
+    /// Inserts a preset and, in the same transaction, the audit entry `entry` makes for its id
+    /// (an action and its detail; the target is the preset's name).
     async fn insert_preset(
         &self,
         actor: &Actor,
@@ -415,10 +413,13 @@ impl Engine {
         template_ref: i64,
         name: &str,
         body: &str,
+        entry: impl FnOnce(i64) -> (&'static str, serde_json::Value),
     ) -> Result<i64> {
         let now = now_ms();
-        on_db!(self.db(), |pool| {
-            sqlx::query_scalar(
+        let _turn = self.write_gate().await;
+        let id = on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
+            let id: i64 = sqlx::query_scalar(
                 "INSERT INTO presets (account_id, template_ref, name, body, created_by, updated_by, \
                  created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $5, $6, $6) RETURNING id",
             )
@@ -428,10 +429,15 @@ impl Engine {
             .bind(body)
             .bind(&actor.name)
             .bind(now)
-            .fetch_one(pool)
+            .fetch_one(&mut *tx)
             .await
-        })
-        .map_err(|e| name_conflict(e, name))
+            .map_err(|e| name_conflict(e, name))?;
+            let (action, detail) = entry(id);
+            tx.record_audit(actor, action, name, &detail).await?;
+            tx.commit().await?;
+            id
+        });
+        Ok(id)
     }
 
     /// A preset's template, checked as a send needs it: of the expected kind, not removed, and
@@ -447,15 +453,10 @@ impl Engine {
             .await?
             .ok_or(Error::NotFound)?;
         if template.kind != kind {
-            return Err(wrong_template(match kind {
-                AccountKind::Oa => "a subscribe-message preset has no template-message payload",
-                AccountKind::Mp => "a template-message preset has no subscribe-message payload",
-            }));
+            return Err(wrong_template(Problem::WrongPresetKind));
         }
         if kind == AccountKind::Mp && self.usable_template(account, template.id).await?.is_none() {
-            return Err(wrong_template(
-                "the subscribe template belongs to a Mini Program no longer linked to this account",
-            ));
+            return Err(wrong_template(Problem::UnknownTemplate));
         }
         if template.removed {
             return Err(Error::TemplateRemoved);
@@ -538,7 +539,7 @@ impl Engine {
                 let mp = self
                     .linked_mini_program(account)
                     .await?
-                    .ok_or_else(|| wrong_template("no Mini Program is linked to this account"))?;
+                    .ok_or_else(|| wrong_template(Problem::NoLinkedMiniProgram))?;
                 let openid = self
                     .staff_openid(staff_id, mp.id)
                     .await?
@@ -630,19 +631,18 @@ impl Engine {
     ) -> Result<()> {
         let openid = openid.trim();
         if !openid.is_empty() && !openid_format_ok(openid) {
-            return Err(Error::Invalid {
-                field: "openid",
-                message: "an openid is 20–64 letters, digits, - or _".into(),
-            });
+            return Err(Error::refused("openid", Problem::OpenIdFormat));
         }
+        let detail = serde_json::json!({ "staff_id": staff_id, "openid": openid });
+        let _turn = self.write_gate().await;
         on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
             if openid.is_empty() {
                 sqlx::query("DELETE FROM staff_openids WHERE staff_id = $1 AND account_id = $2")
                     .bind(staff_id)
                     .bind(account.id)
-                    .execute(pool)
-                    .await
-                    .map(|r| r.rows_affected())
+                    .execute(&mut *tx)
+                    .await?;
             } else {
                 sqlx::query(
                     "INSERT INTO staff_openids (staff_id, account_id, openid, updated_ms) \
@@ -653,18 +653,14 @@ impl Engine {
                 .bind(account.id)
                 .bind(openid)
                 .bind(now_ms())
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
+                .execute(&mut *tx)
+                .await?;
             }
+            tx.record_audit(actor, "profile.openid", &account.appid, &detail)
+                .await?;
+            tx.commit().await
         })?;
-        self.audit(
-            actor,
-            "profile.openid",
-            &account.appid,
-            serde_json::json!({ "staff_id": staff_id, "openid": openid }),
-        )
-        .await
+        Ok(())
     }
 }
 

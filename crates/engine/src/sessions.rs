@@ -84,14 +84,53 @@ impl Sessions {
     }
 }
 
+/// Sessions of one staff member that a change ends inside its own transaction (see
+/// [`Engine::staff_sessions`]).
+#[derive(Debug)]
+pub(crate) struct StaffSessions {
+    /// `DELETE … WHERE id IN (…)` for `ids`, in the dialect; `None` when there are none.
+    sql: Option<String>,
+    ids: Vec<String>,
+}
+
+/// Ends [`StaffSessions`] on a connection of either dialect: inside the change's transaction,
+/// whose write gate covers it. Returns how many ended (one ended meanwhile is not counted).
+pub(crate) trait EndSessions {
+    async fn end_sessions(
+        &mut self,
+        sessions: &StaffSessions,
+    ) -> std::result::Result<u64, sqlx::Error>;
+}
+
+macro_rules! end_sessions_on {
+    ($conn:ty) => {
+        impl EndSessions for $conn {
+            async fn end_sessions(
+                &mut self,
+                sessions: &StaffSessions,
+            ) -> std::result::Result<u64, sqlx::Error> {
+                let Some(sql) = &sessions.sql else {
+                    return Ok(0);
+                };
+                let mut q = sqlx::query(sql);
+                for id in &sessions.ids {
+                    q = q.bind(id);
+                }
+                Ok(q.execute(&mut *self).await?.rows_affected())
+            }
+        }
+    };
+}
+end_sessions_on!(sqlx::SqliteConnection);
+end_sessions_on!(sqlx::PgConnection);
+
 impl Engine {
-    /// Ends every session of staff member `staff_id` at once, except the session `keep` (the
-    /// caller's own, when they change their password). Returns how many ended. Sessions are
-    /// stored encoded by the session store, so each is loaded through it to read its owner.
-    pub async fn end_staff_sessions(&self, staff_id: i64, keep: Option<&str>) -> Result<u64> {
+    /// The live sessions of staff member `staff_id`, except the session `keep`, as stored ids.
+    /// Sessions are stored encoded by the session store, so each is loaded through it to read
+    /// its owner; nothing is written.
+    async fn staff_session_ids(&self, staff_id: i64, keep: Option<&str>) -> Result<Vec<String>> {
         let store = Sessions::attach(self.db());
-        let store_err = |e: session_store::Error| Error::Internal(format!("session store: {e}"));
-        let mut ended = 0;
+        let mut owned = Vec::new();
         for raw in Sessions::ids(self.db()).await? {
             if keep == Some(raw.as_str()) {
                 continue;
@@ -113,9 +152,46 @@ impl Engine {
                 .get(STAFF_ID_KEY)
                 .and_then(serde_json::Value::as_i64);
             if owner == Some(staff_id) {
-                store.delete(&id).await.map_err(store_err)?;
-                ended += 1;
+                owned.push(raw);
             }
+        }
+        Ok(owned)
+    }
+
+    /// [`Engine::staff_session_ids`], to be ended inside a change's transaction with
+    /// [`EndSessions::end_sessions`] (which takes no write gate: the transaction holds it).
+    pub(crate) async fn staff_sessions(
+        &self,
+        staff_id: i64,
+        keep: Option<&str>,
+    ) -> Result<StaffSessions> {
+        let ids = self.staff_session_ids(staff_id, keep).await?;
+        let table = match self.db() {
+            Db::Sqlite(_) => "tower_sessions",
+            Db::Postgres(_) => "tower_sessions.session",
+        };
+        let sql = (!ids.is_empty()).then(|| {
+            let list = (1..=ids.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("DELETE FROM {table} WHERE id IN ({list})")
+        });
+        Ok(StaffSessions { sql, ids })
+    }
+
+    /// Ends every session of staff member `staff_id` at once, except the session `keep` (the
+    /// caller's own, when they change their password). Returns how many ended.
+    pub async fn end_staff_sessions(&self, staff_id: i64, keep: Option<&str>) -> Result<u64> {
+        let store = Sessions::attach(self.db());
+        let store_err = |e: session_store::Error| Error::Internal(format!("session store: {e}"));
+        let mut ended = 0;
+        for raw in self.staff_session_ids(staff_id, keep).await? {
+            let Ok(id) = raw.parse::<Id>() else {
+                continue;
+            };
+            store.delete(&id).await.map_err(store_err)?;
+            ended += 1;
         }
         Ok(ended)
     }

@@ -1,13 +1,11 @@
 //! Console settings admins change at run time, kept in the database so every process sees them:
 //! the recipient count above which a job waits for a second admin's approval.
 
-use crate::audit::Actor;
+use crate::audit::{Actor, RecordAudit};
 use crate::{now_ms, on_db, Engine, Error, Result};
 
 /// Jobs reaching more people than this wait for approval unless an admin set another value.
 pub const DEFAULT_APPROVAL_THRESHOLD: i64 = 10_000;
-/// The highest threshold accepted (more than WeChat's largest daily quota).
-pub const MAX_APPROVAL_THRESHOLD: i64 = 100_000_000;
 
 const APPROVAL_THRESHOLD: &str = "approval_threshold";
 
@@ -27,33 +25,29 @@ impl Engine {
 
     /// Sets the approval threshold (admins; the caller checks the role). Audited.
     pub async fn set_approval_threshold(&self, actor: &Actor, threshold: i64) -> Result<()> {
-        if !(0..=MAX_APPROVAL_THRESHOLD).contains(&threshold) {
-            return Err(Error::Invalid {
-                field: "approval_threshold",
-                message: format!("between 0 and {MAX_APPROVAL_THRESHOLD} recipients"),
-            });
-        }
+        model::rules::approval_threshold(threshold)
+            .map_err(|p| Error::refused("approval_threshold", p))?;
         let before = self.approval_threshold().await?;
+        let detail = serde_json::json!({ "from": before, "to": threshold });
+        let _turn = self.write_gate().await;
         on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
             sqlx::query(
-            "INSERT INTO app_settings (key, value, updated_by, updated_ms) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, \
-             updated_by = EXCLUDED.updated_by, updated_ms = EXCLUDED.updated_ms"
-        )
-        .bind(APPROVAL_THRESHOLD)
-        .bind(threshold.to_string())
-        .bind(&actor.name)
-        .bind(now_ms())
-        .execute(pool)
-        .await
-        .map(|_| ())
+                "INSERT INTO app_settings (key, value, updated_by, updated_ms) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, \
+                 updated_by = EXCLUDED.updated_by, updated_ms = EXCLUDED.updated_ms",
+            )
+            .bind(APPROVAL_THRESHOLD)
+            .bind(threshold.to_string())
+            .bind(&actor.name)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+            let action = "settings.approval_threshold";
+            tx.record_audit(actor, action, APPROVAL_THRESHOLD, &detail)
+                .await?;
+            tx.commit().await
         })?;
-        self.audit(
-            actor,
-            "settings.approval_threshold",
-            APPROVAL_THRESHOLD,
-            serde_json::json!({ "from": before, "to": threshold }),
-        )
-        .await
+        Ok(())
     }
 }

@@ -2,8 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::audit::Actor;
+use crate::audit::{Actor, RecordAudit};
+use crate::sessions::EndSessions;
 use crate::{now_ms, on_db, password, Db, Engine, Error, Result};
+use model::Problem;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -121,6 +123,13 @@ pub type StaffOutcome<T> = std::result::Result<T, StaffRefusal>;
 const GENERATED_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
 
 /// A random password for a reset: four groups of four (`xxxx-xxxx-xxxx-xxxx`, about 93 bits).
+/// The username and password rules every way of creating staff goes through.
+pub(crate) fn check_new_staff(username: &str, password: &str) -> Result<()> {
+    model::rules::username(username).map_err(|p| Error::refused("username", p))?;
+    model::rules::new_password(password).map_err(|p| Error::refused("password", p))?;
+    Ok(())
+}
+
 pub fn generate_password() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
@@ -192,32 +201,36 @@ impl Engine {
         password: &str,
         role: Role,
     ) -> Result<Staff> {
+        check_new_staff(username, password)?;
         let hash = password::hash(password.to_owned()).await?;
         let now = now_ms();
-        let inserted = on_db!(self.db(), |pool| sqlx::query_scalar::<_, i64>(
-            "INSERT INTO staff (username, password_hash, role, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $4) RETURNING id"
-        )
-        .bind(username)
-        .bind(&hash)
-        .bind(role.as_str())
-        .bind(now)
-        .fetch_one(pool)
-        .await);
-        let id = match inserted {
-            Ok(id) => id,
-            Err(e) if Error::is_unique_violation(&e) => {
-                return Err(Error::Conflict(format!("username {username}")))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        self.audit(
-            actor,
-            "staff.create",
-            username,
-            serde_json::json!({ "role": role.as_str() }),
-        )
-        .await?;
+        let detail = serde_json::json!({ "role": role.as_str() });
+        let turn = self.write_gate().await;
+        let id = on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
+            let inserted = sqlx::query_scalar::<_, i64>(
+                "INSERT INTO staff (username, password_hash, role, created_at_ms, updated_at_ms) \
+                 VALUES ($1, $2, $3, $4, $4) RETURNING id",
+            )
+            .bind(username)
+            .bind(&hash)
+            .bind(role.as_str())
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await;
+            let id = match inserted {
+                Ok(id) => id,
+                Err(e) if Error::is_unique_violation(&e) => {
+                    return Err(Error::Conflict(format!("username {username}")))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            tx.record_audit(actor, "staff.create", username, &detail)
+                .await?;
+            tx.commit().await?;
+            id
+        });
+        drop(turn);
         Ok(Staff {
             id,
             username: username.to_owned(),
@@ -255,6 +268,7 @@ impl Engine {
     ) -> Result<StaffOutcome<StaffMember>> {
         let lock = lock_admins_sql(self.db());
         let now = now_ms();
+        let turn = self.write_gate().await;
         let changed: StaffOutcome<Option<(String, String)>> = on_db!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(lock).execute(&mut *tx).await?;
@@ -286,25 +300,19 @@ impl Engine {
                     }
                 }
             };
-            if outcome.as_ref().is_ok_and(Option::is_some) {
+            if let Ok(Some((username, from))) = &outcome {
+                let detail = serde_json::json!({ "from": from, "to": role.as_str() });
+                tx.record_audit(actor, "staff.role", username, &detail)
+                    .await?;
                 tx.commit().await?;
             } else {
                 tx.rollback().await?;
             }
             Ok::<_, sqlx::Error>(outcome)
         })?;
-        let changed = match changed {
-            Ok(c) => c,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        if let Some((username, from)) = changed {
-            self.audit(
-                actor,
-                "staff.role",
-                &username,
-                serde_json::json!({ "from": from, "to": role.as_str() }),
-            )
-            .await?;
+        drop(turn);
+        if let Err(refusal) = changed {
+            return Ok(Err(refusal));
         }
         Ok(self.staff_member(id).await?.ok_or(StaffRefusal::NotFound))
     }
@@ -323,7 +331,8 @@ impl Engine {
         }
         let lock = lock_admins_sql(self.db());
         let now = now_ms();
-        let changed: StaffOutcome<Option<String>> = on_db!(self.db(), |pool| {
+        let turn = self.write_gate().await;
+        let changed: StaffOutcome<()> = on_db!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(lock).execute(&mut *tx).await?;
             let target: Option<(String, String, bool)> =
@@ -356,31 +365,30 @@ impl Engine {
                     }
                 }
             };
-            if outcome.as_ref().is_ok_and(Option::is_some) {
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
+            match &outcome {
+                // Disabling ends their sessions with it.
+                Ok(Some(username)) if disabled => {
+                    let ended = tx
+                        .end_sessions(&self.staff_sessions(id, None).await?)
+                        .await?;
+                    let detail = serde_json::json!({ "sessions_ended": ended });
+                    tx.record_audit(actor, "staff.disable", username, &detail)
+                        .await?;
+                    tx.commit().await?;
+                }
+                Ok(Some(username)) => {
+                    let detail = serde_json::json!({});
+                    tx.record_audit(actor, "staff.enable", username, &detail)
+                        .await?;
+                    tx.commit().await?;
+                }
+                _ => tx.rollback().await?,
             }
-            Ok::<_, sqlx::Error>(outcome)
+            Ok::<_, Error>(outcome.map(|_| ()))
         })?;
-        let changed = match changed {
-            Ok(c) => c,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        if let Some(username) = changed {
-            if disabled {
-                let ended = self.end_staff_sessions(id, None).await?;
-                self.audit(
-                    actor,
-                    "staff.disable",
-                    &username,
-                    serde_json::json!({ "sessions_ended": ended }),
-                )
-                .await?;
-            } else {
-                self.audit(actor, "staff.enable", &username, serde_json::json!({}))
-                    .await?;
-            }
+        drop(turn);
+        if let Err(refusal) = changed {
+            return Ok(Err(refusal));
         }
         Ok(self.staff_member(id).await?.ok_or(StaffRefusal::NotFound))
     }
@@ -401,7 +409,8 @@ impl Engine {
         };
         let generated = generate_password();
         let hash = password::hash(generated.clone()).await?;
-        let updated = on_db!(self.db(), |pool| {
+        let turn = self.write_gate().await;
+        on_db!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             let n = sqlx::query(
                 "UPDATE staff SET password_hash = $1, updated_at_ms = $2 WHERE id = $3",
@@ -412,34 +421,30 @@ impl Engine {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            if n == 0 {
+                tx.rollback().await?;
+                return Ok(Err(StaffRefusal::NotFound));
+            }
             sqlx::query("DELETE FROM login_failures WHERE username = $1")
                 .bind(&member.username)
                 .execute(&mut *tx)
                 .await?;
+            let ended = tx
+                .end_sessions(&self.staff_sessions(id, None).await?)
+                .await?;
+            let detail = serde_json::json!({ "sessions_ended": ended });
+            tx.record_audit(actor, "staff.password_reset", &member.username, &detail)
+                .await?;
             tx.commit().await?;
-            Ok::<_, sqlx::Error>(n)
-        })?;
-        if updated == 0 {
-            return Ok(Err(StaffRefusal::NotFound));
-        }
-        let ended = self.end_staff_sessions(id, None).await?;
-        self.audit(
-            actor,
-            "staff.password_reset",
-            &member.username,
-            serde_json::json!({ "sessions_ended": ended }),
-        )
-        .await?;
+        });
+        drop(turn);
         Ok(Ok(generated))
     }
 
     /// Remembers the interface language a staff member chose.
     pub async fn set_staff_lang(&self, id: i64, lang: &str) -> Result<()> {
         if lang != "zh" && lang != "en" {
-            return Err(Error::Invalid {
-                field: "lang",
-                message: "must be zh or en".into(),
-            });
+            return Err(Error::refused("lang", Problem::NotAnOption));
         }
         on_db!(self.db(), |pool| sqlx::query(
             "UPDATE staff SET lang = $1, updated_at_ms = $2 WHERE id = $3"

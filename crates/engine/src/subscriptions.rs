@@ -13,6 +13,7 @@ use wechat::callback::Event;
 
 use crate::accounts::{Account, AccountKind};
 use crate::{now_ms, on_db, Engine, Error, Result};
+use model::Problem;
 
 /// Openids per `IN (…)` query of [`Engine::credit_holders`].
 const HOLDERS_CHUNK: usize = 500;
@@ -432,30 +433,20 @@ impl Engine {
         results: &[(String, String)],
     ) -> Result<Vec<TemplateCredit>> {
         if mp.kind != AccountKind::Mp {
-            return Err(Error::Invalid {
-                field: "account_id",
-                message: "only a Mini Program has subscribe messages".into(),
-            });
+            return Err(Error::refused("account_id", Problem::MiniProgramOnly));
         }
         if results.len() > MAX_REPORT_TEMPLATES {
-            return Err(Error::Invalid {
-                field: "result",
-                message: format!("at most {MAX_REPORT_TEMPLATES} templates per report"),
-            });
+            return Err(Error::refused(
+                "result",
+                Problem::TooManyItems(MAX_REPORT_TEMPLATES),
+            ));
         }
         let mut parsed = Vec::with_capacity(results.len());
         for (template_id, status) in results {
-            let status = ReportStatus::parse(status).ok_or_else(|| Error::Invalid {
-                field: "result",
-                message: format!(
-                    "{template_id}: \"{status}\" is not accept, reject, ban or filter"
-                ),
-            })?;
+            let status = ReportStatus::parse(status)
+                .ok_or_else(|| Error::refused("result", Problem::SubscribeStatus))?;
             if template_id.is_empty() || template_id.len() > 128 {
-                return Err(Error::Invalid {
-                    field: "result",
-                    message: "a template id is empty or too long".into(),
-                });
+                return Err(Error::refused("result", Problem::UnknownTemplate));
             }
             parsed.push((template_id.as_str(), status));
         }

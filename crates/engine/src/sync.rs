@@ -28,10 +28,11 @@ use tokio::task::JoinSet;
 use wechat::api::{ApiError, ErrorClass, UserInfo, UserPage, BATCH_MAX};
 
 use crate::accounts::{Account, AccountKind};
-use crate::audit::Actor;
+use crate::audit::{Actor, RecordAudit};
 use crate::db::Db;
 
 use crate::{now_ms, on_db, Engine, Error, Result};
+use model::Problem;
 
 /// How long a run's lease lasts without renewal; after that another process may take the run.
 pub const SYNC_LEASE_MS: i64 = 30_000;
@@ -400,39 +401,38 @@ impl Engine {
     pub async fn start_sync(&self, actor: &Actor, account_id: i64) -> Result<i64> {
         let account = self.account(account_id).await?.ok_or(Error::NotFound)?;
         if account.kind != AccountKind::Oa {
-            return Err(Error::Invalid {
-                field: "account_id",
-                message: "followers are synced for Official Accounts only".into(),
-            });
+            return Err(Error::refused("account_id", Problem::OfficialAccountOnly));
         }
         let now = now_ms();
-        let inserted = on_db!(self.db(), |pool| {
-            sqlx::query_scalar::<_, i64>(
-            "INSERT INTO sync_runs (account_id, state, started_by, started_at_ms, updated_at_ms, \
-             lease_owner, lease_until_ms) VALUES ($1, 'listing', $2, $3, $3, $4, $5) RETURNING id"
-        )
-        .bind(account_id)
-        .bind(&actor.name)
-        .bind(now)
-        .bind(&self.inner.instance_id)
-        .bind(now + SYNC_LEASE_MS)
-        .fetch_one(pool)
-        .await
+        let turn = self.write_gate().await;
+        let run_id = on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
+            let inserted = sqlx::query_scalar::<_, i64>(
+                "INSERT INTO sync_runs (account_id, state, started_by, started_at_ms, \
+                 updated_at_ms, lease_owner, lease_until_ms) \
+                 VALUES ($1, 'listing', $2, $3, $3, $4, $5) RETURNING id",
+            )
+            .bind(account_id)
+            .bind(&actor.name)
+            .bind(now)
+            .bind(&self.inner.instance_id)
+            .bind(now + SYNC_LEASE_MS)
+            .fetch_one(&mut *tx)
+            .await;
+            let run_id = match inserted {
+                Ok(id) => id,
+                Err(e) if Error::is_unique_violation(&e) => {
+                    return Err(Error::Conflict("a follower sync in progress".into()))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let detail = serde_json::json!({ "run_id": run_id });
+            tx.record_audit(actor, "followers.sync.start", &account.appid, &detail)
+                .await?;
+            tx.commit().await?;
+            run_id
         });
-        let run_id = match inserted {
-            Ok(id) => id,
-            Err(e) if Error::is_unique_violation(&e) => {
-                return Err(Error::Conflict("a follower sync in progress".into()))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        self.audit(
-            actor,
-            "followers.sync.start",
-            &account.appid,
-            serde_json::json!({ "run_id": run_id }),
-        )
-        .await?;
+        drop(turn);
         let engine = self.clone();
         tokio::spawn(async move {
             if let Err(e) = engine.run_sync(run_id).await {
@@ -586,37 +586,38 @@ impl Engine {
     pub async fn cancel_sync(&self, actor: &Actor, account_id: i64) -> Result<()> {
         let account = self.account(account_id).await?.ok_or(Error::NotFound)?;
         let now = now_ms();
-        let idle: Option<i64> = on_db!(self.db(), |pool| sqlx::query_scalar(&format!(
-            "UPDATE sync_runs SET state = 'cancelled', cancel_requested = TRUE, \
-             finished_at_ms = $1, updated_at_ms = $1 \
-             WHERE account_id = $2 AND {ACTIVE} AND lease_until_ms < $1 RETURNING id"
-        ))
-        .bind(now)
-        .bind(account_id)
-        .fetch_optional(pool)
-        .await)?;
-        let (run_id, immediate) = match idle {
-            Some(id) => (id, true),
-            None => {
-                let requested: Option<i64> =
-                    on_db!(self.db(), |pool| sqlx::query_scalar(&format!(
+        let _turn = self.write_gate().await;
+        on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
+            let idle: Option<i64> = sqlx::query_scalar(&format!(
+                "UPDATE sync_runs SET state = 'cancelled', cancel_requested = TRUE, \
+                 finished_at_ms = $1, updated_at_ms = $1 \
+                 WHERE account_id = $2 AND {ACTIVE} AND lease_until_ms < $1 RETURNING id"
+            ))
+            .bind(now)
+            .bind(account_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (run_id, immediate) = match idle {
+                Some(id) => (id, true),
+                None => {
+                    let requested: Option<i64> = sqlx::query_scalar(&format!(
                         "UPDATE sync_runs SET cancel_requested = TRUE, updated_at_ms = $1 \
                          WHERE account_id = $2 AND {ACTIVE} RETURNING id"
                     ))
                     .bind(now)
                     .bind(account_id)
-                    .fetch_optional(pool)
-                    .await)?;
-                (requested.ok_or(Error::NotFound)?, false)
-            }
-        };
-        self.audit(
-            actor,
-            "followers.sync.cancel",
-            &account.appid,
-            serde_json::json!({ "run_id": run_id, "immediate": immediate }),
-        )
-        .await
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    (requested.ok_or(Error::NotFound)?, false)
+                }
+            };
+            let detail = serde_json::json!({ "run_id": run_id, "immediate": immediate });
+            tx.record_audit(actor, "followers.sync.cancel", &account.appid, &detail)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// The account's latest run.
@@ -659,10 +660,7 @@ impl Engine {
         at_secs: i64,
     ) -> Result<()> {
         if !model::openid::is_openid(openid) {
-            return Err(Error::Invalid {
-                field: "openid",
-                message: "not an openid".into(),
-            });
+            return Err(Error::refused("openid", Problem::OpenIdFormat));
         }
         let linked = self
             .account(account_id)
@@ -1469,19 +1467,54 @@ impl Engine {
                 "follow events kept changing the counts; counts not stored"
             );
         }
+        // The run is done with its entry (the run's own counts are read in its transaction).
+        let stats = self.follower_stats(account.id).await?;
+        let run_sql = format!("{SELECT_RUN} WHERE id = $1");
         let turn = self.write_gate().await;
-        let marked = on_db!(self.db(), |pool| sqlx::query(
-            "UPDATE sync_runs SET state = 'done', unsubscribed = $1, finished_at_ms = $2, \
-             updated_at_ms = $2, lease_until_ms = 0 \
-             WHERE id = $3 AND lease_owner = $4 AND state = 'detailing'"
-        )
-        .bind(unsubscribed)
-        .bind(now_ms())
-        .bind(run_id)
-        .bind(me)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let marked = on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
+            let marked = sqlx::query(
+                "UPDATE sync_runs SET state = 'done', unsubscribed = $1, finished_at_ms = $2, \
+                 updated_at_ms = $2, lease_until_ms = 0 \
+                 WHERE id = $3 AND lease_owner = $4 AND state = 'detailing'",
+            )
+            .bind(unsubscribed)
+            .bind(now_ms())
+            .bind(run_id)
+            .bind(me)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if marked == 1 {
+                let progress = sqlx::query_as::<_, RunRow>(&run_sql)
+                    .bind(run_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(RunRow::progress);
+                let detail = serde_json::json!({
+                    "run_id": run_id,
+                    "total": progress.as_ref().map(|p| p.total),
+                    "pages": progress.as_ref().map(|p| p.pages_done),
+                    "listed": progress.as_ref().map(|p| p.listed),
+                    "detailed": progress.as_ref().map(|p| p.detailed),
+                    "unsubscribed": unsubscribed,
+                    "followers": stats.as_ref().map(|s| s.followers),
+                    "subscribed": stats.as_ref().map(|s| s.subscribed),
+                    "with_unionid": stats.as_ref().map(|s| s.with_unionid),
+                    "matched": stats.as_ref().map(|s| s.matched),
+                    "duration_ms": now - run.started_at_ms,
+                });
+                tx.record_audit(
+                    &Actor::system(),
+                    "followers.sync.finish",
+                    &account.appid,
+                    &detail,
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            marked
+        });
         drop(turn);
         let done = (marked == 1).then_some(unsubscribed);
         // A sync changes the followers' shape wholesale: statistics from before it lead the
@@ -1510,79 +1543,57 @@ impl Engine {
         let Some(unsubscribed) = done else {
             return Ok(End::LostLease);
         };
-        let progress = self.run_row(run_id).await?.map(RunRow::progress);
-        let stats = self.follower_stats(account.id).await?;
-        self.audit(
-            &Actor::system(),
-            "followers.sync.finish",
-            &account.appid,
-            serde_json::json!({
-                "run_id": run_id,
-                "total": progress.as_ref().map(|p| p.total),
-                "pages": progress.as_ref().map(|p| p.pages_done),
-                "listed": progress.as_ref().map(|p| p.listed),
-                "detailed": progress.as_ref().map(|p| p.detailed),
-                "unsubscribed": unsubscribed,
-                "followers": stats.as_ref().map(|s| s.followers),
-                "subscribed": stats.as_ref().map(|s| s.subscribed),
-                "with_unionid": stats.as_ref().map(|s| s.with_unionid),
-                "matched": stats.as_ref().map(|s| s.matched),
-                "duration_ms": now - run.started_at_ms,
-            }),
-        )
-        .await?;
         tracing::info!(run_id, appid = %account.appid, unsubscribed, "follower sync done");
         Ok(End::Done)
     }
 
     async fn end_cancelled(&self, account: &Account, run_id: i64) -> Result<End> {
         let now = now_ms();
-        let ended = on_db!(self.db(), |pool| sqlx::query(&format!(
-            "UPDATE sync_runs SET state = 'cancelled', finished_at_ms = $1, updated_at_ms = $1, \
-             lease_until_ms = 0 WHERE id = $2 AND lease_owner = $3 AND {ACTIVE}"
-        ))
-        .bind(now)
-        .bind(run_id)
-        .bind(&self.inner.instance_id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        if ended == 0 {
-            return Ok(End::LostLease);
-        }
-        let progress = self.run_row(run_id).await?.map(RunRow::progress);
-        self.audit(
-            &Actor::system(),
-            "followers.sync.cancelled",
-            &account.appid,
-            serde_json::json!({
+        let run_sql = format!("{SELECT_RUN} WHERE id = $1");
+        let _turn = self.write_gate().await;
+        on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
+            let ended = sqlx::query(&format!(
+                "UPDATE sync_runs SET state = 'cancelled', finished_at_ms = $1, \
+                 updated_at_ms = $1, lease_until_ms = 0 \
+                 WHERE id = $2 AND lease_owner = $3 AND {ACTIVE}"
+            ))
+            .bind(now)
+            .bind(run_id)
+            .bind(&self.inner.instance_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if ended == 0 {
+                tx.rollback().await?;
+                return Ok(End::LostLease);
+            }
+            let progress = sqlx::query_as::<_, RunRow>(&run_sql)
+                .bind(run_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(RunRow::progress);
+            let detail = serde_json::json!({
                 "run_id": run_id,
                 "pages": progress.as_ref().map(|p| p.pages_done),
                 "listed": progress.as_ref().map(|p| p.listed),
                 "detailed": progress.as_ref().map(|p| p.detailed),
-            }),
-        )
-        .await?;
+            });
+            tx.record_audit(
+                &Actor::system(),
+                "followers.sync.cancelled",
+                &account.appid,
+                &detail,
+            )
+            .await?;
+            tx.commit().await?;
+        });
         Ok(End::Cancelled)
     }
 
     async fn fail_run(&self, account_id: i64, run_id: i64, err: &Error) -> Result<()> {
         let now = now_ms();
         let text = error_text(err);
-        let ended = on_db!(self.db(), |pool| sqlx::query(&format!(
-            "UPDATE sync_runs SET state = 'failed', error = $1, finished_at_ms = $2, \
-             updated_at_ms = $2, lease_until_ms = 0 WHERE id = $3 AND lease_owner = $4 AND {ACTIVE}"
-        ))
-        .bind(&text)
-        .bind(now)
-        .bind(run_id)
-        .bind(&self.inner.instance_id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        if ended == 0 {
-            return Ok(());
-        }
         let appid = self
             .account(account_id)
             .await?
@@ -1592,13 +1603,31 @@ impl Engine {
             Error::WeChat(e) => e.code(),
             _ => None,
         };
-        self.audit(
-            &Actor::system(),
-            "followers.sync.fail",
-            &appid,
-            serde_json::json!({ "run_id": run_id, "errcode": errcode, "error": text }),
-        )
-        .await
+        let detail = serde_json::json!({ "run_id": run_id, "errcode": errcode, "error": text });
+        let _turn = self.write_gate().await;
+        on_db!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
+            let ended = sqlx::query(&format!(
+                "UPDATE sync_runs SET state = 'failed', error = $1, finished_at_ms = $2, \
+                 updated_at_ms = $2, lease_until_ms = 0 \
+                 WHERE id = $3 AND lease_owner = $4 AND {ACTIVE}"
+            ))
+            .bind(&text)
+            .bind(now)
+            .bind(run_id)
+            .bind(&self.inner.instance_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if ended == 0 {
+                tx.rollback().await?;
+                return Ok(());
+            }
+            tx.record_audit(&Actor::system(), "followers.sync.fail", &appid, &detail)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
     }
 }
 

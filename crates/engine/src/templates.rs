@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use message::Field;
 
 use crate::accounts::{Account, AccountKind};
-use crate::audit::Actor;
+use crate::audit::{Actor, RecordAudit};
 use crate::{now_ms, on_db, Engine, Error, Result};
 
 /// A template as WeChat lists it now.
@@ -251,7 +251,8 @@ impl Engine {
             flagged_presets: 0,
         };
         let kind = account.kind.as_str();
-        on_db!(self.db(), |pool| {
+        let turn = self.write_gate().await;
+        let flagged_presets: i64 = on_db!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             for r in &plan.insert {
                 sqlx::query(
@@ -316,29 +317,28 @@ impl Engine {
             .bind(report.unchanged)
             .execute(&mut *tx)
             .await?;
-            tx.commit().await
-        })?;
-        let flagged_presets: i64 = on_db!(self.db(), |pool| {
-            sqlx::query_scalar(
+            let flagged_presets: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM presets p JOIN templates t ON t.id = p.template_ref \
                  WHERE t.account_id = $1 AND t.state = 'removed'",
             )
             .bind(account.id)
-            .fetch_one(pool)
-            .await
-        })?;
-        let report = TemplateSyncReport {
+            .fetch_one(&mut *tx)
+            .await?;
+            let report = TemplateSyncReport {
+                flagged_presets,
+                ..report.clone()
+            };
+            let detail = serde_json::to_value(&report).unwrap_or_default();
+            tx.record_audit(actor, "template.sync", &account.appid, &detail)
+                .await?;
+            tx.commit().await?;
+            flagged_presets
+        });
+        drop(turn);
+        Ok(TemplateSyncReport {
             flagged_presets,
             ..report
-        };
-        self.audit(
-            actor,
-            "template.sync",
-            &account.appid,
-            serde_json::to_value(&report).unwrap_or_default(),
-        )
-        .await?;
-        Ok(report)
+        })
     }
 
     /// The stored templates of an account in first-seen order; removed ones only on request.

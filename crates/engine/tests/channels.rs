@@ -406,10 +406,7 @@ async fn mini_program_users_as_a_source(db: TestDb) {
     assert!(
         matches!(
             err,
-            Error::Invalid {
-                field: "mp_preset",
-                ..
-            }
+            Error::Refused(ref r) if r.field == "mp_preset"
         ),
         "an OA preset is no subscribe preset: {err:?}"
     );
@@ -428,10 +425,7 @@ async fn mini_program_users_as_a_source(db: TestDb) {
     assert!(
         matches!(
             err,
-            Error::Invalid {
-                field: "mp_preset",
-                ..
-            }
+            Error::Refused(ref r) if r.field == "mp_preset"
         ),
         "{err:?}"
     );

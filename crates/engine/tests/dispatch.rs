@@ -17,6 +17,7 @@ use engine::jobs::{
 };
 use engine::testing::TestDb;
 use engine::{on_both_databases, on_db, Engine, Error};
+use model::{JobAction, Problem};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wechat_sim::{CallbackConfig, CallbackMode, FaultConfig, SimConfig, SimHandle};
 
@@ -348,10 +349,7 @@ async fn plans_and_freezes_every_source(db: TestDb) {
     assert!(
         matches!(
             err,
-            Error::Invalid {
-                field: "recipients",
-                ..
-            }
+            Error::Refused(ref r) if r.field == "recipients" && r.problem == Problem::NoRecipients
         ),
         "{err:?}"
     );
@@ -1061,10 +1059,8 @@ async fn big_jobs_wait_for_a_second_admin(db: TestDb) {
         .unwrap_err();
     assert!(matches!(
         err,
-        Error::Invalid {
-            field: "approval_threshold",
-            ..
-        }
+        Error::Refused(ref r) if r.field == "approval_threshold"
+            && r.problem == Problem::OutOfRange { min: 0, max: model::rules::APPROVAL_THRESHOLD_MAX }
     ));
     w.engine.set_approval_threshold(&admin(), 10).await.unwrap();
     let _d = w.start(fast());
@@ -1092,17 +1088,14 @@ async fn big_jobs_wait_for_a_second_admin(db: TestDb) {
     );
     let err = w.engine.resume_job(&creator, big.id).await.unwrap_err();
     assert!(
-        matches!(err, Error::Invalid { field: "state", .. }),
+        matches!(err, Error::Refused(ref r) if r.problem == Problem::AwaitingApproval),
         "{err:?}"
     );
     let err = w.engine.approve_job(&creator, big.id).await.unwrap_err();
     assert!(
         matches!(
             err,
-            Error::Invalid {
-                field: "approver",
-                ..
-            }
+            Error::Refused(ref r) if r.field == "approver" && r.problem == Problem::OwnJob
         ),
         "{err:?}"
     );
@@ -1115,10 +1108,32 @@ async fn big_jobs_wait_for_a_second_admin(db: TestDb) {
         .wait_state(big.id, JobState::Done, Duration::from_secs(30))
         .await;
     assert_eq!(p.sent, big.will_receive);
+    let err = w.engine.approve_job(&admin(), big.id).await.unwrap_err();
     assert!(
-        w.engine.approve_job(&admin(), big.id).await.is_err(),
-        "approved once"
+        matches!(err, Error::Refused(ref r) if r.problem == Problem::NotAwaitingApproval),
+        "approved once: {err:?}"
     );
+    // A finished job cannot be resumed, cancelled or approved; the refusal names its state.
+    for (refused, action) in [
+        (
+            w.engine.cancel_job(&admin(), big.id).await,
+            JobAction::Cancel,
+        ),
+        (
+            w.engine.resume_job(&admin(), big.id).await,
+            JobAction::Resume,
+        ),
+    ] {
+        let err = refused.map(|_| ()).unwrap_err();
+        let want = Problem::JobState {
+            state: JobState::Done,
+            action,
+        };
+        assert!(
+            matches!(err, Error::Refused(ref r) if r.field == "state" && r.problem == want),
+            "{err:?}"
+        );
+    }
 
     // Small enough: starts at once.
     let small = w

@@ -88,7 +88,7 @@ async fn api_keys(db: TestDb) {
     let (other_key, _) = engine.create_mp_api_key(&admin(), other.id).await.unwrap();
     assert!(matches!(
         engine.create_mp_api_key(&admin(), oa.id).await,
-        Err(Error::Invalid { .. })
+        Err(Error::Refused(_))
     ));
     assert!(matches!(
         engine.create_mp_api_key(&admin(), 9999).await,
@@ -366,7 +366,7 @@ async fn csv_import(db: TestDb) {
     let huge = "o000000000000000000000000000\n".repeat(engine::mp_users::MAX_IMPORT_ROWS + 1);
     assert!(matches!(
         engine.import_mp_users_csv(&admin(), mp.id, &huge).await,
-        Err(Error::Invalid { field: "csv", .. })
+        Err(Error::Refused(r)) if r.field == "csv"
     ));
     assert_eq!(engine.count_mp_users(mp.id).await.unwrap(), 4 + 1234);
 

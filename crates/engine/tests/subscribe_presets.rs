@@ -164,10 +164,7 @@ async fn an_mp_preset_is_owned_by_the_oa(db: TestDb) {
     assert!(
         matches!(
             wrong,
-            Error::Invalid {
-                field: "template",
-                ..
-            }
+            Error::Refused(ref r) if r.field == "template"
         ),
         "{wrong:?}"
     );
@@ -178,10 +175,7 @@ async fn an_mp_preset_is_owned_by_the_oa(db: TestDb) {
     assert!(
         matches!(
             wrong,
-            Error::Invalid {
-                field: "template",
-                ..
-            }
+            Error::Refused(ref r) if r.field == "template"
         ),
         "{wrong:?}"
     );
@@ -228,10 +222,7 @@ async fn an_mp_preset_is_owned_by_the_oa(db: TestDb) {
     assert!(
         matches!(
             refused,
-            Error::Invalid {
-                field: "template",
-                ..
-            }
+            Error::Refused(ref r) if r.field == "template"
         ),
         "{refused:?}"
     );

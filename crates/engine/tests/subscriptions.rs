@@ -395,17 +395,14 @@ async fn reports_pair_with_popups(db: TestDb) {
     ));
     assert!(matches!(
         w.report(&d, &[(&t1, "yes")]).await,
-        Err(Error::Invalid {
-            field: "result",
-            ..
-        })
+        Err(Error::Refused(r)) if r.field == "result"
     ));
     let many: Vec<(String, String)> = (0..11)
         .map(|i| (format!("t{i}"), "accept".into()))
         .collect();
     assert!(matches!(
         w.engine.record_subscribe_report(&w.mp, &d, &many).await,
-        Err(Error::Invalid { .. })
+        Err(Error::Refused(_))
     ));
 
     // The dashboard figures.

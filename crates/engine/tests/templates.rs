@@ -373,10 +373,7 @@ async fn test_send_reaches_wechat_with_the_exact_payload(db: TestDb) {
         .unwrap_err();
     assert!(matches!(
         bad,
-        Error::Invalid {
-            field: "openid",
-            ..
-        }
+        Error::Refused(ref r) if r.field == "openid"
     ));
 
     let state = sim.state();

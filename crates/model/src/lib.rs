@@ -1,6 +1,15 @@
 //! The domain vocabulary shared by the engine, the app (browser and server), the CLI, the HTTP
-//! APIs and the WeChat client: identifiers and the rules that say what a valid one is. No I/O,
-//! so it compiles for the browser too.
+//! APIs and the WeChat client: identifiers, states, limits, input rules and refusals, with the
+//! words they are shown in. No I/O, so it compiles for the browser too.
 
+pub mod job;
+pub mod lang;
+pub mod number;
 pub mod openid;
 pub mod path;
+pub mod refusal;
+pub mod rules;
+
+pub use job::{JobAction, JobState};
+pub use lang::Lang;
+pub use refusal::{Problem, Refusal};

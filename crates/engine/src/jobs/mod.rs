@@ -37,12 +37,6 @@ use crate::followers::FollowerQuery;
 
 /// WeChat's default daily template-message quota per account.
 pub const DEFAULT_DAILY_QUOTA: i64 = 100_000;
-/// Messages per second when a job is created with rate 0.
-pub const DEFAULT_RATE_LIMIT: i64 = 500;
-/// The highest rate a job may ask for.
-pub const MAX_RATE_LIMIT: i64 = 100_000;
-/// Longest job name.
-pub const JOB_NAME_MAX: usize = 100;
 /// How long WeChat de-duplicates `openid + client_msg_id`.
 pub const WECHAT_DEDUP_WINDOW_MS: i64 = 10 * 60 * 1000;
 
@@ -241,7 +235,7 @@ pub struct NewJob {
     /// The MP subscribe preset (channels subscribe and best).
     pub mp_preset_id: Option<i64>,
     pub source: RecipientSource,
-    /// Messages per second (0 = [`DEFAULT_RATE_LIMIT`]).
+    /// Messages per second (0 = [`model::rules::DEFAULT_RATE_LIMIT`]).
     pub rate_limit: i64,
 }
 
@@ -273,51 +267,24 @@ pub struct RecipientPlan {
     pub by_channel: Vec<(RowChannel, i64)>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobState {
-    Running,
-    Paused,
-    Cancelled,
-    Done,
+pub use model::JobState;
+
+/// A state as the in-memory shared job table packs it (the low byte of an atomic).
+fn state_code(state: JobState) -> u8 {
+    match state {
+        JobState::Running => 0,
+        JobState::Paused => 1,
+        JobState::Cancelled => 2,
+        JobState::Done => 3,
+    }
 }
 
-impl JobState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Running => "running",
-            JobState::Paused => "paused",
-            JobState::Cancelled => "cancelled",
-            JobState::Done => "done",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<JobState> {
-        match s {
-            "running" => Some(JobState::Running),
-            "paused" => Some(JobState::Paused),
-            "cancelled" => Some(JobState::Cancelled),
-            "done" => Some(JobState::Done),
-            _ => None,
-        }
-    }
-
-    fn code(self) -> u8 {
-        match self {
-            JobState::Running => 0,
-            JobState::Paused => 1,
-            JobState::Cancelled => 2,
-            JobState::Done => 3,
-        }
-    }
-
-    fn from_code(c: u8) -> JobState {
-        match c {
-            0 => JobState::Running,
-            1 => JobState::Paused,
-            2 => JobState::Cancelled,
-            _ => JobState::Done,
-        }
+fn state_from_code(c: u8) -> JobState {
+    match c {
+        0 => JobState::Running,
+        1 => JobState::Paused,
+        2 => JobState::Cancelled,
+        _ => JobState::Done,
     }
 }
 
@@ -556,7 +523,7 @@ pub(crate) struct JobControl {
 impl JobControl {
     fn new(state: JobState) -> Self {
         JobControl {
-            state: AtomicU64::new(u64::from(state.code())),
+            state: AtomicU64::new(u64::from(state_code(state))),
             drained: AtomicBool::new(false),
         }
     }
@@ -570,14 +537,14 @@ impl JobControl {
     }
 
     pub(crate) fn get(&self) -> JobState {
-        JobState::from_code((self.state.load(Ordering::Acquire) & 0xff) as u8)
+        state_from_code((self.state.load(Ordering::Acquire) & 0xff) as u8)
     }
 
     pub(crate) fn set(&self, state: JobState) {
         let _ = self
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                Some((((v >> 8) + 1) << 8) | u64::from(state.code()))
+                Some((((v >> 8) + 1) << 8) | u64::from(state_code(state)))
             });
     }
 
@@ -588,7 +555,7 @@ impl JobControl {
 
     /// Sets `state` unless the control changed since `snapshot`.
     pub(crate) fn set_if(&self, snapshot: u64, state: JobState) -> bool {
-        let new = (((snapshot >> 8) + 1) << 8) | u64::from(state.code());
+        let new = (((snapshot >> 8) + 1) << 8) | u64::from(state_code(state));
         self.state
             .compare_exchange(snapshot, new, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
@@ -762,7 +729,7 @@ mod tests {
             JobState::Done,
         ] {
             assert_eq!(JobState::parse(s.as_str()), Some(s));
-            assert_eq!(JobState::from_code(s.code()), s);
+            assert_eq!(state_from_code(state_code(s)), s);
         }
         assert_eq!(
             serde_json::to_string(&SkipReason::NoOaOpenid).unwrap(),

@@ -8,6 +8,7 @@ use crate::accounts::{Account, AccountKind};
 use crate::followers::FollowerQuery;
 use crate::presets::openid_format_ok;
 use crate::{now_ms, on_db, Engine, Error, Result};
+use model::Problem;
 
 use super::{
     beijing_midnight_ms, Channel, LineError, RecipientPlan, RecipientSource, RowChannel,
@@ -236,14 +237,8 @@ impl Engine {
         let mp = self
             .linked_mini_program(account)
             .await?
-            .ok_or(Error::Invalid {
-                field: "channel",
-                message: "this Official Account has no linked Mini Program".into(),
-            })?;
-        let missing = || Error::Invalid {
-            field: "mp_preset",
-            message: "choose a subscribe-message preset".into(),
-        };
+            .ok_or(Error::refused("channel", Problem::NoLinkedMiniProgram))?;
+        let missing = || Error::refused("mp_preset", Problem::Required);
         let preset = self
             .preset(mp_preset_id.ok_or_else(missing)?)
             .await?
@@ -253,11 +248,7 @@ impl Engine {
             .template(preset.template_ref)
             .await?
             .filter(|t| t.kind == AccountKind::Mp && t.account_id == mp.id)
-            .ok_or(Error::Invalid {
-                field: "mp_preset",
-                message: "the preset is not for a subscribe template of the linked Mini Program"
-                    .into(),
-            })?;
+            .ok_or(Error::refused("mp_preset", Problem::NotSubscribePreset))?;
         Ok(Some(MpTarget {
             account: mp,
             template_id: template.remote.template_id,
@@ -304,10 +295,7 @@ impl Engine {
         source: &RecipientSource,
     ) -> Result<Resolved> {
         if account.kind != AccountKind::Oa {
-            return Err(Error::Invalid {
-                field: "account",
-                message: "jobs are sent from an Official Account".into(),
-            });
+            return Err(Error::refused("account", Problem::OfficialAccountOnly));
         }
         match source {
             RecipientSource::Openids(list) => {
@@ -488,10 +476,7 @@ impl Engine {
         let mp = self
             .linked_mini_program(account)
             .await?
-            .ok_or(Error::Invalid {
-                field: "source",
-                message: "this Official Account has no linked Mini Program".into(),
-            })?;
+            .ok_or(Error::refused("source", Problem::NoLinkedMiniProgram))?;
         let mut users: Vec<(String, Option<String>)> = Vec::new();
         let mut after = String::new();
         loop {

@@ -6,6 +6,7 @@
 //! and the partial indexes are named with `INDEXED BY` so that a query never falls back to
 //! scanning a job's rows.
 
+use crate::audit::{Actor, RecordAudit};
 use crate::db::Db;
 use crate::{now_ms, on_db, Engine, Result};
 
@@ -552,52 +553,33 @@ impl Engine {
 
     /// Pauses a running job for a reason of the dispatcher's (`45009`, a credentials errcode).
     pub(crate) async fn pause_for(&self, job_id: i64, reason: &str) -> Result<bool> {
+        let detail = serde_json::json!({ "id": job_id, "reason": reason });
         let changed = {
             let _write = self.write_gate().await;
-            on_db!(self.db(), |pool| sqlx::query(
-                "UPDATE jobs SET state = 'paused', pause_reason = $1, updated_ms = $2 \
-                 WHERE id = $3 AND state = 'running'"
-            )
-            .bind(reason)
-            .bind(now_ms())
-            .bind(job_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?
+            on_db!(self.db(), |pool| {
+                let mut tx = pool.begin().await?;
+                let name: Option<String> = sqlx::query_scalar(
+                    "UPDATE jobs SET state = 'paused', pause_reason = $1, updated_ms = $2 \
+                     WHERE id = $3 AND state = 'running' RETURNING name",
+                )
+                .bind(reason)
+                .bind(now_ms())
+                .bind(job_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(name) = &name {
+                    tx.record_audit(&Actor::system(), "job.pause", name, &detail)
+                        .await?;
+                }
+                tx.commit().await?;
+                name.is_some()
+            })
         };
         self.jobs_shared().set_state(job_id, JobState::Paused);
-        if changed > 0 {
+        if changed {
             tracing::warn!(job_id, reason, "send job paused");
-            let name = self.job(job_id).await?.map(|j| j.name).unwrap_or_default();
-            self.audit(
-                &crate::audit::Actor::system(),
-                "job.pause",
-                &name,
-                serde_json::json!({ "id": job_id, "reason": reason }),
-            )
-            .await?;
         }
-        Ok(changed > 0)
-    }
-
-    /// The audit entry of a job that ended by itself, with its final counts.
-    async fn audit_finish(&self, job_id: i64) -> Result<()> {
-        let Some(p) = self.job_progress(job_id).await? else {
-            return Ok(());
-        };
-        self.audit(
-            &crate::audit::Actor::system(),
-            "job.finish",
-            &p.job.name,
-            serde_json::json!({
-                "id": job_id,
-                "sent": p.sent,
-                "failed": p.failed,
-                "skipped": p.skipped,
-                "unknown": p.unknown,
-            }),
-        )
-        .await
+        Ok(changed)
     }
 
     /// After results were written: a running job without pending or sending rows is `done`;
@@ -621,17 +603,52 @@ impl Engine {
                 let sql = dialect(self.db(), FINISH);
                 let done = {
                     let _write = self.write_gate().await;
-                    on_db!(self.db(), |pool| sqlx::query(&sql)
-                        .bind(now_ms())
-                        .bind(job_id)
-                        .execute(pool)
-                        .await
-                        .map(|r| r.rows_affected()))?
+                    on_db!(self.db(), |pool| {
+                        let mut tx = pool.begin().await?;
+                        let done = sqlx::query(&sql)
+                            .bind(now_ms())
+                            .bind(job_id)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                        if done > 0 {
+                            // The entry of a job that ended by itself, with its final counts.
+                            let name: String =
+                                sqlx::query_scalar("SELECT name FROM jobs WHERE id = $1")
+                                    .bind(job_id)
+                                    .fetch_one(&mut *tx)
+                                    .await?;
+                            let counts: Vec<(String, i64)> = sqlx::query_as(
+                                "SELECT state, COUNT(*) FROM job_recipients WHERE job_id = $1 \
+                                 GROUP BY state",
+                            )
+                            .bind(job_id)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                            let count = |state: &str| {
+                                counts
+                                    .iter()
+                                    .filter(|(s, _)| s == state)
+                                    .map(|(_, n)| n)
+                                    .sum::<i64>()
+                            };
+                            let detail = serde_json::json!({
+                                "id": job_id,
+                                "sent": count("sent"),
+                                "failed": count("failed"),
+                                "skipped": count("skipped"),
+                                "unknown": count("unknown"),
+                            });
+                            tx.record_audit(&Actor::system(), "job.finish", &name, &detail)
+                                .await?;
+                        }
+                        tx.commit().await?;
+                        done
+                    })
                 };
                 if done > 0 {
                     tracing::info!(job_id, "send job done");
                     self.jobs_shared().set_state(job_id, JobState::Done);
-                    self.audit_finish(job_id).await?;
                     return Ok(Some(JobState::Done));
                 }
                 Ok(self.job_state(job_id).await?)

@@ -1,15 +1,14 @@
 //! Creating a job (message snapshots + one frozen row per recipient, in one transaction) and the
 //! operator's controls: pause, resume, cancel, retry failed rows.
 
+use model::{rules, JobAction, Problem};
+
 use crate::accounts::Account;
-use crate::audit::Actor;
+use crate::audit::{Actor, RecordAudit};
 use crate::{now_ms, on_db, Engine, Error, Result};
 
 use super::plan::Planned;
-use super::{
-    Channel, Job, JobMpMessage, JobState, NewJob, RecipientSource, APPROVAL, DEFAULT_RATE_LIMIT,
-    JOB_NAME_MAX, MAX_RATE_LIMIT,
-};
+use super::{Channel, Job, JobMpMessage, JobState, NewJob, RecipientSource, APPROVAL};
 
 /// Recipient rows per INSERT (8 bound values each).
 const INSERT_CHUNK: usize = 2_000;
@@ -107,11 +106,14 @@ fn stored_source(source: &RecipientSource) -> String {
     serde_json::json!({ "kind": source.kind(), "entries": entries, "summarised": true }).to_string()
 }
 
-fn state_error(job: &Job, wanted: &str) -> Error {
-    Error::Invalid {
-        field: "state",
-        message: format!("the job is {}: it cannot be {wanted}", job.state.as_str()),
-    }
+fn state_error(job: &Job, action: JobAction) -> Error {
+    Error::refused(
+        "state",
+        Problem::JobState {
+            state: job.state,
+            action,
+        },
+    )
 }
 
 impl Engine {
@@ -138,7 +140,7 @@ impl Engine {
 
     /// Freezes the recipient list (one row per recipient with its channel and address, skipped
     /// ones with their reason, seq from 1) and starts the job. `rate_limit` is in messages per
-    /// second (0 = [`DEFAULT_RATE_LIMIT`]). The messages are copied from the presets, so editing
+    /// second (0 = [`model::rules::DEFAULT_RATE_LIMIT`]). The messages are copied from the presets, so editing
     /// a preset later does not change the job.
     pub async fn create_job_with(
         &self,
@@ -147,36 +149,17 @@ impl Engine {
         new: &NewJob,
     ) -> Result<Job> {
         let name = new.name.trim();
-        if name.is_empty() {
-            return Err(Error::Invalid {
-                field: "name",
-                message: "a job needs a name".into(),
-            });
-        }
-        if name.chars().count() > JOB_NAME_MAX {
-            return Err(Error::Invalid {
-                field: "name",
-                message: format!("at most {JOB_NAME_MAX} characters"),
-            });
-        }
+        rules::job_name(name).map_err(|p| Error::refused("job_name", p))?;
         let rate_limit = match new.rate_limit {
-            0 => DEFAULT_RATE_LIMIT,
-            r if (1..=MAX_RATE_LIMIT).contains(&r) => r,
-            _ => {
-                return Err(Error::Invalid {
-                    field: "rate_limit",
-                    message: format!("between 1 and {MAX_RATE_LIMIT} messages per second"),
-                })
+            0 => rules::DEFAULT_RATE_LIMIT,
+            r => {
+                rules::rate_limit(r).map_err(|p| Error::refused("rate_limit", p))?;
+                r
             }
         };
         let oa = match (new.channel.uses_template(), new.preset_id) {
             (false, _) => None,
-            (true, None) => {
-                return Err(Error::Invalid {
-                    field: "preset",
-                    message: "choose a template-message preset".into(),
-                })
-            }
+            (true, None) => return Err(Error::refused("preset", Problem::Required)),
             (true, Some(id)) => Some(self.frozen_message(account, id, false).await?),
         };
         let mp_target = self
@@ -191,10 +174,7 @@ impl Engine {
             .await?;
         let will_receive = resolved.will_receive();
         if will_receive == 0 {
-            return Err(Error::Invalid {
-                field: "recipients",
-                message: "nobody would receive this message".into(),
-            });
+            return Err(Error::refused("recipients", Problem::NoRecipients));
         }
         let total = resolved.rows.len() as i64;
         let threshold = self.approval_threshold().await?;
@@ -209,6 +189,16 @@ impl Engine {
         let source_json = stored_source(&new.source);
         let empty = FrozenMessage::default();
         let oa_msg = oa.as_ref().unwrap_or(&empty);
+        let skipped: serde_json::Map<String, serde_json::Value> = resolved
+            .skipped()
+            .into_iter()
+            .map(|(r, n)| (r.as_str().to_owned(), n.into()))
+            .collect();
+        let by_channel: serde_json::Map<String, serde_json::Value> = resolved
+            .by_channel()
+            .into_iter()
+            .map(|(c, n)| (c.as_str().to_owned(), n.into()))
+            .collect();
         let id = {
             let _write = self.write_gate().await;
             on_db!(self.db(), |pool| {
@@ -268,45 +258,31 @@ impl Engine {
                     });
                     qb.build().execute(&mut *tx).await?;
                 }
+                let detail = serde_json::json!({
+                    "id": id,
+                    "account": account.appid,
+                    "channel": new.channel.as_str(),
+                    "preset": oa.as_ref().map(|m| m.preset_id),
+                    "mp_preset": mp.as_ref().map(|m| m.preset_id),
+                    "source": new.source.kind(),
+                    "total": total,
+                    "will_receive": will_receive,
+                    "by_channel": by_channel,
+                    "skipped": skipped,
+                    "line_errors": resolved.line_error_count,
+                    "rate_limit": rate_limit,
+                    "awaiting_approval": awaiting,
+                    "approval_threshold": threshold,
+                });
+                tx.record_audit(actor, "job.create", name, &detail).await?;
+                if !awaiting {
+                    tx.record_audit(actor, "job.start", name, &start_detail(id))
+                        .await?;
+                }
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(id)
             })?
         };
-        let skipped: serde_json::Map<String, serde_json::Value> = resolved
-            .skipped()
-            .into_iter()
-            .map(|(r, n)| (r.as_str().to_owned(), n.into()))
-            .collect();
-        let by_channel: serde_json::Map<String, serde_json::Value> = resolved
-            .by_channel()
-            .into_iter()
-            .map(|(c, n)| (c.as_str().to_owned(), n.into()))
-            .collect();
-        self.audit(
-            actor,
-            "job.create",
-            name,
-            serde_json::json!({
-                "id": id,
-                "account": account.appid,
-                "channel": new.channel.as_str(),
-                "preset": oa.as_ref().map(|m| m.preset_id),
-                "mp_preset": mp.as_ref().map(|m| m.preset_id),
-                "source": new.source.kind(),
-                "total": total,
-                "will_receive": will_receive,
-                "by_channel": by_channel,
-                "skipped": skipped,
-                "line_errors": resolved.line_error_count,
-                "rate_limit": rate_limit,
-                "awaiting_approval": awaiting,
-                "approval_threshold": threshold,
-            }),
-        )
-        .await?;
-        if !awaiting {
-            self.audit_start(actor, id, name).await?;
-        }
         self.jobs_shared().wake();
         self.job(id).await?.ok_or(Error::NotFound)
     }
@@ -372,13 +348,15 @@ impl Engine {
         Ok(rows.into_iter().map(JobRow::into_job).collect())
     }
 
-    /// Moves a job from one state to another; `Ok(None)` when it was not in `from`.
+    /// Moves a job from one state to another, with the audit entry `action` (target: the job's
+    /// name) in the same transaction; `Ok(None)` when it was not in `from`.
     async fn transition(
         &self,
         id: i64,
         from: &[JobState],
         to: JobState,
         pause_reason: Option<&str>,
+        (actor, action, detail): (&Actor, &str, serde_json::Value),
     ) -> Result<Option<Job>> {
         let now = now_ms();
         let finished = matches!(to, JobState::Done | JobState::Cancelled).then_some(now);
@@ -389,21 +367,30 @@ impl Engine {
             .join(", ");
         let sql = format!(
             "UPDATE jobs SET state = $1, pause_reason = $2, finished_ms = $3, updated_ms = $4 \
-             WHERE id = $5 AND state IN ({from_list})"
+             WHERE id = $5 AND state IN ({from_list}) RETURNING name"
         );
         let changed = {
             let _write = self.write_gate().await;
-            on_db!(self.db(), |pool| sqlx::query(&sql)
-                .bind(to.as_str())
-                .bind(pause_reason)
-                .bind(finished)
-                .bind(now)
-                .bind(id)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()))?
+            on_db!(self.db(), |pool| {
+                let mut tx = pool.begin().await?;
+                let name: Option<String> = sqlx::query_scalar(&sql)
+                    .bind(to.as_str())
+                    .bind(pause_reason)
+                    .bind(finished)
+                    .bind(now)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(name) = &name {
+                    tx.record_audit(actor, action, name, &detail).await?;
+                    tx.commit().await?;
+                } else {
+                    tx.rollback().await?;
+                }
+                name.is_some()
+            })
         };
-        if changed == 0 {
+        if !changed {
             return Ok(None);
         }
         self.jobs_shared().set_state(id, to);
@@ -416,24 +403,25 @@ impl Engine {
         if job.state == JobState::Paused {
             return Ok(());
         }
-        let Some(job) = self
-            .transition(id, &[JobState::Running], JobState::Paused, Some("staff"))
-            .await?
-        else {
+        let entry = (actor, "job.pause", serde_json::json!({ "id": id }));
+        let paused = self
+            .transition(
+                id,
+                &[JobState::Running],
+                JobState::Paused,
+                Some("staff"),
+                entry,
+            )
+            .await?;
+        if paused.is_none() {
             let now = self.job(id).await?.ok_or(Error::NotFound)?;
             return if now.state == JobState::Paused {
                 Ok(())
             } else {
-                Err(state_error(&now, "paused"))
+                Err(state_error(&now, JobAction::Pause))
             };
-        };
-        self.audit(
-            actor,
-            "job.pause",
-            &job.name,
-            serde_json::json!({ "id": id }),
-        )
-        .await
+        }
+        Ok(())
     }
 
     /// Continues a paused job (whatever paused it, the daily quota included) — except one
@@ -444,30 +432,28 @@ impl Engine {
             return Ok(());
         }
         if before.awaiting_approval() {
-            return Err(Error::Invalid {
-                field: "state",
-                message: "the job waits for a second admin's approval".into(),
-            });
+            return Err(Error::refused("state", Problem::AwaitingApproval));
         }
-        let Some(job) = self
-            .transition(id, &[JobState::Paused], JobState::Running, None)
-            .await?
-        else {
+        let detail = serde_json::json!({ "id": id, "pause_reason": before.pause_reason });
+        let resumed = self
+            .transition(
+                id,
+                &[JobState::Paused],
+                JobState::Running,
+                None,
+                (actor, "job.resume", detail),
+            )
+            .await?;
+        if resumed.is_none() {
             let now = self.job(id).await?.ok_or(Error::NotFound)?;
             return if now.state == JobState::Running {
                 Ok(())
             } else {
-                Err(state_error(&now, "resumed"))
+                Err(state_error(&now, JobAction::Resume))
             };
-        };
+        }
         self.jobs_shared().wake();
-        self.audit(
-            actor,
-            "job.resume",
-            &job.name,
-            serde_json::json!({ "id": id, "pause_reason": before.pause_reason }),
-        )
-        .await
+        Ok(())
     }
 
     /// Lets a job that waits for approval start. `actor` must be an admin (the caller checks the
@@ -475,55 +461,49 @@ impl Engine {
     pub async fn approve_job(&self, actor: &Actor, id: i64) -> Result<Job> {
         let job = self.job(id).await?.ok_or(Error::NotFound)?;
         if !job.awaiting_approval() {
-            return Err(Error::Invalid {
-                field: "state",
-                message: "the job does not wait for approval".into(),
-            });
+            return Err(Error::refused("state", Problem::NotAwaitingApproval));
         }
         if job.created_by == actor.name {
-            return Err(Error::Invalid {
-                field: "approver",
-                message: "the job needs a second admin: its creator cannot approve it".into(),
-            });
+            return Err(Error::refused("approver", Problem::OwnJob));
         }
         let now = now_ms();
+        let detail = serde_json::json!({ "id": id, "created_by": job.created_by, "will_receive": job.will_receive });
         let changed = {
             let _write = self.write_gate().await;
-            on_db!(self.db(), |pool| sqlx::query(
-                "UPDATE jobs SET state = 'running', pause_reason = NULL, approved_by = $1, \
-                 approved_ms = $2, updated_ms = $2 \
-                 WHERE id = $3 AND state = 'paused' AND pause_reason = $4"
-            )
-            .bind(&actor.name)
-            .bind(now)
-            .bind(id)
-            .bind(APPROVAL)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?
+            on_db!(self.db(), |pool| {
+                let mut tx = pool.begin().await?;
+                let changed = sqlx::query(
+                    "UPDATE jobs SET state = 'running', pause_reason = NULL, approved_by = $1, \
+                     approved_ms = $2, updated_ms = $2 \
+                     WHERE id = $3 AND state = 'paused' AND pause_reason = $4",
+                )
+                .bind(&actor.name)
+                .bind(now)
+                .bind(id)
+                .bind(APPROVAL)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if changed == 0 {
+                    tx.rollback().await?;
+                } else {
+                    tx.record_audit(actor, "job.approve", &job.name, &detail)
+                        .await?;
+                    tx.record_audit(actor, "job.start", &job.name, &start_detail(id))
+                        .await?;
+                    tx.commit().await?;
+                }
+                changed
+            })
         };
         if changed == 0 {
             // Approved, or cancelled, by someone else meanwhile.
             let now = self.job(id).await?.ok_or(Error::NotFound)?;
-            return Err(state_error(&now, "approved"));
+            return Err(state_error(&now, JobAction::Approve));
         }
         self.jobs_shared().set_state(id, JobState::Running);
         self.jobs_shared().wake();
-        self.audit(
-            actor,
-            "job.approve",
-            &job.name,
-            serde_json::json!({ "id": id, "created_by": job.created_by, "will_receive": job.will_receive }),
-        )
-        .await?;
-        self.audit_start(actor, id, &job.name).await?;
         self.job(id).await?.ok_or(Error::NotFound)
-    }
-
-    /// The audit entry of a job that begins to send (at creation, or once approved).
-    async fn audit_start(&self, actor: &Actor, id: i64, name: &str) -> Result<()> {
-        self.audit(actor, "job.start", name, serde_json::json!({ "id": id }))
-            .await
     }
 
     /// Ends a job: its pending rows become `cancelled`; sends in flight finish.
@@ -531,11 +511,11 @@ impl Engine {
         let job = self.job(id).await?.ok_or(Error::NotFound)?;
         match job.state {
             JobState::Cancelled => return Ok(()),
-            JobState::Done => return Err(state_error(&job, "cancelled")),
+            JobState::Done => return Err(state_error(&job, JobAction::Cancel)),
             JobState::Running | JobState::Paused => {}
         }
         let now = now_ms();
-        let (changed, rows) = {
+        let changed = {
             let _write = self.write_gate().await;
             on_db!(self.db(), |pool| {
                 let mut tx = pool.begin().await?;
@@ -557,8 +537,15 @@ impl Engine {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                // Only a job this call cancels is audited (the rows swept for a job cancelled
+                // meanwhile are not a change of its state).
+                if changed != 0 {
+                    let detail = serde_json::json!({ "id": id, "cancelled_rows": rows });
+                    tx.record_audit(actor, "job.cancel", &job.name, &detail)
+                        .await?;
+                }
                 tx.commit().await?;
-                Ok::<_, sqlx::Error>((changed, rows))
+                Ok::<_, sqlx::Error>(changed)
             })?
         };
         if changed == 0 {
@@ -566,17 +553,11 @@ impl Engine {
             return if now.state == JobState::Cancelled {
                 Ok(())
             } else {
-                Err(state_error(&now, "cancelled"))
+                Err(state_error(&now, JobAction::Cancel))
             };
         }
         self.jobs_shared().set_state(id, JobState::Cancelled);
-        self.audit(
-            actor,
-            "job.cancel",
-            &job.name,
-            serde_json::json!({ "id": id, "cancelled_rows": rows }),
-        )
-        .await
+        Ok(())
     }
 
     /// Puts the failed rows back in the queue (not the `unknown` ones: those may have been
@@ -584,7 +565,7 @@ impl Engine {
     pub async fn retry_failed(&self, actor: &Actor, id: i64) -> Result<i64> {
         let job = self.job(id).await?.ok_or(Error::NotFound)?;
         if job.state == JobState::Cancelled {
-            return Err(state_error(&job, "retried"));
+            return Err(state_error(&job, JobAction::RetryFailed));
         }
         let now = now_ms();
         let rows = {
@@ -621,21 +602,24 @@ impl Engine {
                     .execute(&mut *tx)
                     .await?;
                 }
+                let rows = rows as i64;
+                let detail = serde_json::json!({ "id": id, "rows": rows });
+                tx.record_audit(actor, "job.retry_failed", &job.name, &detail)
+                    .await?;
                 tx.commit().await?;
-                Ok::<_, sqlx::Error>(rows as i64)
+                Ok::<_, sqlx::Error>(rows)
             })?
         };
         if rows > 0 {
             self.jobs_shared().set_state(id, JobState::Running);
             self.jobs_shared().wake();
         }
-        self.audit(
-            actor,
-            "job.retry_failed",
-            &job.name,
-            serde_json::json!({ "id": id, "rows": rows }),
-        )
-        .await?;
         Ok(rows)
     }
+}
+
+/// The detail of `job.start`, the entry of a job that begins to send (at creation, or once
+/// approved).
+fn start_detail(id: i64) -> serde_json::Value {
+    serde_json::json!({ "id": id })
 }
