@@ -61,7 +61,7 @@ pub struct JobDto {
     pub preset_name: String,
     pub template_title: String,
     pub state: model::JobState,
-    pub pause_reason: Option<String>,
+    pub pause_reason: Option<model::PauseReason>,
     pub total: i64,
     pub created_by: String,
     pub created_ms: i64,
@@ -505,8 +505,7 @@ pub mod ssr {
         let pause_error = p
             .job
             .pause_reason
-            .as_deref()
-            .and_then(|r| r.parse::<i64>().ok())
+            .and_then(model::PauseReason::errcode)
             .map(|code| wechat::api::ApiError::WeChat {
                 code,
                 message: String::new(),

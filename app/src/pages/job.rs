@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
-use model::{JobAction, JobState};
+use model::{JobAction, JobState, PauseReason};
 
 use crate::dto::format_time_ms;
 use crate::i18n::{tr, use_lang, Lang};
@@ -190,7 +190,7 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
     let total = p.job.total;
     let rate = p.rate_per_s;
     let eta = p.eta_secs;
-    let pause_reason = p.job.pause_reason.clone();
+    let pause_reason = p.job.pause_reason;
     let awaiting = p.job.awaiting_approval;
     let can_approve = p.can_approve;
     let running = state == JobState::Running;
@@ -319,15 +319,15 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
                 <h2 id="job-progress-heading">{tr("进度", "Progress")}</h2>
                 <span class=format!("job-state state-{}", state_class(state, awaiting)) role="status">
                     {move || state_label(state, awaiting, lang.get())}
-                    {pause_reason.clone().map(|r| {
+                    {pause_reason.map(|r| {
                         let (zh, en) = (p.pause_explain_zh.clone(), p.pause_explain_en.clone());
-                        let text = move || match (r.as_str(), lang.get()) {
-                            ("staff", l) => l.pick("：由工作人员暂停", ": paused by staff").to_owned(),
-                            ("approval", l) => l.pick("：需要另一位管理员批准后开始发送", ": another admin must approve it before it sends").to_owned(),
-                            ("mp_account", l) => l.pick("：发送订阅消息的小程序已从 wxpush 删除", ": the Mini Program sending the subscribe messages was removed from wxpush").to_owned(),
-                            ("payload", l) => l.pick("：任务保存的消息无法读取", ": the job's stored message cannot be read").to_owned(),
-                            (_, Lang::Zh) => format!("：微信拒绝（{r}）。{}", zh.clone().unwrap_or_default()),
-                            (_, Lang::En) => format!(": WeChat refused ({r}). {}", en.clone().unwrap_or_default()),
+                        let text = move || match (r, lang.get()) {
+                            (PauseReason::Staff, l) => l.pick("：由工作人员暂停", ": paused by staff").to_owned(),
+                            (PauseReason::Approval, l) => l.pick("：需要另一位管理员批准后开始发送", ": another admin must approve it before it sends").to_owned(),
+                            (PauseReason::MpAccount, l) => l.pick("：发送订阅消息的小程序已从 wxpush 删除", ": the Mini Program sending the subscribe messages was removed from wxpush").to_owned(),
+                            (PauseReason::Payload, l) => l.pick("：任务保存的消息无法读取", ": the job's stored message cannot be read").to_owned(),
+                            (PauseReason::WeChat(code), Lang::Zh) => format!("：微信拒绝（{code}）。{}", zh.clone().unwrap_or_default()),
+                            (PauseReason::WeChat(code), Lang::En) => format!(": WeChat refused ({code}). {}", en.clone().unwrap_or_default()),
                         };
                         view! { <span>{text}</span> }
                     })}

@@ -16,7 +16,7 @@ use common::{values, Dispatcher};
 use engine::accounts::{AccountChanges, AccountKind, NewAccount, Secret};
 use engine::audit::Actor;
 use engine::db::Db;
-use engine::jobs::{JobState, RecipientSource};
+use engine::jobs::{JobState, PauseReason, RecipientSource};
 use engine::presets::PresetInput;
 use engine::sessions::{Sessions, STAFF_ID_KEY};
 use engine::sync::SyncProgress;
@@ -793,7 +793,7 @@ async fn dispatcher_changes(db: TestDb) {
     assert_eq!(entries(&engine, "job.pause").await, 0);
     accept(&engine, "job.pause").await;
     let p = wait_job(&engine, all.id, |p| p.job.state == JobState::Paused).await;
-    assert_eq!(p.job.pause_reason.as_deref(), Some("45009"));
+    assert_eq!(p.job.pause_reason, Some(PauseReason::WeChat(45009)));
     let pauses = engine.audit_recent(Some("job.pause"), 10).await.unwrap();
     assert_eq!(pauses.len(), 1);
     assert_eq!(pauses[0].actor, "system");

@@ -17,7 +17,7 @@ use engine::jobs::{
 };
 use engine::testing::TestDb;
 use engine::{on_both_databases, on_db, Engine, Error};
-use model::{JobAction, Problem};
+use model::{JobAction, PauseReason, Problem};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wechat_sim::{CallbackConfig, CallbackMode, FaultConfig, SimConfig, SimHandle};
 
@@ -614,7 +614,7 @@ async fn the_daily_quota_pauses_the_job(db: TestDb) {
             p.job.state == JobState::Paused && p.sending == 0
         })
         .await;
-    assert_eq!(p.job.pause_reason.as_deref(), Some("45009"));
+    assert_eq!(p.job.pause_reason, Some(PauseReason::WeChat(45009)));
     assert_eq!((p.sent, p.pending, p.failed), (300, 200, 0), "{p:?}");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
@@ -666,7 +666,7 @@ async fn a_job_wide_error_pauses_instead_of_failing_everyone(db: TestDb) {
             p.job.state == JobState::Paused && p.sending == 0
         })
         .await;
-    assert_eq!(p.job.pause_reason.as_deref(), Some("40037"));
+    assert_eq!(p.job.pause_reason, Some(PauseReason::WeChat(40037)));
     assert_eq!((p.sent, p.failed), (0, 0), "{p:?}");
     assert_eq!(p.pending, job.will_receive);
 
@@ -1014,7 +1014,7 @@ async fn pause_and_resume(db: TestDb) {
         .wait(job.id, Duration::from_secs(10), |p| p.sending == 0)
         .await;
     assert_eq!(p.job.state, JobState::Paused);
-    assert_eq!(p.job.pause_reason.as_deref(), Some("staff"));
+    assert_eq!(p.job.pause_reason, Some(PauseReason::Staff));
     assert_eq!(p.eta_secs, None);
     let sent = w.sim.ledger_summary().template_sends;
     tokio::time::sleep(Duration::from_millis(400)).await;

@@ -45,6 +45,56 @@ impl JobState {
     }
 }
 
+/// Why a job is paused. Stored as text in `jobs.pause_reason`: the variant's name, or WeChat's
+/// errcode for a refusal of WeChat's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "errcode")]
+pub enum PauseReason {
+    /// Paused from the job's page.
+    Staff,
+    /// Waits for a second admin (four eyes).
+    Approval,
+    /// The job's stored message cannot be read.
+    Payload,
+    /// The Mini Program sending its subscribe messages was removed from wxpush.
+    MpAccount,
+    /// WeChat refused every send the same way: the daily quota (45009), the account's
+    /// credentials, or the message itself.
+    #[serde(rename = "wechat")]
+    WeChat(i64),
+}
+
+impl PauseReason {
+    /// The stored form.
+    pub fn to_stored(self) -> String {
+        match self {
+            PauseReason::Staff => "staff".into(),
+            PauseReason::Approval => "approval".into(),
+            PauseReason::Payload => "payload".into(),
+            PauseReason::MpAccount => "mp_account".into(),
+            PauseReason::WeChat(code) => code.to_string(),
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PauseReason> {
+        match s {
+            "staff" => Some(PauseReason::Staff),
+            "approval" => Some(PauseReason::Approval),
+            "payload" => Some(PauseReason::Payload),
+            "mp_account" => Some(PauseReason::MpAccount),
+            code => code.parse().ok().map(PauseReason::WeChat),
+        }
+    }
+
+    /// WeChat's errcode, when WeChat's refusal paused the job.
+    pub fn errcode(self) -> Option<i64> {
+        match self {
+            PauseReason::WeChat(code) => Some(code),
+            _ => None,
+        }
+    }
+}
+
 /// What staff do to a job from its page (`control_job`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -78,5 +128,28 @@ mod tests {
             assert_eq!(JobState::parse(s.as_str()), Some(s));
         }
         assert_eq!(JobState::parse("finished"), None);
+    }
+
+    #[test]
+    fn pause_reasons_round_trip_and_keep_the_errcode_as_data() {
+        for r in [
+            PauseReason::Staff,
+            PauseReason::Approval,
+            PauseReason::Payload,
+            PauseReason::MpAccount,
+            PauseReason::WeChat(45009),
+            PauseReason::WeChat(-1),
+        ] {
+            assert_eq!(PauseReason::parse(&r.to_stored()), Some(r));
+        }
+        assert_eq!(
+            PauseReason::parse("40164").and_then(PauseReason::errcode),
+            Some(40164)
+        );
+        assert_eq!(PauseReason::parse("sleepy"), None);
+        assert_eq!(
+            serde_json::to_string(&PauseReason::WeChat(45009)).unwrap(),
+            r#"{"kind":"wechat","errcode":45009}"#
+        );
     }
 }

@@ -10,6 +10,6 @@ pub mod path;
 pub mod refusal;
 pub mod rules;
 
-pub use job::{JobAction, JobState};
+pub use job::{JobAction, JobState, PauseReason};
 pub use lang::Lang;
 pub use refusal::{Problem, Refusal};

@@ -267,7 +267,7 @@ pub struct RecipientPlan {
     pub by_channel: Vec<(RowChannel, i64)>,
 }
 
-pub use model::JobState;
+pub use model::{JobState, PauseReason};
 
 /// A state as the in-memory shared job table packs it (the low byte of an atomic).
 fn state_code(state: JobState) -> u8 {
@@ -298,9 +298,7 @@ pub struct Job {
     pub preset_name: String,
     pub template_title: String,
     pub state: JobState,
-    /// `staff`, `approval` (waits for a second admin), `45009` (daily quota), or the errcode of
-    /// a credentials problem (e.g. `40164`) or of the message (e.g. `40037`).
-    pub pause_reason: Option<String>,
+    pub pause_reason: Option<PauseReason>,
     /// Recipient rows, skipped ones included.
     pub total: i64,
     pub created_by: String,
@@ -323,12 +321,9 @@ pub struct Job {
 impl Job {
     /// Created above the approval threshold and not approved yet (paused for `approval`).
     pub fn awaiting_approval(&self) -> bool {
-        self.state == JobState::Paused && self.pause_reason.as_deref() == Some(APPROVAL)
+        self.state == JobState::Paused && self.pause_reason == Some(PauseReason::Approval)
     }
 }
-
-/// The pause reason of a job waiting for a second admin's approval.
-pub const APPROVAL: &str = "approval";
 
 /// The MP side of a job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use crate::audit::{Actor, RecordAudit};
 use crate::db::Db;
 use crate::{now_ms, on_db, Engine, Result};
 
-use super::JobState;
+use super::{JobState, PauseReason};
 
 /// Result rows per UPDATE on SQLite (11 bound values each). A statement is padded (with rows
 /// that match nothing) to one of these sizes, so that a few prepared statements are reused
@@ -551,9 +551,11 @@ impl Engine {
         .await)?)
     }
 
-    /// Pauses a running job for a reason of the dispatcher's (`45009`, a credentials errcode).
-    pub(crate) async fn pause_for(&self, job_id: i64, reason: &str) -> Result<bool> {
-        let detail = serde_json::json!({ "id": job_id, "reason": reason });
+    /// Pauses a running job for a reason of the dispatcher's (the daily quota, credentials, a
+    /// message WeChat refuses, a payload or Mini Program it cannot use).
+    pub(crate) async fn pause_for(&self, job_id: i64, reason: PauseReason) -> Result<bool> {
+        let stored = reason.to_stored();
+        let detail = serde_json::json!({ "id": job_id, "reason": stored });
         let changed = {
             let _write = self.write_gate().await;
             on_db!(self.db(), |pool| {
@@ -562,7 +564,7 @@ impl Engine {
                     "UPDATE jobs SET state = 'paused', pause_reason = $1, updated_ms = $2 \
                      WHERE id = $3 AND state = 'running' RETURNING name",
                 )
-                .bind(reason)
+                .bind(&stored)
                 .bind(now_ms())
                 .bind(job_id)
                 .fetch_optional(&mut *tx)
@@ -577,7 +579,7 @@ impl Engine {
         };
         self.jobs_shared().set_state(job_id, JobState::Paused);
         if changed {
-            tracing::warn!(job_id, reason, "send job paused");
+            tracing::warn!(job_id, reason = %stored, "send job paused");
         }
         Ok(changed)
     }

@@ -8,7 +8,7 @@ use crate::audit::{Actor, RecordAudit};
 use crate::{now_ms, on_db, Engine, Error, Result};
 
 use super::plan::Planned;
-use super::{Channel, Job, JobMpMessage, JobState, NewJob, RecipientSource, APPROVAL};
+use super::{Channel, Job, JobMpMessage, JobState, NewJob, PauseReason, RecipientSource};
 
 /// Recipient rows per INSERT (8 bound values each).
 const INSERT_CHUNK: usize = 2_000;
@@ -63,7 +63,7 @@ impl JobRow {
             preset_name: self.preset_name,
             template_title: self.template_title,
             state: JobState::parse(&self.state).unwrap_or(JobState::Done),
-            pause_reason: self.pause_reason,
+            pause_reason: self.pause_reason.as_deref().and_then(PauseReason::parse),
             total: self.total,
             created_by: self.created_by,
             created_ms: self.created_ms,
@@ -181,7 +181,7 @@ impl Engine {
         // Above the threshold the job waits, paused, for a second admin (approve_job).
         let awaiting = will_receive > threshold;
         let (state, pause_reason) = if awaiting {
-            ("paused", Some(APPROVAL))
+            ("paused", Some(PauseReason::Approval.to_stored()))
         } else {
             ("running", None)
         };
@@ -355,7 +355,7 @@ impl Engine {
         id: i64,
         from: &[JobState],
         to: JobState,
-        pause_reason: Option<&str>,
+        pause_reason: Option<PauseReason>,
         (actor, action, detail): (&Actor, &str, serde_json::Value),
     ) -> Result<Option<Job>> {
         let now = now_ms();
@@ -375,7 +375,7 @@ impl Engine {
                 let mut tx = pool.begin().await?;
                 let name: Option<String> = sqlx::query_scalar(&sql)
                     .bind(to.as_str())
-                    .bind(pause_reason)
+                    .bind(pause_reason.map(PauseReason::to_stored))
                     .bind(finished)
                     .bind(now)
                     .bind(id)
@@ -397,7 +397,7 @@ impl Engine {
         self.job(id).await
     }
 
-    /// Stops claiming the job's rows (sends in flight finish). `pause_reason` "staff".
+    /// Stops claiming the job's rows (sends in flight finish). Paused for [`PauseReason::Staff`].
     pub async fn pause_job(&self, actor: &Actor, id: i64) -> Result<()> {
         let job = self.job(id).await?.ok_or(Error::NotFound)?;
         if job.state == JobState::Paused {
@@ -409,7 +409,7 @@ impl Engine {
                 id,
                 &[JobState::Running],
                 JobState::Paused,
-                Some("staff"),
+                Some(PauseReason::Staff),
                 entry,
             )
             .await?;
@@ -434,7 +434,10 @@ impl Engine {
         if before.awaiting_approval() {
             return Err(Error::refused("state", Problem::AwaitingApproval));
         }
-        let detail = serde_json::json!({ "id": id, "pause_reason": before.pause_reason });
+        let detail = serde_json::json!({
+            "id": id,
+            "pause_reason": before.pause_reason.map(PauseReason::to_stored),
+        });
         let resumed = self
             .transition(
                 id,
@@ -480,7 +483,7 @@ impl Engine {
                 .bind(&actor.name)
                 .bind(now)
                 .bind(id)
-                .bind(APPROVAL)
+                .bind(PauseReason::Approval.to_stored())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

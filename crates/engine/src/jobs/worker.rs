@@ -24,7 +24,7 @@ use crate::{now_ms, Engine, Error};
 
 use super::limiter::Limiter;
 use super::queue::{Claimed, RowResult, RunningJob, UNKNOWN_NO_DEDUP, UNKNOWN_STALE};
-use super::{client_msg_id, DispatchConfig, JobControl, JobState};
+use super::{client_msg_id, DispatchConfig, JobControl, JobState, PauseReason};
 
 /// A runner claims again when less than this many batches of its job wait in the queue, so a
 /// claim delayed by a write never leaves the send workers idle.
@@ -454,7 +454,7 @@ impl Dispatcher {
                 Ok(m) => Some(m),
                 Err(e) => {
                     tracing::error!(job_id = job.id, error = %e, "send job payload unreadable");
-                    let _ = engine.pause_for(job.id, "payload").await;
+                    let _ = engine.pause_for(job.id, PauseReason::Payload).await;
                     return None;
                 }
             }
@@ -475,14 +475,14 @@ impl Dispatcher {
                 };
                 let Some(mp_account) = mp_account else {
                     tracing::warn!(job_id = job.id, "the job's Mini Program is gone");
-                    let _ = engine.pause_for(job.id, "mp_account").await;
+                    let _ = engine.pause_for(job.id, PauseReason::MpAccount).await;
                     return None;
                 };
                 let message: SubscribeMessage = match serde_json::from_str(&body) {
                     Ok(m) => m,
                     Err(e) => {
                         tracing::error!(job_id = job.id, error = %e, "subscribe payload unreadable");
-                        let _ = engine.pause_for(job.id, "payload").await;
+                        let _ = engine.pause_for(job.id, PauseReason::Payload).await;
                         return None;
                     }
                 };
@@ -518,9 +518,12 @@ impl Dispatcher {
         match self.engine.access_token(account).await {
             Ok(t) => Some(t),
             Err(Error::WeChat(e)) if e.class() == ErrorClass::Credentials => {
-                let code = e.code().unwrap_or_default().to_string();
+                let code = e.code().unwrap_or_default();
                 tracing::warn!(job_id, appid = %account.appid, error = %e, "account credentials refused");
-                let _ = self.engine.pause_for(job_id, &code).await;
+                let _ = self
+                    .engine
+                    .pause_for(job_id, PauseReason::WeChat(code))
+                    .await;
                 None
             }
             Err(e) => {
@@ -631,7 +634,10 @@ impl Dispatcher {
                     Some((code, _)) if JOB_WIDE_ERRORS.contains(&code) => {
                         result.attempts_delta = -1;
                         if run.control.running() {
-                            let _ = self.engine.pause_for(run.job_id, &code.to_string()).await;
+                            let _ = self
+                                .engine
+                                .pause_for(run.job_id, PauseReason::WeChat(code))
+                                .await;
                         }
                     }
                     Some((_, ErrorClass::Token)) | Some((_, ErrorClass::RetryLater)) => {
@@ -640,14 +646,19 @@ impl Dispatcher {
                     Some((_, ErrorClass::DailyQuota)) => {
                         result.attempts_delta = -1;
                         if run.control.running() {
-                            let _ = self.engine.pause_for(run.job_id, "45009").await;
+                            let _ = self
+                                .engine
+                                .pause_for(run.job_id, PauseReason::WeChat(45009))
+                                .await;
                         }
                     }
                     Some((code, ErrorClass::Credentials)) => {
                         result.attempts_delta = -1;
                         if run.control.running() {
-                            let code = code.to_string();
-                            let _ = self.engine.pause_for(run.job_id, &code).await;
+                            let _ = self
+                                .engine
+                                .pause_for(run.job_id, PauseReason::WeChat(code))
+                                .await;
                         }
                     }
                     Some((code, _)) => {
