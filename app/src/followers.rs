@@ -227,8 +227,13 @@ pub mod ssr {
         state: &AppState,
         session: &Session,
     ) -> Result<Option<Account>, AppError> {
-        let (oas, pick) = oa_accounts(state, session).await?;
-        Ok(oas.into_iter().nth(pick))
+        // One account, one decryption: this runs on most server-function calls.
+        let chosen: Option<i64> = session.get(SESSION_ACCOUNT).await.map_err(internal)?;
+        state
+            .engine
+            .official_account(chosen)
+            .await
+            .map_err(internal)
     }
 
     pub fn brief(a: &Account) -> AccountBrief {

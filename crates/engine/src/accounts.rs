@@ -209,6 +209,20 @@ impl Engine {
         rows.into_iter().map(|r| r.into_account(key)).collect()
     }
 
+    /// The Official Account a session works on: `chosen` if it is one, else the first (as
+    /// [`Engine::accounts`] orders them). Decrypts that account's secrets only.
+    pub async fn official_account(&self, chosen: Option<i64>) -> Result<Option<Account>> {
+        let sql = format!(
+            "{SELECT_ACCOUNT} WHERE kind = 'oa' \
+             ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END, sandbox, id LIMIT 1"
+        );
+        let row = on_db!(self.db(), |pool| sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(chosen)
+            .fetch_optional(pool)
+            .await)?;
+        row.map(|r| r.into_account(self.master_key())).transpose()
+    }
+
     pub async fn account(&self, id: i64) -> Result<Option<Account>> {
         let sql = format!("{SELECT_ACCOUNT} WHERE id = $1");
         let row = on_db!(self.db(), |pool| sqlx::query_as::<_, AccountRow>(&sql)

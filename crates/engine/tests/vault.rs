@@ -538,3 +538,47 @@ async fn the_test_opener_uses_the_development_key(db: TestDb) {
     close(same).await;
 }
 on_both_databases!(the_test_opener_uses_the_development_key);
+
+/// The account a session works on is found, and decrypted, alone: the chosen Official Account,
+/// else the first one; never a Mini Program, never another account's secret.
+async fn the_current_official_account_is_read_alone(db: TestDb) {
+    let engine = Engine::open(&db.url).await.unwrap();
+    assert!(engine.official_account(None).await.unwrap().is_none());
+    let (oa, mp) = seed(&engine).await;
+    let second = engine
+        .create_account(
+            &Actor::cli(),
+            new_account(AccountKind::Oa, "wx00000000000000a2", OA_SECRET, "", ""),
+        )
+        .await
+        .unwrap();
+    let first = engine.official_account(None).await.unwrap().unwrap();
+    assert_eq!(first.id, oa.id);
+    assert_eq!(first.secret.expose(), OA_SECRET_2);
+    let chosen = engine
+        .official_account(Some(second.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(chosen.id, second.id);
+    assert_eq!(
+        engine
+            .official_account(Some(mp.id))
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        oa.id,
+        "a Mini Program is never the current Official Account"
+    );
+    assert_eq!(
+        engine
+            .official_account(Some(999_999))
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        oa.id
+    );
+}
+on_both_databases!(the_current_official_account_is_read_alone);
