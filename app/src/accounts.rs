@@ -155,7 +155,7 @@ pub mod ssr {
     ) -> AccountDto {
         AccountDto {
             id: a.id,
-            kind: a.kind.as_str().into(),
+            kind: a.kind,
             name: a.name.clone(),
             appid: a.appid.clone(),
             api_base: a.api_base.clone(),

@@ -104,8 +104,7 @@ mod tests {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountDto {
     pub id: i64,
-    /// "oa" or "mp".
-    pub kind: String,
+    pub kind: model::AccountKind,
     pub name: String,
     pub appid: String,
     pub api_base: String,
@@ -133,10 +132,7 @@ pub struct FootprintDto {
 
 impl AccountDto {
     pub fn kind_label(&self, lang: Lang) -> &'static str {
-        match self.kind.as_str() {
-            "mp" => lang.pick("小程序", "Mini Program"),
-            _ => lang.pick("公众号", "Official Account"),
-        }
+        self.kind.label(lang)
     }
 }
 
@@ -215,7 +211,7 @@ mod time_tests {
 pub struct AccountBrief {
     pub id: i64,
     pub name: String,
-    pub kind: String,
+    pub kind: model::AccountKind,
     pub sandbox: bool,
 }
 

@@ -240,7 +240,7 @@ pub mod ssr {
         AccountBrief {
             id: a.id,
             name: a.name.clone(),
-            kind: a.kind.as_str().into(),
+            kind: a.kind,
             sandbox: a.sandbox,
         }
     }

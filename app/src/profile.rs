@@ -11,8 +11,7 @@ use crate::error::AppError;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestOpenidDto {
     pub account_id: i64,
-    /// `oa` (Official Account) or `mp` (Mini Program).
-    pub kind: String,
+    pub kind: model::AccountKind,
     pub account_name: String,
     pub appid: String,
     pub openid: String,
@@ -36,7 +35,7 @@ pub async fn my_test_openids() -> Result<Vec<TestOpenidDto>, AppError> {
         .into_iter()
         .map(|a| TestOpenidDto {
             openid: bound.get(&a.id).cloned().unwrap_or_default(),
-            kind: a.kind.as_str().into(),
+            kind: a.kind,
             account_id: a.id,
             account_name: a.name,
             appid: a.appid,

@@ -16,8 +16,8 @@ use crate::error::AppError;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TemplateDto {
     pub id: i64,
-    /// `oa` (template message) or `mp` (subscribe message).
-    pub kind: String,
+    /// Official Account: a template message; Mini Program: a subscribe message.
+    pub kind: model::AccountKind,
     pub template_id: String,
     pub title: String,
     pub content: String,
@@ -50,8 +50,8 @@ pub struct TemplateSyncDto {
 pub struct PresetSummaryDto {
     pub id: i64,
     pub name: String,
-    /// `oa` (template message) or `mp` (subscribe message), the kind of its template.
-    pub kind: String,
+    /// The kind of its template (Mini Program: a subscribe message).
+    pub kind: model::AccountKind,
     pub template_ref: i64,
     pub template_title: String,
     pub template_removed: bool,
@@ -163,7 +163,7 @@ pub async fn templates_page() -> Result<TemplatesPageDto, AppError> {
 
 /// Syncs the session's Official Account (`kind` = `oa`) or its linked Mini Program (`mp`).
 #[server(prefix = "/api", endpoint = "sync_templates")]
-pub async fn sync_templates(kind: String) -> Result<SyncReportDto, AppError> {
+pub async fn sync_templates(kind: model::AccountKind) -> Result<SyncReportDto, AppError> {
     use crate::auth::ssr::*;
     use crate::followers::ssr::current_oa;
     let admin = require_admin().await?;
@@ -171,13 +171,12 @@ pub async fn sync_templates(kind: String) -> Result<SyncReportDto, AppError> {
     let Some(oa) = current_oa(&state).await? else {
         return fail(AppError::NotFound);
     };
-    let account = match kind.as_str() {
-        "oa" => oa,
-        "mp" => match ssr::linked_mp(&state, &oa).await? {
+    let account = match kind {
+        model::AccountKind::Oa => oa,
+        model::AccountKind::Mp => match ssr::linked_mp(&state, &oa).await? {
             Some(mp) => mp,
             None => return fail(AppError::NotFound),
         },
-        _ => return fail(ssr::invalid("kind")),
     };
     let actor = actor(&admin, &state);
     match state.engine.sync_templates(&actor, &account).await {
@@ -416,7 +415,7 @@ pub mod ssr {
                 };
                 TemplateDto {
                     id: t.id,
-                    kind: t.kind.as_str().into(),
+                    kind: t.kind,
                     category: message::fields::is_category(&t.fields),
                     presets: presets
                         .iter()
@@ -455,7 +454,7 @@ pub mod ssr {
         PresetSummaryDto {
             id: s.preset.id,
             name: s.preset.name,
-            kind: s.template_kind.as_str().into(),
+            kind: s.template_kind,
             template_ref: s.preset.template_ref,
             template_title: s.template_title,
             template_removed: s.template_removed,

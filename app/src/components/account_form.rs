@@ -53,7 +53,11 @@ pub fn AccountFormView(
             .map(|e| view! { <p class="form-error" role="alert">{e.message(lang.get())}</p> })
     };
     let partners = move || {
-        let want = if kind.get() == "oa" { "mp" } else { "oa" };
+        let want = if kind.get() == model::AccountKind::Oa.as_str() {
+            model::AccountKind::Mp
+        } else {
+            model::AccountKind::Oa
+        };
         accounts
             .get_value()
             .into_iter()

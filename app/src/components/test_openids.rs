@@ -38,7 +38,7 @@ fn OpenidRow(row: TestOpenidDto) -> impl IntoView {
     let openid = RwSignal::new(row.openid.clone());
     let input_id = format!("openid-{}", row.account_id);
     let account_id = row.account_id;
-    let kind_name = if row.kind == "mp" {
+    let kind_name = if row.kind == model::AccountKind::Mp {
         tr("小程序", "Mini Program")
     } else {
         tr("公众号", "Official Account")

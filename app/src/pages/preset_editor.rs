@@ -13,6 +13,7 @@ use message::{
     Field, FieldRole, FieldType, FieldValue, Flavor, Issue, MiniProgramLink, PresetBody, Preview,
     PreviewMode, TemplateSpec,
 };
+use model::AccountKind;
 
 use crate::components::message_preview::{MessagePreview, ServiceNoticePreview};
 use crate::dto::{format_time_ms, SessionInfo, StaffRole};
@@ -172,8 +173,9 @@ fn Editor(dto: EditorDto) -> impl IntoView {
         let id = template_ref.get();
         templates.with_value(|ts| ts.iter().find(|t| t.id == id).cloned())
     });
-    let is_subscribe =
-        Memo::new(move |_| template.with(|t| t.as_ref().is_some_and(|t| t.kind == "mp")));
+    let is_subscribe = Memo::new(move |_| {
+        template.with(|t| t.as_ref().is_some_and(|t| t.kind == AccountKind::Mp))
+    });
     let flavor = move || {
         if is_subscribe.get() {
             Flavor::Subscribe
@@ -233,7 +235,10 @@ fn Editor(dto: EditorDto) -> impl IntoView {
     // Test sends use the saved preset, so its saved template decides where they go.
     let saved_subscribe = Memo::new(move |_| {
         let saved_ref = saved.with(|s| s.1);
-        templates.with_value(|ts| ts.iter().any(|t| t.id == saved_ref && t.kind == "mp"))
+        templates.with_value(|ts| {
+            ts.iter()
+                .any(|t| t.id == saved_ref && t.kind == AccountKind::Mp)
+        })
     });
     let dirty = Memo::new(move |_| {
         saved.with(|(n, t, b)| *n != name.get() || *t != template_ref.get() || *b != body.get())
@@ -248,13 +253,13 @@ fn Editor(dto: EditorDto) -> impl IntoView {
     let payload = Memo::new(move |_| {
         template
             .get()
-            .filter(|t| t.kind != "mp")
+            .filter(|t| t.kind != AccountKind::Mp)
             .map(|t| template_payload(&touser, &t.template_id, &t.fields, &body.get(), None))
     });
     let sub_payload = Memo::new(move |_| {
         template
             .get()
-            .filter(|t| t.kind == "mp")
+            .filter(|t| t.kind == AccountKind::Mp)
             .map(|t| subscribe_payload(&mp_touser, &t.template_id, &t.fields, &body.get()))
     });
     let sub_preview = Memo::new(move |_| match (template.get(), sub_payload.get()) {
@@ -404,10 +409,10 @@ fn Editor(dto: EditorDto) -> impl IntoView {
         .preset
         .as_ref()
         .map(|p| format!("{} · {}", p.updated_by, format_time_ms(p.updated_ms)));
-    let options_of = move |kind: &'static str| {
+    let options_of = move |kind: AccountKind| {
         templates.with_value(|ts| {
             ts.iter()
-                .filter(|t| (t.kind == "mp") == (kind == "mp"))
+                .filter(|t| t.kind == kind)
                 .map(|t| {
                     let label = if t.removed {
                         format!("{} ({})", t.title, lang.get().pick("已在微信删除", "removed in WeChat"))
@@ -419,24 +424,23 @@ fn Editor(dto: EditorDto) -> impl IntoView {
                 .collect_view()
         })
     };
-    let has_kind = move |kind: &'static str| {
-        templates.with_value(|ts| ts.iter().any(|t| (t.kind == "mp") == (kind == "mp")))
-    };
+    let has_kind =
+        move |kind: AccountKind| templates.with_value(|ts| ts.iter().any(|t| t.kind == kind));
     let mp_group_name = dto.mp.as_ref().map(|m| m.name.clone()).unwrap_or_default();
     let template_options = move || {
         let mp_group_name = mp_group_name.clone();
         view! {
-            {has_kind("oa").then(|| view! {
-                <optgroup label=move || lang.get().pick("公众号模板消息", "Official Account template messages")>{options_of("oa")}</optgroup>
+            {has_kind(AccountKind::Oa).then(|| view! {
+                <optgroup label=move || lang.get().pick("公众号模板消息", "Official Account template messages")>{options_of(AccountKind::Oa)}</optgroup>
             })}
-            {has_kind("mp").then(|| view! {
-                <optgroup label=move || format!("{} · {}", lang.get().pick("小程序订阅消息", "Mini Program subscribe messages"), mp_group_name)>{options_of("mp")}</optgroup>
+            {has_kind(AccountKind::Mp).then(|| view! {
+                <optgroup label=move || format!("{} · {}", lang.get().pick("小程序订阅消息", "Mini Program subscribe messages"), mp_group_name)>{options_of(AccountKind::Mp)}</optgroup>
             })}
         }
     };
     let field_rows = move || {
         let t = template.get()?;
-        let subscribe = t.kind == "mp";
+        let subscribe = t.kind == AccountKind::Mp;
         let rows = t
             .fields
             .iter()

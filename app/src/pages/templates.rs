@@ -2,6 +2,7 @@
 //! templates synced from WeChat, with their keyword fields.
 
 use leptos::prelude::*;
+use model::AccountKind;
 
 use crate::components::empty_state::EmptyState;
 use crate::dto::{format_time_ms, SessionInfo, StaffRole};
@@ -52,7 +53,7 @@ pub fn TemplatesPage() -> impl IntoView {
                     Ok(page) => view! {
                         <PresetList presets=page.presets.clone() has_templates=!page.oa_templates.is_empty() || !page.mp_templates.is_empty() duplicate delete />
                         <TemplateSection
-                            kind="oa"
+                            kind=AccountKind::Oa
                             heading=tr("公众号模板消息", "Official Account template messages")
                             templates=page.oa_templates.clone()
                             last=page.oa_sync.clone()
@@ -61,7 +62,7 @@ pub fn TemplatesPage() -> impl IntoView {
                         />
                         {page.mp.clone().map(|mp| view! {
                             <TemplateSection
-                                kind="mp"
+                                kind=AccountKind::Mp
                                 heading=tr("小程序订阅消息模板", "Mini Program subscribe templates")
                                 templates=page.mp_templates.clone()
                                 last=page.mp_sync.clone()
@@ -109,7 +110,7 @@ fn PresetList(
             };
             let name = p.name.clone();
             let confirm_name = p.name.clone();
-            let kind = if p.kind == "mp" {
+            let kind = if p.kind == AccountKind::Mp {
                 tr("订阅消息", "Subscribe message")
             } else {
                 tr("模板消息", "Template message")
@@ -208,18 +209,18 @@ fn confirm(question: &str) -> bool {
 
 #[component]
 fn TemplateSection(
-    kind: &'static str,
+    kind: AccountKind,
     heading: impl Fn() -> &'static str + Send + Sync + Copy + 'static,
     templates: Vec<TemplateDto>,
     last: Option<TemplateSyncDto>,
     sync: ServerAction<SyncTemplates>,
     /// Which section started the last sync: only that one shows the result.
-    last_kind: RwSignal<Option<&'static str>>,
+    last_kind: RwSignal<Option<AccountKind>>,
     #[prop(optional, into)] note: Option<String>,
 ) -> impl IntoView {
     let lang = use_lang();
     let admin = is_admin();
-    let heading_id = format!("tpl-{kind}-heading");
+    let heading_id = format!("tpl-{}-heading", kind.as_str());
     let labelled_by = heading_id.clone();
     let running =
         move || sync.pending().get() && sync.input().get().is_some_and(|i| i.kind == kind);
@@ -276,11 +277,11 @@ fn TemplateSection(
                     <button type="button" class="primary" disabled=running
                         on:click=move |_| {
                             last_kind.set(Some(kind));
-                            sync.dispatch(SyncTemplates { kind: kind.into() });
+                            sync.dispatch(SyncTemplates { kind });
                         }>
                         {move || if running() {
                             lang.get().pick("同步中…", "Syncing…")
-                        } else if kind == "oa" {
+                        } else if kind == AccountKind::Oa {
                             lang.get().pick("同步模板消息", "Sync template messages")
                         } else {
                             lang.get().pick("同步订阅模板", "Sync subscribe templates")
@@ -303,7 +304,7 @@ fn TemplateSection(
 fn TemplateCard(template: TemplateDto, admin: bool) -> impl IntoView {
     let lang = use_lang();
     let t = template;
-    let kind_badge = if t.kind == "mp" {
+    let kind_badge = if t.kind == AccountKind::Mp {
         match t.sub_type {
             Some(3) => tr("长期订阅", "Long-term"),
             _ => tr("一次性订阅", "One-time"),

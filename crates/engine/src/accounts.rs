@@ -11,30 +11,7 @@ use model::Problem;
 /// WeChat's production API host; an account may point elsewhere (a simulator, a proxy).
 pub const WECHAT_API_BASE: &str = "https://api.weixin.qq.com";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AccountKind {
-    /// 公众号
-    Oa,
-    /// 小程序
-    Mp,
-}
-
-impl AccountKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountKind::Oa => "oa",
-            AccountKind::Mp => "mp",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "oa" => Some(AccountKind::Oa),
-            "mp" => Some(AccountKind::Mp),
-            _ => None,
-        }
-    }
-}
+pub use model::AccountKind;
 
 /// A credential. Deliberately neither `Serialize` nor printable: it cannot reach a browser or a
 /// log by accident.

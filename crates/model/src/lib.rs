@@ -2,6 +2,7 @@
 //! APIs and the WeChat client: identifiers, states, limits, input rules and refusals, with the
 //! words they are shown in. No I/O, so it compiles for the browser too.
 
+pub mod account;
 pub mod job;
 pub mod lang;
 pub mod number;
@@ -10,6 +11,7 @@ pub mod path;
 pub mod refusal;
 pub mod rules;
 
+pub use account::AccountKind;
 pub use job::{JobAction, JobState, PauseReason};
 pub use lang::Lang;
 pub use refusal::{Problem, Refusal};
