@@ -1,4 +1,6 @@
-//! Every vector of `shared/wechat-crypto-vectors.json` (and the WeCom vectors of wechat-api.md §7 V5) as tests.
+//! Every vector of the verified callback crypto vectors (`tests/data/wechat-crypto-vectors.json`,
+//! a copy of the project's shared file, so a clone anywhere runs them) and the WeCom vectors of
+//! wechat-api.md §7 V5, as tests.
 
 use serde_json::Value;
 use wechat::callback::crypto::{decrypt, decrypt_message, encrypt_with_random, EncryptedReply};
@@ -11,7 +13,7 @@ use wechat::callback::{
 
 const VECTORS_PATH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/wechat-crypto-vectors.json"
+    "/tests/data/wechat-crypto-vectors.json"
 );
 
 fn vectors() -> Value {
