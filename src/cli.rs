@@ -4,8 +4,8 @@ use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use clap::Subcommand;
+use engine::accounts::vault::{self, KeyFileRotation, MasterKey};
 use engine::audit::Actor;
-use engine::vault::{self, KeyFileRotation, MasterKey};
 use engine::{Engine, Role};
 
 use crate::config::{Config, MasterKeySource};

@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use engine::vault::{self, MasterKey};
+use engine::accounts::vault::{self, MasterKey};
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]

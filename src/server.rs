@@ -14,7 +14,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 use app::app::{shell, App};
 use app::state::AppState;
-use engine::sessions::Sessions;
+use engine::staff::sessions::Sessions;
 use engine::Engine;
 
 use crate::config::Config;

@@ -185,7 +185,7 @@ async fn a_copied_database_reveals_nothing(db: TestDb) {
     assert!(!missing.exists());
 
     // With another key, the same.
-    let wrong = engine::vault::MasterKey::generate();
+    let wrong = engine::accounts::vault::MasterKey::generate();
     let out = run_on(
         &url,
         &["serve"],
@@ -218,7 +218,9 @@ async fn keys_rotate_replaces_the_key_file(db: TestDb) {
     assert!(out.status.success(), "{}", stderr(&out));
     let new = std::fs::read_to_string(&key_file).unwrap();
     assert_ne!(new, old);
-    let new_id = engine::vault::MasterKey::parse(&new).unwrap().id();
+    let new_id = engine::accounts::vault::MasterKey::parse(&new)
+        .unwrap()
+        .id();
     let said = stdout(&out);
     assert!(
         said.contains("Re-encrypted 3 secret(s) of 1 account(s)"),
@@ -279,7 +281,7 @@ async fn keys_rotate_replaces_the_key_file(db: TestDb) {
 on_both_databases!(keys_rotate_replaces_the_key_file);
 
 async fn keys_rotate_prints_a_new_environment_key(db: TestDb) {
-    let old = engine::vault::MasterKey::generate();
+    let old = engine::accounts::vault::MasterKey::generate();
     let old_hex = old.to_hex();
     let env = [("WXPUSH_MASTER_KEY", old_hex.as_str())];
     add_account(&db, &env).await;

@@ -139,8 +139,8 @@ pub async fn test_account_connection(id: i64) -> Result<ConnectionTest, AppError
 pub mod ssr {
     //! Mapping engine accounts to what the browser may see.
 
+    use engine::accounts::tokens::TokenHealth;
     use engine::accounts::Account;
-    use engine::tokens::TokenHealth;
 
     use crate::dto::{AccountDto, TokenHealthDto};
     use crate::error::AppError;

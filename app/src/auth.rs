@@ -37,7 +37,7 @@ pub async fn login(
             return throttled(wait);
         }
     }
-    let source = engine::auth::LoginSource {
+    let source = engine::staff::auth::LoginSource {
         ip: &ip,
         device_token: device.as_deref(),
     };

@@ -12,8 +12,8 @@ pub const MAX_IMPORT_BYTES: usize = 20 * 1024 * 1024;
 pub const MAX_IMPORT_ROWS: usize = 200_000;
 #[cfg(feature = "ssr")]
 const _: () = assert!(
-    MAX_IMPORT_BYTES == engine::mp_users::MAX_IMPORT_BYTES
-        && MAX_IMPORT_ROWS == engine::mp_users::MAX_IMPORT_ROWS
+    MAX_IMPORT_BYTES == engine::followers::mp_users::MAX_IMPORT_BYTES
+        && MAX_IMPORT_ROWS == engine::followers::mp_users::MAX_IMPORT_ROWS
 );
 
 /// An API key as the settings page shows it: its first characters, never the key.
@@ -223,7 +223,7 @@ pub async fn import_mp_users(
 mod ssr {
     //! Engine types to what the browser may see.
 
-    use engine::mp_users::{ImportReport, MpApiKey};
+    use engine::followers::mp_users::{ImportReport, MpApiKey};
 
     use super::{ImportLineError, ImportProblem, ImportReportDto, MpApiKeyDto};
 
@@ -238,7 +238,7 @@ mod ssr {
     }
 
     pub fn report_dto(r: ImportReport) -> ImportReportDto {
-        use engine::mp_users::ImportProblem as P;
+        use engine::followers::mp_users::ImportProblem as P;
         ImportReportDto {
             inserted: r.inserted,
             updated: r.updated,

@@ -264,7 +264,7 @@ pub async fn save_preset(
             problem: crate::validate::Problem::Malformed,
         }));
     };
-    let input = engine::presets::PresetInput {
+    let input = engine::templates::presets::PresetInput {
         name,
         template_ref,
         body,
@@ -375,7 +375,7 @@ pub mod ssr {
     //! Mapping stored templates and presets to what the browser may see.
 
     use engine::accounts::Account;
-    use engine::presets::PresetSummary;
+    use engine::templates::presets::PresetSummary;
     use engine::templates::TemplateSyncState;
 
     use super::{PresetSummaryDto, TemplateDto, TemplateSyncDto};

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use engine::accounts::{Account, AccountKind};
-use engine::callbacks::Admission;
+use engine::followers::callbacks::Admission;
 use wechat::callback::{
     read_push, verify_url, AccountConfig, AesKey, CallbackPolicy, CallbackQuery, Event, PushError,
 };

@@ -309,10 +309,10 @@ async fn authorized(
         }
         Err(e) => return Err(internal("checking the API key", e)),
     };
-    if let Err(wait) = limits
-        .per_key
-        .check(&engine::mp_users::hash_api_key(&key), Instant::now())
-    {
+    if let Err(wait) = limits.per_key.check(
+        &engine::followers::mp_users::hash_api_key(&key),
+        Instant::now(),
+    ) {
         return Err(too_many(wait));
     }
     match to_bytes(body, MAX_BODY).await {
@@ -367,7 +367,7 @@ fn parse_report(body: &[u8]) -> Result<Report, (String, String)> {
                 "请求体缺少 \"openid\"：请发送 /api/mp/{appid}/login 为该用户返回的 openid。",
             ))
         }
-        Some(serde_json::Value::String(s)) if engine::mp_users::is_wechat_id(s.trim()) => {
+        Some(serde_json::Value::String(s)) if engine::followers::mp_users::is_wechat_id(s.trim()) => {
             s.trim().to_owned()
         }
         Some(_) => {

@@ -15,7 +15,7 @@ impl TempDir {
     pub fn new(what: &str) -> TempDir {
         let dir = std::env::temp_dir().join(format!(
             "wxpush-{what}-{}",
-            engine::vault::MasterKey::generate().id()
+            engine::accounts::vault::MasterKey::generate().id()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use engine::accounts::{Account, AccountKind, NewAccount, Secret};
 use engine::audit::Actor;
 use engine::jobs::{DispatchConfig, JobState, RecipientSource};
-use engine::presets::PresetInput;
+use engine::templates::presets::PresetInput;
 use engine::testing::cpu_secs;
 use engine::Engine;
 use message::{FieldValue, PresetBody};

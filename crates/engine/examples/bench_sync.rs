@@ -66,8 +66,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let db = common::bench_database("sync").await?;
     let (url, prefix) = (db.url.clone(), db.prefix);
     // `make bench` serves this database afterwards, so the secrets go under its master key.
-    let engine = match std::env::var(engine::vault::KEY_VAR) {
-        Ok(text) => Engine::open_with_key(&url, engine::vault::MasterKey::parse(&text)?).await?,
+    let engine = match std::env::var(engine::accounts::vault::KEY_VAR) {
+        Ok(text) => {
+            Engine::open_with_key(&url, engine::accounts::vault::MasterKey::parse(&text)?).await?
+        }
         Err(_) => Engine::open(&url).await?,
     };
     let account = engine

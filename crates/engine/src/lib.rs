@@ -3,36 +3,26 @@
 
 pub mod accounts;
 pub mod audit;
-pub mod auth;
-pub mod callbacks;
 pub mod db;
 pub mod error;
 pub mod followers;
 pub mod instances;
 pub mod jobs;
 pub mod metrics;
-pub mod mp_users;
-pub mod password;
-pub mod presets;
-pub mod sessions;
 pub mod settings;
 pub mod staff;
-pub mod stats;
 pub mod subscriptions;
-pub mod sync;
 pub mod templates;
 /// Test databases and helpers: only in tests and with the `testing` feature, never in the server.
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-pub mod throttle;
-pub mod tokens;
-pub mod vault;
 pub mod write_gate;
 
 pub use db::Db;
 pub use error::{Error, Result};
 pub use staff::{Role, Staff};
 
+use accounts::{tokens, vault};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use wechat::api::{Observer, Outcome};
 
+use crate::followers::sync::SyncProgress;
 use crate::jobs::queue::RowResult;
-use crate::sync::SyncProgress;
 use crate::{on_db, Engine, Result};
 
 /// The `Content-Type` of [`Engine::render_metrics`]'s text.

@@ -12,7 +12,7 @@ use engine::jobs::{
     Channel, DispatchConfig, JobProgress, JobState, NewJob, RecipientFilter, RecipientRow,
     RecipientSource, RowChannel, SkipReason,
 };
-use engine::presets::PresetInput;
+use engine::templates::presets::PresetInput;
 use engine::testing::TestDb;
 use engine::{on_both_databases, Engine, Error};
 use message::PresetBody;

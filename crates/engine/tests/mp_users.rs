@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use engine::accounts::{Account, AccountKind, NewAccount, Secret};
 use engine::audit::Actor;
-use engine::mp_users::{ImportProblem, MpLogin};
+use engine::followers::mp_users::{ImportProblem, MpLogin};
 use engine::testing::TestDb;
 use engine::{on_both_databases, Engine, Error};
 use wechat_sim::{ErrorScope, FaultConfig, SimConfig, SimHandle};
@@ -363,7 +363,8 @@ async fn csv_import(db: TestDb) {
     assert_eq!(engine.count_mp_users(mp.id).await.unwrap(), 4 + 1234);
 
     // Too many rows: refused whole.
-    let huge = "o000000000000000000000000000\n".repeat(engine::mp_users::MAX_IMPORT_ROWS + 1);
+    let huge =
+        "o000000000000000000000000000\n".repeat(engine::followers::mp_users::MAX_IMPORT_ROWS + 1);
     assert!(matches!(
         engine.import_mp_users_csv(&admin(), mp.id, &huge).await,
         Err(Error::Refused(r)) if r.field == "csv"

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use engine::audit::{Actor, AuditFilter};
-use engine::sessions::{Sessions, STAFF_ID_KEY};
+use engine::staff::sessions::{Sessions, STAFF_ID_KEY};
 use engine::staff::{StaffMember, StaffRefusal};
 use engine::testing::TestDb;
 use engine::{on_both_databases, on_db, Engine, Error, Role, Staff};

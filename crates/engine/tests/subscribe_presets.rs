@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use engine::accounts::{Account, AccountKind, NewAccount, Secret};
 use engine::audit::Actor;
-use engine::presets::PresetInput;
+use engine::templates::presets::PresetInput;
 use engine::testing::TestDb;
 use engine::{on_both_databases, Engine, Error, Role};
 use message::{FieldType, Flavor, MiniProgramLink, PresetBody, Problem};

@@ -9,8 +9,8 @@ mod common;
 use common::{import_mp_users, linked_mp, oa_account, sim_account, start_sim};
 use engine::accounts::{Account, AccountKind, Secret};
 use engine::audit::Actor;
-use engine::stats::FollowerStats;
-use engine::sync::SyncProgress;
+use engine::followers::stats::FollowerStats;
+use engine::followers::sync::SyncProgress;
 use engine::testing::TestDb;
 use engine::{on_both_databases, on_db, Engine, Error};
 use wechat_sim::{ApiLimits, ErrorScope, FaultConfig, SimConfig, SimHandle};
@@ -200,7 +200,7 @@ async fn full_sync_of_25001_followers(db: TestDb) {
     .unwrap();
     assert_eq!(unionid, info.unionid);
     assert_eq!(time, info.subscribe_time);
-    assert_eq!(tags, engine::sync::tag_list(&info.tagid_list));
+    assert_eq!(tags, engine::followers::sync::tag_list(&info.tagid_list));
     assert_eq!(remark, info.remark.unwrap_or_default());
     assert_eq!(language, info.language);
     assert_eq!(scene, info.subscribe_scene);
@@ -688,7 +688,7 @@ async fn the_matched_count_uses_the_unionid_index(db: TestDb) {
     };
     let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!(
         "EXPLAIN QUERY PLAN {}",
-        engine::stats::stats_sql(engine.db())
+        engine::followers::stats::stats_sql(engine.db())
     ))
     .bind(oa.id)
     .bind(mp.id)

@@ -5,7 +5,7 @@
 mod common;
 
 use engine::audit::Actor;
-use engine::presets::PresetInput;
+use engine::templates::presets::PresetInput;
 use engine::testing::TestDb;
 use engine::{on_both_databases, Engine, Error, Role};
 use message::{FieldValue, MiniProgramLink, Problem};

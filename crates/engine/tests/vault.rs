@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use engine::accounts::vault::{self, KeyFileRotation, MasterKey};
 use engine::accounts::{Account, AccountChanges, AccountKind, NewAccount, Secret};
 use engine::audit::Actor;
 use engine::testing::TestDb;
-use engine::vault::{self, KeyFileRotation, MasterKey};
 use engine::{on_both_databases, on_db, Engine, Error};
 
 const OA_SECRET: &str = "5ecre7a1b2c3d4e5f60718293a4b5c6d";

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::accounts::{Account, AccountKind};
 use crate::followers::FollowerQuery;
-use crate::presets::openid_format_ok;
+use crate::templates::presets::openid_format_ok;
 use crate::{now_ms, on_db, Engine, Error, Result};
 use model::Problem;
 

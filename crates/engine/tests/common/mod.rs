@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use engine::accounts::{Account, AccountKind, NewAccount, Secret};
 use engine::audit::Actor;
 use engine::jobs::{DispatchConfig, JobState};
-use engine::presets::{Preset, PresetInput};
+use engine::templates::presets::{Preset, PresetInput};
 use engine::{on_db, Engine};
 use message::{FieldValue, PresetBody};
 use wechat_sim::{SimConfig, SimHandle};

@@ -1,12 +1,15 @@
 //! WeChat accounts: Official Accounts and Mini Programs, their credentials and the OA↔MP link.
 
+pub mod tokens;
+pub mod vault;
+
 use std::fmt;
 
 use crate::audit::{Actor, RecordAudit};
 use crate::db::BeginWrite;
-use crate::vault::{self, MasterKey};
 use crate::{now_ms, on_db, Db, Engine, Error, Result};
 use model::Problem;
+use vault::MasterKey;
 
 /// WeChat's production API host; an account may point elsewhere (a simulator, a proxy).
 pub const WECHAT_API_BASE: &str = "https://api.weixin.qq.com";

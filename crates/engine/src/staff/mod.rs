@@ -1,10 +1,15 @@
 //! Staff accounts: who may log in, with which role and language.
 
+pub mod auth;
+pub mod password;
+pub mod sessions;
+pub mod throttle;
+
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Actor, RecordAudit};
-use crate::sessions::EndSessions;
-use crate::{now_ms, on_db, password, Db, Engine, Error, Result};
+use crate::staff::sessions::EndSessions;
+use crate::{now_ms, on_db, Db, Engine, Error, Result};
 use model::Problem;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,10 @@
 //! Reading followers: server-side filtered, keyset-paged lists, CSV export chunks, dashboard counts.
 
+pub mod callbacks;
+pub mod mp_users;
+pub mod stats;
+pub mod sync;
+
 use serde::Serialize;
 
 use crate::{on_db, Engine, Result};

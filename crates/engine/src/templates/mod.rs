@@ -1,6 +1,8 @@
 //! Templates mirrored from WeChat by a 3-way merge: new ones inserted, changed ones updated,
 //! vanished ones marked removed — never deleted, so the presets that use them can be flagged.
 
+pub mod presets;
+
 use std::collections::{BTreeMap, HashMap};
 
 use message::Field;

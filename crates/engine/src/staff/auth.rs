@@ -3,9 +3,10 @@
 use sha2::{Digest, Sha256};
 
 use crate::audit::{Actor, RecordAudit};
-use crate::sessions::EndSessions;
+use crate::staff::sessions::EndSessions;
 use crate::staff::StaffRow;
-use crate::{now_ms, on_db, password, throttle, Engine, Error, Result, Role, Staff};
+use crate::staff::{password, throttle};
+use crate::{now_ms, on_db, Engine, Error, Result, Role, Staff};
 
 /// How long a setup link stays valid if nobody uses it.
 const SETUP_TOKEN_TTL_MS: i64 = 24 * 60 * 60 * 1000;
