@@ -22,7 +22,9 @@ fuzz_target!(|data: &[u8]| {
     }
 
     for first in [1, first_line] {
-        if let Some((rows, errors, count)) = engine::followers::mp_users::fuzz_parse_import(&text, first) {
+        if let Some((rows, errors, count)) =
+            engine::followers::mp_users::fuzz_parse_import(&text, first)
+        {
             assert!(errors.len() <= count, "more errors reported than counted");
             assert!(rows + count <= text.split('\n').count());
             assert!(
