@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 use crate::i18n::Lang;
+use model::audit::{AuditAction, AUDIT_GROUPS};
 
 /// Entries per page.
 pub const PAGE_SIZE: i64 = 50;
@@ -196,136 +197,53 @@ pub mod ssr {
     }
 }
 
-/// Actions and action groups the filter offers, with their names: (value, 中文, English).
-/// A value ending in `*` is a group (a prefix).
-pub const ACTION_CHOICES: &[(&str, &str, &str)] = &[
-    ("login.*", "登录（全部）", "Logins (all)"),
-    ("login.success", "登录成功", "Logged in"),
-    ("login.failure", "登录失败", "Login failed"),
-    ("logout", "退出登录", "Logged out"),
-    ("staff.*", "员工（全部）", "Staff (all)"),
-    ("staff.create", "添加员工", "Staff added"),
-    ("staff.role", "更改角色", "Role changed"),
-    ("staff.disable", "停用员工", "Staff disabled"),
-    ("staff.enable", "启用员工", "Staff enabled"),
-    ("staff.password_reset", "重置密码", "Password reset"),
-    ("profile.*", "个人设置（全部）", "Own settings (all)"),
-    (
-        "profile.password_change",
-        "修改自己的密码",
-        "Changed own password",
-    ),
-    (
-        "profile.password_change_failed",
-        "修改密码被拒绝",
-        "Password change refused",
-    ),
-    ("profile.openid", "绑定测试 openid", "Test openid bound"),
-    ("account.*", "微信账号（全部）", "WeChat accounts (all)"),
-    ("account.create", "添加微信账号", "WeChat account added"),
-    ("account.update", "修改微信账号", "WeChat account changed"),
-    ("account.delete", "删除微信账号", "WeChat account deleted"),
-    ("account.test_connection", "测试连接", "Connection tested"),
-    (
-        "mp_api_key.create",
-        "创建小程序 API 密钥",
-        "MP API key created",
-    ),
-    (
-        "mp_api_key.revoke",
-        "吊销小程序 API 密钥",
-        "MP API key revoked",
-    ),
-    ("mp_users.import", "导入小程序用户", "MP users imported"),
-    ("template.*", "模板同步（全部）", "Template syncs (all)"),
-    ("template.sync", "同步模板", "Templates synced"),
-    (
-        "template.sync_failed",
-        "同步模板失败",
-        "Template sync failed",
-    ),
-    ("preset.*", "预设（全部）", "Presets (all)"),
-    ("preset.create", "新建预设", "Preset created"),
-    ("preset.update", "修改预设", "Preset edited"),
-    ("preset.duplicate", "复制预设", "Preset duplicated"),
-    ("preset.delete", "删除预设", "Preset deleted"),
-    ("preset.test_send", "发送测试", "Test sent"),
-    ("followers.*", "粉丝（全部）", "Followers (all)"),
-    (
-        "followers.sync.start",
-        "开始同步粉丝",
-        "Follower sync started",
-    ),
-    (
-        "followers.sync.cancel",
-        "请求取消同步",
-        "Follower sync cancel requested",
-    ),
-    (
-        "followers.sync.finish",
-        "粉丝同步完成",
-        "Follower sync finished",
-    ),
-    (
-        "followers.sync.cancelled",
-        "粉丝同步已取消",
-        "Follower sync cancelled",
-    ),
-    (
-        "followers.sync.fail",
-        "粉丝同步失败",
-        "Follower sync failed",
-    ),
-    ("followers.export", "导出粉丝", "Followers exported"),
-    ("job.*", "发送任务（全部）", "Send jobs (all)"),
-    ("job.create", "新建发送任务", "Send job created"),
-    ("job.approve", "批准发送任务", "Send job approved"),
-    ("job.start", "开始发送", "Send job started"),
-    ("job.pause", "暂停发送任务", "Send job paused"),
-    ("job.resume", "继续发送任务", "Send job resumed"),
-    ("job.cancel", "取消发送任务", "Send job cancelled"),
-    ("job.finish", "发送任务完成", "Send job finished"),
-    (
-        "job.retry_failed",
-        "重试失败的收件人",
-        "Failed recipients retried",
-    ),
-    ("job.export", "导出任务结果", "Job results exported"),
-    ("setup.*", "初始设置（全部）", "First setup (all)"),
-    (
-        "setup.first_admin",
-        "创建第一个管理员",
-        "First admin created",
-    ),
-    ("setup.refused", "设置链接被拒绝", "Setup link refused"),
-    ("settings.*", "系统设置（全部）", "System settings (all)"),
-    ("keys.*", "密钥（全部）", "Keys (all)"),
-    ("audit.export", "导出审计日志", "Audit log exported"),
-];
+/// One entry of the action filter: a whole group (`login.*`) or one action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActionChoice {
+    Group(&'static str, &'static str, &'static str),
+    Action(AuditAction),
+}
 
-/// The human name of an action; an unknown one is shown as it is recorded.
-pub fn action_label(action: &str, lang: Lang) -> String {
-    let known = ACTION_CHOICES
-        .iter()
-        .find(|(value, _, _)| *value == action)
-        .map(|(_, zh, en)| lang.pick(*zh, *en));
-    let legacy = match action {
-        // Written before login failures carried a reason.
-        "login.throttled" => Some(lang.pick("登录被拒绝（已锁定）", "Login refused (locked)")),
-        "login.disabled" => Some(lang.pick(
-            "登录被拒绝（账号已停用）",
-            "Login refused (account disabled)",
-        )),
-        "keys.rotate" => Some(lang.pick("轮换主密钥", "Master key rotated")),
-        "keys.encrypt_plaintext" => Some(lang.pick("加密已存储的密钥", "Stored secrets encrypted")),
-        "settings.approval_threshold" => {
-            Some(lang.pick("修改审批阈值", "Approval threshold changed"))
+impl ActionChoice {
+    /// The value the filter sends: `login.*` or `login.failure`.
+    pub fn value(self) -> String {
+        match self {
+            ActionChoice::Group(group, _, _) => format!("{group}.*"),
+            ActionChoice::Action(a) => a.code().to_owned(),
         }
-        _ => None,
-    };
-    known
-        .or(legacy)
-        .map(str::to_owned)
+    }
+
+    pub fn label(self, lang: Lang) -> &'static str {
+        match self {
+            ActionChoice::Group(_, zh, en) => lang.pick(zh, en),
+            ActionChoice::Action(a) => a.label(lang),
+        }
+    }
+
+    pub fn is_group(self) -> bool {
+        matches!(self, ActionChoice::Group(..))
+    }
+}
+
+/// What the action filter offers: each group followed by its actions, in the vocabulary's order.
+pub fn action_choices() -> Vec<ActionChoice> {
+    let mut out = Vec::new();
+    for &action in AuditAction::ALL {
+        let group = AUDIT_GROUPS.iter().find(|(g, _, _)| *g == action.group());
+        if let Some(&(g, zh, en)) = group {
+            if !out.contains(&ActionChoice::Group(g, zh, en)) {
+                out.push(ActionChoice::Group(g, zh, en));
+            }
+        }
+        out.push(ActionChoice::Action(action));
+    }
+    out
+}
+
+/// The human name of an action code; an unknown one is shown as it is recorded.
+pub fn action_label(action: &str, lang: Lang) -> String {
+    AuditAction::parse(action)
+        .map(|a| a.label(lang).to_owned())
         .unwrap_or_else(|| action.to_owned())
 }
 
@@ -399,5 +317,21 @@ mod tests {
             "登录失败 · 密码错误"
         );
         assert_eq!(describe("logout", "{}", Lang::En), "Logged out");
+    }
+
+    #[test]
+    fn every_action_is_offered_after_its_group() {
+        let choices = action_choices();
+        for &a in AuditAction::ALL {
+            let at = choices.iter().position(|c| *c == ActionChoice::Action(a));
+            let group = choices
+                .iter()
+                .position(|c| c.value() == format!("{}.*", a.group()));
+            assert!(at.is_some(), "{a} missing");
+            if a.code().contains('.') {
+                assert!(group < at, "{a} listed before its group");
+            }
+        }
+        assert_eq!(choices[0].value(), "login.*");
     }
 }

@@ -47,7 +47,7 @@ pub async fn login(
                 set_device_cookie(token, state.cookie_secure);
             }
             let staff = logged_in.staff;
-            start_session(&session, staff.id, &staff.lang).await?;
+            start_session(&session, staff.id, staff.lang).await?;
             Ok(finish_with_redirect(&safe_next(next.as_deref())))
         }
         Err(engine::Error::Throttled { retry_after_secs }) => {
@@ -66,7 +66,12 @@ pub async fn logout() -> Result<String, AppError> {
         let actor = actor(&user, &state);
         state
             .engine
-            .audit(&actor, "logout", &user.username, Default::default())
+            .audit(
+                &actor,
+                model::AuditAction::Logout,
+                &user.username,
+                Default::default(),
+            )
             .await
             .map_err(internal)?;
     }
@@ -105,7 +110,7 @@ pub async fn setup_admin(
         .await
     {
         Ok(staff) => {
-            start_session(&session, staff.id, &staff.lang).await?;
+            start_session(&session, staff.id, staff.lang).await?;
             Ok(finish_with_redirect("/"))
         }
         Err(e) => fail(from_engine(e)),
@@ -128,7 +133,7 @@ pub async fn set_language(lang: String) -> Result<String, AppError> {
     if let Some(user) = current_staff(&state, &session).await? {
         state
             .engine
-            .set_staff_lang(user.id, parsed.code())
+            .set_staff_lang(&actor(&user, &state), user.id, parsed)
             .await
             .map_err(internal)?;
     }
@@ -154,7 +159,7 @@ pub mod ssr {
     use tower_sessions::Session;
 
     use super::{SESSION_LANG, SESSION_USER};
-    use crate::dto::{CurrentUser, SessionInfo, StaffRole};
+    use crate::dto::{CurrentUser, SessionInfo};
     use crate::error::AppError;
     use crate::i18n::Lang;
     use crate::state::AppState;
@@ -314,10 +319,13 @@ pub mod ssr {
     }
 
     /// Starts an authenticated session with a fresh id (no session fixation).
-    pub async fn start_session(session: &Session, id: i64, lang: &str) -> Result<(), AppError> {
+    pub async fn start_session(session: &Session, id: i64, lang: Lang) -> Result<(), AppError> {
         session.cycle_id().await.map_err(internal)?;
         session.insert(SESSION_USER, id).await.map_err(internal)?;
-        session.insert(SESSION_LANG, lang).await.map_err(internal)?;
+        session
+            .insert(SESSION_LANG, lang.code())
+            .await
+            .map_err(internal)?;
         Ok(())
     }
 
@@ -385,7 +393,7 @@ pub mod ssr {
     ) -> Result<SessionInfo, AppError> {
         let user = current_staff(state, session).await?;
         let lang = match &user {
-            Some(s) => Lang::parse(&s.lang),
+            Some(s) => Some(s.lang),
             None => session
                 .get::<String>(SESSION_LANG)
                 .await
@@ -397,10 +405,7 @@ pub mod ssr {
             user: user.map(|s| CurrentUser {
                 id: s.id,
                 username: s.username,
-                role: match s.role {
-                    Role::Admin => StaffRole::Admin,
-                    Role::Operator => StaffRole::Operator,
-                },
+                role: s.role,
             }),
             lang,
         })

@@ -3,34 +3,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::i18n::Lang;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum StaffRole {
-    Admin,
-    Operator,
-}
-
-impl StaffRole {
-    pub fn label(self, lang: Lang) -> &'static str {
-        match self {
-            StaffRole::Admin => lang.pick("管理员", "Admin"),
-            StaffRole::Operator => lang.pick("运营", "Operator"),
-        }
-    }
-
-    fn code(self) -> &'static str {
-        match self {
-            StaffRole::Admin => "admin",
-            StaffRole::Operator => "operator",
-        }
-    }
-}
+pub use model::Role;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentUser {
     pub id: i64,
     pub username: String,
-    pub role: StaffRole,
+    pub role: Role,
 }
 
 /// What a page needs to know about the request before it renders. The server computes it once per
@@ -50,7 +29,7 @@ impl SessionInfo {
                 "{}|{}|{}|{}",
                 self.lang.code(),
                 u.id,
-                u.role.code(),
+                u.role.as_str(),
                 u.username
             ),
             None => self.lang.code().to_owned(),
@@ -64,11 +43,7 @@ impl SessionInfo {
             (Some(id), Some(role), Some(username)) => id.parse().ok().map(|id| CurrentUser {
                 id,
                 username: username.to_owned(),
-                role: if role == "admin" {
-                    StaffRole::Admin
-                } else {
-                    StaffRole::Operator
-                },
+                role: Role::parse(role).unwrap_or(Role::Operator),
             }),
             _ => None,
         };
@@ -86,7 +61,7 @@ mod tests {
             user: Some(CurrentUser {
                 id: 7,
                 username: "ops.li".into(),
-                role: StaffRole::Operator,
+                role: Role::Operator,
             }),
             lang: Lang::En,
         };

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::dto::StaffRole;
+use crate::dto::Role;
 use crate::error::AppError;
 use crate::i18n::Lang;
 
@@ -13,7 +13,7 @@ use crate::i18n::Lang;
 pub struct StaffDto {
     pub id: i64,
     pub username: String,
-    pub role: StaffRole,
+    pub role: Role,
     pub disabled: bool,
     pub created_at_ms: i64,
     pub last_login_ms: Option<i64>,
@@ -83,7 +83,7 @@ pub async fn list_staff_members() -> Result<Vec<StaffDto>, AppError> {
 #[server(prefix = "/api", endpoint = "add_staff")]
 pub async fn add_staff(
     username: String,
-    role: String,
+    role: Role,
     password: String,
     password_confirm: String,
 ) -> Result<StaffDto, AppError> {
@@ -95,9 +95,6 @@ pub async fn add_staff(
     if let Err(e) = crate::validate::new_account(&username, &password, Some(&password_confirm)) {
         return fail(AppError::Refused(e));
     }
-    let Some(role) = parse_role(&role) else {
-        return fail(role_invalid());
-    };
     let staff = state
         .engine
         .create_staff(&actor(&admin, &state), &username, &password, role)
@@ -115,14 +112,11 @@ pub async fn add_staff(
 }
 
 #[server(prefix = "/api", endpoint = "change_staff_role")]
-pub async fn change_staff_role(id: i64, role: String) -> Result<StaffChange, AppError> {
+pub async fn change_staff_role(id: i64, role: Role) -> Result<StaffChange, AppError> {
     use self::ssr::*;
     use crate::auth::ssr::*;
     let admin = require_admin().await?;
     let state = state()?;
-    let Some(role) = parse_role(&role) else {
-        return fail(role_invalid());
-    };
     let outcome = state
         .engine
         .set_staff_role(&actor(&admin, &state), id, role)
@@ -220,38 +214,21 @@ pub mod ssr {
     //! Conversions between the engine's staff types and the page's.
 
     use engine::staff::{StaffMember, StaffOutcome};
-    use engine::Role;
 
     use super::{StaffChange, StaffDto, StaffRefusal};
     use crate::auth::ssr::{fail, internal};
-    use crate::dto::StaffRole;
     use crate::error::AppError;
     use crate::state::AppState;
-    use crate::validate::{Problem, Refusal};
 
     pub fn to_dto(m: StaffMember) -> StaffDto {
         StaffDto {
             id: m.id,
             username: m.username,
-            role: match m.role {
-                Role::Admin => StaffRole::Admin,
-                Role::Operator => StaffRole::Operator,
-            },
+            role: m.role,
             disabled: m.disabled,
             created_at_ms: m.created_at_ms,
             last_login_ms: m.last_login_ms,
         }
-    }
-
-    pub fn parse_role(role: &str) -> Option<Role> {
-        Role::parse(role)
-    }
-
-    pub fn role_invalid() -> AppError {
-        AppError::Refused(Refusal {
-            field: "role".into(),
-            problem: Problem::NotAnOption,
-        })
     }
 
     pub fn refusal(r: engine::staff::StaffRefusal) -> StaffRefusal {

@@ -1,6 +1,7 @@
 //! CSV exports (followers, a job's recipients, the audit log), streamed page by page so a million
 //! rows never sit in memory. Each checks the session (and the role) itself.
 
+use model::AuditAction;
 use std::collections::HashMap;
 
 use axum::body::{Body, Bytes};
@@ -51,7 +52,7 @@ pub async fn followers_csv(
     let detail = serde_json::json!({ "filter": format!("{q:?}") });
     if let Err(e) = state
         .engine
-        .audit(&actor, "followers.export", &account.appid, detail)
+        .audit(&actor, AuditAction::FollowersExport, &account.appid, detail)
         .await
     {
         tracing::error!("audit failed: {e}");
@@ -161,7 +162,7 @@ pub async fn job_csv(
     let detail = serde_json::json!({ "job_id": id });
     if let Err(e) = state
         .engine
-        .audit(&actor, "job.export", &account.appid, detail)
+        .audit(&actor, AuditAction::JobExport, &account.appid, detail)
         .await
     {
         tracing::error!("audit failed: {e}");
@@ -269,7 +270,7 @@ pub async fn audit_csv(
     });
     if let Err(e) = state
         .engine
-        .audit(&actor, "audit.export", "audit_log", detail)
+        .audit(&actor, AuditAction::AuditExport, "audit_log", detail)
         .await
     {
         tracing::error!("audit failed: {e}");

@@ -7,17 +7,14 @@ use crate::app::go_to;
 use crate::auth::Logout;
 use crate::components::account_switcher::AccountSwitcher;
 use crate::components::lang_switch::LangSwitch;
-use crate::dto::{SessionInfo, StaffRole};
+use crate::dto::{Role, SessionInfo};
 use crate::i18n::{tr, use_lang};
 
 #[component]
 pub fn Layout() -> impl IntoView {
     let lang = use_lang();
     let info = use_context::<SessionInfo>().unwrap_or_default();
-    let is_admin = info
-        .user
-        .as_ref()
-        .is_some_and(|u| u.role == StaffRole::Admin);
+    let is_admin = info.user.as_ref().is_some_and(|u| u.role == Role::Admin);
     let logout = ServerAction::<Logout>::new();
     Effect::new(move |_| {
         if let Some(Ok(path)) = logout.value().get() {

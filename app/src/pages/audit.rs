@@ -4,8 +4,8 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::audit::{describe, list_audit, AuditPageDto, AuditQuery, ACTION_CHOICES};
-use crate::dto::{format_time_ms, SessionInfo, StaffRole};
+use crate::audit::{action_choices, describe, list_audit, AuditPageDto, AuditQuery};
+use crate::dto::{format_time_ms, Role, SessionInfo};
 use crate::error::AppError;
 use crate::i18n::{tr, use_lang};
 use crate::pages::staff::AdminsOnly;
@@ -19,7 +19,7 @@ const DATE_PATTERN: &str = "[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}";
 pub fn AuditPage() -> impl IntoView {
     let is_admin = use_context::<SessionInfo>()
         .and_then(|i| i.user)
-        .is_some_and(|u| u.role == StaffRole::Admin);
+        .is_some_and(|u| u.role == Role::Admin);
     view! {
         <h1>{tr("审计日志", "Audit log")}</h1>
         {if is_admin { view! { <AuditLog /> }.into_any() } else { view! { <AdminsOnly /> }.into_any() }}
@@ -58,21 +58,22 @@ fn AuditLog() -> impl IntoView {
 fn FilterForm(filters: AuditQuery) -> impl IntoView {
     let lang = use_lang();
     let current = filters.action.clone();
-    let options = ACTION_CHOICES
-        .iter()
-        .map(|(value, zh, en)| {
-            let selected = current == *value;
-            let group = value.ends_with('*');
+    let choices = action_choices();
+    // An action typed into the URL that the list does not know stays selectable.
+    let unknown = (!current.is_empty() && !choices.iter().any(|c| c.value() == current))
+        .then(|| view! { <option value=current.clone() selected=true>{current.clone()}</option> });
+    let options = choices
+        .into_iter()
+        .map(|choice| {
+            let value = choice.value();
+            let selected = current == value;
             view! {
-                <option value=*value selected=selected class:group=group>
-                    {move || lang.get().pick(*zh, *en)}
+                <option value=value selected=selected class:group=choice.is_group()>
+                    {move || choice.label(lang.get())}
                 </option>
             }
         })
         .collect_view();
-    // An action typed into the URL that the list does not know stays selectable.
-    let unknown = (!current.is_empty() && !ACTION_CHOICES.iter().any(|(v, _, _)| *v == current))
-        .then(|| view! { <option value=current.clone() selected=true>{current.clone()}</option> });
     view! {
         <form method="get" action="/audit" class="filters" aria-label=tr("筛选审计日志", "Filter the audit log")>
             <label>

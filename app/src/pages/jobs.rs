@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use crate::components::empty_state::EmptyState;
-use crate::dto::{format_time_ms, SessionInfo, StaffRole};
+use crate::dto::{format_time_ms, Role, SessionInfo};
 use crate::i18n::{tr, use_lang};
 use crate::jobs::{approval_threshold, list_jobs, SetApprovalThreshold};
 use crate::pages::job::{state_class, state_label};
@@ -69,7 +69,7 @@ fn ApprovalThreshold() -> impl IntoView {
     let lang = use_lang();
     let admin = use_context::<SessionInfo>()
         .and_then(|i| i.user)
-        .is_some_and(|u| u.role == StaffRole::Admin);
+        .is_some_and(|u| u.role == Role::Admin);
     let save = ServerAction::<SetApprovalThreshold>::new();
     let current = Resource::new(move || save.version().get(), |_| approval_threshold());
     let input = RwSignal::new(String::new());

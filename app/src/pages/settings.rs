@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use crate::accounts::{list_accounts, CreateAccount, DeleteAccount, TestAccountConnection};
 use crate::components::account_form::AccountFormView;
 use crate::components::mp_keys::{KeyTarget, MpTools};
-use crate::dto::{format_time_ms, AccountDto, InstanceDto, InstanceStatus, SessionInfo, StaffRole};
+use crate::dto::{format_time_ms, AccountDto, InstanceDto, InstanceStatus, Role, SessionInfo};
 use crate::error::AppError;
 use crate::i18n::{tr, use_lang};
 use crate::instances::list_instances;
@@ -17,7 +17,7 @@ use crate::staff::ChangeMyPassword;
 pub fn SettingsPage() -> impl IntoView {
     let lang = use_lang();
     let user = use_context::<SessionInfo>().and_then(|i| i.user);
-    let is_admin = user.as_ref().is_some_and(|u| u.role == StaffRole::Admin);
+    let is_admin = user.as_ref().is_some_and(|u| u.role == Role::Admin);
     let profile = user.map(|u| {
         let role = u.role;
         view! {

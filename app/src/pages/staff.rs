@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::dto::{format_time_ms, SessionInfo, StaffRole};
+use crate::dto::{format_time_ms, Role, SessionInfo};
 use crate::error::AppError;
 use crate::i18n::{tr, use_lang, Lang};
 use crate::staff::{
@@ -15,7 +15,7 @@ use crate::validate;
 #[component]
 pub fn StaffPage() -> impl IntoView {
     let user = use_context::<SessionInfo>().and_then(|i| i.user);
-    let admin = user.filter(|u| u.role == StaffRole::Admin);
+    let admin = user.filter(|u| u.role == Role::Admin);
     view! {
         <h1>{tr("员工", "Staff")}</h1>
         {match admin {
@@ -72,8 +72,8 @@ fn StaffAdmin(me_id: i64) -> impl IntoView {
             notice.set(Some(match r {
                 Ok(StaffChange::Done(m)) => Notice::Done(match (lang.get_untracked(), m.role) {
                     (Lang::Zh, r) => format!("已将 {} 设为{}", m.username, r.label(Lang::Zh)),
-                    (Lang::En, StaffRole::Admin) => format!("{} is now an admin", m.username),
-                    (Lang::En, StaffRole::Operator) => {
+                    (Lang::En, Role::Admin) => format!("{} is now an admin", m.username),
+                    (Lang::En, Role::Operator) => {
                         format!("{} is now an operator", m.username)
                     }
                 }),
@@ -204,15 +204,15 @@ fn StaffRow(
     let disabled = member.disabled;
     let confirming = RwSignal::new(false);
     let other_role = match current_role {
-        StaffRole::Admin => StaffRole::Operator,
-        StaffRole::Operator => StaffRole::Admin,
+        Role::Admin => Role::Operator,
+        Role::Operator => Role::Admin,
     };
     let role_label = move || {
         let n = name.get_value();
         match (lang.get(), other_role) {
             (Lang::Zh, r) => format!("将 {n} 改为{}", r.label(Lang::Zh)),
-            (Lang::En, StaffRole::Admin) => format!("Make {n} an admin"),
-            (Lang::En, StaffRole::Operator) => format!("Make {n} an operator"),
+            (Lang::En, Role::Admin) => format!("Make {n} an admin"),
+            (Lang::En, Role::Operator) => format!("Make {n} an operator"),
         }
     };
     let toggle_label = move || {
@@ -264,15 +264,11 @@ fn StaffRow(
             <td class="actions staff-actions">
                 <button type="button" aria-label=role_label disabled=pending
                     on:click=move |_| {
-                        let code = match other_role {
-                            StaffRole::Admin => "admin",
-                            StaffRole::Operator => "operator",
-                        };
-                        role.dispatch(ChangeStaffRole { id, role: code.into() });
+                        role.dispatch(ChangeStaffRole { id, role: other_role });
                     }>
                     {move || match other_role {
-                        StaffRole::Admin => lang.get().pick("设为管理员", "Make admin"),
-                        StaffRole::Operator => lang.get().pick("设为运营", "Make operator"),
+                        Role::Admin => lang.get().pick("设为管理员", "Make admin"),
+                        Role::Operator => lang.get().pick("设为运营", "Make operator"),
                     }}
                 </button>
                 {if is_me {
@@ -316,7 +312,7 @@ fn StaffRow(
 fn AddStaffForm(add: ServerAction<AddStaff>) -> impl IntoView {
     let lang = use_lang();
     let username = RwSignal::new(String::new());
-    let role = RwSignal::new("operator".to_owned());
+    let role = RwSignal::new(Role::Operator);
     let password = RwSignal::new(String::new());
     let confirm = RwSignal::new(String::new());
     // A success clears the form, so the initial password does not linger on screen.
@@ -325,7 +321,7 @@ fn AddStaffForm(add: ServerAction<AddStaff>) -> impl IntoView {
             username.set(String::new());
             password.set(String::new());
             confirm.set(String::new());
-            role.set("operator".into());
+            role.set(Role::Operator);
         }
     });
     let hint = move |value: RwSignal<String>, check: fn(&str) -> Result<(), validate::Problem>| {
@@ -380,9 +376,9 @@ fn AddStaffForm(add: ServerAction<AddStaff>) -> impl IntoView {
                     prop:value=move || username.get() on:input=move |ev| username.set(event_target_value(&ev)) />
                 {hint(username, validate::username)}
                 <label for="new-staff-role">{tr("角色", "Role")}</label>
-                <select id="new-staff-role" prop:value=move || role.get() on:change=move |ev| role.set(event_target_value(&ev))>
-                    <option value="operator">{tr("运营", "Operator")}</option>
-                    <option value="admin">{tr("管理员", "Admin")}</option>
+                <select id="new-staff-role" prop:value=move || role.get().as_str()
+                    on:change=move |ev| role.set(Role::parse(&event_target_value(&ev)).unwrap_or(Role::Operator))>
+                    {[Role::Operator, Role::Admin].map(|r| view! { <option value=r.as_str()>{move || r.label(lang.get())}</option> })}
                 </select>
                 <label for="new-staff-password">{tr("初始密码", "Initial password")}</label>
                 <input id="new-staff-password" type="password" autocomplete="new-password" required

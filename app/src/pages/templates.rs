@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use model::AccountKind;
 
 use crate::components::empty_state::EmptyState;
-use crate::dto::{format_time_ms, SessionInfo, StaffRole};
+use crate::dto::{format_time_ms, Role, SessionInfo};
 use crate::i18n::{tr, use_lang, Lang};
 use crate::templates::{
     templates_page, DeletePreset, DuplicatePreset, PresetSummaryDto, SyncTemplates, TemplateDto,
@@ -15,7 +15,7 @@ use crate::templates::{
 fn is_admin() -> bool {
     use_context::<SessionInfo>()
         .and_then(|i| i.user)
-        .is_some_and(|u| u.role == StaffRole::Admin)
+        .is_some_and(|u| u.role == Role::Admin)
 }
 
 #[component]

@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+pub use model::AuditAction;
+
 use crate::{now_ms, on_db, Engine, Result};
 
 /// Who performed an action.
@@ -168,7 +170,7 @@ pub(crate) trait RecordAudit {
     async fn record_audit(
         &mut self,
         actor: &Actor,
-        action: &str,
+        action: AuditAction,
         target: &str,
         detail: &serde_json::Value,
     ) -> std::result::Result<(), sqlx::Error>;
@@ -182,7 +184,7 @@ macro_rules! record_audit_on {
             async fn record_audit(
                 &mut self,
                 actor: &Actor,
-                action: &str,
+                action: AuditAction,
                 target: &str,
                 detail: &serde_json::Value,
             ) -> std::result::Result<(), sqlx::Error> {
@@ -190,7 +192,7 @@ macro_rules! record_audit_on {
                     .bind(now_ms())
                     .bind(actor.id)
                     .bind(&actor.name)
-                    .bind(action)
+                    .bind(action.code())
                     .bind(target)
                     .bind(detail.to_string())
                     .bind(&actor.ip)
@@ -238,7 +240,7 @@ impl Engine {
     pub async fn audit(
         &self,
         actor: &Actor,
-        action: &str,
+        action: AuditAction,
         target: &str,
         detail: serde_json::Value,
     ) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Console settings admins change at run time, kept in the database so every process sees them:
 //! the recipient count above which a job waits for a second admin's approval.
 
+use crate::audit::AuditAction;
 use crate::audit::{Actor, RecordAudit};
 use crate::{now_ms, on_db, Engine, Error, Result};
 
@@ -43,7 +44,7 @@ impl Engine {
             .bind(now_ms())
             .execute(&mut *tx)
             .await?;
-            let action = "settings.approval_threshold";
+            let action = AuditAction::SettingsApprovalThreshold;
             tx.record_audit(actor, action, APPROVAL_THRESHOLD, &detail)
                 .await?;
             tx.commit().await

@@ -23,6 +23,7 @@ use engine::staff::sessions::{Sessions, STAFF_ID_KEY};
 use engine::templates::presets::PresetInput;
 use engine::testing::TestDb;
 use engine::{on_both_databases, on_db, Engine, Error, Role};
+use model::{AuditAction, Lang};
 use tower_sessions::cookie::time::{Duration as SessionTtl, OffsetDateTime};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::SessionStore;
@@ -199,6 +200,43 @@ async fn staff_profile_and_settings(db: TestDb) {
     assert_eq!(engine.staff_count().await.unwrap(), 1);
     let ops = recorded(&engine, "staff.create", create()).await;
     assert_eq!(engine.staff_count().await.unwrap(), 2);
+
+    // login.success: the login time goes with the entry.
+    let last_login = |id| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .staff_member(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_login_ms
+        }
+    };
+    refused(&engine, "login.success", engine.login("ops.li", PW, IP)).await;
+    assert_eq!(last_login(ops.id).await, None);
+    recorded(&engine, "login.success", engine.login("ops.li", PW, IP)).await;
+    assert!(last_login(ops.id).await.is_some());
+
+    // profile.lang: the language goes with the entry; choosing the same one again is no change.
+    let lang_of = |id| {
+        let engine = engine.clone();
+        async move {
+            let staff = engine.staff_by_id(id).await.unwrap().unwrap();
+            staff.lang
+        }
+    };
+    let to_en = || engine.set_staff_lang(&by_boss, ops.id, Lang::En);
+    refused(&engine, "profile.lang", to_en()).await;
+    assert_eq!(lang_of(ops.id).await, Lang::Zh);
+    recorded(&engine, "profile.lang", to_en()).await;
+    assert_eq!(lang_of(ops.id).await, Lang::En);
+    to_en().await.unwrap();
+    assert_eq!(
+        entries(&engine, "profile.lang").await,
+        1,
+        "no change, no entry"
+    );
 
     // staff.role
     let promote = || engine.set_staff_role(&by_boss, ops.id, Role::Admin);
@@ -926,3 +964,34 @@ async fn follower_syncs(db: TestDb) {
     assert_eq!(entries(&engine, "followers.sync.cancelled").await, 1);
 }
 on_both_databases!(follower_syncs);
+
+/// Actions that record no change of the database (a refusal, a failure, an export, a call to
+/// WeChat, a logout): written in a statement of their own, so they have no case above.
+const NO_CHANGE: &[AuditAction] = &[
+    AuditAction::LoginFailure,
+    AuditAction::LoginThrottled,
+    AuditAction::LoginDisabled,
+    AuditAction::Logout,
+    AuditAction::ProfilePasswordChangeFailed,
+    AuditAction::AccountTestConnection,
+    AuditAction::TemplateSyncFailed,
+    AuditAction::PresetTestSend,
+    AuditAction::FollowersExport,
+    AuditAction::JobExport,
+    AuditAction::SetupRefused,
+    AuditAction::AuditExport,
+];
+
+/// Every action that records a change has its case in this file: a new action cannot be added
+/// without one.
+#[test]
+fn every_change_action_has_a_case() {
+    let this_file = include_str!("audit_tx.rs");
+    let missing: Vec<&str> = AuditAction::ALL
+        .iter()
+        .filter(|a| !NO_CHANGE.contains(a))
+        .map(|a| a.code())
+        .filter(|code| !this_file.contains(&format!("\"{code}\"")))
+        .collect();
+    assert!(missing.is_empty(), "no transaction case for {missing:?}");
+}

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use engine::audit::{Actor, AuditFilter};
+use engine::audit::{Actor, AuditAction, AuditFilter};
 use engine::staff::sessions::{Sessions, STAFF_ID_KEY};
 use engine::staff::{StaffMember, StaffRefusal};
 use engine::testing::TestDb;
@@ -447,7 +447,12 @@ async fn audit_log_is_append_only(db: TestDb) {
     );
     // Appending still works.
     engine
-        .audit(&Actor::system(), "test.append", "x", serde_json::json!({}))
+        .audit(
+            &Actor::system(),
+            AuditAction::KeysRotate,
+            "x",
+            serde_json::json!({}),
+        )
         .await
         .unwrap();
 }
@@ -461,7 +466,7 @@ async fn audit_filters_and_keyset_paging(db: TestDb) {
         engine
             .audit(
                 &actor,
-                "preset.update",
+                AuditAction::PresetUpdate,
                 &format!("Preset_{i:02} 发货通知"),
                 serde_json::json!({ "i": i }),
             )
@@ -469,7 +474,12 @@ async fn audit_filters_and_keyset_paging(db: TestDb) {
             .unwrap();
     }
     engine
-        .audit(&actor, "preset.delete", "100%_off", serde_json::json!({}))
+        .audit(
+            &actor,
+            AuditAction::PresetDelete,
+            "100%_off",
+            serde_json::json!({}),
+        )
         .await
         .unwrap();
     let _ = engine.login("boss", "wrong password!", IP).await;

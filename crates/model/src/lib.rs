@@ -3,6 +3,7 @@
 //! words they are shown in. No I/O, so it compiles for the browser too.
 
 pub mod account;
+pub mod audit;
 pub mod job;
 pub mod lang;
 pub mod number;
@@ -10,8 +11,11 @@ pub mod openid;
 pub mod path;
 pub mod refusal;
 pub mod rules;
+pub mod staff;
 
 pub use account::AccountKind;
+pub use audit::AuditAction;
 pub use job::{JobAction, JobState, PauseReason};
 pub use lang::Lang;
 pub use refusal::{Problem, Refusal};
+pub use staff::Role;

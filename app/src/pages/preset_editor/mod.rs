@@ -20,7 +20,7 @@ use message::{
 };
 use model::AccountKind;
 
-use crate::dto::{format_time_ms, SessionInfo, StaffRole};
+use crate::dto::{format_time_ms, Role, SessionInfo};
 use crate::i18n::{tr, use_lang};
 use crate::templates::{preset_editor, EditorDto};
 
@@ -61,7 +61,7 @@ fn Editor(dto: EditorDto) -> impl IntoView {
     let lang = use_lang();
     let admin = use_context::<SessionInfo>()
         .and_then(|i| i.user)
-        .is_some_and(|u| u.role == StaffRole::Admin);
+        .is_some_and(|u| u.role == Role::Admin);
     let readonly = !admin;
     let query = use_query_map();
     let preset_id = dto.preset.as_ref().map(|p| p.id).unwrap_or(0);

@@ -3,6 +3,7 @@
 pub mod tokens;
 pub mod vault;
 
+use crate::audit::AuditAction;
 use std::fmt;
 
 use crate::audit::{Actor, RecordAudit};
@@ -301,7 +302,7 @@ impl Engine {
                 .execute(&mut *tx)
                 .await?;
                 }
-                tx.record_audit(actor, "account.create", &new.appid, &detail)
+                tx.record_audit(actor, AuditAction::AccountCreate, &new.appid, &detail)
                     .await?;
                 tx.commit().await?;
                 Ok::<_, Error>(id)
@@ -390,7 +391,7 @@ impl Engine {
                     .execute(&mut *tx)
                     .await?;
             }
-            tx.record_audit(actor, "account.update", &current.appid, &detail)
+            tx.record_audit(actor, AuditAction::AccountUpdate, &current.appid, &detail)
                 .await?;
             tx.commit().await
         })?;
@@ -435,7 +436,7 @@ impl Engine {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            tx.record_audit(actor, "account.delete", &current.appid, &detail)
+            tx.record_audit(actor, AuditAction::AccountDelete, &current.appid, &detail)
                 .await?;
             tx.commit().await
         })?;
@@ -524,7 +525,7 @@ impl Engine {
             let detail = serde_json::json!({ "values": sealed, "key_id": current });
             tx.record_audit(
                 &Actor::system(),
-                "keys.encrypt_plaintext",
+                AuditAction::KeysEncryptPlaintext,
                 "accounts",
                 &detail,
             )
@@ -618,7 +619,7 @@ impl Engine {
                 "old_key_id": old_key.id(),
                 "new_key_id": new_key.id(),
             });
-            tx.record_audit(actor, "keys.rotate", "accounts", &detail)
+            tx.record_audit(actor, AuditAction::KeysRotate, "accounts", &detail)
                 .await?;
             if let Some(previous) = secure_delete {
                 let mode = match previous {

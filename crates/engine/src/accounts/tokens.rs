@@ -1,6 +1,7 @@
 //! One access token per account for the whole deployment: stored with its expiry, refreshed
 //! ahead of time by one process at a time (a lease row) and one task at a time (single flight).
 
+use crate::audit::AuditAction;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -100,8 +101,13 @@ impl Engine {
             Err(Error::WeChat(e)) => serde_json::json!({ "ok": false, "errcode": e.code() }),
             Err(_) => serde_json::json!({ "ok": false }),
         };
-        self.audit(actor, "account.test_connection", &account.appid, detail)
-            .await?;
+        self.audit(
+            actor,
+            AuditAction::AccountTestConnection,
+            &account.appid,
+            detail,
+        )
+        .await?;
         outcome?;
         self.token_health(account.id).await
     }

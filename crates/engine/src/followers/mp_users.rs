@@ -1,5 +1,6 @@
 //! Mini Program users (from `jscode2session` logins and CSV imports) and the API keys the Mini Program backend authenticates with.
 
+use crate::audit::AuditAction;
 use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
@@ -274,7 +275,7 @@ impl Engine {
                 .fetch_one(&mut *tx)
                 .await?;
             let detail = serde_json::json!({ "key_id": id, "prefix": prefix });
-            tx.record_audit(actor, "mp_api_key.create", &account.appid, &detail)
+            tx.record_audit(actor, AuditAction::MpApiKeyCreate, &account.appid, &detail)
                 .await?;
             tx.commit().await?;
             id
@@ -338,7 +339,7 @@ impl Engine {
                 tx.rollback().await?;
                 return Ok(());
             }
-            tx.record_audit(actor, "mp_api_key.revoke", &appid, &detail)
+            tx.record_audit(actor, AuditAction::MpApiKeyRevoke, &appid, &detail)
                 .await?;
             tx.commit().await?;
         });
@@ -486,7 +487,7 @@ impl Engine {
                 "updated": report.updated,
                 "errors": report.error_count,
             });
-            tx.record_audit(actor, "mp_users.import", &account.appid, &detail)
+            tx.record_audit(actor, AuditAction::MpUsersImport, &account.appid, &detail)
                 .await?;
             tx.commit().await?;
         });

@@ -14,6 +14,7 @@
 //! SQLite statements with thousands of rows bind anonymous `?` parameters (sqlx resolves
 //! `$N` names one by one, and SQLite finds each name by a linear walk: quadratic).
 
+use crate::audit::AuditAction;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -427,8 +428,13 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             };
             let detail = serde_json::json!({ "run_id": run_id });
-            tx.record_audit(actor, "followers.sync.start", &account.appid, &detail)
-                .await?;
+            tx.record_audit(
+                actor,
+                AuditAction::FollowersSyncStart,
+                &account.appid,
+                &detail,
+            )
+            .await?;
             tx.commit().await?;
             run_id
         });
@@ -613,8 +619,13 @@ impl Engine {
                 }
             };
             let detail = serde_json::json!({ "run_id": run_id, "immediate": immediate });
-            tx.record_audit(actor, "followers.sync.cancel", &account.appid, &detail)
-                .await?;
+            tx.record_audit(
+                actor,
+                AuditAction::FollowersSyncCancel,
+                &account.appid,
+                &detail,
+            )
+            .await?;
             tx.commit().await?;
         });
         Ok(())
@@ -1506,7 +1517,7 @@ impl Engine {
                 });
                 tx.record_audit(
                     &Actor::system(),
-                    "followers.sync.finish",
+                    AuditAction::FollowersSyncFinish,
                     &account.appid,
                     &detail,
                 )
@@ -1581,7 +1592,7 @@ impl Engine {
             });
             tx.record_audit(
                 &Actor::system(),
-                "followers.sync.cancelled",
+                AuditAction::FollowersSyncCancelled,
                 &account.appid,
                 &detail,
             )
@@ -1623,8 +1634,13 @@ impl Engine {
                 tx.rollback().await?;
                 return Ok(());
             }
-            tx.record_audit(&Actor::system(), "followers.sync.fail", &appid, &detail)
-                .await?;
+            tx.record_audit(
+                &Actor::system(),
+                AuditAction::FollowersSyncFail,
+                &appid,
+                &detail,
+            )
+            .await?;
             tx.commit().await?;
         });
         Ok(())

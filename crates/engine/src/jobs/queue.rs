@@ -6,6 +6,7 @@
 //! and the partial indexes are named with `INDEXED BY` so that a query never falls back to
 //! scanning a job's rows.
 
+use crate::audit::AuditAction;
 use crate::audit::{Actor, RecordAudit};
 use crate::db::Db;
 use crate::{now_ms, on_db, Engine, Result};
@@ -570,7 +571,7 @@ impl Engine {
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some(name) = &name {
-                    tx.record_audit(&Actor::system(), "job.pause", name, &detail)
+                    tx.record_audit(&Actor::system(), AuditAction::JobPause, name, &detail)
                         .await?;
                 }
                 tx.commit().await?;
@@ -641,8 +642,13 @@ impl Engine {
                                 "skipped": count("skipped"),
                                 "unknown": count("unknown"),
                             });
-                            tx.record_audit(&Actor::system(), "job.finish", &name, &detail)
-                                .await?;
+                            tx.record_audit(
+                                &Actor::system(),
+                                AuditAction::JobFinish,
+                                &name,
+                                &detail,
+                            )
+                            .await?;
                         }
                         tx.commit().await?;
                         done

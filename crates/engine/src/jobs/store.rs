@@ -1,6 +1,7 @@
 //! Creating a job (message snapshots + one frozen row per recipient, in one transaction) and the
 //! operator's controls: pause, resume, cancel, retry failed rows.
 
+use crate::audit::AuditAction;
 use model::{rules, JobAction, Problem};
 
 use crate::accounts::Account;
@@ -274,9 +275,10 @@ impl Engine {
                     "awaiting_approval": awaiting,
                     "approval_threshold": threshold,
                 });
-                tx.record_audit(actor, "job.create", name, &detail).await?;
+                tx.record_audit(actor, AuditAction::JobCreate, name, &detail)
+                    .await?;
                 if !awaiting {
-                    tx.record_audit(actor, "job.start", name, &start_detail(id))
+                    tx.record_audit(actor, AuditAction::JobStart, name, &start_detail(id))
                         .await?;
                 }
                 tx.commit().await?;
@@ -356,7 +358,7 @@ impl Engine {
         from: &[JobState],
         to: JobState,
         pause_reason: Option<PauseReason>,
-        (actor, action, detail): (&Actor, &str, serde_json::Value),
+        (actor, action, detail): (&Actor, AuditAction, serde_json::Value),
     ) -> Result<Option<Job>> {
         let now = now_ms();
         let finished = matches!(to, JobState::Done | JobState::Cancelled).then_some(now);
@@ -403,7 +405,11 @@ impl Engine {
         if job.state == JobState::Paused {
             return Ok(());
         }
-        let entry = (actor, "job.pause", serde_json::json!({ "id": id }));
+        let entry = (
+            actor,
+            AuditAction::JobPause,
+            serde_json::json!({ "id": id }),
+        );
         let paused = self
             .transition(
                 id,
@@ -444,7 +450,7 @@ impl Engine {
                 &[JobState::Paused],
                 JobState::Running,
                 None,
-                (actor, "job.resume", detail),
+                (actor, AuditAction::JobResume, detail),
             )
             .await?;
         if resumed.is_none() {
@@ -490,9 +496,9 @@ impl Engine {
                 if changed == 0 {
                     tx.rollback().await?;
                 } else {
-                    tx.record_audit(actor, "job.approve", &job.name, &detail)
+                    tx.record_audit(actor, AuditAction::JobApprove, &job.name, &detail)
                         .await?;
-                    tx.record_audit(actor, "job.start", &job.name, &start_detail(id))
+                    tx.record_audit(actor, AuditAction::JobStart, &job.name, &start_detail(id))
                         .await?;
                     tx.commit().await?;
                 }
@@ -544,7 +550,7 @@ impl Engine {
                 // meanwhile are not a change of its state).
                 if changed != 0 {
                     let detail = serde_json::json!({ "id": id, "cancelled_rows": rows });
-                    tx.record_audit(actor, "job.cancel", &job.name, &detail)
+                    tx.record_audit(actor, AuditAction::JobCancel, &job.name, &detail)
                         .await?;
                 }
                 tx.commit().await?;
@@ -607,7 +613,7 @@ impl Engine {
                 }
                 let rows = rows as i64;
                 let detail = serde_json::json!({ "id": id, "rows": rows });
-                tx.record_audit(actor, "job.retry_failed", &job.name, &detail)
+                tx.record_audit(actor, AuditAction::JobRetryFailed, &job.name, &detail)
                     .await?;
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(rows)

@@ -1,5 +1,6 @@
 //! Logging in (with throttling) and the one-time setup link that creates the first admin.
 
+use crate::audit::AuditAction;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{Actor, RecordAudit};
@@ -116,7 +117,7 @@ impl Engine {
             let retry_after_secs = (wait_ms + 999) / 1000;
             self.audit(
                 &actor,
-                "login.failure",
+                AuditAction::LoginFailure,
                 username,
                 serde_json::json!({
                     "reason": "locked",
@@ -145,7 +146,7 @@ impl Engine {
             };
             self.audit(
                 &actor,
-                "login.failure",
+                AuditAction::LoginFailure,
                 username,
                 serde_json::json!({ "reason": reason, "trusted_device": trusted.is_some() }),
             )
@@ -156,7 +157,7 @@ impl Engine {
         if staff.disabled {
             self.audit(
                 &actor,
-                "login.failure",
+                AuditAction::LoginFailure,
                 username,
                 serde_json::json!({ "reason": "disabled" }),
             )
@@ -234,7 +235,7 @@ impl Engine {
             }
             // The entry commits with the login it records.
             let detail = serde_json::json!({ "new_device": new_device_token.is_some() });
-            tx.record_audit(&logged_in, "login.success", username, &detail)
+            tx.record_audit(&logged_in, AuditAction::LoginSuccess, username, &detail)
                 .await?;
             tx.commit().await
         })?;
@@ -271,7 +272,7 @@ impl Engine {
             let retry_after_secs = (wait_ms + 999) / 1000;
             self.audit(
                 actor,
-                "profile.password_change_failed",
+                AuditAction::ProfilePasswordChangeFailed,
                 username,
                 serde_json::json!({ "reason": "locked", "retry_after_secs": retry_after_secs }),
             )
@@ -287,7 +288,7 @@ impl Engine {
             self.record_failure(username, &actor.ip, None, now).await?;
             self.audit(
                 actor,
-                "profile.password_change_failed",
+                AuditAction::ProfilePasswordChangeFailed,
                 username,
                 serde_json::json!({ "reason": "wrong_password" }),
             )
@@ -307,7 +308,7 @@ impl Engine {
             let others = self.staff_sessions(staff_id, keep_session).await?;
             let ended = tx.end_sessions(&others).await?;
             let detail = serde_json::json!({ "other_sessions_ended": ended });
-            tx.record_audit(actor, "profile.password_change", username, &detail)
+            tx.record_audit(actor, AuditAction::ProfilePasswordChange, username, &detail)
                 .await?;
             tx.commit().await?;
         });
@@ -485,7 +486,7 @@ impl Engine {
                         .await?;
                     let actor = Actor::staff(id, username, ip);
                     let detail = serde_json::json!({ "role": "admin" });
-                    tx.record_audit(&actor, "setup.first_admin", username, &detail)
+                    tx.record_audit(&actor, AuditAction::SetupFirstAdmin, username, &detail)
                         .await?;
                     tx.commit().await?;
                     Ok::<_, sqlx::Error>(Some(id))
@@ -500,7 +501,7 @@ impl Engine {
         let Some(id) = id else {
             self.audit(
                 &Actor::anonymous(ip),
-                "setup.refused",
+                AuditAction::SetupRefused,
                 username,
                 serde_json::json!({}),
             )
@@ -512,7 +513,7 @@ impl Engine {
             username: username.to_owned(),
             role: Role::Admin,
             disabled: false,
-            lang: "zh".into(),
+            lang: model::Lang::Zh,
         };
         Ok(staff)
     }

@@ -5,36 +5,16 @@ pub mod password;
 pub mod sessions;
 pub mod throttle;
 
+use crate::audit::AuditAction;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Actor, RecordAudit};
+use crate::db::BeginWrite;
 use crate::staff::sessions::EndSessions;
 use crate::{now_ms, on_db, Db, Engine, Error, Result};
-use model::Problem;
+use model::Lang;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Operator,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Operator => "operator",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "operator" => Some(Role::Operator),
-            _ => None,
-        }
-    }
-}
+pub use model::Role;
 
 /// A staff member as the rest of the system sees it: never carries the password hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,7 +23,7 @@ pub struct Staff {
     pub username: String,
     pub role: Role,
     pub disabled: bool,
-    pub lang: String,
+    pub lang: Lang,
 }
 
 #[derive(sqlx::FromRow)]
@@ -64,7 +44,8 @@ impl StaffRow {
             // The CHECK constraint keeps other values out; fall back to the weaker role.
             role: Role::parse(&self.role).unwrap_or(Role::Operator),
             disabled: self.disabled,
-            lang: self.lang,
+            // The CHECK constraint keeps other values out.
+            lang: Lang::parse(&self.lang).unwrap_or_default(),
         }
     }
 }
@@ -230,7 +211,7 @@ impl Engine {
                 }
                 Err(e) => return Err(e.into()),
             };
-            tx.record_audit(actor, "staff.create", username, &detail)
+            tx.record_audit(actor, AuditAction::StaffCreate, username, &detail)
                 .await?;
             tx.commit().await?;
             id
@@ -241,7 +222,7 @@ impl Engine {
             username: username.to_owned(),
             role,
             disabled: false,
-            lang: "zh".into(),
+            lang: Lang::Zh,
         })
     }
 
@@ -307,7 +288,7 @@ impl Engine {
             };
             if let Ok(Some((username, from))) = &outcome {
                 let detail = serde_json::json!({ "from": from, "to": role.as_str() });
-                tx.record_audit(actor, "staff.role", username, &detail)
+                tx.record_audit(actor, AuditAction::StaffRole, username, &detail)
                     .await?;
                 tx.commit().await?;
             } else {
@@ -377,13 +358,13 @@ impl Engine {
                         .end_sessions(&self.staff_sessions(id, None).await?)
                         .await?;
                     let detail = serde_json::json!({ "sessions_ended": ended });
-                    tx.record_audit(actor, "staff.disable", username, &detail)
+                    tx.record_audit(actor, AuditAction::StaffDisable, username, &detail)
                         .await?;
                     tx.commit().await?;
                 }
                 Ok(Some(username)) => {
                     let detail = serde_json::json!({});
-                    tx.record_audit(actor, "staff.enable", username, &detail)
+                    tx.record_audit(actor, AuditAction::StaffEnable, username, &detail)
                         .await?;
                     tx.commit().await?;
                 }
@@ -438,28 +419,46 @@ impl Engine {
                 .end_sessions(&self.staff_sessions(id, None).await?)
                 .await?;
             let detail = serde_json::json!({ "sessions_ended": ended });
-            tx.record_audit(actor, "staff.password_reset", &member.username, &detail)
-                .await?;
+            tx.record_audit(
+                actor,
+                AuditAction::StaffPasswordReset,
+                &member.username,
+                &detail,
+            )
+            .await?;
             tx.commit().await?;
         });
         drop(turn);
         Ok(Ok(generated))
     }
 
-    /// Remembers the interface language a staff member chose.
-    pub async fn set_staff_lang(&self, id: i64, lang: &str) -> Result<()> {
-        if lang != "zh" && lang != "en" {
-            return Err(Error::refused("lang", Problem::NotAnOption));
-        }
-        on_db!(self.db(), |pool| sqlx::query(
-            "UPDATE staff SET lang = $1, updated_at_ms = $2 WHERE id = $3"
-        )
-        .bind(lang)
-        .bind(now_ms())
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    /// Remembers the interface language a staff member chose; a change is audited with it.
+    pub async fn set_staff_lang(&self, actor: &Actor, id: i64, lang: Lang) -> Result<()> {
+        let turn = self.write_gate().await;
+        on_db!(self.db(), |pool| {
+            let mut tx = pool.begin_write().await?;
+            let current: Option<(String, String)> =
+                sqlx::query_as("SELECT username, lang FROM staff WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match current {
+                Some((username, from)) if from != lang.code() => {
+                    sqlx::query("UPDATE staff SET lang = $1, updated_at_ms = $2 WHERE id = $3")
+                        .bind(lang.code())
+                        .bind(now_ms())
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    let detail = serde_json::json!({ "from": from, "to": lang.code() });
+                    tx.record_audit(actor, AuditAction::ProfileLang, &username, &detail)
+                        .await?;
+                    tx.commit().await
+                }
+                _ => tx.rollback().await,
+            }
+        })?;
+        drop(turn);
         Ok(())
     }
 }

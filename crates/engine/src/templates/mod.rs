@@ -3,6 +3,7 @@
 
 pub mod presets;
 
+use crate::audit::AuditAction;
 use std::collections::{BTreeMap, HashMap};
 
 use message::Field;
@@ -211,8 +212,13 @@ impl Engine {
                 _ => None,
             };
             let detail = serde_json::json!({ "errcode": errcode, "error": e.to_string() });
-            self.audit(actor, "template.sync_failed", &account.appid, detail)
-                .await?;
+            self.audit(
+                actor,
+                AuditAction::TemplateSyncFailed,
+                &account.appid,
+                detail,
+            )
+            .await?;
         }
         result
     }
@@ -331,7 +337,7 @@ impl Engine {
                 ..report.clone()
             };
             let detail = serde_json::to_value(&report).unwrap_or_default();
-            tx.record_audit(actor, "template.sync", &account.appid, &detail)
+            tx.record_audit(actor, AuditAction::TemplateSync, &account.appid, &detail)
                 .await?;
             tx.commit().await?;
             flagged_presets

@@ -3,6 +3,7 @@
 //! against a subscribe template of its linked Mini Program (values, page, version, language).
 //! Checked by the same rules as the editor; sent as a test to the staff member's own openid.
 
+use crate::audit::AuditAction;
 use std::collections::BTreeMap;
 
 use message::{check_preset_name, Flavor, Issue, PresetBody, TemplateSpec};
@@ -293,7 +294,7 @@ impl Engine {
         let id = self
             .insert_preset(actor, account, input.template_ref, name, &body, |id| {
                 let detail = serde_json::json!({ "id": id, "account": account.appid, "template_ref": input.template_ref });
-                ("preset.create", detail)
+                (AuditAction::PresetCreate, detail)
             })
             .await?;
         self.preset(id).await?.ok_or(Error::NotFound)
@@ -331,7 +332,7 @@ impl Engine {
             if changed == 0 {
                 return Err(Error::NotFound);
             }
-            tx.record_audit(actor, "preset.update", name, &detail)
+            tx.record_audit(actor, AuditAction::PresetUpdate, name, &detail)
                 .await?;
             tx.commit().await?;
         });
@@ -372,7 +373,7 @@ impl Engine {
                 &body,
                 |new_id| {
                     let detail = serde_json::json!({ "id": new_id, "from": id });
-                    ("preset.duplicate", detail)
+                    (AuditAction::PresetDuplicate, detail)
                 },
             )
             .await?;
@@ -389,7 +390,7 @@ impl Engine {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            tx.record_audit(actor, "preset.delete", &preset.name, &detail)
+            tx.record_audit(actor, AuditAction::PresetDelete, &preset.name, &detail)
                 .await?;
             tx.commit().await
         })?;
@@ -413,7 +414,7 @@ impl Engine {
         template_ref: i64,
         name: &str,
         body: &str,
-        entry: impl FnOnce(i64) -> (&'static str, serde_json::Value),
+        entry: impl FnOnce(i64) -> (AuditAction, serde_json::Value),
     ) -> Result<i64> {
         let now = now_ms();
         let _turn = self.write_gate().await;
@@ -563,7 +564,7 @@ impl Engine {
             }
             Err(_) => serde_json::json!({ "preset": preset_id, "openid": openid }),
         };
-        self.audit(actor, "preset.test_send", &preset.name, detail)
+        self.audit(actor, AuditAction::PresetTestSend, &preset.name, detail)
             .await?;
         outcome
     }
@@ -656,7 +657,7 @@ impl Engine {
                 .execute(&mut *tx)
                 .await?;
             }
-            tx.record_audit(actor, "profile.openid", &account.appid, &detail)
+            tx.record_audit(actor, AuditAction::ProfileOpenid, &account.appid, &detail)
                 .await?;
             tx.commit().await
         })?;
