@@ -106,26 +106,9 @@ const SERVER_FNS: &[FnEntry] = &[
     (
         "list_followers",
         Staff,
-        &[
-            ("search", ""),
-            ("subscribed", ""),
-            ("unionid", ""),
-            ("matched", ""),
-            ("tag", ""),
-            ("after", ""),
-        ],
+        &[("filter[subscribed]", "true"), ("after", "")],
     ),
-    (
-        "count_followers",
-        Staff,
-        &[
-            ("search", ""),
-            ("subscribed", ""),
-            ("unionid", ""),
-            ("matched", ""),
-            ("tag", ""),
-        ],
-    ),
+    ("count_followers", Staff, &[("filter[tag]", "2")]),
     ("start_follower_sync", Staff, &[]),
     ("cancel_follower_sync", Staff, &[]),
     ("sync_status", Staff, &[]),
@@ -137,7 +120,7 @@ const SERVER_FNS: &[FnEntry] = &[
         "plan_job",
         Staff,
         &[
-            ("source", "{}"),
+            ("source", "\"AllSubscribed\""),
             ("channel", "template"),
             ("mp_preset_id", "0"),
         ],
@@ -150,7 +133,7 @@ const SERVER_FNS: &[FnEntry] = &[
             ("mp_preset_id", "0"),
             ("channel", "template"),
             ("name", "sweep"),
-            ("source", "{}"),
+            ("source", "\"AllSubscribed\""),
             ("rate_limit", "10"),
         ],
     ),
@@ -449,7 +432,11 @@ type Malformed = (
     Option<&'static str>,
 );
 
-/// Calls a server function the way a hydrated page does (its registered method).
+/// Server functions whose arguments travel as JSON (they are nested: a recipient source).
+const JSON_FNS: &[&str] = &["/api/plan_job", "/api/create_job"];
+
+/// Calls a server function the way a hydrated page does (its registered method and encoding).
+/// For a JSON function each value is sent as the JSON it spells, or else as a string.
 async fn call_fn(
     client: &reqwest::Client,
     server: &Server,
@@ -459,6 +446,15 @@ async fn call_fn(
 ) -> (StatusCode, String) {
     let req = if method.eq_ignore_ascii_case("GET") {
         client.get(server.url(path)).query(args)
+    } else if JSON_FNS.contains(&path) {
+        let body: serde_json::Map<String, serde_json::Value> = args
+            .iter()
+            .map(|(k, v)| {
+                let value = serde_json::from_str(v).unwrap_or_else(|_| (*v).into());
+                ((*k).to_owned(), value)
+            })
+            .collect();
+        client.post(server.url(path)).json(&body)
     } else {
         client.post(server.url(path)).form(args)
     };

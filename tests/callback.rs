@@ -115,16 +115,13 @@ async fn follow_events_reach_followers(db: TestDb) {
 
     let filter = |subscribed: &'static str| {
         [
-            ("search", openid.clone()),
-            ("subscribed", subscribed.to_owned()),
-            ("unionid", String::new()),
-            ("matched", String::new()),
-            ("tag", String::new()),
+            ("filter[search]", openid.clone()),
+            ("filter[subscribed]", subscribed.to_owned()),
             ("after", String::new()),
         ]
     };
     wait_for("the follower is marked unsubscribed", 20, async || {
-        let f = filter("no");
+        let f = filter("false");
         let form: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
         json_of(call(&client, &server, "list_followers", &form).await).await["total"] == 1
     })
@@ -147,7 +144,7 @@ async fn follow_events_reach_followers(db: TestDb) {
         .unwrap();
     assert!(r.status().is_success());
     wait_for("the follower is back", 20, async || {
-        let f = filter("yes");
+        let f = filter("true");
         let form: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
         json_of(call(&client, &server, "list_followers", &form).await).await["total"] == 1
     })

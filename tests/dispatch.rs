@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    add_user, call, create_template_job, job_progress, json_ok, login, prepare_template_job,
-    start_sim, wait_for, Server, TestDb,
+    add_user, call, call_json, create_template_job, job_progress, json_ok, login,
+    prepare_template_job, start_sim, wait_for, Server, TestDb,
 };
 use engine::on_both_databases;
 use reqwest::StatusCode;
@@ -26,15 +26,15 @@ async fn killed_mid_job_then_restarted_sends_each_once(db: TestDb) {
     let preset = prepare_template_job(&client, &server, &sim).await;
 
     let plan = json_ok(
-        call(
+        call_json(
             &client,
             &server,
             "plan_job",
-            &[
-                ("source", "\"AllSubscribed\""),
-                ("channel", "template"),
-                ("mp_preset_id", "0"),
-            ],
+            &serde_json::json!({
+                "source": "AllSubscribed",
+                "channel": "template",
+                "mp_preset_id": 0,
+            }),
         )
         .await,
     )

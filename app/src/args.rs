@@ -9,21 +9,28 @@ use server_fn::ServerFn;
 #[derive(Clone, Debug)]
 pub struct RequestBody(pub bytes::Bytes);
 
-/// Decodes `body` as `T`'s arguments and names the first field that fails.
+/// Decodes `body` as `T`'s arguments (a form, or JSON for the functions with nested arguments)
+/// and names the first field that fails.
 fn failing_field<T: DeserializeOwned>(body: &[u8]) -> Option<String> {
-    let config = serde_qs::Config::new(5, false);
-    let de = serde_qs::Deserializer::with_config(&config, body).ok()?;
-    match serde_path_to_error::deserialize::<_, T>(de) {
-        Ok(_) => None,
-        Err(e) => {
+    let result = if body.trim_ascii_start().starts_with(b"{") {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
             let path = e.path().to_string();
-            // A missing argument fails at the top ("."); serde names it in the message.
-            if path == "." || path.is_empty() {
-                missing_field(&e.inner().to_string())
-            } else {
-                Some(path)
-            }
-        }
+            (path, e.into_inner().to_string())
+        })
+    } else {
+        let config = serde_qs::Config::new(5, false);
+        let de = serde_qs::Deserializer::with_config(&config, body).ok()?;
+        serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
+            let path = e.path().to_string();
+            (path, e.into_inner().to_string())
+        })
+    };
+    match result {
+        Ok(_) => None,
+        // A missing argument fails at the top ("."); serde names it in the message.
+        Err((path, message)) if path == "." || path.is_empty() => missing_field(&message),
+        Err((path, _)) => Some(path),
     }
 }
 
@@ -127,5 +134,70 @@ mod tests {
             malformed_field("/api/delete_account", b"id=12&confirm=wx").as_deref(),
             None
         );
+        assert_eq!(
+            malformed_field("/api/list_followers", b"filter[matched]=maybe&after=").as_deref(),
+            Some("filter.matched")
+        );
+        assert_eq!(
+            malformed_field(
+                "/api/plan_job",
+                br#"{"source":{"Tag":"vip"},"channel":"best","mp_preset_id":0}"#
+            )
+            .as_deref(),
+            Some("source.Tag")
+        );
+        assert_eq!(
+            malformed_field("/api/plan_job", br#"{"channel":"best","mp_preset_id":0}"#).as_deref(),
+            Some("source")
+        );
+    }
+
+    /// Typed arguments (a filter, a recipient source) travel as the browser encodes them and
+    /// come back equal on the server.
+    fn round_trip<T: serde::Serialize + DeserializeOwned>(args: T) {
+        let body = serde_qs::to_string(&args).unwrap();
+        let config = serde_qs::Config::new(5, false);
+        let back: T = config
+            .deserialize_str(&body)
+            .unwrap_or_else(|e| panic!("{body}: {e}"));
+        assert_eq!(serde_qs::to_string(&back).unwrap(), body);
+        assert_eq!(failing_field::<T>(body.as_bytes()), None, "{body}");
+    }
+
+    #[test]
+    fn typed_arguments_round_trip() {
+        use model::{FollowerFilter, RecipientSource};
+        let filter = FollowerFilter {
+            search: "张 & =".into(),
+            subscribed: Some(true),
+            has_unionid: Some(false),
+            matched: None,
+            tag: Some(7),
+        };
+        round_trip(crate::followers::ListFollowers {
+            filter: filter.clone(),
+            after: "o_next".into(),
+        });
+        for source in [
+            RecipientSource::Openids(vec!["o_1".into(), "o_2".into()]),
+            RecipientSource::Openids(vec![]),
+            RecipientSource::Filter(filter),
+            RecipientSource::Filter(FollowerFilter::default()),
+            RecipientSource::AllSubscribed,
+            RecipientSource::Matched,
+            RecipientSource::Tag(100),
+            RecipientSource::CsvOpenids("openid\no_1\n".into()),
+            RecipientSource::MpUsers,
+        ] {
+            let args = crate::jobs::PlanJob {
+                source,
+                channel: "best".into(),
+                mp_preset_id: 0,
+            };
+            let body = serde_json::to_vec(&args).unwrap();
+            let back: crate::jobs::PlanJob = serde_json::from_slice(&body).unwrap();
+            assert_eq!(serde_json::to_vec(&back).unwrap(), body);
+            assert_eq!(failing_field::<crate::jobs::PlanJob>(&body), None);
+        }
     }
 }

@@ -6,17 +6,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::dto::{DashboardDto, FollowersPageDto, SyncProgressDto};
 use crate::error::AppError;
+use model::FollowerFilter;
 
 /// Rows per page of the followers table.
 pub const PAGE_SIZE: i64 = 50;
 
 #[server(prefix = "/api", endpoint = "list_followers")]
 pub async fn list_followers(
-    search: String,
-    subscribed: String,
-    unionid: String,
-    matched: String,
-    tag: String,
+    filter: FollowerFilter,
     after: String,
 ) -> Result<FollowersPageDto, AppError> {
     use crate::auth::ssr::*;
@@ -25,7 +22,7 @@ pub async fn list_followers(
     let Some(account) = ssr::current_oa(&state).await? else {
         return Ok(FollowersPageDto::default());
     };
-    let q = ssr::query(&search, &subscribed, &unionid, &matched, &tag)?;
+    let q = filter.normalized();
     let after = (!after.is_empty()).then_some(after.as_str());
     let mut rows = state
         .engine
@@ -51,20 +48,14 @@ pub async fn list_followers(
 
 /// How many followers a filter selects (the "all N matching" choice and the selection page).
 #[server(prefix = "/api", endpoint = "count_followers")]
-pub async fn count_followers(
-    search: String,
-    subscribed: String,
-    unionid: String,
-    matched: String,
-    tag: String,
-) -> Result<i64, AppError> {
+pub async fn count_followers(filter: FollowerFilter) -> Result<i64, AppError> {
     use crate::auth::ssr::*;
     require_staff().await?;
     let state = state()?;
     let Some(account) = ssr::current_oa(&state).await? else {
         return Ok(0);
     };
-    let q = ssr::query(&search, &subscribed, &unionid, &matched, &tag)?;
+    let q = filter.normalized();
     state
         .engine
         .count_followers(account.id, &q)
@@ -186,7 +177,7 @@ pub mod ssr {
     //! Shared by the server functions, the progress stream and the CSV export.
 
     use engine::accounts::{Account, AccountKind};
-    use engine::followers::{FollowerQuery, FollowerRow};
+    use engine::followers::FollowerRow;
     use tower_sessions::Session;
 
     use crate::accounts::SESSION_ACCOUNT;
@@ -194,7 +185,6 @@ pub mod ssr {
     use crate::dto::{format_time_ms, AccountBrief, FollowerDto, SyncProgressDto};
     use crate::error::AppError;
     use crate::state::AppState;
-    use crate::validate::{Problem, Refusal};
 
     /// The Official Account this session works on: the one chosen in the switcher, else the first.
     pub async fn current_oa(state: &AppState) -> Result<Option<Account>, AppError> {
@@ -243,43 +233,6 @@ pub mod ssr {
             kind: a.kind,
             sandbox: a.sandbox,
         }
-    }
-
-    fn tri(field: &str, value: &str) -> Result<Option<bool>, AppError> {
-        match value {
-            "" => Ok(None),
-            "yes" => Ok(Some(true)),
-            "no" => Ok(Some(false)),
-            _ => Err(AppError::Refused(Refusal {
-                field: field.into(),
-                problem: Problem::NotAnOption,
-            })),
-        }
-    }
-
-    /// The filter form's values (`yes` / `no` / empty) as a query; anything else is refused.
-    pub fn query(
-        search: &str,
-        subscribed: &str,
-        unionid: &str,
-        matched: &str,
-        tag: &str,
-    ) -> Result<FollowerQuery, AppError> {
-        Ok(FollowerQuery {
-            search: search.trim().chars().take(100).collect(),
-            subscribed: tri("subscribed", subscribed)?,
-            has_unionid: tri("unionid", unionid)?,
-            matched: tri("matched", matched)?,
-            tag: match tag.trim() {
-                "" => None,
-                t => Some(t.parse().map_err(|_| {
-                    AppError::Refused(Refusal {
-                        field: "tag".into(),
-                        problem: Problem::NotAnOption,
-                    })
-                })?),
-            },
-        })
     }
 
     pub fn follower_dto(r: FollowerRow) -> FollowerDto {

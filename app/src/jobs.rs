@@ -6,28 +6,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-
-/// Who a job is for, as the new-job page sends it (JSON in the `source` argument).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SourceDto {
-    /// The followers ticked on the followers page.
-    Selection(Vec<String>),
-    /// "All N matching this filter" (the followers page's filter values).
-    Filter {
-        search: String,
-        subscribed: String,
-        unionid: String,
-        matched: String,
-        tag: String,
-    },
-    AllSubscribed,
-    Matched,
-    Tag(i64),
-    CsvOpenids(String),
-    CsvUnionids(String),
-    /// Every user of the linked Mini Program.
-    MpUsers,
-}
+use model::RecipientSource;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineErrorDto {
@@ -160,9 +139,9 @@ pub struct RecipientDto {
 pub const RECIPIENT_PAGE: i64 = 50;
 
 /// `channel`: template | subscribe | best; `mp_preset_id` 0 = none (the template channel).
-#[server(prefix = "/api", endpoint = "plan_job")]
+#[server(prefix = "/api", endpoint = "plan_job", input = server_fn::codec::Json)]
 pub async fn plan_job(
-    source: String,
+    source: RecipientSource,
     channel: String,
     mp_preset_id: i64,
 ) -> Result<PlanDto, AppError> {
@@ -173,7 +152,7 @@ pub async fn plan_job(
     let Some(account) = current_oa(&state).await? else {
         return fail(AppError::NotFound);
     };
-    let source = ssr::source(&source)?;
+    let source = ssr::source(source);
     let channel = ssr::channel(&channel)?;
     let plan = state
         .engine
@@ -216,13 +195,13 @@ pub async fn plan_job(
 
 /// Freezes the recipients and starts the job; returns its id. `preset_id` (the OA template
 /// preset) and `mp_preset_id` (the subscribe preset) are 0 when the channel needs none.
-#[server(prefix = "/api", endpoint = "create_job")]
+#[server(prefix = "/api", endpoint = "create_job", input = server_fn::codec::Json)]
 pub async fn create_job(
     preset_id: i64,
     mp_preset_id: i64,
     channel: String,
     name: String,
-    source: String,
+    source: RecipientSource,
     rate_limit: i64,
 ) -> Result<i64, AppError> {
     use crate::auth::ssr::*;
@@ -238,7 +217,7 @@ pub async fn create_job(
         channel: ssr::channel(&channel)?,
         preset_id: (preset_id > 0).then_some(preset_id),
         mp_preset_id: (mp_preset_id > 0).then_some(mp_preset_id),
-        source: ssr::source(&source)?,
+        source: ssr::source(source),
         rate_limit,
     };
     let actor = actor(&staff, &state);
@@ -383,45 +362,20 @@ pub async fn control_job(id: i64, action: model::JobAction) -> Result<(), AppErr
 pub mod ssr {
     //! Mapping jobs to what the browser sees, and the request's arguments to engine types.
 
-    use engine::jobs::{
-        Channel, FollowerQueryDto, Job, JobProgress, RecipientFilter, RecipientSource,
-    };
+    use engine::jobs::{Channel, Job, JobProgress, RecipientFilter, RecipientSource};
 
-    use super::{ChannelDto, ErrcodeDto, JobDto, ProgressDto, SourceDto};
+    use super::{ChannelDto, ErrcodeDto, JobDto, ProgressDto};
     use crate::auth::ssr::{fail, internal};
     use crate::error::AppError;
     use crate::state::AppState;
 
-    pub fn source(json: &str) -> Result<RecipientSource, AppError> {
-        let Ok(dto) = serde_json::from_str::<SourceDto>(json) else {
-            return fail(crate::templates::ssr::invalid("recipients"));
-        };
-        Ok(match dto {
-            SourceDto::Selection(list) => RecipientSource::Openids(list),
-            SourceDto::Filter {
-                search,
-                subscribed,
-                unionid,
-                matched,
-                tag,
-            } => {
-                let q =
-                    crate::followers::ssr::query(&search, &subscribed, &unionid, &matched, &tag)?;
-                RecipientSource::Filter(FollowerQueryDto {
-                    search: q.search,
-                    subscribed: q.subscribed,
-                    has_unionid: q.has_unionid,
-                    matched: q.matched,
-                    tag: q.tag,
-                })
-            }
-            SourceDto::AllSubscribed => RecipientSource::AllSubscribed,
-            SourceDto::Matched => RecipientSource::Matched,
-            SourceDto::Tag(t) => RecipientSource::Tag(t),
-            SourceDto::CsvOpenids(text) => RecipientSource::CsvOpenids(text),
-            SourceDto::CsvUnionids(text) => RecipientSource::CsvUnionids(text),
-            SourceDto::MpUsers => RecipientSource::MpUsers,
-        })
+    /// The source as the engine takes it: a filter's search text trimmed and cut as the
+    /// followers page does.
+    pub fn source(source: RecipientSource) -> RecipientSource {
+        match source {
+            RecipientSource::Filter(f) => RecipientSource::Filter(f.normalized()),
+            other => other,
+        }
     }
 
     pub fn channel(name: &str) -> Result<Channel, AppError> {

@@ -9,13 +9,13 @@ use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use engine::audit::Actor;
-use engine::followers::{FollowerQuery, FollowerRow};
+use engine::followers::{FollowerFilter, FollowerRow};
 use tower_sessions::Session;
 
 use app::audit::{describe, AuditQuery};
 use app::auth::ssr::{current_staff, request_ip};
 use app::dto::format_time_ms;
-use app::followers::ssr::{current_oa_of, query};
+use app::followers::ssr::current_oa_of;
 use app::state::AppState;
 
 /// Rows fetched per database round trip.
@@ -33,14 +33,7 @@ pub async fn followers_csv(
     let Ok(Some(account)) = current_oa_of(&state, &session).await else {
         return (StatusCode::NOT_FOUND, "no Official Account").into_response();
     };
-    let get = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
-    let q = match query(
-        get("search"),
-        get("subscribed"),
-        get("unionid"),
-        get("matched"),
-        get("tag"),
-    ) {
+    let q = match FollowerFilter::from_query(|k| params.get(k).cloned()) {
         Ok(q) => q,
         Err(e) => return (StatusCode::BAD_REQUEST, e.message(app::i18n::Lang::Zh)).into_response(),
     };
@@ -81,7 +74,7 @@ pub async fn followers_csv(
         let next = (rows.len() as i64 == CHUNK)
             .then(|| rows.last().map(|r| r.openid.clone()))
             .flatten();
-        let state_next: Option<(AppState, i64, FollowerQuery, Option<String>, bool)> =
+        let state_next: Option<(AppState, i64, FollowerFilter, Option<String>, bool)> =
             next.map(|n| (state, id, q, Some(n), false));
         if out.is_empty() {
             return None;

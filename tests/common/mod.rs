@@ -180,6 +180,22 @@ pub async fn call(
         .unwrap()
 }
 
+/// Calls a server function whose arguments travel as JSON (`plan_job`, `create_job`).
+pub async fn call_json(
+    client: &reqwest::Client,
+    server: &Server,
+    endpoint: &str,
+    args: &serde_json::Value,
+) -> reqwest::Response {
+    client
+        .post(server.url(&format!("/api/{endpoint}")))
+        .header("Accept", "application/json")
+        .json(args)
+        .send()
+        .await
+        .unwrap()
+}
+
 pub fn session_cookie(res: &reqwest::Response) -> Option<String> {
     res.cookies()
         .find(|c| c.name() == "wxpush_session")
@@ -356,18 +372,18 @@ pub async fn create_template_job(
     rate_limit: u32,
 ) -> String {
     json_ok(
-        call(
+        call_json(
             client,
             server,
             "create_job",
-            &[
-                ("preset_id", &preset.to_string()),
-                ("mp_preset_id", "0"),
-                ("channel", "template"),
-                ("name", name),
-                ("source", "\"AllSubscribed\""),
-                ("rate_limit", &rate_limit.to_string()),
-            ],
+            &serde_json::json!({
+                "preset_id": preset,
+                "mp_preset_id": 0,
+                "channel": "template",
+                "name": name,
+                "source": "AllSubscribed",
+                "rate_limit": rate_limit,
+            }),
         )
         .await,
     )

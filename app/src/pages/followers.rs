@@ -7,50 +7,21 @@ use leptos_router::hooks::use_query_map;
 use crate::components::empty_state::EmptyState;
 use crate::components::sync_panel::SyncPanel;
 use crate::dto::{FollowersPageDto, SyncProgressDto};
+use crate::error::AppError;
 use crate::followers::{list_followers, sync_status, CancelFollowerSync, StartFollowerSync};
 use crate::i18n::{tr, use_lang};
 use crate::url::query_string;
+use model::recipients::{tri_code, FollowerFilter};
 
-/// The filter values of the page URL, in the order the server functions take them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Filters {
-    pub search: String,
-    pub subscribed: String,
-    pub unionid: String,
-    pub matched: String,
-    pub tag: String,
-}
-
-impl Filters {
-    pub fn from_query(get: impl Fn(&str) -> Option<String>) -> Filters {
-        Filters {
-            search: get("search").unwrap_or_default(),
-            subscribed: get("subscribed").unwrap_or_default(),
-            unionid: get("unionid").unwrap_or_default(),
-            matched: get("matched").unwrap_or_default(),
-            tag: get("tag").unwrap_or_default(),
-        }
-    }
-
-    pub fn pairs(&self) -> [(&'static str, &str); 5] {
-        [
-            ("search", self.search.as_str()),
-            ("subscribed", self.subscribed.as_str()),
-            ("unionid", self.unionid.as_str()),
-            ("matched", self.matched.as_str()),
-            ("tag", self.tag.as_str()),
-        ]
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pairs().iter().all(|(_, v)| v.is_empty())
-    }
+/// The page's filter, read from its URL: a value that is not one of the choices is refused.
+pub fn filter_of_url(get: impl Fn(&str) -> Option<String>) -> Result<FollowerFilter, AppError> {
+    FollowerFilter::from_query(get).map_err(AppError::Refused)
 }
 
 #[component]
 pub fn FollowersPage() -> impl IntoView {
     let query = use_query_map();
-    let filters = Memo::new(move |_| Filters::from_query(|k| query.read().get(k)));
+    let filters = Memo::new(move |_| filter_of_url(|k| query.read().get(k)));
     let after = Memo::new(move |_| query.read().get("after").unwrap_or_default());
     let finished = RwSignal::new(0u32);
     // The sync panel's actions and data are made here, not inside a Suspend body (see
@@ -70,7 +41,7 @@ pub fn FollowersPage() -> impl IntoView {
     let live = RwSignal::new(None::<SyncProgressDto>);
     let page = Resource::new(
         move || (filters.get(), after.get(), finished.get()),
-        |(f, after, _)| list_followers(f.search, f.subscribed, f.unionid, f.matched, f.tag, after),
+        |(f, after, _)| async move { list_followers(f?, after).await },
     );
 
     view! {
@@ -94,8 +65,8 @@ pub fn FollowersPage() -> impl IntoView {
                         />
                     }.into_any(),
                     Ok(p) => view! {
-                        <FilterForm filters=filters.get_untracked() />
-                        <FollowersTable page=p filters=filters.get_untracked() />
+                        <FilterForm filters=filters.get_untracked().unwrap_or_default() />
+                        <FollowersTable page=p filters=filters.get_untracked().unwrap_or_default() />
                     }.into_any(),
                     Err(e) => {
                         let lang = use_lang();
@@ -108,7 +79,7 @@ pub fn FollowersPage() -> impl IntoView {
 }
 
 #[component]
-fn FilterForm(filters: Filters) -> impl IntoView {
+fn FilterForm(filters: FollowerFilter) -> impl IntoView {
     let choice =
         |value: &'static str, current: &str, label: &'static str, label_en: &'static str| {
             let selected = current == value;
@@ -123,30 +94,30 @@ fn FilterForm(filters: Filters) -> impl IntoView {
             <label>
                 <span>{tr("关注状态", "Following")}</span>
                 <select name="subscribed">
-                    {choice("", &filters.subscribed, "全部", "All")}
-                    {choice("yes", &filters.subscribed, "已关注", "Following")}
-                    {choice("no", &filters.subscribed, "已取消关注", "Unfollowed")}
+                    {choice("", tri_code(filters.subscribed), "全部", "All")}
+                    {choice("yes", tri_code(filters.subscribed), "已关注", "Following")}
+                    {choice("no", tri_code(filters.subscribed), "已取消关注", "Unfollowed")}
                 </select>
             </label>
             <label>
                 <span>"unionid"</span>
                 <select name="unionid">
-                    {choice("", &filters.unionid, "全部", "All")}
-                    {choice("yes", &filters.unionid, "有 unionid", "With unionid")}
-                    {choice("no", &filters.unionid, "无 unionid", "Without unionid")}
+                    {choice("", tri_code(filters.has_unionid), "全部", "All")}
+                    {choice("yes", tri_code(filters.has_unionid), "有 unionid", "With unionid")}
+                    {choice("no", tri_code(filters.has_unionid), "无 unionid", "Without unionid")}
                 </select>
             </label>
             <label>
                 <span>{tr("小程序匹配", "Mini Program match")}</span>
                 <select name="matched">
-                    {choice("", &filters.matched, "全部", "All")}
-                    {choice("yes", &filters.matched, "已匹配", "Matched")}
-                    {choice("no", &filters.matched, "未匹配", "Not matched")}
+                    {choice("", tri_code(filters.matched), "全部", "All")}
+                    {choice("yes", tri_code(filters.matched), "已匹配", "Matched")}
+                    {choice("no", tri_code(filters.matched), "未匹配", "Not matched")}
                 </select>
             </label>
             <label>
                 <span>{tr("标签 ID", "Tag id")}</span>
-                <input type="text" inputmode="numeric" name="tag" size="6" value=filters.tag.clone() />
+                <input type="text" inputmode="numeric" name="tag" size="6" value=filters.tag.map(|t| t.to_string()).unwrap_or_default() />
             </label>
             <button type="submit">{tr("筛选", "Filter")}</button>
             <a href="/followers">{tr("清除筛选", "Clear filters")}</a>
@@ -155,14 +126,17 @@ fn FilterForm(filters: Filters) -> impl IntoView {
 }
 
 #[component]
-fn FollowersTable(page: FollowersPageDto, filters: Filters) -> impl IntoView {
+fn FollowersTable(page: FollowersPageDto, filters: FollowerFilter) -> impl IntoView {
     let lang = use_lang();
     let all_on_page = RwSignal::new(false);
     let total = page.total;
-    let filter_qs = query_string(&filters.pairs());
+    let filter_pairs = filters.pairs();
+    let filter_pairs: Vec<(&str, &str)> =
+        filter_pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let filter_qs = query_string(&filter_pairs);
     let export_href = format!("/export/followers.csv?{filter_qs}");
     let next_href = page.next_after.as_ref().map(|a| {
-        let mut pairs = filters.pairs().to_vec();
+        let mut pairs = filter_pairs.clone();
         pairs.push(("after", a.as_str()));
         format!("/followers?{}", query_string(&pairs))
     });
@@ -171,7 +145,7 @@ fn FollowersTable(page: FollowersPageDto, filters: Filters) -> impl IntoView {
         .pairs()
         .into_iter()
         .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| view! { <input type="hidden" name=k value=v.to_owned() /> })
+        .map(|(k, v)| view! { <input type="hidden" name=k value=v /> })
         .collect_view();
     let rows = page
         .rows

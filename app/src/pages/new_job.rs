@@ -10,17 +10,26 @@ use message::PreviewMode;
 
 use crate::components::message_preview::{MessagePreview, ServiceNoticePreview};
 use crate::i18n::{tr, use_lang};
-use crate::jobs::{plan_job, CreateJob, PlanDto, SourceDto};
-use crate::pages::followers::Filters;
+use crate::jobs::{plan_job, CreateJob, PlanDto};
+use crate::pages::followers::filter_of_url;
 use crate::pages::job::skip_label;
 use crate::templates::{preset_editor, templates_page};
+use model::RecipientSource;
+
+/// A review is for one source, channel and subscribe preset.
+type PlanKey = (RecipientSource, String, i64);
 
 #[component]
 pub fn NewJobPage() -> impl IntoView {
     let lang = use_lang();
     let query = use_query_map();
-    let filters = Filters::from_query(|k| query.read_untracked().get(k));
-    let from_filter = query.read_untracked().get("mode").as_deref() == Some("all");
+    // A filter the URL gets wrong is never widened to "everyone": the filter choice is not
+    // offered and the page says why.
+    let filters = filter_of_url(|k| query.read_untracked().get(k));
+    let filter_error = filters.clone().err();
+    let filters = filters.unwrap_or_default();
+    let from_filter =
+        query.read_untracked().get("mode").as_deref() == Some("all") && filter_error.is_none();
     let selection = query.read_untracked().get_all("openid").unwrap_or_default();
     let initial_kind = if from_filter {
         "filter"
@@ -54,40 +63,30 @@ pub fn NewJobPage() -> impl IntoView {
     let selection = StoredValue::new(selection);
     let filters = StoredValue::new(filters);
 
-    let source = move || -> Option<SourceDto> {
+    let source = move || -> Option<RecipientSource> {
         Some(match kind.get().as_str() {
-            "selection" => SourceDto::Selection(selection.get_value()),
-            "filter" => {
-                let f = filters.get_value();
-                SourceDto::Filter {
-                    search: f.search,
-                    subscribed: f.subscribed,
-                    unionid: f.unionid,
-                    matched: f.matched,
-                    tag: f.tag,
-                }
-            }
-            "matched" => SourceDto::Matched,
-            "tag" => SourceDto::Tag(tag.get().trim().parse().ok()?),
-            "csv_openids" => SourceDto::CsvOpenids(csv.get()),
-            "csv_unionids" => SourceDto::CsvUnionids(csv.get()),
-            "mp_users" => SourceDto::MpUsers,
-            _ => SourceDto::AllSubscribed,
+            "selection" => RecipientSource::Openids(selection.get_value()),
+            "filter" => RecipientSource::Filter(filters.get_value()),
+            "matched" => RecipientSource::Matched,
+            "tag" => RecipientSource::Tag(tag.get().trim().parse().ok()?),
+            "csv_openids" => RecipientSource::CsvOpenids(csv.get()),
+            "csv_unionids" => RecipientSource::CsvUnionids(csv.get()),
+            "mp_users" => RecipientSource::MpUsers,
+            _ => RecipientSource::AllSubscribed,
         })
     };
     let presets = Resource::new(|| (), |_| templates_page());
     // The plan belongs to the source it was made for; changing the source asks for a new one.
-    let plan = Action::new(move |(json, channel, mp_preset): &(String, String, i64)| {
-        let (json, channel, mp_preset) = (json.clone(), channel.clone(), *mp_preset);
-        async move { plan_job(json, channel, mp_preset).await }
+    let plan = Action::new(move |(source, channel, mp_preset): &PlanKey| {
+        let (source, channel, mp_preset) = (source.clone(), channel.clone(), *mp_preset);
+        async move { plan_job(source, channel, mp_preset).await }
     });
-    let planned_for = RwSignal::new(None::<String>);
-    let current_json = move || source().map(|s| serde_json::to_string(&s).unwrap_or_default());
+    let planned_for = RwSignal::new(None::<PlanKey>);
     // What a plan depends on: the source, the channel and the subscribe preset (its credits).
     let plan_key = move || {
-        current_json().map(|json| {
+        source().map(|source| {
             let mp = if uses_subscribe() { mp_preset.get() } else { 0 };
-            format!("{}|{mp}|{json}", channel.get())
+            (source, channel.get(), mp)
         })
     };
     let plan_is_current = move || planned_for.get().is_some() && planned_for.get() == plan_key();
@@ -204,18 +203,13 @@ pub fn NewJobPage() -> impl IntoView {
         })
     };
     let on_check = move |_| {
-        if let (Some(json), Some(key)) = (current_json(), plan_key()) {
-            planned_for.set(Some(key));
-            let mp = if uses_subscribe() {
-                mp_preset.get_untracked()
-            } else {
-                0
-            };
-            plan.dispatch((json, channel.get_untracked(), mp));
+        if let Some(key) = plan_key() {
+            planned_for.set(Some(key.clone()));
+            plan.dispatch(key);
         }
     };
     let on_create = move |_| {
-        let Some(json) = current_json() else { return };
+        let Some(source) = source() else { return };
         create.dispatch(CreateJob {
             preset_id: if uses_template() {
                 preset.get_untracked()
@@ -229,7 +223,7 @@ pub fn NewJobPage() -> impl IntoView {
             },
             channel: channel.get_untracked(),
             name: name.get_untracked(),
-            source: json,
+            source,
             rate_limit: rate.get_untracked().trim().parse().unwrap_or(0),
         });
     };
@@ -270,6 +264,7 @@ pub fn NewJobPage() -> impl IntoView {
                 {source_choice("csv_unionids", "粘贴或上传 unionid 列表".into(), "Paste or upload a list of unionids".into())}
                 {source_choice("mp_users", "小程序的全部用户".into(), "Every user of the Mini Program".into())}
             </fieldset>
+            {filter_error.map(|e| view! { <p class="form-error" role="alert">{move || e.message(lang.get())}</p> })}
             {move || (kind.get() == "tag").then(|| view! {
                 <div class="form-grid">
                     <label for="job-tag">{tr("标签 ID", "Tag id")}</label>

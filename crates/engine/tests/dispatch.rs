@@ -10,10 +10,10 @@ mod common;
 
 use engine::accounts::Account;
 use engine::audit::Actor;
-use engine::followers::FollowerQuery;
+use engine::followers::FollowerFilter;
 use engine::jobs::{
-    DispatchConfig, ErrcodeCount, FollowerQueryDto, JobProgress, JobState, RecipientFilter,
-    RecipientRow, RecipientSource, SkipReason, DEFAULT_DAILY_QUOTA,
+    DispatchConfig, ErrcodeCount, JobProgress, JobState, RecipientFilter, RecipientRow,
+    RecipientSource, SkipReason, DEFAULT_DAILY_QUOTA,
 };
 use engine::testing::TestDb;
 use engine::{on_both_databases, on_db, Engine, Error};
@@ -127,7 +127,7 @@ impl World {
         self.sim.follower_openid(i).unwrap()
     }
 
-    async fn count(&self, q: FollowerQuery) -> i64 {
+    async fn count(&self, q: FollowerFilter) -> i64 {
         self.engine.count_followers(self.oa.id, &q).await.unwrap()
     }
 }
@@ -212,9 +212,9 @@ async fn plans_and_freezes_every_source(db: TestDb) {
 
     // Every subscribed follower.
     let subscribed = w
-        .count(FollowerQuery {
+        .count(FollowerFilter {
             subscribed: Some(true),
-            ..FollowerQuery::default()
+            ..FollowerFilter::default()
         })
         .await;
     assert_eq!(subscribed, 59);
@@ -229,10 +229,10 @@ async fn plans_and_freezes_every_source(db: TestDb) {
 
     // Matched with the Mini Program.
     let matched = w
-        .count(FollowerQuery {
+        .count(FollowerFilter {
             subscribed: Some(true),
             matched: Some(true),
-            ..FollowerQuery::default()
+            ..FollowerFilter::default()
         })
         .await;
     assert!(matched > 0);
@@ -248,17 +248,17 @@ async fn plans_and_freezes_every_source(db: TestDb) {
     // A tag: those who unfollowed keep their tags and are skipped.
     let tagged = w
         .engine
-        .followers_page(w.oa.id, &FollowerQuery::default(), None, 100)
+        .followers_page(w.oa.id, &FollowerFilter::default(), None, 100)
         .await
         .unwrap()
         .into_iter()
         .find(|f| !f.tags().is_empty())
         .expect("a tagged follower");
     let tag = tagged.tags()[0];
-    let with_tag = |subscribed| FollowerQuery {
+    let with_tag = |subscribed| FollowerFilter {
         tag: Some(tag),
         subscribed: Some(subscribed),
-        ..FollowerQuery::default()
+        ..FollowerFilter::default()
     };
     let plan = w
         .engine
@@ -272,24 +272,24 @@ async fn plans_and_freezes_every_source(db: TestDb) {
     );
 
     // "All N matching this filter".
-    let dto = FollowerQueryDto {
+    let dto = FollowerFilter {
         has_unionid: Some(true),
-        ..FollowerQueryDto::default()
+        ..FollowerFilter::default()
     };
     let plan = w
         .engine
         .plan_recipients(&w.oa, &RecipientSource::Filter(dto.clone()))
         .await
         .unwrap();
-    let with_unionid = |subscribed| FollowerQuery {
+    let with_unionid = |subscribed| FollowerFilter {
         has_unionid: Some(true),
         subscribed: Some(subscribed),
-        ..FollowerQuery::default()
+        ..FollowerFilter::default()
     };
     assert_eq!(plan.will_receive, w.count(with_unionid(true)).await);
     assert_eq!(
         plan.will_receive + skipped(&plan, SkipReason::Unsubscribed),
-        w.count(FollowerQuery::from(dto)).await
+        w.count(dto).await
     );
 
     // Pasted openids with a header, blank lines and a line that is not an openid.

@@ -9,16 +9,7 @@ use serde::Serialize;
 
 use crate::{on_db, Engine, Result};
 
-/// Filters of the followers page. Empty / `None` means "any".
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FollowerQuery {
-    /// An exact openid or unionid, or a part of the remark.
-    pub search: String,
-    pub subscribed: Option<bool>,
-    pub has_unionid: Option<bool>,
-    pub matched: Option<bool>,
-    pub tag: Option<i64>,
-}
+pub use model::FollowerFilter;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct FollowerRow {
@@ -75,7 +66,7 @@ struct StatsRow {
 macro_rules! push_filters {
     ($qb:expr, $account:expr, $mp:expr, $q:expr) => {{
         let qb = $qb;
-        let q: &FollowerQuery = $q;
+        let q: &FollowerFilter = $q;
         qb.push(" WHERE f.account_id = ").push_bind($account);
         let search = q.search.trim();
         if !search.is_empty() {
@@ -124,7 +115,7 @@ impl Engine {
     pub async fn followers_page(
         &self,
         account_id: i64,
-        q: &FollowerQuery,
+        q: &FollowerFilter,
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<FollowerRow>> {
@@ -147,7 +138,7 @@ impl Engine {
     }
 
     /// How many followers match `q` ("all N matching this filter").
-    pub async fn count_followers(&self, account_id: i64, q: &FollowerQuery) -> Result<i64> {
+    pub async fn count_followers(&self, account_id: i64, q: &FollowerFilter) -> Result<i64> {
         // The unfiltered list and the following/unfollowed split are answered from the cached
         // counts, so the default followers page never scans a million rows.
         let plain = q.search.trim().is_empty()

@@ -33,88 +33,12 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::followers::FollowerQuery;
-
 /// WeChat's default daily template-message quota per account.
 pub const DEFAULT_DAILY_QUOTA: i64 = 100_000;
 /// How long WeChat de-duplicates `openid + client_msg_id`.
 pub const WECHAT_DEDUP_WINDOW_MS: i64 = 10 * 60 * 1000;
 
-/// Who a job is for.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RecipientSource {
-    /// The selection from the followers page.
-    Openids(Vec<String>),
-    /// "All N matching this filter".
-    Filter(FollowerQueryDto),
-    AllSubscribed,
-    /// Subscribed followers whose unionid matches a user of the linked Mini Program.
-    Matched,
-    /// Followers carrying the tag (those who unfollowed are listed as skipped).
-    Tag(i64),
-    /// Pasted/uploaded text: one openid per line, optional header line `openid`.
-    CsvOpenids(String),
-    /// One unionid per line, optional header `unionid`; mapped to the follower's OA openid.
-    CsvUnionids(String),
-    /// Every user of the linked Mini Program (by unionid to the OA when it follows).
-    MpUsers,
-}
-
-impl RecipientSource {
-    /// `openids`, `filter`, `all_subscribed`, `matched`, `tag`, `csv_openids`, `csv_unionids`,
-    /// `mp_users`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            RecipientSource::Openids(_) => "openids",
-            RecipientSource::Filter(_) => "filter",
-            RecipientSource::AllSubscribed => "all_subscribed",
-            RecipientSource::Matched => "matched",
-            RecipientSource::Tag(_) => "tag",
-            RecipientSource::CsvOpenids(_) => "csv_openids",
-            RecipientSource::CsvUnionids(_) => "csv_unionids",
-            RecipientSource::MpUsers => "mp_users",
-        }
-    }
-}
-
-/// A serde mirror of [`FollowerQuery`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FollowerQueryDto {
-    #[serde(default)]
-    pub search: String,
-    #[serde(default)]
-    pub subscribed: Option<bool>,
-    #[serde(default)]
-    pub has_unionid: Option<bool>,
-    #[serde(default)]
-    pub matched: Option<bool>,
-    #[serde(default)]
-    pub tag: Option<i64>,
-}
-
-impl From<FollowerQueryDto> for FollowerQuery {
-    fn from(d: FollowerQueryDto) -> Self {
-        FollowerQuery {
-            search: d.search,
-            subscribed: d.subscribed,
-            has_unionid: d.has_unionid,
-            matched: d.matched,
-            tag: d.tag,
-        }
-    }
-}
-
-impl From<FollowerQuery> for FollowerQueryDto {
-    fn from(q: FollowerQuery) -> Self {
-        FollowerQueryDto {
-            search: q.search,
-            subscribed: q.subscribed,
-            has_unionid: q.has_unionid,
-            matched: q.matched,
-            tag: q.tag,
-        }
-    }
-}
+pub use model::{FollowerFilter, RecipientSource};
 
 /// Why a listed recipient gets nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

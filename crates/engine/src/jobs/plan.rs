@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::accounts::{Account, AccountKind};
-use crate::followers::FollowerQuery;
+use crate::followers::FollowerFilter;
 use crate::templates::presets::openid_format_ok;
 use crate::{now_ms, on_db, Engine, Error, Result};
 use model::Problem;
@@ -316,15 +316,13 @@ impl Engine {
                 let ids = ids.into_iter().map(|(_, id)| id).collect();
                 self.resolve_unionids(account.id, ids, errors, count).await
             }
-            RecipientSource::Filter(dto) => {
-                self.resolve_query(account.id, dto.clone().into()).await
-            }
+            RecipientSource::Filter(dto) => self.resolve_query(account.id, dto.clone()).await,
             RecipientSource::AllSubscribed => {
                 self.resolve_query(
                     account.id,
-                    FollowerQuery {
+                    FollowerFilter {
                         subscribed: Some(true),
-                        ..FollowerQuery::default()
+                        ..FollowerFilter::default()
                     },
                 )
                 .await
@@ -332,10 +330,10 @@ impl Engine {
             RecipientSource::Matched => {
                 self.resolve_query(
                     account.id,
-                    FollowerQuery {
+                    FollowerFilter {
                         subscribed: Some(true),
                         matched: Some(true),
-                        ..FollowerQuery::default()
+                        ..FollowerFilter::default()
                     },
                 )
                 .await
@@ -343,9 +341,9 @@ impl Engine {
             RecipientSource::Tag(tag) => {
                 self.resolve_query(
                     account.id,
-                    FollowerQuery {
+                    FollowerFilter {
                         tag: Some(*tag),
-                        ..FollowerQuery::default()
+                        ..FollowerFilter::default()
                     },
                 )
                 .await
@@ -559,7 +557,7 @@ impl Engine {
     }
 
     /// The followers page's own filter, read in openid order; those who unfollowed are skipped.
-    async fn resolve_query(&self, account_id: i64, q: FollowerQuery) -> Result<Resolved> {
+    async fn resolve_query(&self, account_id: i64, q: FollowerFilter) -> Result<Resolved> {
         let mut out = Resolved::default();
         let mut after: Option<String> = None;
         loop {
