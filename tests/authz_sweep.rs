@@ -146,7 +146,7 @@ const SERVER_FNS: &[FnEntry] = &[
         Staff,
         &[
             ("id", "999999"),
-            ("state_filter", ""),
+            ("state_filter", "sent"),
             ("errcode", ""),
             ("search", ""),
             ("after", "0"),

@@ -191,7 +191,7 @@ mod tests {
         ] {
             let args = crate::jobs::PlanJob {
                 source,
-                channel: "best".into(),
+                channel: model::Channel::Best,
                 mp_preset_id: 0,
             };
             let body = serde_json::to_vec(&args).unwrap();

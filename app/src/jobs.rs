@@ -6,29 +6,15 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
+use model::job::{
+    Channel, ChannelCounts, Delivery, RecipientPlan, RecipientState, RowChannel, SkipReason,
+};
 use model::RecipientSource;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LineErrorDto {
-    pub line: usize,
-    pub value: String,
-    pub message: String,
-}
-
-/// The review step: who receives, who is skipped and why, and the day's quota.
+/// The review step: the engine's plan and the approval threshold it is judged against.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlanDto {
-    pub will_receive: i64,
-    /// (reason, count): `unsubscribed`, `unknown_openid`, `no_oa_openid`, `duplicate`.
-    pub skipped: Vec<(String, i64)>,
-    pub line_errors: Vec<LineErrorDto>,
-    pub sent_today: i64,
-    pub daily_quota: i64,
-    pub sample: Vec<String>,
-    /// template | subscribe | best
-    pub channel: String,
-    /// (template | subscribe, rows that will receive that way).
-    pub by_channel: Vec<(String, i64)>,
+    pub plan: RecipientPlan,
     /// Jobs reaching more people wait for a second admin's approval.
     pub approval_threshold: i64,
 }
@@ -46,24 +32,13 @@ pub struct JobDto {
     pub created_ms: i64,
     pub finished_ms: Option<i64>,
     pub rate_limit: i64,
-    /// template | subscribe | best
-    pub channel: String,
+    pub channel: Channel,
     pub mp_preset_name: Option<String>,
     pub mp_template_title: Option<String>,
     /// Paused until a second admin approves it.
     pub awaiting_approval: bool,
     pub approved_by: Option<String>,
     pub approved_ms: Option<i64>,
-}
-
-/// Counts of the rows sent one way (template or subscribe).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChannelDto {
-    pub channel: String,
-    pub planned: i64,
-    pub sent: i64,
-    pub failed: i64,
-    pub delivered: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,13 +66,13 @@ pub struct ProgressDto {
     pub rate_per_s: f64,
     pub eta_secs: Option<i64>,
     pub errors: Vec<ErrcodeDto>,
-    pub skip_reasons: Vec<(String, i64)>,
+    pub skip_reasons: Vec<(SkipReason, i64)>,
     /// Receipts may still arrive: some sent messages have none yet and the job ended recently.
     pub awaiting_receipts: bool,
     /// Why WeChat made the job pause (a paused job's errcode, in words), if it did.
     pub pause_explain_zh: Option<String>,
     pub pause_explain_en: Option<String>,
-    pub by_channel: Vec<ChannelDto>,
+    pub by_channel: Vec<ChannelCounts>,
     /// The viewer is an admin and the job waits for approval (the engine refuses its creator).
     pub can_approve: bool,
     /// Recipients that failed and were sent again by "retry failed".
@@ -121,16 +96,16 @@ impl ProgressDto {
 pub struct RecipientDto {
     pub seq: i64,
     pub openid: String,
-    pub state: String,
+    pub state: RecipientState,
     pub attempts: i64,
     pub errcode: Option<i64>,
     pub errmsg: Option<String>,
-    pub skip_reason: Option<String>,
+    pub skip_reason: Option<SkipReason>,
     pub msgid: Option<String>,
-    pub delivery: Option<String>,
+    pub delivery: Option<Delivery>,
     pub updated_ms: i64,
-    /// template (an OA openid) | subscribe (an MP openid)
-    pub channel: String,
+    /// Which id `openid` is (OA or MP).
+    pub channel: RowChannel,
     /// How it failed before each "retry failed", oldest first: (errcode, errmsg, when).
     pub earlier_failures: Vec<(Option<i64>, String, i64)>,
 }
@@ -138,11 +113,11 @@ pub struct RecipientDto {
 /// Rows per page of a job's recipient table.
 pub const RECIPIENT_PAGE: i64 = 50;
 
-/// `channel`: template | subscribe | best; `mp_preset_id` 0 = none (the template channel).
+/// `mp_preset_id` 0 = none (the template channel).
 #[server(prefix = "/api", endpoint = "plan_job", input = server_fn::codec::Json)]
 pub async fn plan_job(
     source: RecipientSource,
-    channel: String,
+    channel: Channel,
     mp_preset_id: i64,
 ) -> Result<PlanDto, AppError> {
     use crate::auth::ssr::*;
@@ -153,7 +128,6 @@ pub async fn plan_job(
         return fail(AppError::NotFound);
     };
     let source = ssr::source(source);
-    let channel = ssr::channel(&channel)?;
     let plan = state
         .engine
         .plan_job(
@@ -165,30 +139,7 @@ pub async fn plan_job(
         .await
         .or_else(|e| fail(from_engine(e)))?;
     Ok(PlanDto {
-        will_receive: plan.will_receive,
-        skipped: plan
-            .skipped
-            .into_iter()
-            .map(|(r, n)| (r.as_str().to_owned(), n))
-            .collect(),
-        line_errors: plan
-            .line_errors
-            .into_iter()
-            .map(|e| LineErrorDto {
-                line: e.line,
-                value: e.value,
-                message: e.message,
-            })
-            .collect(),
-        sent_today: plan.sent_today,
-        daily_quota: plan.daily_quota,
-        sample: plan.sample,
-        channel: plan.channel.as_str().to_owned(),
-        by_channel: plan
-            .by_channel
-            .into_iter()
-            .map(|(c, n)| (c.as_str().to_owned(), n))
-            .collect(),
+        plan,
         approval_threshold: state.engine.approval_threshold().await.map_err(internal)?,
     })
 }
@@ -199,7 +150,7 @@ pub async fn plan_job(
 pub async fn create_job(
     preset_id: i64,
     mp_preset_id: i64,
-    channel: String,
+    channel: Channel,
     name: String,
     source: RecipientSource,
     rate_limit: i64,
@@ -214,7 +165,7 @@ pub async fn create_job(
     let name = name.trim().to_owned();
     let new = engine::jobs::NewJob {
         name,
-        channel: ssr::channel(&channel)?,
+        channel,
         preset_id: (preset_id > 0).then_some(preset_id),
         mp_preset_id: (mp_preset_id > 0).then_some(mp_preset_id),
         source: ssr::source(source),
@@ -289,7 +240,7 @@ pub async fn set_approval_threshold(threshold: i64) -> Result<(), AppError> {
 #[server(prefix = "/api", endpoint = "job_recipients")]
 pub async fn job_recipients(
     id: i64,
-    state_filter: String,
+    state_filter: Option<RecipientState>,
     errcode: String,
     search: String,
     after: i64,
@@ -298,7 +249,7 @@ pub async fn job_recipients(
     require_staff().await?;
     let state = state()?;
     ssr::own_job(&state, id).await?;
-    let filter = ssr::recipient_filter(&state_filter, &errcode, &search)?;
+    let filter = ssr::recipient_filter(state_filter, &errcode, &search)?;
     Ok(state
         .engine
         .job_recipients(id, &filter, after, RECIPIENT_PAGE + 1)
@@ -362,9 +313,9 @@ pub async fn control_job(id: i64, action: model::JobAction) -> Result<(), AppErr
 pub mod ssr {
     //! Mapping jobs to what the browser sees, and the request's arguments to engine types.
 
-    use engine::jobs::{Channel, Job, JobProgress, RecipientFilter, RecipientSource};
+    use engine::jobs::{Job, JobProgress, RecipientFilter, RecipientSource, RecipientState};
 
-    use super::{ChannelDto, ErrcodeDto, JobDto, ProgressDto};
+    use super::{ErrcodeDto, JobDto, ProgressDto};
     use crate::auth::ssr::{fail, internal};
     use crate::error::AppError;
     use crate::state::AppState;
@@ -378,13 +329,6 @@ pub mod ssr {
         }
     }
 
-    pub fn channel(name: &str) -> Result<Channel, AppError> {
-        match Channel::parse(name) {
-            Some(c) => Ok(c),
-            None => fail(crate::templates::ssr::invalid("channel")),
-        }
-    }
-
     /// Refuses a job of another Official Account than the session's.
     pub async fn own_job(state: &AppState, id: i64) -> Result<Job, AppError> {
         let account = crate::followers::ssr::current_oa(state).await?;
@@ -395,22 +339,10 @@ pub mod ssr {
     }
 
     pub fn recipient_filter(
-        state: &str,
+        state: Option<RecipientState>,
         errcode: &str,
         search: &str,
     ) -> Result<RecipientFilter, AppError> {
-        const STATES: [&str; 7] = [
-            "pending",
-            "sending",
-            "sent",
-            "failed",
-            "skipped",
-            "unknown",
-            "cancelled",
-        ];
-        if !state.is_empty() && !STATES.contains(&state) {
-            return fail(crate::templates::ssr::invalid("state"));
-        }
         let errcode = match errcode {
             "" => None,
             code => match code.parse() {
@@ -419,7 +351,7 @@ pub mod ssr {
             },
         };
         Ok(RecipientFilter {
-            state: (!state.is_empty()).then(|| state.to_owned()),
+            state,
             errcode,
             search: search.trim().to_owned(),
         })
@@ -440,7 +372,7 @@ pub mod ssr {
             finished_ms: j.finished_ms,
             rate_limit: j.rate_limit,
             awaiting_approval,
-            channel: j.channel.as_str().to_owned(),
+            channel: j.channel,
             mp_preset_name: j.mp.as_ref().map(|m| m.preset_name.clone()),
             mp_template_title: j.mp.map(|m| m.template_title),
             approved_by: j.approved_by,
@@ -498,22 +430,8 @@ pub mod ssr {
                     }
                 })
                 .collect(),
-            skip_reasons: p
-                .skip_reasons
-                .into_iter()
-                .map(|(r, n)| (r.as_str().to_owned(), n))
-                .collect(),
-            by_channel: p
-                .by_channel
-                .into_iter()
-                .map(|c| ChannelDto {
-                    channel: c.channel.as_str().to_owned(),
-                    planned: c.planned,
-                    sent: c.sent,
-                    failed: c.failed,
-                    delivered: c.delivered,
-                })
-                .collect(),
+            skip_reasons: p.skip_reasons,
+            by_channel: p.by_channel,
             can_approve: false,
             retried_failures: p.retried_failures,
         }

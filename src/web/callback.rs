@@ -225,7 +225,7 @@ async fn receive(
             .apply_receipt(
                 account.id,
                 *msg_id,
-                engine::jobs::Delivery::from_status(status),
+                engine::jobs::delivery_of_status(status),
             )
             .await
             .map(|_| ()),

@@ -182,16 +182,16 @@ pub async fn job_csv(
                     &[
                         &r.seq.to_string(),
                         &r.openid,
-                        &r.state,
+                        r.state.as_str(),
                         &r.attempts.to_string(),
                         &r.errcode.map(|c| c.to_string()).unwrap_or_default(),
                         r.errmsg.as_deref().unwrap_or(""),
-                        r.skip_reason.as_deref().unwrap_or(""),
+                        r.skip_reason.map_or("", |x| x.as_str()),
                         &r.msgid.map(|m| m.to_string()).unwrap_or_default(),
-                        r.delivery.as_deref().unwrap_or(""),
+                        r.delivery.map_or("", |d| d.as_str()),
                         &format_time_ms(r.updated_ms),
                         // Which id `openid` is: template = the OA's, subscribe = the MP's.
-                        &r.channel,
+                        r.channel.as_str(),
                         r.unionid.as_deref().unwrap_or(""),
                         // Failures before "retry failed": `errcode at time`, `;`-separated.
                         &r.earlier_failures

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
-use model::{JobAction, JobState, PauseReason};
+use model::{Channel, JobAction, JobState, PauseReason, RecipientState};
 
 use crate::dto::format_time_ms;
 use crate::i18n::{tr, use_lang, Lang};
@@ -31,81 +31,6 @@ pub fn state_class(state: JobState, awaiting: bool) -> &'static str {
         "awaiting_approval"
     } else {
         state.as_str()
-    }
-}
-
-fn row_state_label(state: &str, lang: Lang) -> &'static str {
-    match state {
-        "pending" => lang.pick("待发送", "Pending"),
-        "sending" => lang.pick("发送中", "Sending"),
-        "sent" => lang.pick("已发送", "Sent"),
-        "failed" => lang.pick("失败", "Failed"),
-        "skipped" => lang.pick("已跳过", "Skipped"),
-        "unknown" => lang.pick("结果未知", "Unknown"),
-        "cancelled" => lang.pick("已取消", "Cancelled"),
-        _ => "—",
-    }
-}
-
-/// Why a row gets nothing; `best` phrases it for best-available jobs (the Mini Program was
-/// tried because the person does not follow the OA).
-pub fn skip_label(reason: &str, best: bool, lang: Lang) -> &'static str {
-    match (reason, best) {
-        ("unsubscribed", _) => lang.pick("已取消关注", "Unfollowed"),
-        ("unknown_openid", _) => lang.pick(
-            "不是本公众号的粉丝（openid 未知）",
-            "Not a follower (unknown openid)",
-        ),
-        ("no_oa_openid", _) => lang.pick(
-            "unionid 没有对应的公众号粉丝",
-            "unionid with no follower of this account",
-        ),
-        ("duplicate", _) => lang.pick("重复", "Duplicate"),
-        ("no_mp_user", true) => lang.pick(
-            "未关注公众号，也不是小程序用户（无 unionid 匹配）",
-            "Not following the OA and not a Mini Program user (no unionid match)",
-        ),
-        ("no_mp_user", false) => lang.pick(
-            "不是小程序用户（无 unionid 匹配）",
-            "Not a Mini Program user (no unionid match)",
-        ),
-        ("no_credit", _) => lang.pick(
-            "小程序用户未订阅该模板（没有订阅额度）",
-            "Mini Program user without a subscription to the template (no credit)",
-        ),
-        _ => lang.pick("其他", "Other"),
-    }
-}
-
-/// The channel of a job.
-pub fn channel_label(channel: &str, lang: Lang) -> &'static str {
-    match channel {
-        "subscribe" => lang.pick(
-            "渠道：小程序订阅消息",
-            "Channel: Mini Program subscribe message",
-        ),
-        "best" => lang.pick(
-            "渠道：最佳（关注者发模板消息，其余发订阅消息）",
-            "Channel: best available (template to followers, else subscribe message)",
-        ),
-        _ => lang.pick("渠道：公众号模板消息", "Channel: OA template message"),
-    }
-}
-
-/// What a row is sent as (and so which openid it holds).
-fn row_channel_label(channel: &str, lang: Lang) -> &'static str {
-    match channel {
-        "subscribe" => lang.pick("小程序订阅消息", "MP subscribe"),
-        _ => lang.pick("公众号模板消息", "OA template"),
-    }
-}
-
-fn delivery_label(d: &str, lang: Lang) -> &'static str {
-    match d {
-        "delivered" => lang.pick("已送达", "Delivered"),
-        "user_block" => lang.pick("用户拒收", "Blocked by user"),
-        "system_failed" => lang.pick("系统失败", "System failure"),
-        _ => "—",
     }
 }
 
@@ -198,7 +123,7 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
     // A job waiting for approval is paused: it can be cancelled (withdrawn), not resumed.
     let open = running || paused;
     let failed = p.failed;
-    let best = p.job.channel == "best";
+    let best = p.job.channel == Channel::Best;
     let button =
         move |action: JobAction, zh: &'static str, en: &'static str, class: &'static str| {
             view! {
@@ -266,8 +191,8 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
         .skip_reasons
         .iter()
         .map(|(reason, n)| {
-            let (reason, n) = (reason.clone(), *n);
-            view! { <li>{move || skip_label(&reason, best, lang.get())} ": " {n}</li> }
+            let (reason, n) = (*reason, *n);
+            view! { <li>{move || reason.label(best, lang.get())} ": " {n}</li> }
         })
         .collect_view();
     let job = p.job.clone();
@@ -275,10 +200,10 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
         .by_channel
         .iter()
         .map(|c| {
-            let name = c.channel.clone();
+            let name = c.channel;
             view! {
                 <tr>
-                    <th scope="row">{move || row_channel_label(&name, lang.get())}</th>
+                    <th scope="row">{move || name.label(lang.get())}</th>
                     <td>{c.planned}</td>
                     <td>{c.sent}</td>
                     <td>{c.failed}</td>
@@ -291,11 +216,11 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
         let title = job.mp_template_title.clone().unwrap_or_default();
         view! { <br />{tr("订阅消息预设：", "Subscribe preset: ")}{name} " · " {title} }
     });
-    let job_channel = job.channel.clone();
+    let job_channel = job.channel;
     view! {
         <h1>{job.name.clone()}</h1>
         <p class="muted">
-            {move || channel_label(&job_channel, lang.get())}
+            {move || job_channel.label(lang.get())}
             {(!job.preset_name.is_empty()).then(|| view! { " · " {tr("预设：", "Preset: ")}{job.preset_name.clone()} " · " {job.template_title.clone()} })}
             " · " {job.created_by.clone()} " · " {format_time_ms(job.created_ms)}
             " · " {move || lang.get().pick(format!("限速 {} 条/秒", job.rate_limit), format!("limit {} msg/s", job.rate_limit))}
@@ -343,7 +268,7 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
                 {eta.filter(|_| running).map(|s| view! { " · " {move || lang.get().pick("预计剩余 ", "about ")} {move || duration(s, lang.get())} {move || lang.get().pick("", " left")} })}
             </p>
             <dl class="count-grid">{counts}</dl>
-            {(job.channel != "template").then(|| view! {
+            {(job.channel != Channel::Template).then(|| view! {
                 <table class="data by-channel">
                     <caption>{tr("按渠道", "By channel")}</caption>
                     <thead><tr>
@@ -398,38 +323,34 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
 #[component]
 fn RecipientTable(id: i64) -> impl IntoView {
     let lang = use_lang();
-    let state_filter = RwSignal::new(String::new());
+    let state_filter = RwSignal::new(None::<RecipientState>);
     let errcode = RwSignal::new(String::new());
     let search = RwSignal::new(String::new());
-    let applied = RwSignal::new((String::new(), String::new(), String::new()));
+    let applied = RwSignal::new((None::<RecipientState>, String::new(), String::new()));
     let after = RwSignal::new(0i64);
     let rows = Resource::new(
         move || (applied.get(), after.get()),
         move |((s, e, q), after)| job_recipients(id, s, e, q, after),
     );
     let state_options = [
-        ("", tr("全部", "All")),
-        ("sent", tr("已发送", "Sent")),
-        ("failed", tr("失败", "Failed")),
-        ("skipped", tr("已跳过", "Skipped")),
-        ("pending", tr("待发送", "Pending")),
-        ("unknown", tr("结果未知", "Unknown")),
-        ("cancelled", tr("已取消", "Cancelled")),
+        RecipientState::Sent,
+        RecipientState::Failed,
+        RecipientState::Skipped,
+        RecipientState::Pending,
+        RecipientState::Unknown,
+        RecipientState::Cancelled,
     ]
     .into_iter()
-    .map(|(v, label)| view! { <option value=v>{label}</option> })
+    .map(|st| view! { <option value=st.as_str()>{move || st.label(lang.get())}</option> })
     .collect_view();
     let row = move |r: RecipientDto| {
-        let state = r.state.clone();
-        let reason = r.skip_reason.clone();
-        let delivery = r.delivery.clone();
-        let channel = r.channel.clone();
+        let (state, reason, delivery, channel) = (r.state, r.skip_reason, r.delivery, r.channel);
         view! {
             <tr>
                 <td>{r.seq}</td>
                 <td><code>{r.openid}</code></td>
-                <td>{move || row_channel_label(&channel, lang.get())}</td>
-                <td>{move || row_state_label(&state, lang.get())}{reason.clone().map(|x| view! { <span class="muted">" · " {move || skip_label(&x, false, lang.get())}</span> })}</td>
+                <td>{move || channel.label(lang.get())}</td>
+                <td>{move || state.label(lang.get())}{reason.map(|x| view! { <span class="muted">" · " {move || x.label(false, lang.get())}</span> })}</td>
                 <td>{r.attempts}</td>
                 <td>
                     {r.errcode.map(|c| c.to_string()).unwrap_or_default()} " " <span class="muted">{r.errmsg.unwrap_or_default()}</span>
@@ -446,7 +367,7 @@ fn RecipientTable(id: i64) -> impl IntoView {
                     })}
                 </td>
                 <td><code>{r.msgid.unwrap_or_default()}</code></td>
-                <td>{move || delivery.as_deref().map(|d| delivery_label(d, lang.get())).unwrap_or("")}</td>
+                <td>{move || delivery.map(|d| d.label(lang.get())).unwrap_or("")}</td>
             </tr>
         }
     };
@@ -460,7 +381,7 @@ fn RecipientTable(id: i64) -> impl IntoView {
                     applied.set((state_filter.get_untracked(), errcode.get_untracked(), search.get_untracked()));
                 }>
                 <label>{tr("状态", "State")}
-                    <select on:change=move |ev| state_filter.set(event_target_value(&ev))>{state_options}</select>
+                    <select on:change=move |ev| state_filter.set(RecipientState::parse(&event_target_value(&ev)))><option value="">{tr("全部", "All")}</option>{state_options}</select>
                 </label>
                 <label>"errcode"
                     <input type="text" inputmode="numeric" size="8" on:input=move |ev| errcode.set(event_target_value(&ev)) />

@@ -12,12 +12,11 @@ use crate::components::message_preview::{MessagePreview, ServiceNoticePreview};
 use crate::i18n::{tr, use_lang};
 use crate::jobs::{plan_job, CreateJob, PlanDto};
 use crate::pages::followers::filter_of_url;
-use crate::pages::job::skip_label;
 use crate::templates::{preset_editor, templates_page};
-use model::RecipientSource;
+use model::{Channel, RecipientSource, RowChannel};
 
 /// A review is for one source, channel and subscribe preset.
-type PlanKey = (RecipientSource, String, i64);
+type PlanKey = (RecipientSource, Channel, i64);
 
 #[component]
 pub fn NewJobPage() -> impl IntoView {
@@ -53,11 +52,11 @@ pub fn NewJobPage() -> impl IntoView {
         query
             .read_untracked()
             .get("channel")
-            .filter(|c| ["template", "subscribe", "best"].contains(&c.as_str()))
-            .unwrap_or_else(|| "template".to_owned()),
+            .and_then(|c| Channel::parse(&c))
+            .unwrap_or(Channel::Template),
     );
-    let uses_template = move || channel.get() != "subscribe";
-    let uses_subscribe = move || channel.get() != "template";
+    let uses_template = move || channel.get().uses_template();
+    let uses_subscribe = move || channel.get().uses_subscribe();
     let name = RwSignal::new(String::new());
     let rate = RwSignal::new("200".to_owned());
     let selection = StoredValue::new(selection);
@@ -78,7 +77,7 @@ pub fn NewJobPage() -> impl IntoView {
     let presets = Resource::new(|| (), |_| templates_page());
     // The plan belongs to the source it was made for; changing the source asks for a new one.
     let plan = Action::new(move |(source, channel, mp_preset): &PlanKey| {
-        let (source, channel, mp_preset) = (source.clone(), channel.clone(), *mp_preset);
+        let (source, channel, mp_preset) = (source.clone(), *channel, *mp_preset);
         async move { plan_job(source, channel, mp_preset).await }
     });
     let planned_for = RwSignal::new(None::<PlanKey>);
@@ -98,14 +97,14 @@ pub fn NewJobPage() -> impl IntoView {
         }
     });
 
-    let channel_choice = move |value: &'static str,
+    let channel_choice = move |value: Channel,
                                zh: &'static str,
                                en: &'static str,
                                enabled: bool| {
         view! {
             <label class="choice">
-                <input type="radio" name="channel" value=value checked=move || channel.get() == value
-                    disabled=!enabled on:change=move |_| channel.set(value.to_owned()) />
+                <input type="radio" name="channel" value=value.as_str() checked=move || channel.get() == value
+                    disabled=!enabled on:change=move |_| channel.set(value) />
                 {move || lang.get().pick(zh, en)}
             </label>
         }
@@ -178,9 +177,9 @@ pub fn NewJobPage() -> impl IntoView {
                     view! {
                         <fieldset class="choices">
                             <legend>{tr("发送渠道", "Channel")}</legend>
-                            {channel_choice("template", "公众号模板消息：发给关注公众号的粉丝", "OA template message: to followers of the Official Account", true)}
-                            {channel_choice("subscribe", "小程序订阅消息：发给订阅了该模板的小程序用户", "Mini Program subscribe message: to Mini Program users subscribed to the template", has_mp)}
-                            {channel_choice("best", "最佳渠道：关注公众号的发模板消息，其余持有订阅额度的发小程序订阅消息", "Best available: the OA template to followers, otherwise a subscribe message to those holding a subscription", has_mp)}
+                            {channel_choice(Channel::Template, "公众号模板消息：发给关注公众号的粉丝", "OA template message: to followers of the Official Account", true)}
+                            {channel_choice(Channel::Subscribe, "小程序订阅消息：发给订阅了该模板的小程序用户", "Mini Program subscribe message: to Mini Program users subscribed to the template", has_mp)}
+                            {channel_choice(Channel::Best, "最佳渠道：关注公众号的发模板消息，其余持有订阅额度的发小程序订阅消息", "Best available: the OA template to followers, otherwise a subscribe message to those holding a subscription", has_mp)}
                             {(!has_mp).then(|| view! { <p class="muted">{tr("本公众号未关联小程序，只能发送模板消息。", "This Official Account has no linked Mini Program: template messages only.")}</p> })}
                         </fieldset>
                         <div class="form-grid">
@@ -305,27 +304,31 @@ fn Review(
     create: ServerAction<CreateJob>,
 ) -> impl IntoView {
     let lang = use_lang();
+    let threshold = plan.approval_threshold;
+    let plan = plan.plan;
     let n = plan.will_receive;
-    let reach_mp = plan.channel != "template";
-    let best = plan.channel == "best";
-    let channel_count = |c: &str| {
+    let reach_mp = plan.channel.uses_subscribe();
+    let best = plan.channel == Channel::Best;
+    let channel_count = |c: RowChannel| {
         plan.by_channel
             .iter()
-            .find(|(name, _)| name == c)
+            .find(|(row, _)| *row == c)
             .map_or(0, |(_, n)| *n)
     };
-    let (by_template, by_subscribe) = (channel_count("template"), channel_count("subscribe"));
+    let (by_template, by_subscribe) = (
+        channel_count(RowChannel::Template),
+        channel_count(RowChannel::Subscribe),
+    );
     let remaining = (plan.daily_quota - plan.sent_today).max(0);
     let (sent_today, quota) = (plan.sent_today, plan.daily_quota);
     let over = n > remaining;
-    let threshold = plan.approval_threshold;
     let needs_approval = n > threshold;
     let skipped = plan
         .skipped
         .iter()
         .map(|(reason, count)| {
-            let (reason, count) = (reason.clone(), *count);
-            view! { <li>{move || skip_label(&reason, best, lang.get())} ": " {count}</li> }
+            let (reason, count) = (*reason, *count);
+            view! { <li>{move || reason.label(best, lang.get())} ": " {count}</li> }
         })
         .collect_view();
     let line_errors = (!plan.line_errors.is_empty()).then(|| {

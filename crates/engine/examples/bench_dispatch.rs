@@ -376,7 +376,7 @@ async fn hundred_k(
         .job_recipients(
             job.id,
             &engine::jobs::RecipientFilter {
-                state: Some("sent".into()),
+                state: Some(engine::jobs::RecipientState::Sent),
                 ..Default::default()
             },
             50_000,

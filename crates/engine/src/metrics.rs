@@ -16,6 +16,7 @@ use wechat::api::{Observer, Outcome};
 
 use crate::followers::sync::SyncProgress;
 use crate::jobs::queue::RowResult;
+use crate::jobs::{RecipientState, RowChannel};
 use crate::{on_db, Engine, Result};
 
 /// The `Content-Type` of [`Engine::render_metrics`]'s text.
@@ -126,7 +127,7 @@ impl Metrics {
     }
 
     /// The result of one send attempt, as the dispatcher stores it.
-    pub(crate) fn count_send(&self, channel: &str, result: &RowResult) {
+    pub(crate) fn count_send(&self, channel: RowChannel, result: &RowResult) {
         let key = send_labels(channel, result.state, result.errcode);
         *lock(&self.sends).entry(key).or_default() += 1;
     }
@@ -329,19 +330,14 @@ impl Metrics {
 /// The labels of a send attempt's result: channel `template` or `subscribe`; result `sent`,
 /// `failed`, `unknown` or `retry` (the row went back to `pending`); the errcode as text.
 fn send_labels(
-    channel: &str,
-    state: &str,
+    channel: RowChannel,
+    state: RecipientState,
     errcode: Option<i64>,
 ) -> (&'static str, &'static str, String) {
-    let channel = if channel == "subscribe" {
-        "subscribe"
-    } else {
-        "template"
-    };
     let result = match state {
-        "sent" => "sent",
-        "failed" => "failed",
-        "unknown" => "unknown",
+        RecipientState::Sent => "sent",
+        RecipientState::Failed => "failed",
+        RecipientState::Unknown => "unknown",
         _ => "retry",
     };
     let errcode = match (result, errcode) {
@@ -349,7 +345,7 @@ fn send_labels(
         (_, Some(code)) => code.to_string(),
         (_, None) => NO_ERRCODE.to_owned(),
     };
-    (channel, result, errcode)
+    (channel.as_str(), result, errcode)
 }
 
 /// What the gauges read from the database at scrape time.
@@ -519,19 +515,19 @@ mod tests {
     #[test]
     fn send_results_are_labelled_by_channel_result_and_errcode() {
         assert_eq!(
-            send_labels("template", "sent", None),
+            send_labels(RowChannel::Template, RecipientState::Sent, None),
             ("template", "sent", "0".to_owned())
         );
         assert_eq!(
-            send_labels("subscribe", "failed", Some(43101)),
+            send_labels(RowChannel::Subscribe, RecipientState::Failed, Some(43101)),
             ("subscribe", "failed", "43101".to_owned())
         );
         assert_eq!(
-            send_labels("template", "pending", Some(47003)),
+            send_labels(RowChannel::Template, RecipientState::Pending, Some(47003)),
             ("template", "retry", "47003".to_owned())
         );
         assert_eq!(
-            send_labels("template", "unknown", None),
+            send_labels(RowChannel::Template, RecipientState::Unknown, None),
             ("template", "unknown", "none".to_owned())
         );
     }

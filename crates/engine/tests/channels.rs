@@ -10,7 +10,7 @@ mod common;
 use engine::accounts::Account;
 use engine::jobs::{
     Channel, DispatchConfig, JobProgress, JobState, NewJob, RecipientFilter, RecipientRow,
-    RecipientSource, RowChannel, SkipReason,
+    RecipientSource, RecipientState, RowChannel, SkipReason,
 };
 use engine::templates::presets::PresetInput;
 use engine::testing::TestDb;
@@ -312,7 +312,7 @@ async fn channel_is_chosen_per_person(db: TestDb) {
                 &r.openid,
                 r.channel.as_str(),
                 r.state.as_str(),
-                r.skip_reason.as_deref()
+                r.skip_reason.map(|r| r.as_str())
             ),
             (openid, channel, state, reason),
             "row {seq}"
@@ -562,7 +562,7 @@ async fn a_crash_leaves_only_departed_subscribe_rows_unknown(db: TestDb) {
         .rows(job.id)
         .await
         .iter()
-        .filter(|r| r.state == "sending")
+        .filter(|r| r.state == RecipientState::Sending)
         .count();
     assert!(held > 100, "the crash left many claimed rows: {held}");
 

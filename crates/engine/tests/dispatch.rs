@@ -13,7 +13,7 @@ use engine::audit::Actor;
 use engine::followers::FollowerFilter;
 use engine::jobs::{
     DispatchConfig, ErrcodeCount, JobProgress, JobState, RecipientFilter, RecipientRow,
-    RecipientSource, SkipReason, DEFAULT_DAILY_QUOTA,
+    RecipientSource, RecipientState, SkipReason, DEFAULT_DAILY_QUOTA,
 };
 use engine::testing::TestDb;
 use engine::{on_both_databases, on_db, Engine, Error};
@@ -190,7 +190,7 @@ async fn plans_and_freezes_every_source(db: TestDb) {
                 r.seq,
                 r.openid.as_str(),
                 r.state.as_str(),
-                r.skip_reason.as_deref(),
+                r.skip_reason.map(|r| r.as_str()),
             )
         })
         .collect();
@@ -329,7 +329,7 @@ async fn plans_and_freezes_every_source(db: TestDb) {
     assert_eq!(job.total, 3);
     assert_eq!(rows[0].openid, w.follower(i));
     assert_eq!(rows[0].unionid.as_deref(), Some(unionid.as_str()));
-    assert_eq!(rows[1].skip_reason.as_deref(), Some("no_oa_openid"));
+    assert_eq!(rows[1].skip_reason, Some(SkipReason::NoOaOpenid));
     assert_eq!(rows[1].openid, "");
     assert_eq!(rows[1].unionid.as_deref(), Some(nobody.as_str()));
 
@@ -406,7 +406,9 @@ async fn a_job_of_2000_reaches_everyone_once(db: TestDb) {
     let rows = w.rows(job.id, &all()).await;
     let msgids: HashSet<i64> = rows.iter().filter_map(|r| r.msgid).collect();
     assert_eq!(msgids.len(), 2_000, "every row has its own msgid");
-    assert!(rows.iter().all(|r| r.state == "sent" && r.attempts == 1));
+    assert!(rows
+        .iter()
+        .all(|r| r.state == RecipientState::Sent && r.attempts == 1));
     // The stored msgid is WeChat's, the message is the preset's, the de-dup id the row's.
     let row = &rows[1234];
     let sent = &w.sim.messages(1, Some(&row.openid))[0];
@@ -466,7 +468,7 @@ async fn exactly_once_across_a_crash(db: TestDb) {
         .rows(
             job_id,
             &RecipientFilter {
-                state: Some("sending".into()),
+                state: Some(RecipientState::Sending),
                 ..all()
             },
         )
@@ -503,7 +505,7 @@ async fn rows_stuck_past_the_window_become_unknown(db: TestDb) {
         .rows(
             job_id,
             &RecipientFilter {
-                state: Some("sending".into()),
+                state: Some(RecipientState::Sending),
                 ..all()
             },
         )
@@ -542,7 +544,7 @@ async fn rows_stuck_past_the_window_become_unknown(db: TestDb) {
         .rows(
             job_id,
             &RecipientFilter {
-                state: Some("unknown".into()),
+                state: Some(RecipientState::Unknown),
                 ..all()
             },
         )
@@ -735,7 +737,7 @@ async fn permanent_errors_are_recorded_and_retried(db: TestDb) {
         .errmsg
         .as_deref()
         .is_some_and(|m| m.starts_with("require subscribe")));
-    assert_eq!(failed[0].state, "failed");
+    assert_eq!(failed[0].state, RecipientState::Failed);
     let unfollowed: HashSet<String> = (100..120).map(|i| w.follower(i)).collect();
     assert!(failed.iter().all(|r| unfollowed.contains(&r.openid)));
     let one = w
@@ -869,7 +871,7 @@ async fn callback_server(engine: Engine, account_id: i64) -> String {
                             .apply_receipt(
                                 account_id,
                                 msg_id,
-                                engine::jobs::Delivery::from_status(&status),
+                                engine::jobs::delivery_of_status(&status),
                             )
                             .await;
                         if let Err(e) = applied {
@@ -923,7 +925,7 @@ async fn receipts_are_joined_by_msgid(db: TestDb) {
             },
         )
         .await;
-    assert_eq!(blocked[0].delivery.as_deref(), Some("user_block"));
+    assert_eq!(blocked[0].delivery, Some(Delivery::UserBlock));
 
     // The same event again changes nothing; msgid 0 is ignored.
     let rows = w.rows(job.id, &all()).await;

@@ -105,6 +105,7 @@ pub const AUDIT_GROUPS: &[(&str, &str, &str)] = &[
     ("profile", "个人设置（全部）", "Own settings (all)"),
     ("account", "微信账号（全部）", "WeChat accounts (all)"),
     ("mp_api_key", "小程序 API 密钥（全部）", "MP API keys (all)"),
+    ("mp_users", "小程序用户（全部）", "MP users (all)"),
     ("template", "模板同步（全部）", "Template syncs (all)"),
     ("preset", "预设（全部）", "Presets (all)"),
     ("followers", "粉丝（全部）", "Followers (all)"),
@@ -112,6 +113,7 @@ pub const AUDIT_GROUPS: &[(&str, &str, &str)] = &[
     ("setup", "初始设置（全部）", "First setup (all)"),
     ("settings", "系统设置（全部）", "System settings (all)"),
     ("keys", "密钥（全部）", "Keys (all)"),
+    ("audit", "审计日志（全部）", "Audit log (all)"),
 ];
 
 impl AuditAction {

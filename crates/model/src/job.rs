@@ -153,3 +153,303 @@ mod tests {
         );
     }
 }
+
+/// Declares a unit enum stored as text: its variants with their stored names, `ALL`,
+/// `as_str` and `parse`.
+macro_rules! stored_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $code:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The stored form.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $code,)+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s {
+                    $($code => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+stored_enum! {
+    /// How a job reaches people.
+    Channel {
+        /// OA template message to the OA openid (`cgi-bin/message/template/send`).
+        Template = "template",
+        /// MP subscribe message to the MP openid (`cgi-bin/message/subscribe/send`), to those
+        /// holding a subscription credit for the template.
+        Subscribe = "subscribe",
+        /// Per person: the OA template when they follow the OA, otherwise a subscribe message
+        /// when they hold a credit.
+        Best = "best",
+    }
+}
+
+impl Channel {
+    /// Whether the job sends OA template messages to some.
+    pub fn uses_template(self) -> bool {
+        matches!(self, Channel::Template | Channel::Best)
+    }
+
+    /// Whether the job sends MP subscribe messages to some.
+    pub fn uses_subscribe(self) -> bool {
+        matches!(self, Channel::Subscribe | Channel::Best)
+    }
+
+    pub fn label(self, lang: Lang) -> &'static str {
+        match self {
+            Channel::Template => lang.pick("渠道：公众号模板消息", "Channel: OA template message"),
+            Channel::Subscribe => lang.pick(
+                "渠道：小程序订阅消息",
+                "Channel: Mini Program subscribe message",
+            ),
+            Channel::Best => lang.pick(
+                "渠道：最佳（关注者发模板消息，其余发订阅消息）",
+                "Channel: best available (template to followers, else subscribe message)",
+            ),
+        }
+    }
+}
+
+stored_enum! {
+    /// What one recipient row is sent as (and so which openid it holds: OA or MP).
+    RowChannel {
+        Template = "template",
+        Subscribe = "subscribe",
+    }
+}
+
+impl RowChannel {
+    pub fn label(self, lang: Lang) -> &'static str {
+        match self {
+            RowChannel::Template => lang.pick("公众号模板消息", "OA template"),
+            RowChannel::Subscribe => lang.pick("小程序订阅消息", "MP subscribe"),
+        }
+    }
+}
+
+stored_enum! {
+    /// Where one recipient row of a job is (the `job_recipients.state` column).
+    RecipientState {
+        Pending = "pending",
+        /// Claimed by a dispatcher, its send under way.
+        Sending = "sending",
+        Sent = "sent",
+        Failed = "failed",
+        Skipped = "skipped",
+        /// A send that departed and whose answer was lost (a crash): never sent again.
+        Unknown = "unknown",
+        Cancelled = "cancelled",
+    }
+}
+
+impl RecipientState {
+    pub fn label(self, lang: Lang) -> &'static str {
+        match self {
+            RecipientState::Pending => lang.pick("待发送", "Pending"),
+            RecipientState::Sending => lang.pick("发送中", "Sending"),
+            RecipientState::Sent => lang.pick("已发送", "Sent"),
+            RecipientState::Failed => lang.pick("失败", "Failed"),
+            RecipientState::Skipped => lang.pick("已跳过", "Skipped"),
+            RecipientState::Unknown => lang.pick("结果未知", "Unknown"),
+            RecipientState::Cancelled => lang.pick("已取消", "Cancelled"),
+        }
+    }
+
+    /// Whether the row reached an end (nothing more will be sent to it).
+    pub fn is_final(self) -> bool {
+        !matches!(self, RecipientState::Pending | RecipientState::Sending)
+    }
+}
+
+stored_enum! {
+    /// Why a listed recipient gets nothing.
+    SkipReason {
+        /// A follower who unfollowed the account.
+        Unsubscribed = "unsubscribed",
+        /// Not among the account's synced followers.
+        UnknownOpenid = "unknown_openid",
+        /// A unionid no follower of this account has.
+        NoOaOpenid = "no_oa_openid",
+        /// Listed before (or reached at the same address through another line).
+        Duplicate = "duplicate",
+        /// Subscribe channel: the person is no user of the linked Mini Program (no unionid
+        /// match).
+        NoMpUser = "no_mp_user",
+        /// Subscribe channel: a Mini Program user who holds no subscription to the template.
+        NoCredit = "no_credit",
+    }
+}
+
+impl SkipReason {
+    /// Why a row gets nothing; `best` phrases it for best-available jobs (the Mini Program was
+    /// tried because the person does not follow the OA).
+    pub fn label(self, best: bool, lang: Lang) -> &'static str {
+        match (self, best) {
+            (SkipReason::Unsubscribed, _) => lang.pick("已取消关注", "Unfollowed"),
+            (SkipReason::UnknownOpenid, _) => lang.pick(
+                "不是本公众号的粉丝（openid 未知）",
+                "Not a follower (unknown openid)",
+            ),
+            (SkipReason::NoOaOpenid, _) => lang.pick(
+                "unionid 没有对应的公众号粉丝",
+                "unionid with no follower of this account",
+            ),
+            (SkipReason::Duplicate, _) => lang.pick("重复", "Duplicate"),
+            (SkipReason::NoMpUser, true) => lang.pick(
+                "未关注公众号，也不是小程序用户（无 unionid 匹配）",
+                "Not following the OA and not a Mini Program user (no unionid match)",
+            ),
+            (SkipReason::NoMpUser, false) => lang.pick(
+                "不是小程序用户（无 unionid 匹配）",
+                "Not a Mini Program user (no unionid match)",
+            ),
+            (SkipReason::NoCredit, _) => lang.pick(
+                "小程序用户未订阅该模板（没有订阅额度）",
+                "Mini Program user without a subscription to the template (no credit)",
+            ),
+        }
+    }
+}
+
+stored_enum! {
+    /// The outcome a delivery receipt reports (TEMPLATESENDJOBFINISH, subscribe_msg_sent_event).
+    Delivery {
+        Delivered = "delivered",
+        UserBlock = "user_block",
+        SystemFailed = "system_failed",
+    }
+}
+
+impl Delivery {
+    /// From a subscribe_msg_sent_event item: `ErrorCode` 0 is delivered; an `ErrorStatus` that
+    /// says the user refuses (`fail:user refuse to accept the msg`) counts as blocked; anything
+    /// else (`fail:system error`…) failed.
+    pub fn from_subscribe(error_code: i64, error_status: &str) -> Delivery {
+        match error_code {
+            0 => Delivery::Delivered,
+            _ if error_status.to_ascii_lowercase().contains("refuse") => Delivery::UserBlock,
+            _ => Delivery::SystemFailed,
+        }
+    }
+
+    pub fn label(self, lang: Lang) -> &'static str {
+        match self {
+            Delivery::Delivered => lang.pick("已送达", "Delivered"),
+            Delivery::UserBlock => lang.pick("用户拒收", "Blocked by user"),
+            Delivery::SystemFailed => lang.pick("系统失败", "System failure"),
+        }
+    }
+}
+
+/// A CSV line that is not an openid / unionid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineError {
+    /// 1-based line number in the text as given.
+    pub line: usize,
+    pub value: String,
+    /// In English, e.g. "not an openid".
+    pub message: String,
+}
+
+/// The review step of a job: who receives, who is skipped and why, and the day's quota.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientPlan {
+    pub will_receive: i64,
+    /// Non-zero counts only.
+    pub skipped: Vec<(SkipReason, i64)>,
+    /// At most the first 100.
+    pub line_errors: Vec<LineError>,
+    /// Template messages this account sent since midnight Beijing time, by any job.
+    pub sent_today: i64,
+    pub daily_quota: i64,
+    /// The first 10 openids that will receive.
+    pub sample: Vec<String>,
+    pub channel: Channel,
+    /// Rows that will receive, per channel (non-zero counts only).
+    pub by_channel: Vec<(RowChannel, i64)>,
+}
+
+/// Counts of one row channel of a job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelCounts {
+    pub channel: RowChannel,
+    /// Rows to send (not skipped).
+    pub planned: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub delivered: i64,
+}
+
+/// Failed rows of one errcode.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrcodeCount {
+    /// 0 when the failure did not come from WeChat (e.g. an HTTP error of a proxy).
+    pub errcode: i64,
+    /// WeChat's errmsg of one of the rows, without its `rid: …` suffix.
+    pub errmsg: String,
+    pub count: i64,
+}
+
+#[cfg(test)]
+mod stored_tests {
+    use super::*;
+
+    #[test]
+    fn stored_names_round_trip() {
+        fn check<T: Copy + PartialEq + std::fmt::Debug + Serialize>(
+            all: &[T],
+            as_str: fn(T) -> &'static str,
+            parse: fn(&str) -> Option<T>,
+        ) {
+            for &v in all {
+                assert_eq!(parse(as_str(v)), Some(v));
+                // serde writes the stored name: the API and the database say the same word.
+                assert_eq!(
+                    serde_json::to_string(&v).unwrap(),
+                    format!("\"{}\"", as_str(v))
+                );
+            }
+            assert_eq!(parse("nonsense"), None);
+        }
+        check(Channel::ALL, Channel::as_str, Channel::parse);
+        check(RowChannel::ALL, RowChannel::as_str, RowChannel::parse);
+        check(
+            RecipientState::ALL,
+            RecipientState::as_str,
+            RecipientState::parse,
+        );
+        check(SkipReason::ALL, SkipReason::as_str, SkipReason::parse);
+        check(Delivery::ALL, Delivery::as_str, Delivery::parse);
+    }
+
+    #[test]
+    fn words_in_both_languages() {
+        assert_eq!(RecipientState::Unknown.label(Lang::Zh), "结果未知");
+        assert_eq!(
+            SkipReason::NoMpUser.label(true, Lang::En),
+            "Not following the OA and not a Mini Program user (no unionid match)"
+        );
+        assert_eq!(Delivery::UserBlock.label(Lang::Zh), "用户拒收");
+        assert_eq!(
+            Delivery::from_subscribe(43101, "fail:user refuse to accept the msg"),
+            Delivery::UserBlock
+        );
+        assert_eq!(Delivery::from_subscribe(0, ""), Delivery::Delivered);
+        assert!(!RecipientState::Sending.is_final() && RecipientState::Unknown.is_final());
+    }
+}

@@ -16,7 +16,9 @@ pub mod staff;
 
 pub use account::AccountKind;
 pub use audit::AuditAction;
-pub use job::{JobAction, JobState, PauseReason};
+pub use job::{
+    Channel, Delivery, JobAction, JobState, PauseReason, RecipientState, RowChannel, SkipReason,
+};
 pub use lang::Lang;
 pub use recipients::{FollowerFilter, RecipientSource};
 pub use refusal::{Problem, Refusal};

@@ -40,115 +40,6 @@ pub const WECHAT_DEDUP_WINDOW_MS: i64 = 10 * 60 * 1000;
 
 pub use model::{FollowerFilter, RecipientSource};
 
-/// Why a listed recipient gets nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SkipReason {
-    /// A follower who unfollowed the account.
-    Unsubscribed,
-    /// Not among the account's synced followers.
-    UnknownOpenid,
-    /// A unionid no follower of this account has.
-    NoOaOpenid,
-    /// Listed before (or reached at the same address through another line).
-    Duplicate,
-    /// Subscribe channel: the person is no user of the linked Mini Program (no unionid match).
-    NoMpUser,
-    /// Subscribe channel: a Mini Program user who holds no subscription to the template.
-    NoCredit,
-}
-
-impl SkipReason {
-    pub const ALL: [SkipReason; 6] = [
-        SkipReason::Unsubscribed,
-        SkipReason::UnknownOpenid,
-        SkipReason::NoOaOpenid,
-        SkipReason::Duplicate,
-        SkipReason::NoMpUser,
-        SkipReason::NoCredit,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SkipReason::Unsubscribed => "unsubscribed",
-            SkipReason::UnknownOpenid => "unknown_openid",
-            SkipReason::NoOaOpenid => "no_oa_openid",
-            SkipReason::Duplicate => "duplicate",
-            SkipReason::NoMpUser => "no_mp_user",
-            SkipReason::NoCredit => "no_credit",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<SkipReason> {
-        Self::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
-
-/// How a job reaches people.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    /// OA template message to the OA openid (`cgi-bin/message/template/send`).
-    Template,
-    /// MP subscribe message to the MP openid (`cgi-bin/message/subscribe/send`), to those
-    /// holding a subscription credit for the template.
-    Subscribe,
-    /// Per person: the OA template when they follow the OA, otherwise a subscribe message when
-    /// they hold a credit.
-    Best,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Template => "template",
-            Channel::Subscribe => "subscribe",
-            Channel::Best => "best",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Channel> {
-        [Channel::Template, Channel::Subscribe, Channel::Best]
-            .into_iter()
-            .find(|c| c.as_str() == s)
-    }
-
-    /// Whether the job sends OA template messages to some.
-    pub fn uses_template(self) -> bool {
-        matches!(self, Channel::Template | Channel::Best)
-    }
-
-    /// Whether the job sends MP subscribe messages to some.
-    pub fn uses_subscribe(self) -> bool {
-        matches!(self, Channel::Subscribe | Channel::Best)
-    }
-}
-
-/// What one recipient row is sent as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RowChannel {
-    Template,
-    Subscribe,
-}
-
-impl RowChannel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RowChannel::Template => "template",
-            RowChannel::Subscribe => "subscribe",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<RowChannel> {
-        match s {
-            "template" => Some(RowChannel::Template),
-            "subscribe" => Some(RowChannel::Subscribe),
-            _ => None,
-        }
-    }
-}
-
 /// What a new job sends, to whom, how fast.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewJob {
@@ -163,35 +54,10 @@ pub struct NewJob {
     pub rate_limit: i64,
 }
 
-/// A CSV line that is not an openid / unionid.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LineError {
-    /// 1-based line number in the text as given.
-    pub line: usize,
-    pub value: String,
-    /// In English, e.g. "not an openid".
-    pub message: String,
-}
-
-/// The review step of a job: who receives, who is skipped and why, and the day's quota.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecipientPlan {
-    pub will_receive: i64,
-    /// Non-zero counts only.
-    pub skipped: Vec<(SkipReason, i64)>,
-    /// At most the first 100.
-    pub line_errors: Vec<LineError>,
-    /// Template messages this account sent since midnight Beijing time, by any job.
-    pub sent_today: i64,
-    pub daily_quota: i64,
-    /// The first 10 openids that will receive.
-    pub sample: Vec<String>,
-    pub channel: Channel,
-    /// Rows that will receive, per channel (non-zero counts only).
-    pub by_channel: Vec<(RowChannel, i64)>,
-}
-
-pub use model::{JobState, PauseReason};
+pub use model::job::{
+    Channel, ChannelCounts, Delivery, ErrcodeCount, JobState, LineError, PauseReason,
+    RecipientPlan, RecipientState, RowChannel, SkipReason,
+};
 
 /// A state as the in-memory shared job table packs it (the low byte of an atomic).
 fn state_code(state: JobState) -> u8 {
@@ -288,47 +154,25 @@ pub struct JobProgress {
     pub retried_failures: i64,
 }
 
-/// Counts of one row channel of a job.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChannelCounts {
-    pub channel: RowChannel,
-    /// Rows to send (not skipped).
-    pub planned: i64,
-    pub sent: i64,
-    pub failed: i64,
-    pub delivered: i64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrcodeCount {
-    /// 0 when the failure did not come from WeChat (e.g. an HTTP error of a proxy).
-    pub errcode: i64,
-    /// WeChat's errmsg of one of the rows, without its `rid: …` suffix.
-    pub errmsg: String,
-    pub count: i64,
-}
-
 /// One row of a job's recipients table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecipientRow {
     pub seq: i64,
     /// Empty for a unionid without follower (see `unionid`).
     pub openid: String,
-    /// pending | sending | sent | failed | skipped | unknown | cancelled
-    pub state: String,
+    pub state: RecipientState,
     pub attempts: i64,
     pub errcode: Option<i64>,
     pub errmsg: Option<String>,
-    pub skip_reason: Option<String>,
+    pub skip_reason: Option<SkipReason>,
     pub msgid: Option<i64>,
-    /// delivered | user_block | system_failed
-    pub delivery: Option<String>,
+    pub delivery: Option<Delivery>,
     pub updated_ms: i64,
     /// The unionid the row was listed by (CSV of unionids).
     pub unionid: Option<String>,
     pub sent_ms: Option<i64>,
-    /// template | subscribe: which id `openid` is (OA or MP).
-    pub channel: String,
+    /// Which id `openid` is (OA or MP).
+    pub channel: RowChannel,
     /// How it failed before each "retry failed" that sent it again, oldest first.
     pub earlier_failures: Vec<EarlierFailure>,
 }
@@ -348,51 +192,21 @@ pub struct EarlierFailure {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecipientFilter {
-    pub state: Option<String>,
+    pub state: Option<RecipientState>,
     pub errcode: Option<i64>,
     /// An exact openid (or unionid); empty = any.
     pub search: String,
 }
 
-/// The outcome a TEMPLATESENDJOBFINISH receipt reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Delivery {
-    Delivered,
-    UserBlock,
-    SystemFailed,
-}
-
-impl Delivery {
-    /// `delivered`, `user_block`, `system_failed` (as stored).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Delivery::Delivered => "delivered",
-            Delivery::UserBlock => "user_block",
-            Delivery::SystemFailed => "system_failed",
-        }
-    }
-
-    /// From the event's `Status`: `success`; `failed:user block`; any other `failed:…`
-    /// (`failed: system failed`, `failed:freq limit`…) is a system failure.
-    pub fn from_status(status: &wechat::callback::events::DeliveryStatus) -> Delivery {
-        use wechat::callback::events::DeliveryStatus;
-        match status {
-            DeliveryStatus::Success => Delivery::Delivered,
-            DeliveryStatus::UserBlock => Delivery::UserBlock,
-            DeliveryStatus::SystemFailed | DeliveryStatus::Failed(_) => Delivery::SystemFailed,
-        }
-    }
-
-    /// From a subscribe_msg_sent_event item: `ErrorCode` 0 is delivered; an `ErrorStatus` that
-    /// says the user refuses (`fail:user refuse to accept the msg`) counts as blocked; anything
-    /// else (`fail:system error`…) failed.
-    pub fn from_subscribe(error_code: i64, error_status: &str) -> Delivery {
-        match error_code {
-            0 => Delivery::Delivered,
-            _ if error_status.to_ascii_lowercase().contains("refuse") => Delivery::UserBlock,
-            _ => Delivery::SystemFailed,
-        }
+/// The delivery a TEMPLATESENDJOBFINISH receipt's `Status` reports: `success`;
+/// `failed:user block`; any other `failed:…` (`failed: system failed`, `failed:freq limit`…) is a
+/// system failure.
+pub fn delivery_of_status(status: &wechat::callback::events::DeliveryStatus) -> Delivery {
+    use wechat::callback::events::DeliveryStatus;
+    match status {
+        DeliveryStatus::Success => Delivery::Delivered,
+        DeliveryStatus::UserBlock => Delivery::UserBlock,
+        DeliveryStatus::SystemFailed | DeliveryStatus::Failed(_) => Delivery::SystemFailed,
     }
 }
 
@@ -638,7 +452,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for r in SkipReason::ALL {
+        for &r in SkipReason::ALL {
             assert_eq!(SkipReason::parse(r.as_str()), Some(r));
         }
         for s in [

@@ -70,8 +70,8 @@ impl Resolved {
 
     pub(crate) fn skipped(&self) -> Vec<(SkipReason, i64)> {
         SkipReason::ALL
-            .into_iter()
-            .map(|reason| {
+            .iter()
+            .map(|&reason| {
                 let n = self.rows.iter().filter(|r| r.skip == Some(reason)).count() as i64;
                 (reason, n)
             })

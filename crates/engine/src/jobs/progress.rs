@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use crate::{now_ms, on_db, Engine, Result};
 
 use super::{
-    errmsg_without_rid, ChannelCounts, EarlierFailure, ErrcodeCount, JobProgress, JobState,
-    RecipientFilter, RecipientRow, RowChannel, SkipReason,
+    errmsg_without_rid, ChannelCounts, Delivery, EarlierFailure, ErrcodeCount, JobProgress,
+    JobState, RecipientFilter, RecipientRow, RecipientState, RowChannel, SkipReason,
 };
 
 /// The window `rate_per_s` is measured over.
@@ -102,7 +102,10 @@ impl Engine {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            if g.state != "skipped" {
+            // The CHECK constraints keep other values out of these columns.
+            let state = RecipientState::parse(&g.state);
+            let delivery = g.delivery.as_deref().and_then(Delivery::parse);
+            if state != Some(RecipientState::Skipped) {
                 let channel = RowChannel::parse(&g.channel).unwrap_or(RowChannel::Template);
                 let c = channels.entry(channel).or_insert(ChannelCounts {
                     channel,
@@ -112,20 +115,20 @@ impl Engine {
                     delivered: 0,
                 });
                 c.planned += g.n;
-                match g.state.as_str() {
-                    "sent" => c.sent += g.n,
-                    "failed" => c.failed += g.n,
+                match state {
+                    Some(RecipientState::Sent) => c.sent += g.n,
+                    Some(RecipientState::Failed) => c.failed += g.n,
                     _ => {}
                 }
-                if g.delivery.as_deref() == Some("delivered") {
+                if delivery == Some(Delivery::Delivered) {
                     c.delivered += g.n;
                 }
             }
-            match g.state.as_str() {
-                "pending" => p.pending += g.n,
-                "sending" => p.sending += g.n,
-                "sent" => p.sent += g.n,
-                "failed" => {
+            match state {
+                Some(RecipientState::Pending) => p.pending += g.n,
+                Some(RecipientState::Sending) => p.sending += g.n,
+                Some(RecipientState::Sent) => p.sent += g.n,
+                Some(RecipientState::Failed) => {
                     p.failed += g.n;
                     let entry = errors
                         .entry(g.errcode.unwrap_or(0))
@@ -136,21 +139,21 @@ impl Engine {
                     }
                     entry.1 += g.n;
                 }
-                "skipped" => {
+                Some(RecipientState::Skipped) => {
                     p.skipped += g.n;
                     if let Some(r) = g.skip_reason.as_deref().and_then(SkipReason::parse) {
                         *skips.entry(r).or_default() += g.n;
                     }
                 }
-                "unknown" => p.unknown += g.n,
-                "cancelled" => p.cancelled += g.n,
-                _ => {}
+                Some(RecipientState::Unknown) => p.unknown += g.n,
+                Some(RecipientState::Cancelled) => p.cancelled += g.n,
+                None => {}
             }
-            match g.delivery.as_deref() {
-                Some("delivered") => p.delivered += g.n,
-                Some("user_block") => p.user_blocked += g.n,
-                Some("system_failed") => p.system_failed += g.n,
-                _ => {}
+            match delivery {
+                Some(Delivery::Delivered) => p.delivered += g.n,
+                Some(Delivery::UserBlock) => p.user_blocked += g.n,
+                Some(Delivery::SystemFailed) => p.system_failed += g.n,
+                None => {}
             }
         }
         // Over the last 10 s, or since the first attempt when that is more recent.
@@ -191,8 +194,8 @@ impl Engine {
             );
             qb.push_bind(id);
             qb.push(" AND seq > ").push_bind(after_seq);
-            if let Some(state) = filter.state.as_deref().filter(|s| !s.is_empty()) {
-                qb.push(" AND state = ").push_bind(state.to_owned());
+            if let Some(state) = filter.state {
+                qb.push(" AND state = ").push_bind(state.as_str());
             }
             if let Some(code) = filter.errcode {
                 qb.push(" AND errcode = ").push_bind(code);
@@ -231,17 +234,18 @@ impl Engine {
                 earlier_failures: earlier.remove(&r.seq).unwrap_or_default(),
                 seq: r.seq,
                 openid: r.openid,
-                state: r.state,
+                // The CHECK constraints keep other values out of these columns.
+                state: RecipientState::parse(&r.state).unwrap_or(RecipientState::Unknown),
                 attempts: r.attempts,
                 errcode: r.errcode,
                 errmsg: r.errmsg,
-                skip_reason: r.skip_reason,
+                skip_reason: r.skip_reason.as_deref().and_then(SkipReason::parse),
                 msgid: r.msgid,
-                delivery: r.delivery,
+                delivery: r.delivery.as_deref().and_then(Delivery::parse),
                 updated_ms: r.updated_ms,
                 unionid: r.unionid,
                 sent_ms: r.sent_ms,
-                channel: r.channel,
+                channel: RowChannel::parse(&r.channel).unwrap_or(RowChannel::Template),
             })
             .collect())
     }

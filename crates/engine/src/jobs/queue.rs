@@ -11,7 +11,7 @@ use crate::audit::{Actor, RecordAudit};
 use crate::db::Db;
 use crate::{now_ms, on_db, Engine, Result};
 
-use super::{JobState, PauseReason};
+use super::{JobState, PauseReason, RecipientState, RowChannel};
 
 /// Result rows per UPDATE on SQLite (11 bound values each). A statement is padded (with rows
 /// that match nothing) to one of these sizes, so that a few prepared statements are reused
@@ -27,8 +27,15 @@ pub(crate) struct Claimed {
     pub attempts: i64,
     /// Start of the earliest earlier attempt that may have been delivered.
     pub uncertain_ms: Option<i64>,
-    /// template | subscribe
+    /// template | subscribe (see [`Claimed::row_channel`]).
     pub channel: String,
+}
+
+impl Claimed {
+    /// Which id `openid` is; the CHECK constraint keeps other values out of the column.
+    pub fn row_channel(&self) -> RowChannel {
+        RowChannel::parse(&self.channel).unwrap_or(RowChannel::Template)
+    }
 }
 
 /// What becomes of a claimed row.
@@ -36,8 +43,8 @@ pub(crate) struct Claimed {
 pub(crate) struct RowResult {
     pub job_id: i64,
     pub seq: i64,
-    /// pending | sent | failed | unknown
-    pub state: &'static str,
+    /// Pending (to be tried again), sent, failed or unknown.
+    pub state: RecipientState,
     pub msgid: Option<i64>,
     pub errcode: Option<i64>,
     pub errmsg: Option<String>,
@@ -56,7 +63,7 @@ impl RowResult {
         RowResult {
             job_id,
             seq,
-            state: "pending",
+            state: RecipientState::Pending,
             msgid: None,
             errcode: None,
             errmsg: None,
@@ -328,7 +335,7 @@ impl Engine {
                         q = q
                             .bind(r.job_id)
                             .bind(r.seq)
-                            .bind(r.state)
+                            .bind(r.state.as_str())
                             .bind(r.msgid)
                             .bind(r.errcode)
                             .bind(r.errmsg.as_deref())
@@ -343,7 +350,7 @@ impl Engine {
                         q = q
                             .bind(0_i64)
                             .bind(0_i64)
-                            .bind("pending")
+                            .bind(RecipientState::Pending.as_str())
                             .bind(None::<i64>)
                             .bind(None::<i64>)
                             .bind(None::<&str>)
@@ -379,7 +386,7 @@ impl Engine {
                 for r in results {
                     job_id.push(r.job_id);
                     seq.push(r.seq);
-                    state.push(r.state);
+                    state.push(r.state.as_str());
                     msgid.push(r.msgid);
                     errcode.push(r.errcode);
                     errmsg.push(r.errmsg.as_deref());

@@ -11,7 +11,7 @@ use wechat::api::{ApiError, ErrorClass};
 
 use super::{lock, read_token, set_token, Dispatcher, JobRun, MAX_ATTEMPTS, QUEUED_BATCHES};
 use crate::jobs::queue::{Claimed, RowResult, UNKNOWN_NO_DEDUP, UNKNOWN_STALE};
-use crate::jobs::{client_msg_id, PauseReason};
+use crate::jobs::{client_msg_id, PauseReason, RecipientState, RowChannel};
 use crate::{now_ms, Error};
 
 /// Results waiting for the writer before send workers wait (backpressure).
@@ -61,14 +61,14 @@ impl Dispatcher {
             }
             let result = if self.engine.may_send(&run.control) {
                 let limiter = match &run.mp {
-                    Some(mp) if row.channel == "subscribe" => &mp.limiter,
+                    Some(mp) if row.row_channel() == RowChannel::Subscribe => &mp.limiter,
                     _ => &run.limiter,
                 };
                 limiter.acquire(&self.engine, run.rate, &run.control).await;
                 if self.engine.may_send(&run.control) {
                     let _in_flight = self.engine.metrics().in_flight();
                     let result = self.attempt(&run, &row).await;
-                    self.engine.metrics().count_send(&row.channel, &result);
+                    self.engine.metrics().count_send(row.row_channel(), &result);
                     result
                 } else {
                     RowResult::release(run.job_id, row.seq)
@@ -102,7 +102,7 @@ impl Dispatcher {
         let mut result = RowResult {
             job_id: run.job_id,
             seq: row.seq,
-            state: "pending",
+            state: RecipientState::Pending,
             msgid: None,
             errcode: None,
             errmsg: None,
@@ -112,17 +112,17 @@ impl Dispatcher {
             sent_ms: None,
             completed_ms: None,
         };
-        let subscribe = row.channel == "subscribe";
+        let subscribe = row.row_channel() == RowChannel::Subscribe;
         // An earlier attempt may have been delivered: resend only while WeChat de-duplicates
         // (subscribe/send has no de-dup at all).
         if subscribe && row.uncertain_ms.is_some() {
-            result.state = "unknown";
+            result.state = RecipientState::Unknown;
             result.errmsg = Some(UNKNOWN_NO_DEDUP.into());
             result.completed_ms = Some(now);
             return result;
         }
         if row.uncertain_ms.is_some_and(|u| now - u >= self.window_ms) {
-            result.state = "unknown";
+            result.state = RecipientState::Unknown;
             result.errmsg = Some(UNKNOWN_STALE.into());
             result.completed_ms = Some(now);
             return result;
@@ -143,7 +143,7 @@ impl Dispatcher {
         let now = now_ms();
         let err = match outcome {
             Sent::Ok(msgid) => {
-                result.state = "sent";
+                result.state = RecipientState::Sent;
                 result.msgid = msgid;
                 result.sent_ms = Some(now);
                 result.completed_ms = Some(now);
@@ -170,14 +170,14 @@ impl Dispatcher {
             result.uncertain = uncertain;
             if uncertain && subscribe {
                 // Nothing would stop WeChat from delivering a resend twice.
-                result.state = "unknown";
+                result.state = RecipientState::Unknown;
                 result.errmsg = Some(UNKNOWN_NO_DEDUP.into());
                 result.completed_ms = Some(now);
             } else if row.attempts >= MAX_ATTEMPTS {
                 result.state = if uncertain || row.uncertain_ms.is_some() {
-                    "unknown"
+                    RecipientState::Unknown
                 } else {
-                    "failed"
+                    RecipientState::Failed
                 };
                 result.completed_ms = Some(now);
             } else {
@@ -224,7 +224,7 @@ impl Dispatcher {
                         }
                     }
                     Some((code, _)) => {
-                        result.state = "failed";
+                        result.state = RecipientState::Failed;
                         result.completed_ms = Some(now);
                         if let Some(mp) = run.mp.as_ref().filter(|_| subscribe) {
                             if code == NO_SUBSCRIPTION {
@@ -252,7 +252,7 @@ impl Dispatcher {
                             retry(&mut result, true)
                         }
                         _ => {
-                            result.state = "failed";
+                            result.state = RecipientState::Failed;
                             result.completed_ms = Some(now);
                         }
                     },
