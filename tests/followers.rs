@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use common::{add_user, call, create_account, login, NewAccount, Server, TestDb};
 use engine::on_both_databases;
+use model::SyncState;
 use reqwest::StatusCode;
 
 const ADMIN_PW: &str = "admin-password-1";
@@ -79,7 +80,11 @@ async fn progress_stream_and_csv_export(db: TestDb) {
         .filter_map(app::dto::SyncProgressDto::decode)
         .collect();
     let last = events.last().expect("at least one progress event");
-    assert_eq!(last.state, "done", "the stream ends with the finished sync");
+    assert_eq!(
+        last.state,
+        SyncState::Done,
+        "the stream ends with the finished sync"
+    );
     assert_eq!(last.percent, 100);
     assert_eq!(last.total, 12_345);
     assert!(

@@ -1,5 +1,6 @@
 //! Data shared by server and browser: who is logged in, in which language.
 
+use model::SyncState;
 use serde::{Deserialize, Serialize};
 
 use crate::i18n::Lang;
@@ -219,11 +220,10 @@ pub struct FollowersPageDto {
 }
 
 /// A sync's progress, as the progress bar shows it. Sent over SSE as `encode()`d text.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncProgressDto {
     pub run_id: i64,
-    /// listing | detailing | done | failed | cancelled
-    pub state: String,
+    pub state: SyncState,
     pub total: i64,
     pub pages_done: i64,
     pub listed: i64,
@@ -241,7 +241,7 @@ pub struct SyncProgressDto {
 
 impl SyncProgressDto {
     pub fn running(&self) -> bool {
-        matches!(self.state.as_str(), "listing" | "detailing")
+        self.state.is_active()
     }
 
     /// `run|state|total|pages|listed|detailed|unsub|percent|rate|eta|started|finished|error`:
@@ -250,7 +250,7 @@ impl SyncProgressDto {
         format!(
             "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
             self.run_id,
-            self.state,
+            self.state.as_str(),
             self.total,
             self.pages_done,
             self.listed,
@@ -275,7 +275,7 @@ impl SyncProgressDto {
         let n = |i: usize| p[i].parse::<i64>().ok();
         Some(SyncProgressDto {
             run_id: n(0)?,
-            state: p[1].to_owned(),
+            state: SyncState::parse(p[1])?,
             total: n(2)?,
             pages_done: n(3)?,
             listed: n(4)?,
@@ -329,13 +329,13 @@ pub struct TemplateCreditsDto {
 
 #[cfg(test)]
 mod sync_progress_tests {
-    use super::SyncProgressDto;
+    use super::{SyncProgressDto, SyncState};
 
     #[test]
     fn progress_round_trips_through_text() {
         let p = SyncProgressDto {
             run_id: 3,
-            state: "failed".into(),
+            state: SyncState::Failed,
             total: 25_001,
             pages_done: 2,
             listed: 20_000,
@@ -348,6 +348,9 @@ mod sync_progress_tests {
             started_at_ms: 1,
             finished_at_ms: None,
         };
+        // A state nobody knows is no progress at all.
+        let unknown = p.encode().replacen("|failed|", "|finished|", 1);
+        assert_eq!(SyncProgressDto::decode(&unknown), None);
         assert_eq!(SyncProgressDto::decode(&p.encode()), Some(p));
         assert_eq!(SyncProgressDto::decode("garbage"), None);
     }

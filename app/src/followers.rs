@@ -178,6 +178,7 @@ pub mod ssr {
 
     use engine::accounts::{Account, AccountKind};
     use engine::followers::FollowerRow;
+    use model::SyncState;
     use tower_sessions::Session;
 
     use crate::accounts::SESSION_ACCOUNT;
@@ -257,14 +258,16 @@ pub mod ssr {
             .map_err(internal)?;
         Ok(p.map(|p| {
             let total = p.total.max(0);
-            let percent = match p.state.as_str() {
-                "done" => 100,
+            let percent = match p.state {
+                SyncState::Done => 100,
                 _ if total == 0 => 0,
                 _ => ((p.listed + p.detailed) * 100 / (2 * total)).clamp(0, 99),
             };
             let elapsed_s = ((p.updated_at_ms - p.started_at_ms) / 1000).max(1);
             let rate = (p.listed + p.detailed) / 2 / elapsed_s;
-            let eta_s = (p.state == "listing" || p.state == "detailing")
+            let eta_s = p
+                .state
+                .is_active()
                 .then(|| (2 * total - p.listed - p.detailed).max(0) / 2)
                 .and_then(|left| (rate > 0).then(|| left / rate));
             SyncProgressDto {

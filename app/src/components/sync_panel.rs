@@ -68,18 +68,7 @@ pub fn SyncPanel(
 
 #[component]
 fn ProgressView(p: SyncProgressDto, lang: Lang) -> impl IntoView {
-    let state = match (p.state.as_str(), lang) {
-        ("listing", Lang::Zh) => "正在获取粉丝列表",
-        ("listing", Lang::En) => "Listing followers",
-        ("detailing", Lang::Zh) => "正在获取粉丝详情",
-        ("detailing", Lang::En) => "Fetching follower details",
-        ("done", Lang::Zh) => "已完成",
-        ("done", Lang::En) => "Finished",
-        ("cancelled", Lang::Zh) => "已取消",
-        ("cancelled", Lang::En) => "Cancelled",
-        (_, Lang::Zh) => "失败",
-        (_, Lang::En) => "Failed",
-    };
+    let state = p.state.label(lang);
     let eta = p.eta_s.map(|s| match lang {
         Lang::Zh => format!("预计剩余 {s} 秒"),
         Lang::En => format!("about {s} s left"),
@@ -89,7 +78,7 @@ fn ProgressView(p: SyncProgressDto, lang: Lang) -> impl IntoView {
         <div class="progress-line">
             <progress max="100" value=p.percent aria-label=lang.pick("同步进度", "Sync progress")></progress>
             <span class="percent">{format!("{}%", p.percent)}</span>
-            <span class=format!("sync-state state-{}", p.state) role="status">{state}</span>
+            <span class=format!("sync-state state-{}", p.state.as_str()) role="status">{state}</span>
         </div>
         <dl class="facts sync-facts">
             <dt>{lang.pick("粉丝总数", "Followers")}</dt>

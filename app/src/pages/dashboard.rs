@@ -3,6 +3,7 @@
 //! template.
 
 use leptos::prelude::*;
+use model::SyncState;
 
 use crate::components::empty_state::EmptyState;
 use crate::dto::{format_time_ms, DashboardDto, SessionInfo, TemplateCreditsDto};
@@ -183,21 +184,21 @@ fn Figures(d: DashboardDto) -> impl IntoView {
             .or(Some(s.started_at_ms))
             .map(format_time_ms)
             .unwrap_or_default();
-        let state = s.state.clone();
+        let state = s.state;
         view! {
             <p class="muted last-sync">
                 {move || lang.get().pick("上次同步：", "Last sync: ")}
                 {when}
                 " · "
-                {move || match (state.as_str(), lang.get()) {
-                    ("done", Lang::Zh) => "已完成".to_owned(),
-                    ("done", Lang::En) => "finished".to_owned(),
-                    ("failed", Lang::Zh) => "失败".to_owned(),
-                    ("failed", Lang::En) => "failed".to_owned(),
-                    ("cancelled", Lang::Zh) => "已取消".to_owned(),
-                    ("cancelled", Lang::En) => "cancelled".to_owned(),
-                    (_, Lang::Zh) => "进行中".to_owned(),
-                    (_, Lang::En) => "running".to_owned(),
+                {move || match (state, lang.get()) {
+                    (SyncState::Done, Lang::Zh) => "已完成".to_owned(),
+                    (SyncState::Done, Lang::En) => "finished".to_owned(),
+                    (SyncState::Failed, Lang::Zh) => "失败".to_owned(),
+                    (SyncState::Failed, Lang::En) => "failed".to_owned(),
+                    (SyncState::Cancelled, Lang::Zh) => "已取消".to_owned(),
+                    (SyncState::Cancelled, Lang::En) => "cancelled".to_owned(),
+                    (SyncState::Listing | SyncState::Detailing, Lang::Zh) => "进行中".to_owned(),
+                    (SyncState::Listing | SyncState::Detailing, Lang::En) => "running".to_owned(),
                 }}
             </p>
         }

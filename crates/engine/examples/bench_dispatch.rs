@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use engine::accounts::{Account, AccountKind, NewAccount, Secret};
 use engine::audit::Actor;
+use engine::followers::sync::SyncState;
 use engine::jobs::{DispatchConfig, JobState, RecipientSource};
 use engine::templates::presets::PresetInput;
 use engine::testing::cpu_secs;
@@ -71,7 +72,7 @@ async fn setup(
     let started = Instant::now();
     let run = engine.start_sync(&actor, account.id).await?;
     let synced = engine.run_sync(run).await?;
-    if synced.state != "done" {
+    if synced.state != SyncState::Done {
         return Err(format!("follower sync failed: {synced:?}").into());
     }
     eprintln!(

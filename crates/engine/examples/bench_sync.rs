@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use engine::accounts::{AccountKind, NewAccount, Secret};
 use engine::audit::Actor;
+use engine::followers::sync::SyncState;
 use engine::Engine;
 use wechat_sim::SimConfig;
 
@@ -222,7 +223,7 @@ async fn timed_sync(
     let watcher = {
         let engine = engine.clone();
         tokio::spawn(async move {
-            let mut state = String::from("listing");
+            let mut state = SyncState::Listing;
             loop {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 let Ok(Some(p)) = engine.sync_run(run_id).await else {
@@ -232,12 +233,12 @@ async fn timed_sync(
                     eprintln!(
                         "{:>6.2} s  {} → {} (listed {}, detailed {})",
                         started.elapsed().as_secs_f64(),
-                        state,
-                        p.state,
+                        state.as_str(),
+                        p.state.as_str(),
                         p.listed,
                         p.detailed
                     );
-                    state = p.state.clone();
+                    state = p.state;
                 }
                 if p.is_finished() {
                     return;
@@ -253,7 +254,7 @@ async fn timed_sync(
         login_ms.extend(task.await??);
     }
     let _ = watcher.await;
-    if progress.state != "done" || progress.listed != i64::from(FOLLOWERS) {
+    if progress.state != SyncState::Done || progress.listed != i64::from(FOLLOWERS) {
         return Err(format!("the sync did not complete: {progress:?}").into());
     }
     Ok((secs, login_ms))

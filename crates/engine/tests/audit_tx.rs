@@ -17,7 +17,7 @@ use engine::accounts::vault::{self, MasterKey};
 use engine::accounts::{AccountChanges, AccountKind, NewAccount, Secret};
 use engine::audit::Actor;
 use engine::db::Db;
-use engine::followers::sync::SyncProgress;
+use engine::followers::sync::{SyncProgress, SyncState};
 use engine::jobs::{JobState, PauseReason, RecipientSource};
 use engine::staff::sessions::{Sessions, STAFF_ID_KEY};
 use engine::templates::presets::PresetInput;
@@ -875,7 +875,11 @@ async fn follower_syncs(db: TestDb) {
     let run_id = recorded(&engine, "followers.sync.start", start()).await;
     let p = engine.run_sync(run_id).await.unwrap();
     accept(&engine, "followers.sync.finish").await;
-    assert_eq!(p.state, "failed", "not done without its entry: {p:?}");
+    assert_eq!(
+        p.state,
+        SyncState::Failed,
+        "not done without its entry: {p:?}"
+    );
     assert_eq!(entries(&engine, "followers.sync.finish").await, 0);
     assert_eq!(
         entries(&engine, "followers.sync.fail").await,
@@ -884,7 +888,7 @@ async fn follower_syncs(db: TestDb) {
     );
     let run_id = start().await.unwrap();
     let p = engine.run_sync(run_id).await.unwrap();
-    assert_eq!((p.state.as_str(), p.listed), ("done", 100));
+    assert_eq!((p.state, p.listed), (SyncState::Done, 100));
     assert_eq!(entries(&engine, "followers.sync.finish").await, 1);
     assert_eq!(
         last_entry(&engine, "followers.sync.finish").await.1["listed"],
@@ -921,7 +925,7 @@ async fn follower_syncs(db: TestDb) {
     assert!(!run_state(&engine, run_id).await.is_finished());
     assert_eq!(entries(&engine, "followers.sync.fail").await, failures);
     let p = recorded(&engine, "followers.sync.fail", engine.run_sync(run_id)).await;
-    assert_eq!(p.state, "failed");
+    assert_eq!(p.state, SyncState::Failed);
 
     // followers.sync.cancel and followers.sync.cancelled
     let slow_sim = start_sim(SimConfig {
@@ -952,7 +956,8 @@ async fn follower_syncs(db: TestDb) {
     accept(&engine, "followers.sync.cancelled").await;
     assert!(p.cancel_requested);
     assert_ne!(
-        p.state, "cancelled",
+        p.state,
+        SyncState::Cancelled,
         "not cancelled without its entry: {p:?}"
     );
     assert_eq!(entries(&engine, "followers.sync.cancelled").await, 0);
@@ -960,7 +965,7 @@ async fn follower_syncs(db: TestDb) {
     wait_for_page(&engine, run_id).await;
     cancel().await.unwrap();
     let p = engine.run_sync(run_id).await.unwrap();
-    assert_eq!(p.state, "cancelled");
+    assert_eq!(p.state, SyncState::Cancelled);
     assert_eq!(entries(&engine, "followers.sync.cancelled").await, 1);
 }
 on_both_databases!(follower_syncs);

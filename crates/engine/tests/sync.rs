@@ -10,7 +10,7 @@ use common::{import_mp_users, linked_mp, oa_account, sim_account, start_sim};
 use engine::accounts::{Account, AccountKind, Secret};
 use engine::audit::Actor;
 use engine::followers::stats::FollowerStats;
-use engine::followers::sync::SyncProgress;
+use engine::followers::sync::{SyncProgress, SyncState};
 use engine::testing::TestDb;
 use engine::{on_both_databases, on_db, Engine, Error};
 use wechat_sim::{ApiLimits, ErrorScope, FaultConfig, SimConfig, SimHandle};
@@ -149,7 +149,7 @@ async fn full_sync_of_25001_followers(db: TestDb) {
     let oa = engine.account(oa.id).await.unwrap().unwrap();
 
     let p = sync(&engine, &oa).await;
-    assert_eq!(p.state, "done", "{p:?}");
+    assert_eq!(p.state, SyncState::Done, "{p:?}");
     assert_eq!(
         (p.total, p.pages_done, p.listed, p.detailed, p.unsubscribed),
         (25_001, 3, 25_001, 25_001, 0)
@@ -245,8 +245,8 @@ async fn a_crash_while_listing_resumes_after_the_last_finished_page(db: TestDb) 
     let b = Engine::open(&db.url).await.unwrap();
     let p = b.sync_run(run_id).await.unwrap().unwrap();
     assert_eq!(
-        (p.state.as_str(), p.pages_done, p.listed),
-        ("listing", 2, 20_000)
+        (p.state, p.pages_done, p.listed),
+        (SyncState::Listing, 2, 20_000)
     );
     let err = b.run_sync(run_id).await.unwrap_err();
     assert!(
@@ -263,7 +263,7 @@ async fn a_crash_while_listing_resumes_after_the_last_finished_page(db: TestDb) 
     sim.clear_faults();
     assert_eq!(b.resume_syncs().await.unwrap(), 1);
     let p = b.run_sync(run_id).await.unwrap();
-    assert_eq!(p.state, "done", "{p:?}");
+    assert_eq!(p.state, SyncState::Done, "{p:?}");
     assert_eq!(
         (p.pages_done, p.listed, p.detailed, p.total),
         (3, 25_001, 25_001, 25_001)
@@ -287,14 +287,18 @@ async fn a_running_process_takes_over_the_sync_of_one_that_died(db: TestDb) {
     let run_id = crash_during_sync(db.url.clone(), oa.id, |p| p.pages_done >= 1);
     tokio::time::sleep(Duration::from_millis(600)).await;
     let p = survivor.sync_run(run_id).await.unwrap().unwrap();
-    assert_eq!(p.state, "listing", "nobody takes a live lease: {p:?}");
+    assert_eq!(
+        p.state,
+        SyncState::Listing,
+        "nobody takes a live lease: {p:?}"
+    );
 
     // The dead process's lease lapses: the survivor finishes the run on its own.
     expire_lease(&survivor, run_id).await;
     sim.clear_faults();
     wait_for(&survivor, run_id, |p| p.is_finished()).await;
     let p = survivor.sync_run(run_id).await.unwrap().unwrap();
-    assert_eq!(p.state, "done", "{p:?}");
+    assert_eq!(p.state, SyncState::Done, "{p:?}");
     assert_eq!((p.listed, p.detailed, p.total), (25_001, 25_001, 25_001));
     let stats = survivor.follower_stats(oa.id).await.unwrap().unwrap();
     assert_matches_truth(&stats, &sim);
@@ -320,7 +324,7 @@ async fn a_crash_while_detailing_fetches_only_undetailed_followers(db: TestDb) {
 
     let b = Engine::open(&db.url).await.unwrap();
     let before = b.sync_run(run_id).await.unwrap().unwrap();
-    assert_eq!(before.state, "detailing");
+    assert_eq!(before.state, SyncState::Detailing);
     assert_eq!(before.pages_done, 3);
     assert!(
         before.detailed < 25_001,
@@ -329,7 +333,7 @@ async fn a_crash_while_detailing_fetches_only_undetailed_followers(db: TestDb) {
     expire_lease(&b, run_id).await;
     sim.clear_faults();
     let p = b.run_sync(run_id).await.unwrap();
-    assert_eq!(p.state, "done", "{p:?}");
+    assert_eq!(p.state, SyncState::Done, "{p:?}");
     assert_eq!(
         p.detailed, 25_001,
         "each follower was detailed (and counted) once"
@@ -354,7 +358,7 @@ async fn unfollowers_are_marked_and_kept(db: TestDb) {
         assert!(sim.state().unsubscribe(openid, false).unwrap());
     }
     let p = sync(&engine, &oa).await;
-    assert_eq!(p.state, "done");
+    assert_eq!(p.state, SyncState::Done);
     assert_eq!(p.unsubscribed, 5);
     assert_eq!((p.listed, p.total), (2_995, 2_995));
     for openid in &gone {
@@ -391,7 +395,7 @@ async fn a_sync_can_be_cancelled(db: TestDb) {
     wait_for(&engine, run_id, |p| p.pages_done >= 1).await;
     engine.cancel_sync(&Actor::cli(), oa.id).await.unwrap();
     let p = engine.run_sync(run_id).await.unwrap();
-    assert_eq!(p.state, "cancelled", "{p:?}");
+    assert_eq!(p.state, SyncState::Cancelled, "{p:?}");
     assert!(p.cancel_requested && p.finished_at_ms.is_some());
     assert!(p.pages_done < 3);
     assert_eq!(p.unsubscribed, 0);
@@ -414,7 +418,7 @@ async fn a_sync_can_be_cancelled(db: TestDb) {
     // The next sync starts from the beginning and completes.
     sim.clear_faults();
     let p = sync(&engine, &oa).await;
-    assert_eq!((p.state.as_str(), p.listed), ("done", 25_001));
+    assert_eq!((p.state, p.listed), (SyncState::Done, 25_001));
 }
 on_both_databases!(a_sync_can_be_cancelled);
 
@@ -431,7 +435,7 @@ async fn a_run_nobody_works_on_is_cancelled_at_once(db: TestDb) {
     expire_lease(&b, run_id).await;
     b.cancel_sync(&Actor::cli(), oa.id).await.unwrap();
     let p = b.sync_run(run_id).await.unwrap().unwrap();
-    assert_eq!(p.state, "cancelled");
+    assert_eq!(p.state, SyncState::Cancelled);
     assert_eq!(b.resume_syncs().await.unwrap(), 0);
 }
 on_both_databases!(a_run_nobody_works_on_is_cancelled_at_once);
@@ -465,10 +469,10 @@ async fn one_sync_at_a_time(db: TestDb) {
     );
     second.cancel_sync(&Actor::cli(), oa.id).await.unwrap();
     let p = first.run_sync(run_id).await.unwrap();
-    assert_eq!(p.state, "cancelled");
+    assert_eq!(p.state, SyncState::Cancelled);
     // Finished: a new run may start.
     sim.clear_faults();
-    assert_eq!(sync(&second, &oa).await.state, "done");
+    assert_eq!(sync(&second, &oa).await.state, SyncState::Done);
 }
 on_both_databases!(one_sync_at_a_time);
 
@@ -479,7 +483,7 @@ async fn a_failed_sync_records_the_error(db: TestDb) {
     wrong.secret = Secret::new("0123456789abcdef0123456789abcdef");
     let oa = engine.create_account(&Actor::cli(), wrong).await.unwrap();
     let p = sync(&engine, &oa).await;
-    assert_eq!(p.state, "failed");
+    assert_eq!(p.state, SyncState::Failed);
     let error = p.error.unwrap_or_default();
     assert!(
         error.contains("40125") && error.contains("AppSecret"),
@@ -494,7 +498,7 @@ async fn a_failed_sync_records_the_error(db: TestDb) {
     assert!(audit[0].detail.contains("40125"));
     assert!(!audit[0].detail.contains("0123456789abcdef"));
     // A failed run does not block the next one.
-    assert_eq!(sync(&engine, &oa).await.state, "failed");
+    assert_eq!(sync(&engine, &oa).await.state, SyncState::Failed);
 }
 on_both_databases!(a_failed_sync_records_the_error);
 
@@ -512,7 +516,7 @@ async fn transient_errors_are_retried(db: TestDb) {
     let engine = Engine::open(&db.url).await.unwrap();
     let oa = oa_account(&engine, &sim).await;
     let p = sync(&engine, &oa).await;
-    assert_eq!(p.state, "done", "{p:?}");
+    assert_eq!(p.state, SyncState::Done, "{p:?}");
     assert_eq!((p.listed, p.detailed), (3_000, 3_000));
     let stats = engine.follower_stats(oa.id).await.unwrap().unwrap();
     assert_matches_truth(&stats, &sim);
@@ -525,7 +529,7 @@ async fn follow_events_are_idempotent(db: TestDb) {
     let oa = oa_account(&engine, &sim).await;
     let mp = linked_mp(&engine, &sim, &oa).await;
     import_mp_users(&engine, &sim, &mp).await;
-    assert_eq!(sync(&engine, &oa).await.state, "done");
+    assert_eq!(sync(&engine, &oa).await.state, SyncState::Done);
     let base = assert_stats_consistent(&engine, oa.id).await;
     assert!(base.matched > 0);
 
@@ -607,7 +611,7 @@ async fn older_follow_events_never_override_newer_ones(db: TestDb) {
     let sim = start_sim(followers(200)).await;
     let engine = Engine::open(&db.url).await.unwrap();
     let oa = oa_account(&engine, &sim).await;
-    assert_eq!(sync(&engine, &oa).await.state, "done");
+    assert_eq!(sync(&engine, &oa).await.state, SyncState::Done);
     let base = assert_stats_consistent(&engine, oa.id).await;
     let who = sim.follower_openid(3).expect("a follower");
     let t = 1_800_000_000;
@@ -682,7 +686,7 @@ async fn the_matched_count_uses_the_unionid_index(db: TestDb) {
     let oa = oa_account(&engine, &sim).await;
     let mp = linked_mp(&engine, &sim, &oa).await;
     import_mp_users(&engine, &sim, &mp).await;
-    assert_eq!(sync(&engine, &oa).await.state, "done");
+    assert_eq!(sync(&engine, &oa).await.state, SyncState::Done);
     let engine::db::Db::Sqlite(pool) = engine.db() else {
         unreachable!("a sqlite url")
     };

@@ -13,6 +13,7 @@ pub mod recipients;
 pub mod refusal;
 pub mod rules;
 pub mod staff;
+pub mod sync;
 
 pub use account::AccountKind;
 pub use audit::AuditAction;
@@ -23,3 +24,4 @@ pub use lang::Lang;
 pub use recipients::{FollowerFilter, RecipientSource};
 pub use refusal::{Problem, Refusal};
 pub use staff::Role;
+pub use sync::SyncState;

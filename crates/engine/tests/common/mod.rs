@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use engine::accounts::{Account, AccountKind, NewAccount, Secret};
 use engine::audit::Actor;
+use engine::followers::sync::SyncState;
 use engine::jobs::{DispatchConfig, JobState};
 use engine::templates::presets::{Preset, PresetInput};
 use engine::{on_db, Engine};
@@ -109,7 +110,7 @@ pub async fn import_mp_users(engine: &Engine, sim: &SimHandle, mp: &Account) {
 pub async fn sync_followers(engine: &Engine, oa: &Account) {
     let run = engine.start_sync(&Actor::cli(), oa.id).await.unwrap();
     let p = engine.run_sync(run).await.unwrap();
-    assert_eq!(p.state, "done", "{p:?}");
+    assert_eq!(p.state, SyncState::Done, "{p:?}");
 }
 
 /// The preset "发货通知" of the OA's (synced) template 订单状态通知, with

@@ -4,7 +4,7 @@ use sqlx::Connection;
 use tokio::sync::mpsc;
 use wechat::api::UserPage;
 
-use super::{finish_tx, Commit, RunRow, Writer, SYNC_LEASE_MS};
+use super::{finish_tx, Commit, RunRow, SyncState, Writer, SYNC_LEASE_MS};
 use crate::accounts::Account;
 use crate::{now_ms, Engine, Result};
 
@@ -188,13 +188,17 @@ impl Engine {
                 };
                 let page_count = slice.iter().filter(|p| !p.openids.is_empty()).count() as i64;
                 let listed: i64 = slice.iter().map(|p| p.openids.len() as i64).sum();
-                let state = if end.last { "detailing" } else { "listing" };
+                let state = if end.last {
+                    SyncState::Detailing
+                } else {
+                    SyncState::Listing
+                };
                 sqlx::query_scalar(progress_sql)
                     .bind(&end.cursor)
                     .bind(page_count)
                     .bind(listed)
                     .bind(end.total)
-                    .bind(state)
+                    .bind(state.as_str())
                     .bind(now)
                     .bind(now + SYNC_LEASE_MS)
                     .bind(run_id)

@@ -40,6 +40,7 @@ use crate::db::Db;
 
 use crate::{now_ms, on_db, Engine, Error, Result};
 use model::Problem;
+pub use model::SyncState;
 
 /// How long a run's lease lasts without renewal; after that another process may take the run.
 pub const SYNC_LEASE_MS: i64 = 30_000;
@@ -55,14 +56,14 @@ const RETRY_BACKOFF: [Duration; 3] = [
     Duration::from_secs(5),
 ];
 
+/// The unfinished runs ([`SyncState::is_active`]), in SQL.
 const ACTIVE: &str = "state IN ('listing', 'detailing')";
 
 /// A sync run as the UI shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SyncProgress {
     pub run_id: i64,
-    /// `listing`, `detailing`, `done`, `failed` or `cancelled`.
-    pub state: String,
+    pub state: SyncState,
     /// Followers according to the last `user/get` page.
     pub total: i64,
     pub pages_done: i64,
@@ -84,7 +85,7 @@ pub struct SyncProgress {
 impl SyncProgress {
     /// `done`, `failed` or `cancelled`.
     pub fn is_finished(&self) -> bool {
-        !matches!(self.state.as_str(), "listing" | "detailing")
+        !self.state.is_active()
     }
 }
 
@@ -107,10 +108,20 @@ struct RunRow {
 }
 
 impl RunRow {
+    /// The stored state. The CHECK constraint of `sync_runs.state` admits only
+    /// [`SyncState`]'s words; should another ever be read, the run counts as `failed`: shown
+    /// as failed, finished, and never worked on (as any unknown state was before it was typed).
+    fn state(&self) -> SyncState {
+        SyncState::parse(&self.state).unwrap_or_else(|| {
+            tracing::warn!(run_id = self.run_id, state = %self.state, "unknown sync run state");
+            SyncState::Failed
+        })
+    }
+
     fn progress(self) -> SyncProgress {
         SyncProgress {
             run_id: self.run_id,
-            state: self.state,
+            state: self.state(),
             total: self.total,
             pages_done: self.pages_done,
             listed: self.listed,
@@ -268,7 +279,7 @@ impl Engine {
 
     async fn run_locked(&self, run_id: i64) -> Result<SyncProgress> {
         let run = self.run_row(run_id).await?.ok_or(Error::NotFound)?;
-        if run.state != "listing" && run.state != "detailing" {
+        if !run.state().is_active() {
             return Ok(run.progress());
         }
         if !self.take_sync_lease(run_id).await? {
@@ -538,16 +549,18 @@ impl Engine {
             if run.cancel_requested {
                 return self.end_cancelled(&account, run_id).await;
             }
-            let commit = match run.state.as_str() {
-                "listing" => self.list_followers(&mut writer, &account, &run).await?,
-                "detailing" => {
+            let commit = match run.state() {
+                SyncState::Listing => self.list_followers(&mut writer, &account, &run).await?,
+                SyncState::Detailing => {
                     return match self.detail_followers(&mut writer, &account, run_id).await? {
                         Commit::Go => self.finish(&mut writer, &account, &run).await,
                         Commit::CancelRequested => self.end_cancelled(&account, run_id).await,
                         Commit::LostLease => Ok(End::LostLease),
                     };
                 }
-                _ => return Ok(End::LostLease),
+                SyncState::Done | SyncState::Failed | SyncState::Cancelled => {
+                    return Ok(End::LostLease)
+                }
             };
             match commit {
                 Commit::Go => continue,
@@ -614,5 +627,13 @@ mod tests {
     fn tags_are_fenced_by_commas() {
         assert_eq!(tag_list(&[]), "");
         assert_eq!(tag_list(&[2, 100]), ",2,100,");
+    }
+
+    #[test]
+    fn active_in_sql_is_the_active_states() {
+        for state in SyncState::ALL {
+            let quoted = format!("'{}'", state.as_str());
+            assert_eq!(ACTIVE.contains(&quoted), state.is_active(), "{state:?}");
+        }
     }
 }
