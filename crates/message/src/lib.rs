@@ -13,7 +13,7 @@ pub mod rules;
 pub mod subscribe;
 
 pub use fields::{parse_fields, Field, FieldRole, FieldType};
-pub use payload::{template_payload, MiniProgram, Payload, PayloadValue};
+pub use payload::template_payload;
 pub use preset::{
     check_preset_name, validate_preset, FieldValue, Issue, MiniProgramLink, PresetBody,
     TemplateSpec, LANGS, MINIPROGRAM_STATES,
@@ -21,6 +21,4 @@ pub use preset::{
 pub use preview::{preview, Jump, Preview, PreviewMode, PreviewRow};
 pub use problem::Problem;
 pub use rules::{check_value, Flavor};
-pub use subscribe::{
-    subscribe_payload, subscribe_preview, SubscribePayload, SubscribePreview, SubscribeValue,
-};
+pub use subscribe::{subscribe_payload, subscribe_preview, SubscribePreview};

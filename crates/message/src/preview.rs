@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::fields::{Field, FieldRole};
-use crate::payload::Payload;
+use model::wechat_message::TemplateMessage;
 
 /// Keyword values are shown up to this many characters, then cut with "…" (since 2023-05-04).
 pub const DISPLAY_CHARS: usize = 20;
@@ -56,7 +56,12 @@ pub enum Jump {
 }
 
 /// Renders `payload` (as built by [`crate::template_payload`]) with the template's fields.
-pub fn preview(title: &str, fields: &[Field], payload: &Payload, mode: PreviewMode) -> Preview {
+pub fn preview(
+    title: &str,
+    fields: &[Field],
+    payload: &TemplateMessage,
+    mode: PreviewMode,
+) -> Preview {
     let legacy = mode == PreviewMode::Legacy;
     let row = |field: &Field, cut: bool| {
         let sent = payload.data.get(&field.key);

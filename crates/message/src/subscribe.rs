@@ -1,35 +1,13 @@
 //! MP subscribe messages: the exact `cgi-bin/message/subscribe/send` body for a preset, and the
 //! 服务通知 (service notification) card WeChat shows for it.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
+
+use model::wechat_message::{SubscribeMessage, SubscribeValue};
 
 use crate::fields::Field;
 use crate::preset::PresetBody;
 use crate::preview::PreviewRow;
-
-/// A subscribe message as sent, the same JSON as `wechat::api::SubscribeMessage`; `None` fields
-/// are left out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubscribePayload {
-    /// The Mini Program user's openid.
-    pub touser: String,
-    pub template_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub page: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub miniprogram_state: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lang: Option<String>,
-    pub data: BTreeMap<String, SubscribeValue>,
-}
-
-/// One value of a subscribe message: WeChat reads only `value` (no colors).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubscribeValue {
-    pub value: String,
-}
 
 /// The payload for one recipient: `data` holds exactly the template's keys (a missing value is
 /// sent as ""); `page` and `miniprogram_state` only when a page is set (the state only says
@@ -40,7 +18,7 @@ pub fn subscribe_payload(
     template_id: &str,
     fields: &[Field],
     body: &PresetBody,
-) -> SubscribePayload {
+) -> SubscribeMessage {
     let data = fields
         .iter()
         .map(|field| {
@@ -54,7 +32,7 @@ pub fn subscribe_payload(
         .collect();
     let page = (!body.page.is_empty()).then(|| body.page.clone());
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    SubscribePayload {
+    SubscribeMessage {
         touser: touser.to_owned(),
         template_id: template_id.to_owned(),
         miniprogram_state: page
@@ -63,13 +41,6 @@ pub fn subscribe_payload(
         page,
         lang: non_empty(&body.lang),
         data,
-    }
-}
-
-impl SubscribePayload {
-    pub fn to_json(&self) -> serde_json::Value {
-        // Cannot fail: plain structs with string map keys.
-        serde_json::to_value(self).unwrap_or_default()
     }
 }
 
@@ -92,7 +63,7 @@ pub fn subscribe_preview(
     mp_name: &str,
     title: &str,
     fields: &[Field],
-    payload: &SubscribePayload,
+    payload: &SubscribeMessage,
 ) -> SubscribePreview {
     let rows = fields
         .iter()
@@ -171,7 +142,7 @@ mod tests {
                 }
             })
         );
-        let back: SubscribePayload = serde_json::from_value(p.to_json()).unwrap();
+        let back: SubscribeMessage = serde_json::from_value(p.to_json()).unwrap();
         assert_eq!(back, p);
     }
 

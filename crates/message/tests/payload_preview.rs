@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use message::{
-    parse_fields, preview, template_payload, FieldValue, Jump, MiniProgram, MiniProgramLink,
-    Payload, PayloadValue, PresetBody, Preview, PreviewMode, PreviewRow,
+    parse_fields, preview, template_payload, FieldValue, Jump, MiniProgramLink, PresetBody,
+    Preview, PreviewMode, PreviewRow,
 };
+use model::wechat_message::{MiniProgram, TemplateMessage, TemplateValue};
 use serde_json::json;
 
 const PURCHASE: &str = "{{first.DATA}}\n商品名称：{{keyword1.DATA}}\n商品价格：{{keyword2.DATA}}\n购买时间：{{keyword3.DATA}}\n{{remark.DATA}}";
@@ -65,7 +66,7 @@ fn classic_send_example() {
             }
         })
     );
-    let back: Payload = serde_json::from_value(payload.to_json()).unwrap();
+    let back: TemplateMessage = serde_json::from_value(payload.to_json()).unwrap();
     assert_eq!(back, payload);
 }
 
@@ -227,7 +228,7 @@ fn legacy_mode_without_first_or_remark_fields() {
 #[test]
 fn a_missing_data_key_previews_empty() {
     let fields = parse_fields(CATEGORY);
-    let payload = Payload {
+    let payload = TemplateMessage {
         touser: "o".into(),
         template_id: "t".into(),
         url: None,
@@ -235,7 +236,7 @@ fn a_missing_data_key_previews_empty() {
         client_msg_id: None,
         data: BTreeMap::from([(
             "thing1".to_owned(),
-            PayloadValue {
+            TemplateValue {
                 value: "x".into(),
                 color: None,
             },

@@ -14,6 +14,7 @@ pub mod refusal;
 pub mod rules;
 pub mod staff;
 pub mod sync;
+pub mod wechat_message;
 
 pub use account::AccountKind;
 pub use audit::AuditAction;

@@ -2,9 +2,10 @@
 
 use leptos::prelude::*;
 use message::{
-    subscribe_payload, subscribe_preview, template_payload, FieldRole, Payload, PresetBody,
-    Preview, PreviewMode, SubscribePayload, SubscribePreview,
+    subscribe_payload, subscribe_preview, template_payload, FieldRole, PresetBody, Preview,
+    PreviewMode, SubscribePreview,
 };
+use model::wechat_message::{SubscribeMessage, TemplateMessage};
 use model::AccountKind;
 
 use super::test_send::TestSend;
@@ -15,8 +16,8 @@ use crate::templates::{EditorDto, TemplateDto};
 /// What the preview panel shows of the draft: the payload it sends and how WeChat shows it.
 #[derive(Clone, Copy)]
 pub(super) struct Previews {
-    payload: Memo<Option<Payload>>,
-    sub_payload: Memo<Option<SubscribePayload>>,
+    payload: Memo<Option<TemplateMessage>>,
+    sub_payload: Memo<Option<SubscribeMessage>>,
     sub_preview: Memo<Option<SubscribePreview>>,
     mode: RwSignal<PreviewMode>,
     preview: Memo<Preview>,

@@ -302,19 +302,15 @@ impl Engine {
             .await?
             .filter(|p| p.account_id == account.id)
             .ok_or(Error::NotFound)?;
-        let unreadable = |e: serde_json::Error| Error::Internal(format!("payload: {e}"));
+        // The job keeps the message as the JSON the dispatcher reads back into the same type.
         let (template_id, json) = if subscribe {
-            let payload = self.preset_subscribe_payload(account, &preset, "").await?;
-            let json = payload.to_json();
-            let _: wechat::api::SubscribeMessage =
-                serde_json::from_value(json.clone()).map_err(unreadable)?;
-            (payload.template_id, json)
+            let message = self.preset_subscribe_payload(account, &preset, "").await?;
+            let json = message.to_json();
+            (message.template_id, json)
         } else {
-            let payload = self.preset_payload(account, &preset, "", None).await?;
-            let json = payload.to_json();
-            let _: wechat::api::TemplateMessage =
-                serde_json::from_value(json.clone()).map_err(unreadable)?;
-            (payload.template_id, json)
+            let message = self.preset_payload(account, &preset, "", None).await?;
+            let json = message.to_json();
+            (message.template_id, json)
         };
         let template_title = self
             .template(preset.template_ref)

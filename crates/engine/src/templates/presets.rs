@@ -478,7 +478,7 @@ impl Engine {
         preset: &Preset,
         openid: &str,
         client_msg_id: Option<&str>,
-    ) -> Result<message::Payload> {
+    ) -> Result<wechat::api::TemplateMessage> {
         let template = self
             .sendable_template(account, preset, AccountKind::Oa)
             .await?;
@@ -499,7 +499,7 @@ impl Engine {
         account: &Account,
         preset: &Preset,
         openid: &str,
-    ) -> Result<message::SubscribePayload> {
+    ) -> Result<wechat::api::SubscribeMessage> {
         let template = self
             .sendable_template(account, preset, AccountKind::Mp)
             .await?;
@@ -529,10 +529,7 @@ impl Engine {
                     .staff_openid(staff_id, account.id)
                     .await?
                     .ok_or(Error::NoTestOpenid)?;
-                let payload = self.preset_payload(account, &preset, &openid, None).await?;
-                let message: wechat::api::TemplateMessage =
-                    serde_json::from_value(payload.to_json())
-                        .map_err(|e| Error::Internal(format!("payload: {e}")))?;
+                let message = self.preset_payload(account, &preset, &openid, None).await?;
                 let outcome = self.send_template_message(account, &message).await;
                 (openid, outcome)
             }
@@ -545,12 +542,9 @@ impl Engine {
                     .staff_openid(staff_id, mp.id)
                     .await?
                     .ok_or(Error::NoTestOpenid)?;
-                let payload = self
+                let message = self
                     .preset_subscribe_payload(account, &preset, &openid)
                     .await?;
-                let message: wechat::api::SubscribeMessage =
-                    serde_json::from_value(payload.to_json())
-                        .map_err(|e| Error::Internal(format!("payload: {e}")))?;
                 let outcome = self.send_subscribe_message(&mp, &message).await;
                 (openid, outcome)
             }

@@ -1,52 +1,11 @@
 //! Mini Program subscribe messages: `cgi-bin/message/subscribe/send`.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::client::{decode, Client};
 use super::error::ApiError;
 
-/// A subscribe message. `None` fields are left out of the JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubscribeMessage {
-    /// The Mini Program user's openid.
-    pub touser: String,
-    pub template_id: String,
-    /// Page to open (query allowed, no leading `/`); must exist in the released version (else 41030).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub page: Option<String>,
-    /// `developer` | `trial` | `formal` (WeChat's default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub miniprogram_state: Option<String>,
-    /// `zh_CN` (WeChat's default) | `en_US` | `zh_HK` | `zh_TW`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lang: Option<String>,
-    /// Template keys (`thing1`, `time2`…) → values.
-    pub data: BTreeMap<String, SubscribeValue>,
-}
-
-/// One value of a subscribe message (only `value` is used by WeChat).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubscribeValue {
-    pub value: String,
-}
-
-impl SubscribeValue {
-    pub fn new(value: impl Into<String>) -> SubscribeValue {
-        SubscribeValue {
-            value: value.into(),
-        }
-    }
-}
-
-impl SubscribeMessage {
-    /// The exact JSON body [`Client::send_subscribe`] posts.
-    pub fn to_json(&self) -> serde_json::Value {
-        // Cannot fail: plain structs with string map keys.
-        serde_json::to_value(self).unwrap_or_default()
-    }
-}
+pub use model::wechat_message::{SubscribeMessage, SubscribeValue};
 
 #[derive(Deserialize)]
 struct SubscribeResult {
