@@ -67,16 +67,16 @@ impl ImportProblem {
             (ImportProblem::MissingOpenid, Lang::Zh) => "缺少 openid".into(),
             (ImportProblem::MissingOpenid, Lang::En) => "the openid is missing".into(),
             (ImportProblem::Openid { value }, Lang::Zh) => {
-                format!("openid「{value}」格式错误：应为 28 位字母、数字、- 或 _")
+                format!("openid「{value}」格式错误：应为 20–64 位字母、数字、- 或 _")
             }
             (ImportProblem::Openid { value }, Lang::En) => {
-                format!("openid \"{value}\" is not 28 letters, digits, '-' or '_'")
+                format!("openid \"{value}\" is not 20–64 letters, digits, '-' or '_'")
             }
             (ImportProblem::Unionid { value }, Lang::Zh) => {
-                format!("unionid「{value}」格式错误：应为 28 位字母、数字、- 或 _，或留空")
+                format!("unionid「{value}」格式错误：应为 20–64 位字母、数字、- 或 _，或留空")
             }
             (ImportProblem::Unionid { value }, Lang::En) => {
-                format!("unionid \"{value}\" is not 28 letters, digits, '-' or '_' (or empty)")
+                format!("unionid \"{value}\" is not 20–64 letters, digits, '-' or '_' (or empty)")
             }
             (ImportProblem::Duplicate { first_line }, Lang::Zh) => {
                 format!("与第 {first_line} 行的 openid 重复")
@@ -156,24 +156,20 @@ pub async fn list_mp_api_keys() -> Result<Vec<MpKeys>, AppError> {
     use crate::auth::ssr::*;
     require_admin().await?;
     let state = state()?;
-    let mut out = Vec::new();
-    for account in state.engine.accounts().await.map_err(internal)? {
-        if account.kind != engine::accounts::AccountKind::Mp {
-            continue;
-        }
-        let keys = state
-            .engine
-            .list_mp_api_keys(account.id)
-            .await
-            .map_err(internal)?;
-        out.push(MpKeys {
-            account_id: account.id,
-            name: account.name.clone(),
-            endpoint: format!("{}/api/mp/{}/login", state.public_url, account.appid),
+    let by_account = state
+        .engine
+        .mp_api_keys_by_account()
+        .await
+        .map_err(internal)?;
+    Ok(by_account
+        .into_iter()
+        .map(|(mp, keys)| MpKeys {
+            account_id: mp.id,
+            endpoint: format!("{}/api/mp/{}/login", state.public_url, mp.appid),
+            name: mp.name,
             keys: keys.into_iter().map(ssr::key_dto).collect(),
-        });
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 #[server(prefix = "/api", endpoint = "revoke_mp_api_key")]
@@ -269,14 +265,6 @@ fn csv_field(raw: &str) -> &str {
         .map_or(t, str::trim)
 }
 
-/// An openid or unionid: 28 characters of `A-Z a-z 0-9 - _` (the engine's rule).
-fn is_wechat_id(value: &str) -> bool {
-    value.len() == 28
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 /// The openid of a line the engine would accept as a row.
 fn valid_row_openid(line: &str) -> Option<&str> {
     let mut fields: Vec<&str> = line.split(',').map(csv_field).collect();
@@ -285,8 +273,10 @@ fn valid_row_openid(line: &str) -> Option<&str> {
     }
     let openid = fields.first().copied()?;
     let unionid = fields.get(1).copied().unwrap_or("");
-    (fields.len() <= 2 && is_wechat_id(openid) && (unionid.is_empty() || is_wechat_id(unionid)))
-        .then_some(openid)
+    (fields.len() <= 2
+        && model::openid::is_openid(openid)
+        && (unionid.is_empty() || model::openid::is_openid(unionid)))
+    .then_some(openid)
 }
 
 /// A file ready to be sent in pieces.

@@ -367,13 +367,13 @@ fn parse_report(body: &[u8]) -> Result<Report, (String, String)> {
                 "请求体缺少 \"openid\"：请发送 /api/mp/{appid}/login 为该用户返回的 openid。",
             ))
         }
-        Some(serde_json::Value::String(s)) if engine::followers::mp_users::is_wechat_id(s.trim()) => {
+        Some(serde_json::Value::String(s)) if model::openid::is_openid(s.trim()) => {
             s.trim().to_owned()
         }
         Some(_) => {
             return Err(bad(
-                "\"openid\" must be the user's openid: 28 letters, digits, '-' or '_'.",
-                "\"openid\" 必须是用户的 openid：28 位字母、数字、- 或 _。",
+                "\"openid\" must be the user's openid: 20–64 letters, digits, '-' or '_'.",
+                "\"openid\" 必须是用户的 openid：20–64 位字母、数字、- 或 _。",
             ))
         }
     };

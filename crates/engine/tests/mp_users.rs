@@ -97,6 +97,22 @@ async fn api_keys(db: TestDb) {
 
     let listed = engine.list_mp_api_keys(mp.id).await.unwrap();
     assert_eq!(listed, vec![info.clone()]);
+    // The settings page's list: each Mini Program once, with its own keys only, the OA absent.
+    let (second, _) = engine.create_mp_api_key(&admin(), mp.id).await.unwrap();
+    let all = engine.mp_api_keys_by_account().await.unwrap();
+    let owners: Vec<i64> = all.iter().map(|(o, _)| o.id).collect();
+    assert_eq!(owners, vec![mp.id, other.id]);
+    let mine: Vec<&str> = all[0].1.iter().map(|k| k.prefix.as_str()).collect();
+    assert_eq!(
+        mine,
+        vec![&second[..12], info.prefix.as_str()],
+        "newest first"
+    );
+    assert_eq!(all[1].1.len(), 1);
+    assert_eq!(all[1].1[0].account_id, other.id);
+    let listed = engine.list_mp_api_keys(mp.id).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1], info);
 
     assert_eq!(
         engine.verify_mp_api_key(&mp.appid, &key).await.unwrap().id,
@@ -128,7 +144,7 @@ async fn api_keys(db: TestDb) {
         engine.verify_mp_api_key(&mp.appid, &key).await,
         Err(Error::InvalidCredentials)
     ));
-    assert!(engine.list_mp_api_keys(mp.id).await.unwrap()[0]
+    assert!(engine.list_mp_api_keys(mp.id).await.unwrap()[1]
         .revoked_at_ms
         .is_some());
     assert!(matches!(
@@ -145,7 +161,7 @@ async fn api_keys(db: TestDb) {
         .iter()
         .filter(|e| e.action == "mp_api_key.revoke")
         .collect();
-    assert_eq!(creates, 2);
+    assert_eq!(creates, 3);
     assert_eq!(revokes.len(), 1, "revoking twice is audited once");
     assert!(
         audit

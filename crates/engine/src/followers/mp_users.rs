@@ -1,6 +1,7 @@
 //! Mini Program users (from `jscode2session` logins and CSV imports) and the API keys the Mini Program backend authenticates with.
 
 use crate::audit::AuditAction;
+use model::openid::is_openid;
 use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
@@ -37,6 +38,14 @@ pub struct MpApiKey {
     pub revoked_at_ms: Option<i64>,
 }
 
+/// A Mini Program as its key list names it.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct MpKeyOwner {
+    pub id: i64,
+    pub name: String,
+    pub appid: String,
+}
+
 /// Who logged in. The session key WeChat also returns is dropped on purpose.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MpLogin {
@@ -63,7 +72,7 @@ pub enum ImportProblem {
         found: usize,
     },
     MissingOpenid,
-    /// Not 28 characters of `A-Z a-z 0-9 - _` (the value, cut to 40 characters).
+    /// Not 20–64 characters of `A-Z a-z 0-9 - _` (the value, cut to 40 characters).
     Openid {
         value: String,
     },
@@ -84,10 +93,10 @@ impl ImportProblem {
             }
             ImportProblem::MissingOpenid => "the openid is missing".into(),
             ImportProblem::Openid { value } => {
-                format!("openid \"{value}\" is not 28 letters, digits, '-' or '_'")
+                format!("openid \"{value}\" is not 20–64 letters, digits, '-' or '_'")
             }
             ImportProblem::Unionid { value } => {
-                format!("unionid \"{value}\" is not 28 letters, digits, '-' or '_'")
+                format!("unionid \"{value}\" is not 20–64 letters, digits, '-' or '_'")
             }
             ImportProblem::Duplicate { first_line } => {
                 format!("this openid already appears on line {first_line}")
@@ -126,14 +135,6 @@ struct ImportRow {
 /// SHA-256 of a presented key, lowercase hex: what `mp_api_keys.key_hash` holds.
 pub fn hash_api_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
-}
-
-/// An openid or unionid: 28 characters of `A-Z a-z 0-9 - _`.
-pub fn is_wechat_id(value: &str) -> bool {
-    value.len() == 28
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn shorten(value: &str) -> String {
@@ -190,11 +191,11 @@ fn parse_import(csv: &str, first_line: usize) -> Result<(Vec<ImportRow>, Vec<Imp
             })
         } else if openid.is_empty() {
             Some(ImportProblem::MissingOpenid)
-        } else if !is_wechat_id(openid) {
+        } else if !is_openid(openid) {
             Some(ImportProblem::Openid {
                 value: shorten(openid),
             })
-        } else if !unionid.is_empty() && !is_wechat_id(unionid) {
+        } else if !unionid.is_empty() && !is_openid(unionid) {
             Some(ImportProblem::Unionid {
                 value: shorten(unionid),
             })
@@ -302,6 +303,37 @@ impl Engine {
         .fetch_all(pool)
         .await)?;
         Ok(keys)
+    }
+
+    /// Every Mini Program with its keys (newest first, revoked ones included), in the order
+    /// [`Engine::accounts`] lists accounts: two queries, no secret decrypted.
+    pub async fn mp_api_keys_by_account(&self) -> Result<Vec<(MpKeyOwner, Vec<MpApiKey>)>> {
+        let (owners, keys) = on_db!(self.db(), |pool| {
+            let owners = sqlx::query_as::<_, MpKeyOwner>(
+                "SELECT id, name, appid FROM accounts WHERE kind = 'mp' ORDER BY sandbox, id",
+            )
+            .fetch_all(pool)
+            .await?;
+            let keys = sqlx::query_as::<_, MpApiKey>(
+                "SELECT k.id, k.account_id, k.prefix, k.created_by, k.created_at_ms, \
+                 k.revoked_at_ms FROM mp_api_keys k JOIN accounts a ON a.id = k.account_id \
+                 WHERE a.kind = 'mp' ORDER BY k.id DESC",
+            )
+            .fetch_all(pool)
+            .await?;
+            Ok::<_, sqlx::Error>((owners, keys))
+        })?;
+        let mut by_owner: HashMap<i64, Vec<MpApiKey>> = HashMap::new();
+        for key in keys {
+            by_owner.entry(key.account_id).or_default().push(key);
+        }
+        Ok(owners
+            .into_iter()
+            .map(|o| {
+                let keys = by_owner.remove(&o.id).unwrap_or_default();
+                (o, keys)
+            })
+            .collect())
     }
 
     /// Revokes a key for good; revoking it again changes nothing.
@@ -528,10 +560,10 @@ mod tests {
 
     #[test]
     fn ids_have_the_wechat_shape() {
-        assert!(is_wechat_id(A));
-        assert!(is_wechat_id(B));
-        assert!(!is_wechat_id(&A[1..]));
-        assert!(!is_wechat_id("oAbCdEfGhIjKlMnOpQrStUvWxYz!"));
+        assert!(is_openid(A));
+        assert!(is_openid(B));
+        assert!(!is_openid(&A[..12]));
+        assert!(!is_openid("oAbCdEfGhIjKlMnOpQrStUvWxYz!"));
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use crate::accounts::{Account, AccountKind};
 use crate::followers::FollowerFilter;
-use crate::templates::presets::openid_format_ok;
 use crate::{now_ms, on_db, Engine, Error, Result};
+use model::openid::is_openid;
 use model::Problem;
 
 use super::{
@@ -154,7 +154,7 @@ pub(crate) fn parse_csv(text: &str, kind: IdKind) -> (Vec<(usize, String)>, Vec<
                 continue;
             }
         }
-        if openid_format_ok(field) {
+        if is_openid(field) {
             ids.push((i + 1, field.to_owned()));
         } else {
             error_count += 1;

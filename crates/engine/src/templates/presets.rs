@@ -625,7 +625,7 @@ impl Engine {
         openid: &str,
     ) -> Result<()> {
         let openid = openid.trim();
-        if !openid.is_empty() && !openid_format_ok(openid) {
+        if !openid.is_empty() && !model::openid::is_openid(openid) {
             return Err(Error::refused("openid", Problem::OpenIdFormat));
         }
         let detail = serde_json::json!({ "staff_id": staff_id, "openid": openid });
@@ -657,14 +657,6 @@ impl Engine {
         })?;
         Ok(())
     }
-}
-
-/// WeChat openids are 28 characters of base64url today; allow some room either way.
-pub fn openid_format_ok(openid: &str) -> bool {
-    (20..=64).contains(&openid.len())
-        && openid
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn name_conflict(e: sqlx::Error, name: &str) -> Error {
