@@ -566,6 +566,8 @@ async fn sweep(db: TestDb) {
                 failures.push(format!("{path} {how} answered {status} {body:.200}"));
             }
             if let Some(field) = names {
+                // A nested form key (`filter[tag]`) is named by its path (`filter.tag`).
+                let field = field.replace('[', ".").replace(']', "");
                 if status != StatusCode::BAD_REQUEST || !body.contains(&format!("\"{field}\"")) {
                     failures.push(format!(
                         "{path} {how} answered {status} {body:.200} (expected 400 naming `{field}`)"
