@@ -39,7 +39,7 @@ async fn killed_mid_job_then_restarted_sends_each_once(db: TestDb) {
         .await,
     )
     .await;
-    let receive = plan["will_receive"].as_i64().unwrap();
+    let receive = plan["plan"]["will_receive"].as_i64().unwrap();
     let truth: Value = reqwest::get(format!("{}/sim/truth", sim.base_url))
         .await
         .unwrap()
