@@ -6,51 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::dto::Role;
 use crate::error::AppError;
-use crate::i18n::Lang;
-
-/// A staff member as the staff page lists them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StaffDto {
-    pub id: i64,
-    pub username: String,
-    pub role: Role,
-    pub disabled: bool,
-    pub created_at_ms: i64,
-    pub last_login_ms: Option<i64>,
-}
-
-/// Why a change was refused, explained on the page.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum StaffRefusal {
-    /// It would leave no active admin.
-    LastActiveAdmin,
-    /// Admins cannot disable themselves or reset their own password here.
-    OwnAccount,
-}
-
-impl StaffRefusal {
-    pub fn message(self, lang: Lang, username: &str) -> String {
-        match (self, lang) {
-            (StaffRefusal::LastActiveAdmin, Lang::Zh) => format!(
-                "未执行：{username} 是最后一个启用中的管理员。请先把另一位员工设为管理员，再停用或降级 {username}。"
-            ),
-            (StaffRefusal::LastActiveAdmin, Lang::En) => format!(
-                "Not done: {username} is the last active admin. Make someone else an admin first, then disable or demote {username}."
-            ),
-            (StaffRefusal::OwnAccount, Lang::Zh) => {
-                "未执行：不能停用自己的账号，也不能在这里重置自己的密码（请在「设置」中修改密码）。".into()
-            }
-            (StaffRefusal::OwnAccount, Lang::En) => {
-                "Not done: you cannot disable your own account or reset your own password here (change it under Settings).".into()
-            }
-        }
-    }
-}
+pub use model::staff::{StaffMember, StaffRefusal};
 
 /// The answer to a change on the staff page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StaffChange {
-    Done(StaffDto),
+    Done(StaffMember),
     Refused {
         username: String,
         reason: StaffRefusal,
@@ -71,12 +32,10 @@ pub enum PasswordReset {
 }
 
 #[server(prefix = "/api", endpoint = "list_staff_members")]
-pub async fn list_staff_members() -> Result<Vec<StaffDto>, AppError> {
-    use self::ssr::*;
+pub async fn list_staff_members() -> Result<Vec<StaffMember>, AppError> {
     use crate::auth::ssr::*;
     require_admin().await?;
-    let list = state()?.engine.list_staff().await.map_err(internal)?;
-    Ok(list.into_iter().map(to_dto).collect())
+    state()?.engine.list_staff().await.map_err(internal)
 }
 
 /// Adds a staff member with an initial password (the same rules as the setup page).
@@ -86,8 +45,7 @@ pub async fn add_staff(
     role: Role,
     password: String,
     password_confirm: String,
-) -> Result<StaffDto, AppError> {
-    use self::ssr::*;
+) -> Result<StaffMember, AppError> {
     use crate::auth::ssr::*;
     let admin = require_admin().await?;
     let state = state()?;
@@ -106,7 +64,7 @@ pub async fn add_staff(
         .await
         .map_err(internal)?
     {
-        Some(m) => Ok(to_dto(m)),
+        Some(m) => Ok(m),
         None => fail(AppError::NotFound),
     }
 }
@@ -155,10 +113,10 @@ pub async fn reset_staff_password(id: i64) -> Result<PasswordReset, AppError> {
     let username = username_of(&state, id).await?;
     match outcome {
         Ok(password) => Ok(PasswordReset::Reset { username, password }),
-        Err(engine::staff::StaffRefusal::NotFound) => fail(AppError::NotFound),
+        Err(StaffRefusal::NotFound) => fail(AppError::NotFound),
         Err(r) => Ok(PasswordReset::Refused {
             username,
-            reason: refusal(r),
+            reason: r,
         }),
     }
 }
@@ -215,28 +173,10 @@ pub mod ssr {
 
     use engine::staff::{StaffMember, StaffOutcome};
 
-    use super::{StaffChange, StaffDto, StaffRefusal};
+    use super::{StaffChange, StaffRefusal};
     use crate::auth::ssr::{fail, internal};
     use crate::error::AppError;
     use crate::state::AppState;
-
-    pub fn to_dto(m: StaffMember) -> StaffDto {
-        StaffDto {
-            id: m.id,
-            username: m.username,
-            role: m.role,
-            disabled: m.disabled,
-            created_at_ms: m.created_at_ms,
-            last_login_ms: m.last_login_ms,
-        }
-    }
-
-    pub fn refusal(r: engine::staff::StaffRefusal) -> StaffRefusal {
-        match r {
-            engine::staff::StaffRefusal::OwnAccount => StaffRefusal::OwnAccount,
-            _ => StaffRefusal::LastActiveAdmin,
-        }
-    }
 
     pub async fn username_of(state: &AppState, id: i64) -> Result<String, AppError> {
         match state.engine.staff_member(id).await.map_err(internal)? {
@@ -252,11 +192,11 @@ pub mod ssr {
         outcome: StaffOutcome<StaffMember>,
     ) -> Result<StaffChange, AppError> {
         match outcome {
-            Ok(m) => Ok(StaffChange::Done(to_dto(m))),
-            Err(engine::staff::StaffRefusal::NotFound) => fail(AppError::NotFound),
+            Ok(m) => Ok(StaffChange::Done(m)),
+            Err(StaffRefusal::NotFound) => fail(AppError::NotFound),
             Err(r) => Ok(StaffChange::Refused {
                 username: username_of(state, id).await?,
-                reason: refusal(r),
+                reason: r,
             }),
         }
     }

@@ -8,7 +8,7 @@ use crate::error::AppError;
 use crate::i18n::{tr, use_lang, Lang};
 use crate::staff::{
     list_staff_members, AddStaff, ChangeStaffRole, PasswordReset, ResetStaffPassword,
-    SetStaffDisabled, StaffChange, StaffDto,
+    SetStaffDisabled, StaffChange, StaffMember,
 };
 use crate::validate;
 
@@ -190,7 +190,7 @@ fn StaffAdmin(me_id: i64) -> impl IntoView {
 
 #[component]
 fn StaffRow(
-    member: StaffDto,
+    member: StaffMember,
     me_id: i64,
     role: ServerAction<ChangeStaffRole>,
     toggle: ServerAction<SetStaffDisabled>,

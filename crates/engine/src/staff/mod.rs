@@ -6,7 +6,6 @@ pub mod sessions;
 pub mod throttle;
 
 use crate::audit::AuditAction;
-use serde::{Deserialize, Serialize};
 
 use crate::audit::{Actor, RecordAudit};
 use crate::db::BeginWrite;
@@ -14,7 +13,7 @@ use crate::staff::sessions::EndSessions;
 use crate::{now_ms, on_db, Db, Engine, Error, Result};
 use model::Lang;
 
-pub use model::Role;
+pub use model::staff::{Role, StaffMember, StaffRefusal};
 
 /// A staff member as the rest of the system sees it: never carries the password hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,17 +51,6 @@ impl StaffRow {
 
 const SELECT_STAFF: &str = "SELECT id, username, password_hash, role, disabled, lang FROM staff";
 
-/// A staff member as the staff page lists them (never the password hash).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StaffMember {
-    pub id: i64,
-    pub username: String,
-    pub role: Role,
-    pub disabled: bool,
-    pub created_at_ms: i64,
-    pub last_login_ms: Option<i64>,
-}
-
 #[derive(sqlx::FromRow)]
 struct MemberRow {
     id: i64,
@@ -88,19 +76,6 @@ impl From<MemberRow> for StaffMember {
 
 const SELECT_MEMBER: &str =
     "SELECT id, username, role, disabled, created_at_ms, last_login_ms FROM staff";
-
-/// Why a change to a staff member was refused. Refusals are answers, not errors: the staff page
-/// explains each one in words.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum StaffRefusal {
-    /// The change would leave no active admin (demoting or disabling the last one).
-    LastActiveAdmin,
-    /// Admins cannot disable themselves, nor reset their own password here (they change it
-    /// with their current password instead).
-    OwnAccount,
-    /// No such staff member.
-    NotFound,
-}
 
 /// A change that either happened or was refused for a reason the page explains.
 pub type StaffOutcome<T> = std::result::Result<T, StaffRefusal>;
