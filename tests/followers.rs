@@ -74,10 +74,10 @@ async fn progress_stream_and_csv_export(db: TestDb) {
         .unwrap();
     assert_eq!(body.headers()["content-type"], "text/event-stream");
     let text = body.text().await.unwrap();
-    let events: Vec<app::dto::SyncProgressDto> = text
+    let events: Vec<model::sync::SyncProgress> = text
         .lines()
         .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(app::dto::SyncProgressDto::decode)
+        .filter_map(model::sync::SyncProgress::decode)
         .collect();
     let last = events.last().expect("at least one progress event");
     assert_eq!(
@@ -85,10 +85,10 @@ async fn progress_stream_and_csv_export(db: TestDb) {
         SyncState::Done,
         "the stream ends with the finished sync"
     );
-    assert_eq!(last.percent, 100);
+    assert_eq!(last.percent(), 100);
     assert_eq!(last.total, 12_345);
     assert!(
-        events.windows(2).all(|w| w[0].percent <= w[1].percent),
+        events.windows(2).all(|w| w[0].percent() <= w[1].percent()),
         "progress never goes back"
     );
     assert!(started.elapsed() < Duration::from_secs(60));

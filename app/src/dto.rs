@@ -1,6 +1,5 @@
 //! Data shared by server and browser: who is logged in, in which language.
 
-use model::SyncState;
 use serde::{Deserialize, Serialize};
 
 use crate::i18n::Lang;
@@ -219,78 +218,6 @@ pub struct FollowersPageDto {
     pub next_after: Option<String>,
 }
 
-/// A sync's progress, as the progress bar shows it. Sent over SSE as `encode()`d text.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncProgressDto {
-    pub run_id: i64,
-    pub state: SyncState,
-    pub total: i64,
-    pub pages_done: i64,
-    pub listed: i64,
-    pub detailed: i64,
-    pub unsubscribed: i64,
-    /// 0–100 over both phases.
-    pub percent: i64,
-    /// Followers detailed per second so far.
-    pub rate_per_s: i64,
-    pub eta_s: Option<i64>,
-    pub error: Option<String>,
-    pub started_at_ms: i64,
-    pub finished_at_ms: Option<i64>,
-}
-
-impl SyncProgressDto {
-    pub fn running(&self) -> bool {
-        self.state.is_active()
-    }
-
-    /// `run|state|total|pages|listed|detailed|unsub|percent|rate|eta|started|finished|error`:
-    /// no JSON parser in the browser bundle; the error text comes last and may contain `|`.
-    pub fn encode(&self) -> String {
-        format!(
-            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
-            self.run_id,
-            self.state.as_str(),
-            self.total,
-            self.pages_done,
-            self.listed,
-            self.detailed,
-            self.unsubscribed,
-            self.percent,
-            self.rate_per_s,
-            self.eta_s.map(|e| e.to_string()).unwrap_or_default(),
-            self.started_at_ms,
-            self.finished_at_ms
-                .map(|e| e.to_string())
-                .unwrap_or_default(),
-            self.error.clone().unwrap_or_default()
-        )
-    }
-
-    pub fn decode(s: &str) -> Option<SyncProgressDto> {
-        let p: Vec<&str> = s.splitn(13, '|').collect();
-        if p.len() != 13 {
-            return None;
-        }
-        let n = |i: usize| p[i].parse::<i64>().ok();
-        Some(SyncProgressDto {
-            run_id: n(0)?,
-            state: SyncState::parse(p[1])?,
-            total: n(2)?,
-            pages_done: n(3)?,
-            listed: n(4)?,
-            detailed: n(5)?,
-            unsubscribed: n(6)?,
-            percent: n(7)?,
-            rate_per_s: n(8)?,
-            eta_s: n(9),
-            started_at_ms: n(10)?,
-            finished_at_ms: n(11),
-            error: (!p[12].is_empty()).then(|| p[12].to_owned()),
-        })
-    }
-}
-
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DashboardDto {
     pub account: Option<AccountBrief>,
@@ -304,7 +231,7 @@ pub struct DashboardDto {
     pub mp_users: i64,
     pub mp_not_following: i64,
     pub has_linked_mp: bool,
-    pub last_sync: Option<SyncProgressDto>,
+    pub last_sync: Option<model::sync::SyncProgress>,
     /// The linked Mini Program's name, when there is one.
     pub mp_name: Option<String>,
     /// Subscription credits of the linked Mini Program, per synced subscribe template.
@@ -325,35 +252,6 @@ pub struct TemplateCreditsDto {
     pub long_term_users: i64,
     /// Users whose last answer was a refusal.
     pub refused_users: i64,
-}
-
-#[cfg(test)]
-mod sync_progress_tests {
-    use super::{SyncProgressDto, SyncState};
-
-    #[test]
-    fn progress_round_trips_through_text() {
-        let p = SyncProgressDto {
-            run_id: 3,
-            state: SyncState::Failed,
-            total: 25_001,
-            pages_done: 2,
-            listed: 20_000,
-            detailed: 900,
-            unsubscribed: 0,
-            percent: 41,
-            rate_per_s: 1200,
-            eta_s: Some(20),
-            error: Some("WeChat error 40125: invalid appsecret | rid".into()),
-            started_at_ms: 1,
-            finished_at_ms: None,
-        };
-        // A state nobody knows is no progress at all.
-        let unknown = p.encode().replacen("|failed|", "|finished|", 1);
-        assert_eq!(SyncProgressDto::decode(&unknown), None);
-        assert_eq!(SyncProgressDto::decode(&p.encode()), Some(p));
-        assert_eq!(SyncProgressDto::decode("garbage"), None);
-    }
 }
 
 /// Whether a `wxpush serve` process is alive, as the settings page shows it.

@@ -4,8 +4,9 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::dto::{DashboardDto, FollowersPageDto, SyncProgressDto};
+use crate::dto::{DashboardDto, FollowersPageDto};
 use crate::error::AppError;
+use model::sync::SyncProgress;
 use model::FollowerFilter;
 
 /// Rows per page of the followers table.
@@ -100,7 +101,7 @@ pub async fn cancel_follower_sync() -> Result<(), AppError> {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncStatusDto {
     pub has_account: bool,
-    pub progress: Option<SyncProgressDto>,
+    pub progress: Option<SyncProgress>,
 }
 
 #[server(prefix = "/api", endpoint = "sync_status")]
@@ -178,14 +179,14 @@ pub mod ssr {
 
     use engine::accounts::{Account, AccountKind};
     use engine::followers::FollowerRow;
-    use model::SyncState;
     use tower_sessions::Session;
 
     use crate::accounts::SESSION_ACCOUNT;
     use crate::auth::ssr::internal;
-    use crate::dto::{format_time_ms, AccountBrief, FollowerDto, SyncProgressDto};
+    use crate::dto::{format_time_ms, AccountBrief, FollowerDto};
     use crate::error::AppError;
     use crate::state::AppState;
+    use model::sync::SyncProgress;
 
     /// The Official Account this session works on: the one chosen in the switcher, else the first.
     pub async fn current_oa(state: &AppState) -> Result<Option<Account>, AppError> {
@@ -250,41 +251,11 @@ pub mod ssr {
     pub async fn progress(
         state: &AppState,
         account_id: i64,
-    ) -> Result<Option<SyncProgressDto>, AppError> {
-        let p = state
+    ) -> Result<Option<SyncProgress>, AppError> {
+        state
             .engine
             .sync_progress(account_id)
             .await
-            .map_err(internal)?;
-        Ok(p.map(|p| {
-            let total = p.total.max(0);
-            let percent = match p.state {
-                SyncState::Done => 100,
-                _ if total == 0 => 0,
-                _ => ((p.listed + p.detailed) * 100 / (2 * total)).clamp(0, 99),
-            };
-            let elapsed_s = ((p.updated_at_ms - p.started_at_ms) / 1000).max(1);
-            let rate = (p.listed + p.detailed) / 2 / elapsed_s;
-            let eta_s = p
-                .state
-                .is_active()
-                .then(|| (2 * total - p.listed - p.detailed).max(0) / 2)
-                .and_then(|left| (rate > 0).then(|| left / rate));
-            SyncProgressDto {
-                run_id: p.run_id,
-                state: p.state,
-                total,
-                pages_done: p.pages_done,
-                listed: p.listed,
-                detailed: p.detailed,
-                unsubscribed: p.unsubscribed,
-                percent,
-                rate_per_s: rate,
-                eta_s,
-                error: p.error,
-                started_at_ms: p.started_at_ms,
-                finished_at_ms: p.finished_at_ms,
-            }
-        }))
+            .map_err(internal)
     }
 }

@@ -17,7 +17,7 @@ use app::state::AppState;
 /// How often a running sync's progress is sent.
 const TICK: Duration = Duration::from_millis(400);
 
-/// `GET /events/sync`: one `data:` line per tick (see `SyncProgressDto::encode`); the stream ends
+/// `GET /events/sync`: one `data:` line per tick (see `SyncProgress::encode`); the stream ends
 /// after the sync does.
 pub async fn sync_events(State(state): State<AppState>, session: Session) -> Response {
     if !matches!(current_staff(&state, &session).await, Ok(Some(_))) {
@@ -36,7 +36,7 @@ pub async fn sync_events(State(state): State<AppState>, session: Session) -> Res
                 tokio::time::sleep(TICK).await;
             }
             let p = progress(&state, id).await.ok().flatten();
-            let ended = p.as_ref().is_none_or(|p| !p.running());
+            let ended = p.as_ref().is_none_or(|p| p.is_finished());
             let event = Event::default().data(p.map(|p| p.encode()).unwrap_or_default());
             Some((Ok::<_, Infallible>(event), (state, id, false, ended)))
         },

@@ -2,17 +2,18 @@
 
 use leptos::prelude::*;
 
-use crate::dto::{format_time_ms, thousands, SyncProgressDto};
+use crate::dto::{format_time_ms, thousands};
 use crate::followers::{CancelFollowerSync, StartFollowerSync};
 use crate::i18n::{tr, use_lang, Lang};
+use model::sync::SyncProgress;
 
 /// The panel, from what the page loaded (`base`) and the live stream since; `finished` is bumped
 /// whenever a sync ends, so pages can reload their data. The page makes the actions and the
 /// resource at its top: nothing in here takes a hydration number.
 #[component]
 pub fn SyncPanel(
-    base: Option<SyncProgressDto>,
-    live: RwSignal<Option<SyncProgressDto>>,
+    base: Option<SyncProgress>,
+    live: RwSignal<Option<SyncProgress>>,
     start: ServerAction<StartFollowerSync>,
     cancel: ServerAction<CancelFollowerSync>,
     finished: RwSignal<u32>,
@@ -27,7 +28,7 @@ pub fn SyncPanel(
     });
     let listening = RwSignal::new(false);
     Effect::new(move |_| {
-        let running = shown.get().is_some_and(|p| p.running());
+        let running = shown.get().is_some_and(|p| !p.is_finished());
         if running && !listening.get_untracked() {
             listening.set(true);
             listen(live, listening, finished);
@@ -40,7 +41,7 @@ pub fn SyncPanel(
             .and_then(Result::err)
             .map(|e| view! { <p class="form-error" role="alert">{e.message(lang.get())}</p> })
     };
-    let running = Memo::new(move |_| shown.get().is_some_and(|p| p.running()));
+    let running = Memo::new(move |_| shown.get().is_some_and(|p| !p.is_finished()));
 
     view! {
         <section class="card sync-panel" aria-labelledby="sync-heading">
@@ -67,17 +68,17 @@ pub fn SyncPanel(
 }
 
 #[component]
-fn ProgressView(p: SyncProgressDto, lang: Lang) -> impl IntoView {
+fn ProgressView(p: SyncProgress, lang: Lang) -> impl IntoView {
     let state = p.state.label(lang);
-    let eta = p.eta_s.map(|s| match lang {
+    let eta = p.eta_s().map(|s| match lang {
         Lang::Zh => format!("预计剩余 {s} 秒"),
         Lang::En => format!("about {s} s left"),
     });
     let finished = p.finished_at_ms.map(format_time_ms);
     view! {
         <div class="progress-line">
-            <progress max="100" value=p.percent aria-label=lang.pick("同步进度", "Sync progress")></progress>
-            <span class="percent">{format!("{}%", p.percent)}</span>
+            <progress max="100" value=p.percent() aria-label=lang.pick("同步进度", "Sync progress")></progress>
+            <span class="percent">{format!("{}%", p.percent())}</span>
             <span class=format!("sync-state state-{}", p.state.as_str()) role="status">{state}</span>
         </div>
         <dl class="facts sync-facts">
@@ -90,7 +91,7 @@ fn ProgressView(p: SyncProgressDto, lang: Lang) -> impl IntoView {
             <dt>{lang.pick("已获取详情", "Detailed")}</dt>
             <dd>{thousands(p.detailed)}</dd>
             <dt>{lang.pick("速率", "Rate")}</dt>
-            <dd>{format!("{} {}", thousands(p.rate_per_s), lang.pick("人/秒", "followers/s"))} {eta.map(|e| format!(" · {e}"))}</dd>
+            <dd>{format!("{} {}", thousands(p.rate_per_s()), lang.pick("人/秒", "followers/s"))} {eta.map(|e| format!(" · {e}"))}</dd>
             {(p.unsubscribed > 0).then(|| view! {
                 <dt>{lang.pick("本次标记为取消关注", "Marked unsubscribed")}</dt>
                 <dd>{thousands(p.unsubscribed)}</dd>
@@ -107,7 +108,7 @@ fn ProgressView(p: SyncProgressDto, lang: Lang) -> impl IntoView {
 /// Follows `/events/sync` until the sync ends; then closes the stream and bumps `finished`.
 #[cfg(feature = "hydrate")]
 fn listen(
-    live: RwSignal<Option<SyncProgressDto>>,
+    live: RwSignal<Option<SyncProgress>>,
     listening: RwSignal<bool>,
     finished: RwSignal<u32>,
 ) {
@@ -121,14 +122,10 @@ fn listen(
     let handle = source.clone();
     let on_message =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-            let Some(p) = ev
-                .data()
-                .as_string()
-                .and_then(|t| SyncProgressDto::decode(&t))
-            else {
+            let Some(p) = ev.data().as_string().and_then(|t| SyncProgress::decode(&t)) else {
                 return;
             };
-            let done = !p.running();
+            let done = p.is_finished();
             live.set(Some(p));
             if done {
                 handle.close();
@@ -141,4 +138,4 @@ fn listen(
 }
 
 #[cfg(not(feature = "hydrate"))]
-fn listen(_: RwSignal<Option<SyncProgressDto>>, _: RwSignal<bool>, _: RwSignal<u32>) {}
+fn listen(_: RwSignal<Option<SyncProgress>>, _: RwSignal<bool>, _: RwSignal<u32>) {}

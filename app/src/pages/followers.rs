@@ -6,12 +6,13 @@ use leptos_router::hooks::use_query_map;
 
 use crate::components::empty_state::EmptyState;
 use crate::components::sync_panel::SyncPanel;
-use crate::dto::{FollowersPageDto, SyncProgressDto};
+use crate::dto::FollowersPageDto;
 use crate::error::AppError;
 use crate::followers::{list_followers, sync_status, CancelFollowerSync, StartFollowerSync};
 use crate::i18n::{tr, use_lang};
 use crate::url::query_string;
 use model::recipients::{tri_code, FollowerFilter};
+use model::sync::SyncProgress;
 
 /// The page's filter, read from its URL: a value that is not one of the choices is refused.
 pub fn filter_of_url(get: impl Fn(&str) -> Option<String>) -> Result<FollowerFilter, AppError> {
@@ -38,7 +39,7 @@ pub fn FollowersPage() -> impl IntoView {
         },
         |_| sync_status(),
     );
-    let live = RwSignal::new(None::<SyncProgressDto>);
+    let live = RwSignal::new(None::<SyncProgress>);
     let page = Resource::new(
         move || (filters.get(), after.get(), finished.get()),
         |(f, after, _)| async move { list_followers(f?, after).await },

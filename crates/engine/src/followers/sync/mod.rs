@@ -28,7 +28,6 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use serde::Serialize;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPool;
 use sqlx::Sqlite;
@@ -59,35 +58,7 @@ const RETRY_BACKOFF: [Duration; 3] = [
 /// The unfinished runs ([`SyncState::is_active`]), in SQL.
 const ACTIVE: &str = "state IN ('listing', 'detailing')";
 
-/// A sync run as the UI shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct SyncProgress {
-    pub run_id: i64,
-    pub state: SyncState,
-    /// Followers according to the last `user/get` page.
-    pub total: i64,
-    pub pages_done: i64,
-    /// Openids listed so far (`user/get`).
-    pub listed: i64,
-    /// Followers detailed so far (`batchget`).
-    pub detailed: i64,
-    /// Followers no longer listed, marked as unsubscribed when the run finished.
-    pub unsubscribed: i64,
-    /// Why the run failed, in words.
-    pub error: Option<String>,
-    /// Someone asked to cancel; the runner stops at its next commit.
-    pub cancel_requested: bool,
-    pub started_at_ms: i64,
-    pub updated_at_ms: i64,
-    pub finished_at_ms: Option<i64>,
-}
-
-impl SyncProgress {
-    /// `done`, `failed` or `cancelled`.
-    pub fn is_finished(&self) -> bool {
-        !self.state.is_active()
-    }
-}
+pub use model::sync::SyncProgress;
 
 #[derive(sqlx::FromRow)]
 struct RunRow {
