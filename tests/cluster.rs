@@ -314,7 +314,7 @@ async fn listed_instances(client: &reqwest::Client, server: &Server) -> Vec<serd
 fn instance_at<'a>(list: &'a [serde_json::Value], server: &Server) -> &'a serde_json::Value {
     let addr = server.base.trim_start_matches("http://");
     list.iter()
-        .find(|i| i["listen_addr"] == addr)
+        .find(|i| i["instance"]["listen_addr"] == addr)
         .unwrap_or_else(|| panic!("no process listed at {addr}: {list:?}"))
 }
 
@@ -331,20 +331,26 @@ async fn admins_see_the_processes_and_which_stopped(db: TestDb) {
         let list = listed_instances(&client, me).await;
         assert_eq!(list.len(), 2, "{list:?}");
         let (mine, theirs) = (instance_at(&list, me), instance_at(&list, other));
-        assert_eq!(mine["status"], "Alive");
-        assert_eq!(theirs["status"], "Alive");
-        assert_ne!(mine["pid"], theirs["pid"]);
-        assert_ne!(mine["id"], theirs["id"]);
+        assert_eq!(mine["instance"]["state"], "Alive");
+        assert_eq!(theirs["instance"]["state"], "Alive");
+        assert_ne!(mine["instance"]["pid"], theirs["instance"]["pid"]);
+        assert_ne!(mine["instance"]["id"], theirs["instance"]["id"]);
         assert_eq!(mine["this_process"], true);
         assert_eq!(theirs["this_process"], false);
-        assert_eq!(mine["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(mine["instance"]["version"], env!("CARGO_PKG_VERSION"));
     }
     assert_eq!(metric(&b, r#"wxpush_instances{state="alive"}"#).await, 2.0);
 
     // The settings page shows them to admins, not to operators.
     let list = listed_instances(&client, &a).await;
-    let id_a = instance_at(&list, &a)["id"].as_str().unwrap().to_owned();
-    let id_b = instance_at(&list, &b)["id"].as_str().unwrap().to_owned();
+    let id_a = instance_at(&list, &a)["instance"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id_b = instance_at(&list, &b)["instance"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let html = common::page_text(&client, &b, "/settings").await;
     assert!(html.contains("processes-heading") && html.contains(&id_a) && html.contains(&id_b));
     let operator = b.client();
@@ -366,10 +372,10 @@ async fn admins_see_the_processes_and_which_stopped(db: TestDb) {
     let list = listed_instances(&client, &b).await;
     let stopped = list
         .iter()
-        .find(|i| i["id"] == id_a.as_str())
+        .find(|i| i["instance"]["id"] == id_a.as_str())
         .unwrap_or_else(|| panic!("{a_addr} no longer listed: {list:?}"));
-    assert_eq!(stopped["status"], "Stopped", "{list:?}");
-    assert_eq!(instance_at(&list, &b)["status"], "Alive");
+    assert_eq!(stopped["instance"]["state"], "Stopped", "{list:?}");
+    assert_eq!(instance_at(&list, &b)["instance"]["state"], "Alive");
     assert_eq!(metric(&b, r#"wxpush_instances{state="alive"}"#).await, 1.0);
     assert_eq!(metric(&b, r#"wxpush_instances{state="gone"}"#).await, 1.0);
 }
@@ -404,7 +410,7 @@ async fn a_process_stopped_cleanly_hands_its_recipients_back_at_once(db: TestDb)
         .unwrap()
         .clone();
     assert_eq!(
-        stopped["sending"], 0,
+        stopped["instance"]["sending"], 0,
         "the stopped process holds no recipient: {stopped}"
     );
     wait_for("the other process to finish the job", 120, async || {

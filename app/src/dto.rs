@@ -254,46 +254,10 @@ pub struct TemplateCreditsDto {
     pub refused_users: i64,
 }
 
-/// Whether a `wxpush serve` process is alive, as the settings page shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum InstanceStatus {
-    /// A heartbeat within the last 30 seconds.
-    Alive,
-    /// Stopped cleanly (SIGTERM or Ctrl-C).
-    Stopped,
-    /// No heartbeat for 30 seconds and no word of a stop: killed, crashed, hung or cut off.
-    Lost,
-}
-
-impl InstanceStatus {
-    pub fn label(self, lang: Lang) -> &'static str {
-        match self {
-            InstanceStatus::Alive => lang.pick("运行中", "Running"),
-            InstanceStatus::Stopped => lang.pick("已停止", "Stopped"),
-            InstanceStatus::Lost => lang.pick("已停止（无心跳）", "Stopped (no heartbeat)"),
-        }
-    }
-}
-
 /// A process of the deployment (admins' settings page), with what it holds under lease now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceDto {
-    /// The id it writes into leases (its dispatchers' are `<id>-<n>`).
-    pub id: String,
-    pub hostname: String,
-    pub pid: i64,
-    pub version: String,
-    pub listen_addr: String,
-    pub started_ms: i64,
-    /// Its last heartbeat (or its stop).
-    pub seen_ms: i64,
-    pub status: InstanceStatus,
-    /// Send-job recipients it is sending (claimed under its lease).
-    pub sending: i64,
-    /// Follower syncs it runs.
-    pub syncs: i64,
-    /// Access-token refreshes it is making.
-    pub token_refreshes: i64,
+    pub instance: model::instance::Instance,
     /// The process that answered this request.
     pub this_process: bool,
 }

@@ -6,12 +6,13 @@ use leptos::prelude::*;
 use crate::accounts::{list_accounts, CreateAccount, DeleteAccount, TestAccountConnection};
 use crate::components::account_form::AccountFormView;
 use crate::components::mp_keys::{KeyTarget, MpTools};
-use crate::dto::{format_time_ms, AccountDto, InstanceDto, InstanceStatus, Role, SessionInfo};
+use crate::dto::{format_time_ms, AccountDto, InstanceDto, Role, SessionInfo};
 use crate::error::AppError;
 use crate::i18n::{tr, use_lang};
 use crate::instances::list_instances;
 use crate::mp::{list_mp_api_keys, CreateMpApiKey, RevokeMpApiKey};
 use crate::staff::ChangeMyPassword;
+use model::instance::InstanceState;
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
@@ -430,8 +431,10 @@ fn InstancesTable(instances: Vec<InstanceDto>) -> impl IntoView {
 #[component]
 fn InstanceRow(instance: InstanceDto) -> impl IntoView {
     let lang = use_lang();
-    let status = instance.status;
-    let alive = status == InstanceStatus::Alive;
+    let this_process = instance.this_process;
+    let instance = instance.instance;
+    let status = instance.state;
+    let alive = status == InstanceState::Alive;
     let badge = if alive {
         "badge instance-alive"
     } else {
@@ -451,7 +454,7 @@ fn InstanceRow(instance: InstanceDto) -> impl IntoView {
         <tr class:row-disabled=!alive>
             <th scope="row">
                 <code>{instance.id}</code>
-                {instance.this_process.then(|| view! { <span class="badge kind">{tr("本进程", "This process")}</span> })}
+                {this_process.then(|| view! { <span class="badge kind">{tr("本进程", "This process")}</span> })}
             </th>
             <td>{host}<div class="muted">"PID " {instance.pid}</div></td>
             <td><code>{instance.listen_addr}</code></td>

@@ -3,8 +3,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::{now_ms, on_db, Engine, Result};
 
 /// How often a process writes that it is alive.
@@ -55,45 +53,7 @@ pub fn hostname() -> String {
         .unwrap_or_default()
 }
 
-/// Whether a process is alive, as far as the database can tell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum InstanceState {
-    /// It heartbeat within [`ALIVE_WITHIN_MS`].
-    Alive,
-    /// It stopped cleanly (SIGTERM or Ctrl-C) and said so.
-    Stopped,
-    /// Its heartbeat stopped without a word: killed, crashed, hung or cut off from the database.
-    Lost,
-}
-
-/// A process of the deployment seen within the last day, with what it holds now.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Instance {
-    /// The id it writes into leases; its dispatchers lease rows as `<id>-<n>`.
-    pub id: String,
-    pub hostname: String,
-    pub pid: i64,
-    pub version: String,
-    pub listen_addr: String,
-    pub started_ms: i64,
-    /// Its last heartbeat.
-    pub seen_ms: i64,
-    pub stopped_ms: Option<i64>,
-    pub state: InstanceState,
-    /// Send-job recipients in state `sending` under its dispatchers' lease (rows a gone process
-    /// left are counted until another process takes them over).
-    pub sending: i64,
-    /// Follower syncs whose lease it holds now.
-    pub syncs: i64,
-    /// Access-token refreshes whose lease it holds now.
-    pub token_refreshes: i64,
-}
-
-impl Instance {
-    pub fn is_alive(&self) -> bool {
-        self.state == InstanceState::Alive
-    }
-}
+pub use model::instance::{Instance, InstanceState};
 
 /// The instance id in a lease owner: the id itself (token and sync leases) or `<id>-<n>`
 /// (dispatchers). Instance ids are hex, so the first `-` ends them.

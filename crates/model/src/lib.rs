@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod instance;
 pub mod job;
 pub mod lang;
 pub mod number;
