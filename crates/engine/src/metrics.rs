@@ -16,7 +16,7 @@ use wechat::api::{Observer, Outcome};
 
 use crate::followers::sync::SyncProgress;
 use crate::jobs::queue::RowResult;
-use crate::jobs::{RecipientState, RowChannel};
+use crate::jobs::{JobState, RecipientState, RowChannel};
 use crate::{on_db, Engine, Result};
 
 /// The `Content-Type` of [`Engine::render_metrics`]'s text.
@@ -29,9 +29,6 @@ const LATENCY_BUCKETS: [f64; 12] = [
 
 /// The `errcode` label of an attempt that got no errcode (timeout, lost connection, HTTP error).
 pub const NO_ERRCODE: &str = "none";
-
-/// Job states, reported even when no job is in them (a series that vanishes reads as "no data").
-const JOB_STATES: [&str; 4] = ["running", "paused", "cancelled", "done"];
 
 #[derive(Debug, Default)]
 struct Histogram {
@@ -393,8 +390,11 @@ impl Engine {
                 .fetch_all(pool)
                 .await
         })?;
-        let mut jobs: BTreeMap<String, i64> =
-            JOB_STATES.iter().map(|s| ((*s).to_owned(), 0)).collect();
+        // Every state, even with no job in it (a series that vanishes reads as "no data").
+        let mut jobs: BTreeMap<String, i64> = JobState::ALL
+            .iter()
+            .map(|s| (s.as_str().to_owned(), 0))
+            .collect();
         jobs.extend(by_state);
         let refreshes: Vec<(String, i64)> = on_db!(self.db(), |pool| {
             sqlx::query_as(

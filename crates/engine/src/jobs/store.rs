@@ -9,7 +9,9 @@ use crate::audit::{Actor, RecordAudit};
 use crate::{now_ms, on_db, Engine, Error, Result};
 
 use super::plan::Planned;
-use super::{Channel, Job, JobMpMessage, JobState, NewJob, PauseReason, RecipientSource};
+use super::{
+    Channel, Job, JobMpMessage, JobState, NewJob, PauseReason, RecipientSource, RecipientState,
+};
 
 /// Recipient rows per INSERT (8 bound values each).
 const INSERT_CHUNK: usize = 2_000;
@@ -250,9 +252,9 @@ impl Engine {
                             .push_bind(&row.unionid)
                             .push_bind(row.channel.as_str())
                             .push_bind(if row.skip.is_some() {
-                                "skipped"
+                                RecipientState::Skipped.as_str()
                             } else {
-                                "pending"
+                                RecipientState::Pending.as_str()
                             })
                             .push_bind(row.skip.map(|r| r.as_str()))
                             .push_bind(now);

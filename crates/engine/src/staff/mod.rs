@@ -248,7 +248,7 @@ impl Engine {
                     .bind(id)
                     .fetch_one(&mut *tx)
                     .await?;
-                    if from == "admin" && !disabled && others == 0 {
+                    if Role::parse(&from) == Some(Role::Admin) && !disabled && others == 0 {
                         Err(StaffRefusal::LastActiveAdmin)
                     } else {
                         sqlx::query("UPDATE staff SET role = $1, updated_at_ms = $2 WHERE id = $3")
@@ -311,7 +311,7 @@ impl Engine {
                     .bind(id)
                     .fetch_one(&mut *tx)
                     .await?;
-                    if disabled && role == "admin" && others == 0 {
+                    if disabled && Role::parse(&role) == Some(Role::Admin) && others == 0 {
                         Err(StaffRefusal::LastActiveAdmin)
                     } else {
                         sqlx::query(
