@@ -167,7 +167,7 @@ async fn staff_admin_and_audit_over_http(db: TestDb) {
     assert_eq!(r.status(), StatusCode::OK);
     let added: serde_json::Value = r.json().await.unwrap();
     let new_id = added["id"].as_i64().unwrap();
-    assert_eq!(added["role"], "Operator");
+    assert_eq!(added["role"], "operator");
     let dup = call(
         &admin,
         &server,
