@@ -28,14 +28,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !login.status().is_success() {
         return Err(format!("login failed: {}", login.status()).into());
     }
-    let empty_filter = [
-        ("search", ""),
-        ("subscribed", ""),
-        ("unionid", ""),
-        ("matched", ""),
-        ("tag", ""),
-        ("after", ""),
-    ];
+    // No filter: every follower (the page's first load).
+    let empty_filter = [("filter[search]", ""), ("after", "")];
     for (name, endpoint, form) in [
         ("dashboard", "dashboard", &[][..]),
         ("followers_page", "list_followers", &empty_filter[..]),
