@@ -23,18 +23,17 @@ pub async fn list_followers(
     let Some(account) = ssr::current_oa(&state).await? else {
         return Ok(FollowersPageDto::default());
     };
-    let q = filter.normalized();
     let after = (!after.is_empty()).then_some(after.as_str());
     let mut rows = state
         .engine
-        .followers_page(account.id, &q, after, PAGE_SIZE + 1)
+        .followers_page(account.id, &filter, after, PAGE_SIZE + 1)
         .await
         .map_err(internal)?;
     let has_more = rows.len() as i64 > PAGE_SIZE;
     rows.truncate(PAGE_SIZE as usize);
     let total = state
         .engine
-        .count_followers(account.id, &q)
+        .count_followers(account.id, &filter)
         .await
         .map_err(internal)?;
     Ok(FollowersPageDto {
@@ -56,10 +55,9 @@ pub async fn count_followers(filter: FollowerFilter) -> Result<i64, AppError> {
     let Some(account) = ssr::current_oa(&state).await? else {
         return Ok(0);
     };
-    let q = filter.normalized();
     state
         .engine
-        .count_followers(account.id, &q)
+        .count_followers(account.id, &filter)
         .await
         .map_err(internal)
 }

@@ -127,7 +127,6 @@ pub async fn plan_job(
     let Some(account) = current_oa(&state).await? else {
         return fail(AppError::NotFound);
     };
-    let source = ssr::source(source);
     let plan = state
         .engine
         .plan_job(
@@ -168,7 +167,7 @@ pub async fn create_job(
         channel,
         preset_id: (preset_id > 0).then_some(preset_id),
         mp_preset_id: (mp_preset_id > 0).then_some(mp_preset_id),
-        source: ssr::source(source),
+        source,
         rate_limit,
     };
     let actor = actor(&staff, &state);
@@ -313,21 +312,12 @@ pub async fn control_job(id: i64, action: model::JobAction) -> Result<(), AppErr
 pub mod ssr {
     //! Mapping jobs to what the browser sees, and the request's arguments to engine types.
 
-    use engine::jobs::{Job, JobProgress, RecipientFilter, RecipientSource, RecipientState};
+    use engine::jobs::{Job, JobProgress, RecipientFilter, RecipientState};
 
     use super::{ErrcodeDto, JobDto, ProgressDto};
     use crate::auth::ssr::{fail, internal};
     use crate::error::AppError;
     use crate::state::AppState;
-
-    /// The source as the engine takes it: a filter's search text trimmed and cut as the
-    /// followers page does.
-    pub fn source(source: RecipientSource) -> RecipientSource {
-        match source {
-            RecipientSource::Filter(f) => RecipientSource::Filter(f.normalized()),
-            other => other,
-        }
-    }
 
     /// Refuses a job of another Official Account than the session's.
     pub async fn own_job(state: &AppState, id: i64) -> Result<Job, AppError> {

@@ -68,10 +68,16 @@ macro_rules! push_filters {
         let qb = $qb;
         let q: &FollowerFilter = $q;
         qb.push(" WHERE f.account_id = ").push_bind($account);
-        let search = q.search.trim();
+        // The engine cuts the search text as the page does (however the filter arrived).
+        let search: String = q
+            .search
+            .trim()
+            .chars()
+            .take(model::recipients::SEARCH_MAX)
+            .collect();
         if !search.is_empty() {
-            qb.push(" AND (f.openid = ").push_bind(search.to_owned());
-            qb.push(" OR f.unionid = ").push_bind(search.to_owned());
+            qb.push(" AND (f.openid = ").push_bind(search.clone());
+            qb.push(" OR f.unionid = ").push_bind(search.clone());
             qb.push(" OR f.remark LIKE ")
                 .push_bind(format!("%{}%", search.replace(['%', '_'], "")));
             qb.push(")");
