@@ -7,7 +7,7 @@ use std::time::Duration;
 mod common;
 
 use common::{import_mp_users, linked_mp, oa_account, sim_account, start_sim};
-use engine::accounts::{Account, AccountKind, Secret};
+use engine::accounts::{Account, AccountKind, NewAccount, Secret};
 use engine::audit::Actor;
 use engine::followers::stats::FollowerStats;
 use engine::followers::sync::{SyncProgress, SyncState};
@@ -604,6 +604,97 @@ async fn follow_events_are_idempotent(db: TestDb) {
     assert!(matches!(err, Error::Refused(_)));
 }
 on_both_databases!(follow_events_are_idempotent);
+
+/// The dashboard reads the Mini Program figures from the cached counts: logins, imports and a
+/// new link keep them equal to a count from scratch.
+async fn mp_figures_follow_logins_imports_and_links(db: TestDb) {
+    let sim = start_sim(followers(1_000)).await;
+    let engine = Engine::open(&db.url).await.unwrap();
+    let oa = oa_account(&engine, &sim).await;
+    let mp = linked_mp(&engine, &sim, &oa).await;
+    assert_eq!(sync(&engine, &oa).await.state, SyncState::Done);
+    let s = assert_stats_consistent(&engine, oa.id).await;
+    assert_eq!((s.mp_users, s.matched), (0, 0));
+
+    // An import of the first half, then of users 100..300 (100 of them known already).
+    let csv = |range: std::ops::Range<u32>| {
+        range
+            .filter_map(|i| {
+                let openid = sim.mp_openid(i)?;
+                Some(format!(
+                    "{openid},{}\n",
+                    sim.mp_unionid(i).unwrap_or_default()
+                ))
+            })
+            .collect::<String>()
+    };
+    engine
+        .import_mp_users_csv(&Actor::cli(), mp.id, &csv(0..200))
+        .await
+        .unwrap();
+    let s = assert_stats_consistent(&engine, oa.id).await;
+    assert_eq!(s.mp_users, 200);
+    assert!(s.matched > 0, "some imported users follow");
+    let report = engine
+        .import_mp_users_csv(&Actor::cli(), mp.id, &csv(100..300))
+        .await
+        .unwrap();
+    assert_eq!((report.inserted, report.updated), (100, 100));
+    let s = assert_stats_consistent(&engine, oa.id).await;
+    assert_eq!(s.mp_users, 300);
+
+    // Logins: a new user who follows (counted once, however often they log in), and a known one.
+    let new_follower = (300..sim.config().mp_users)
+        .find(|&j| sim.mp_follower(j).is_some_and(|i| sim.is_following(i)))
+        .expect("an MP user beyond the imports who follows");
+    for index in [new_follower, new_follower, 5] {
+        let code = sim.mint_code(index, false).unwrap();
+        engine.mp_login(&mp, &code).await.unwrap();
+    }
+    let s = assert_stats_consistent(&engine, oa.id).await;
+    assert_eq!(s.mp_users, 301);
+    let dashboard = engine.dashboard_counts(oa.id).await.unwrap();
+    assert_eq!(
+        (
+            dashboard.mp_users,
+            dashboard.matched,
+            dashboard.mp_not_following
+        ),
+        (s.mp_users, s.matched, s.mp_not_following)
+    );
+
+    // Another Mini Program linked to the OA takes the link: its users (none) count now.
+    let other = engine
+        .create_account(
+            &Actor::cli(),
+            NewAccount {
+                appid: "wx00000000000000f1".into(),
+                ..sim_account(&sim, AccountKind::Mp, "另一个小程序", Some(oa.id))
+            },
+        )
+        .await
+        .unwrap();
+    let s = assert_stats_consistent(&engine, oa.id).await;
+    assert_eq!((s.mp_users, s.matched), (0, 0));
+    engine
+        .import_mp_users_csv(&Actor::cli(), other.id, &csv(0..50))
+        .await
+        .unwrap();
+    let s = assert_stats_consistent(&engine, oa.id).await;
+    assert_eq!(s.mp_users, 50);
+    assert_eq!(engine.dashboard_counts(oa.id).await.unwrap().mp_users, 50);
+
+    // Deleting the linked Mini Program unlinks it: its users no longer count for the OA.
+    engine
+        .delete_account(&Actor::cli(), other.id)
+        .await
+        .unwrap();
+    let dashboard = engine.dashboard_counts(oa.id).await.unwrap();
+    assert_eq!((dashboard.mp_users, dashboard.matched), (0, 0));
+    assert!(!dashboard.has_linked_mp);
+    assert_stats_consistent(&engine, oa.id).await;
+}
+on_both_databases!(mp_figures_follow_logins_imports_and_links);
 
 /// Follow events are ordered by their CreateTime per follower: a late or replayed older event
 /// never overrides a newer state, and the counts follow only real changes.

@@ -235,8 +235,11 @@ impl Engine {
 
     /// Adds an account (and its token row); links it both ways when `linked_account_id` is set.
     pub async fn create_account(&self, actor: &Actor, new: NewAccount) -> Result<Account> {
+        // The partner's old partner loses its link.
+        let mut relinked = vec![new.linked_account_id];
         if let Some(other) = new.linked_account_id {
-            self.check_link_partner(new.kind, other).await?;
+            let partner = self.check_link_partner(new.kind, other).await?;
+            relinked.push(partner.linked_account_id);
         }
         let now = now_ms();
         let key = self.master_key();
@@ -310,10 +313,11 @@ impl Engine {
             work.await
         })?;
         drop(turn);
+        self.recount_linked(&relinked).await?;
         self.account(id).await?.ok_or(Error::NotFound)
     }
 
-    async fn check_link_partner(&self, kind: AccountKind, other: i64) -> Result<()> {
+    async fn check_link_partner(&self, kind: AccountKind, other: i64) -> Result<Account> {
         let partner = self
             .account(other)
             .await?
@@ -321,7 +325,7 @@ impl Engine {
         if partner.kind == kind {
             return Err(Error::refused("linked_account_id", Problem::LinkKinds));
         }
-        Ok(())
+        Ok(partner)
     }
 
     /// Applies `changes`; the audit log names the changed fields, never their values.
@@ -419,7 +423,7 @@ impl Engine {
     pub async fn delete_account(&self, actor: &Actor, id: i64) -> Result<()> {
         let current = self.account(id).await?.ok_or(Error::NotFound)?;
         let detail = serde_json::json!({ "kind": current.kind.as_str() });
-        let _turn = self.write_gate().await;
+        let turn = self.write_gate().await;
         on_db!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query("DELETE FROM wechat_tokens WHERE account_id = $1")
@@ -440,7 +444,8 @@ impl Engine {
                 .await?;
             tx.commit().await
         })?;
-        Ok(())
+        drop(turn);
+        self.recount_linked(&[current.linked_account_id]).await
     }
 }
 

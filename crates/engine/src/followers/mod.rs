@@ -58,6 +58,8 @@ struct StatsRow {
     with_unionid: i64,
     without_unionid_subscribed: i64,
     without_unionid_unsubscribed: i64,
+    matched: i64,
+    mp_users: i64,
     computed_at_ms: i64,
 }
 
@@ -175,30 +177,34 @@ impl Engine {
         Ok(n)
     }
 
-    /// Follower counts from the cached stats row (no table scan), Mini Program figures live
-    /// (they follow the much smaller MP user table and change with every MP login).
+    /// The cached counts row (no table scan). Before the first sync or follow event stores one,
+    /// the Mini Program figures are counted live.
     pub async fn dashboard_counts(&self, account_id: i64) -> Result<DashboardCounts> {
         let mp = self.linked_mp(account_id).await?;
         let stats = on_db!(self.db(), |pool| {
             sqlx::query_as::<_, StatsRow>(
-            "SELECT followers, subscribed, with_unionid, without_unionid_subscribed, \
-             without_unionid_unsubscribed, computed_at_ms FROM follower_stats WHERE account_id = $1"
-        )
-        .bind(account_id)
-        .fetch_optional(pool)
-        .await
+                "SELECT followers, subscribed, with_unionid, without_unionid_subscribed, \
+                 without_unionid_unsubscribed, matched, mp_users, computed_at_ms \
+                 FROM follower_stats WHERE account_id = $1",
+            )
+            .bind(account_id)
+            .fetch_optional(pool)
+            .await
         })?;
-        let (mp_users, matched): (i64, i64) = on_db!(self.db(), |pool| {
-            sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM followers f \
-             WHERE f.account_id = $1 AND f.unionid = m.unionid AND f.subscribed) THEN 1 ELSE 0 END), 0) \
-             FROM mp_users m WHERE m.account_id = $2"
-        )
-        .bind(account_id)
-        .bind(mp)
-        .fetch_one(pool)
-        .await
-        })?;
+        let (mp_users, matched): (i64, i64) = match &stats {
+            Some(s) => (s.mp_users, s.matched),
+            None => on_db!(self.db(), |pool| {
+                sqlx::query_as(
+                    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM followers f \
+                     WHERE f.account_id = $1 AND f.unionid = m.unionid AND f.subscribed) \
+                     THEN 1 ELSE 0 END), 0) FROM mp_users m WHERE m.account_id = $2",
+                )
+                .bind(account_id)
+                .bind(mp)
+                .fetch_one(pool)
+                .await
+            })?,
+        };
         let mut out = DashboardCounts {
             mp_users,
             matched,

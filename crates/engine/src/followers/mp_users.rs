@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::accounts::{Account, AccountKind};
 use crate::audit::{Actor, RecordAudit};
 use crate::db::BeginWrite;
+use crate::followers::stats::MpCounts;
 use crate::{now_ms, on_db, Engine, Error, Result};
 use model::Problem;
 
@@ -427,14 +428,37 @@ impl Engine {
              ON CONFLICT (account_id, openid) DO UPDATE SET \
              unionid = COALESCE(excluded.unionid, mp_users.unionid), source = 'login', \
              last_login_ms = excluded.last_login_ms";
-        on_db!(self.db(), |pool| sqlx::query(upsert)
+        let openids = [login.openid.as_str()];
+        let _turn = self.write_gate().await;
+        on_db!(self.db(), |pool| {
+            // It reads before it writes (see `BeginWrite`).
+            let mut tx = pool.begin_write().await?;
+            let known: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM mp_users WHERE account_id = $1 AND openid = $2",
+            )
             .bind(account.id)
             .bind(&login.openid)
-            .bind(&login.unionid)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+            .fetch_one(&mut *tx)
+            .await?;
+            let oa = account.linked_account_id;
+            let before = match oa {
+                Some(oa) => tx.matched_among(oa, account.id, &openids).await?,
+                None => 0,
+            };
+            sqlx::query(upsert)
+                .bind(account.id)
+                .bind(&login.openid)
+                .bind(&login.unionid)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            if let Some(oa) = oa {
+                let after = tx.matched_among(oa, account.id, &openids).await?;
+                tx.move_mp_counts(oa, 1 - known.min(1), after - before)
+                    .await?;
+            }
+            tx.commit().await
+        })?;
         Ok(login)
     }
 
@@ -496,7 +520,13 @@ impl Engine {
         on_db!(self.db(), |pool| {
             // It reads before it writes (see `BeginWrite`).
             let mut tx = pool.begin_write().await?;
+            let oa = account.linked_account_id;
             for batch in rows.chunks(IMPORT_BATCH) {
+                let openids: Vec<&str> = batch.iter().map(|r| r.openid.as_str()).collect();
+                let before = match oa {
+                    Some(oa) => tx.matched_among(oa, account.id, &openids).await?,
+                    None => 0,
+                };
                 let (select, insert) = import_batch_sql(batch.len());
                 let mut count = sqlx::query_scalar(&select).bind(account_id);
                 for row in batch {
@@ -509,8 +539,14 @@ impl Engine {
                 }
                 upsert.execute(&mut *tx).await?;
                 let existing = existing.max(0) as u64;
+                let inserted = batch.len() as u64 - existing;
                 report.updated += existing;
-                report.inserted += batch.len() as u64 - existing;
+                report.inserted += inserted;
+                if let Some(oa) = oa {
+                    let after = tx.matched_among(oa, account.id, &openids).await?;
+                    tx.move_mp_counts(oa, inserted as i64, after - before)
+                        .await?;
+                }
             }
             let detail = serde_json::json!({
                 "first_line": first_line,

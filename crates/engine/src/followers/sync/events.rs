@@ -94,12 +94,19 @@ impl Engine {
                 }
             };
             if let Some([f, s, u, m, wos, wou]) = delta {
+                // A first row starts from the Mini Program's users (the login and import
+                // paths keep them current from then on), none matched: before a first sync
+                // finishes, and recounts everything, only event rows are known. (`WHERE TRUE`:
+                // SQLite reads `ON` after a bare `SELECT … FROM` as a join constraint.)
                 sqlx::query(
-                    "INSERT INTO follower_stats (account_id, computed_at_ms) VALUES ($1, $2) \
-                     ON CONFLICT (account_id) DO NOTHING",
+                    "INSERT INTO follower_stats (account_id, computed_at_ms, mp_users, \
+                     mp_not_following) SELECT $1, $2, n, n FROM \
+                     (SELECT COUNT(*) AS n FROM mp_users WHERE account_id = $3) AS m \
+                     WHERE TRUE ON CONFLICT (account_id) DO NOTHING",
                 )
                 .bind(account_id)
                 .bind(now)
+                .bind(linked)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
