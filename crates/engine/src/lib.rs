@@ -9,6 +9,7 @@ pub mod followers;
 pub mod instances;
 pub mod jobs;
 pub mod metrics;
+pub mod send_api;
 pub mod settings;
 pub mod staff;
 pub mod subscriptions;

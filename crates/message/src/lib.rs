@@ -8,7 +8,10 @@ pub mod links;
 pub mod payload;
 pub mod preset;
 pub mod preview;
-pub mod problem;
+/// What is wrong with a value (defined with the domain vocabulary).
+pub mod problem {
+    pub use model::value::ValueProblem as Problem;
+}
 pub mod rules;
 pub mod subscribe;
 

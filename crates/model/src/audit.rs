@@ -66,6 +66,8 @@ audit_actions! {
     AccountTestConnection = "account.test_connection", "测试连接", "Connection tested";
     MpApiKeyCreate = "mp_api_key.create", "创建小程序 API 密钥", "MP API key created";
     MpApiKeyRevoke = "mp_api_key.revoke", "吊销小程序 API 密钥", "MP API key revoked";
+    SendKeyCreate = "send_key.create", "创建发送接口密钥", "Send API key created";
+    SendKeyRevoke = "send_key.revoke", "吊销发送接口密钥", "Send API key revoked";
     MpUsersImport = "mp_users.import", "导入小程序用户", "MP users imported";
     TemplateSync = "template.sync", "同步模板", "Templates synced";
     TemplateSyncFailed = "template.sync_failed", "同步模板失败", "Template sync failed";
@@ -105,6 +107,7 @@ pub const AUDIT_GROUPS: &[(&str, &str, &str)] = &[
     ("profile", "个人设置（全部）", "Own settings (all)"),
     ("account", "微信账号（全部）", "WeChat accounts (all)"),
     ("mp_api_key", "小程序 API 密钥（全部）", "MP API keys (all)"),
+    ("send_key", "发送接口密钥（全部）", "Send API keys (all)"),
     ("mp_users", "小程序用户（全部）", "MP users (all)"),
     ("template", "模板同步（全部）", "Template syncs (all)"),
     ("preset", "预设（全部）", "Presets (all)"),

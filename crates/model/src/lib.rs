@@ -14,7 +14,9 @@ pub mod recipients;
 pub mod refusal;
 pub mod rules;
 pub mod staff;
+pub mod send_api;
 pub mod sync;
+pub mod value;
 pub mod wechat_message;
 
 pub use account::AccountKind;

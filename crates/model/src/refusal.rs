@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::job::{JobAction, JobState};
 use crate::number::thousands;
+use crate::value::ValueProblem;
 use crate::Lang;
 
 /// What is wrong with a field, independent of language.
@@ -68,6 +69,25 @@ pub enum Problem {
     LinkKinds,
     /// A subscribe result other than accept, reject, ban or filter.
     SubscribeStatus,
+    /// A message value, color or link that breaks its template's rules.
+    Value(ValueProblem),
+    /// A value for a keyword the template does not have.
+    NotATemplateField,
+    /// Nobody wxpush knows: neither a follower of the Official Account nor a user of its Mini
+    /// Program.
+    UnknownPerson,
+    /// The person does not follow the Official Account (a template message needs it).
+    NotFollowing,
+    /// A Mini Program user without a unionid: their Official Account openid cannot be found.
+    NoUnionid,
+    /// The person is not a user of the linked Mini Program (a subscribe message needs it).
+    NotAMpUser,
+    /// The person holds no subscription credit for the subscribe template.
+    NoSubscriptionCredit,
+    /// A send API key that may not use this preset.
+    PresetNotAllowed,
+    /// An idempotency key used before with a different request.
+    IdempotencyConflict,
 }
 
 impl Problem {
@@ -189,6 +209,37 @@ impl Problem {
                 "应为 accept、reject、ban 或 filter",
                 "must be accept, reject, ban or filter",
             ),
+            Problem::Value(v) => v.message(!zh),
+            Problem::NotATemplateField => {
+                pick("模板中没有这个关键词", "the template has no such keyword")
+            }
+            Problem::UnknownPerson => pick(
+                "找不到此人：既不是公众号的粉丝，也不是所关联小程序的用户",
+                "nobody known: neither a follower of the Official Account nor a user of its Mini Program",
+            ),
+            Problem::NotFollowing => pick(
+                "此人没有关注公众号，收不到模板消息",
+                "this person does not follow the Official Account: no template message can reach them",
+            ),
+            Problem::NoUnionid => pick(
+                "此小程序用户没有 unionid，找不到其公众号 openid",
+                "this Mini Program user has no unionid: their Official Account openid is unknown",
+            ),
+            Problem::NotAMpUser => pick(
+                "此人不是所关联小程序的用户，收不到订阅消息",
+                "this person is not a user of the linked Mini Program: no subscribe message can reach them",
+            ),
+            Problem::NoSubscriptionCredit => pick(
+                "此人没有该订阅消息的可用次数",
+                "this person holds no subscription for the subscribe template",
+            ),
+            Problem::PresetNotAllowed => {
+                pick("此密钥不能使用该预设", "this key may not use the preset")
+            }
+            Problem::IdempotencyConflict => pick(
+                "该幂等键已用于内容不同的请求",
+                "the idempotency key was used before with a different request",
+            ),
         }
     }
 }
@@ -216,11 +267,16 @@ impl Refusal {
         }
     }
 
-    /// "label: problem", in `lang`.
+    /// "label: problem", in `lang`. A path into a request (`values.thing1`, `to.unionid`) is
+    /// its own label.
     pub fn message(&self, lang: Lang) -> String {
+        let label = match self.field.split_once('.') {
+            Some(("values" | "to", _)) => self.field.as_str(),
+            _ => field_label(&self.field, lang),
+        };
         format!(
             "{}{}{}",
-            field_label(&self.field, lang),
+            label,
             lang.pick("：", ": "),
             self.problem.message(lang)
         )
@@ -274,6 +330,12 @@ pub fn field_label(field: &str, lang: Lang) -> &'static str {
         "csv" => lang.pick("CSV 文件", "CSV file"),
         "result" => lang.pick("订阅结果", "Subscribe result"),
         "lang" => lang.pick("语言", "Language"),
+        "to" => lang.pick("收件人", "Recipient"),
+        "values" => lang.pick("关键词的值", "Keyword values"),
+        "idempotency_key" => lang.pick("幂等键", "Idempotency key"),
+        "url" => lang.pick("跳转链接", "Link"),
+        "pagepath" => lang.pick("小程序页面", "Mini Program page"),
+        "key" => lang.pick("接口密钥", "API key"),
         _ => lang.pick("字段", "Field"),
     }
 }

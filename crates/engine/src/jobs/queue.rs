@@ -29,6 +29,8 @@ pub(crate) struct Claimed {
     pub uncertain_ms: Option<i64>,
     /// template | subscribe (see [`Claimed::row_channel`]).
     pub channel: String,
+    /// The row's own send body (an API message); `None`: the job's.
+    pub payload: Option<String>,
 }
 
 impl Claimed {
@@ -80,6 +82,8 @@ impl RowResult {
 /// subscribe/send body with its Mini Program.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub(crate) struct JobPayloads {
+    /// `batch`, or `api`: an account's API messages, each row with its own message.
+    pub kind: String,
     pub payload: String,
     pub mp_payload: Option<String>,
     pub mp_account_id: Option<i64>,
@@ -113,7 +117,7 @@ const SQLITE_CLAIM: &str = "UPDATE job_recipients SET state = 'sending', lease_o
      WHERE job_id = $4 AND state = 'pending' AND next_try_ms <= $3 \
      AND EXISTS (SELECT 1 FROM jobs WHERE id = $4 AND state = 'running') ORDER BY seq LIMIT $5)";
 const SQLITE_CLAIMED: &str = "SELECT COALESCE(json_group_array(json_array(seq, openid, attempts, \
-     uncertain_ms, channel)), '[]') FROM job_recipients INDEXED BY job_recipients_sending \
+     uncertain_ms, channel, payload)), '[]') FROM job_recipients INDEXED BY job_recipients_sending \
      WHERE job_id = $1 AND state = 'sending' AND lease_owner = $2 AND claimed_ms = $3";
 
 const PG_CLAIM: &str = "UPDATE job_recipients r SET state = 'sending', lease_owner = $1, \
@@ -123,7 +127,7 @@ const PG_CLAIM: &str = "UPDATE job_recipients r SET state = 'sending', lease_own
      AND next_try_ms <= $3 AND EXISTS (SELECT 1 FROM jobs WHERE id = $4 AND state = 'running') \
      ORDER BY seq LIMIT $5 FOR UPDATE SKIP LOCKED) c \
      WHERE r.job_id = $4 AND r.seq = c.seq \
-     RETURNING r.seq, r.openid, r.attempts, r.uncertain_ms, r.channel";
+     RETURNING r.seq, r.openid, r.attempts, r.uncertain_ms, r.channel, r.payload";
 
 /// A result applies to a row this worker still holds — or marks as sent a row somebody else
 /// gave up on (reaped to pending or unknown): the message did go out.
@@ -207,8 +211,9 @@ const RENEW: &str = "UPDATE job_recipients {sending} SET lease_until_ms = $1 \
 const ANY_OPEN: &str = "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM job_recipients {pending} \
      WHERE job_id = $1 AND state = 'pending') OR EXISTS (SELECT 1 FROM job_recipients {sending} \
      WHERE job_id = $1 AND state = 'sending') THEN 1 ELSE 0 END AS BIGINT)";
+/// An `api` job never finishes: it takes the account's next API message.
 const FINISH: &str = "UPDATE jobs SET state = 'done', finished_ms = $1, updated_ms = $1 \
-     WHERE id = $2 AND state = 'running' \
+     WHERE id = $2 AND state = 'running' AND kind = 'batch' \
      AND NOT EXISTS (SELECT 1 FROM job_recipients {pending} WHERE job_id = $2 AND state = 'pending') \
      AND NOT EXISTS (SELECT 1 FROM job_recipients {sending} WHERE job_id = $2 AND state = 'sending')";
 const ANY_PENDING: &str = "SELECT seq FROM job_recipients {pending} \
@@ -276,16 +281,18 @@ impl Engine {
                             .bind(now)
                             .fetch_one(pool)
                             .await?;
-                        let rows: Vec<(i64, String, i64, Option<i64>, String)> =
+                        type Row = (i64, String, i64, Option<i64>, String, Option<String>);
+                        let rows: Vec<Row> =
                             serde_json::from_str(&json)
                                 .map_err(|e| crate::Error::Internal(format!("claim: {e}")))?;
                         rows.into_iter()
-                            .map(|(seq, openid, attempts, uncertain_ms, channel)| Claimed {
+                            .map(|(seq, openid, attempts, uncertain_ms, channel, payload)| Claimed {
                                 seq,
                                 openid,
                                 attempts,
                                 uncertain_ms,
                                 channel,
+                                payload,
                             })
                             .collect()
                     }
@@ -552,7 +559,7 @@ impl Engine {
     /// The frozen messages of a job and where its subscribe messages go.
     pub(crate) async fn job_payloads(&self, job_id: i64) -> Result<Option<JobPayloads>> {
         Ok(on_db!(self.db(), |pool| sqlx::query_as::<_, JobPayloads>(
-            "SELECT payload, mp_payload, mp_account_id, mp_template_id FROM jobs WHERE id = $1"
+            "SELECT kind, payload, mp_payload, mp_account_id, mp_template_id FROM jobs WHERE id = $1"
         )
         .bind(job_id)
         .fetch_optional(pool)

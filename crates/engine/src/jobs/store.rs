@@ -337,9 +337,11 @@ impl Engine {
         Ok(row.map(JobRow::into_job))
     }
 
-    /// The account's jobs, newest first.
+    /// The account's send jobs, newest first (its API messages are not one of them).
     pub async fn jobs(&self, account_id: i64, limit: i64) -> Result<Vec<Job>> {
-        let sql = format!("{SELECT_JOB} WHERE account_id = $1 ORDER BY id DESC LIMIT $2");
+        let sql = format!(
+            "{SELECT_JOB} WHERE account_id = $1 AND kind = 'batch' ORDER BY id DESC LIMIT $2"
+        );
         let rows = on_db!(self.db(), |pool| sqlx::query_as::<_, JobRow>(&sql)
             .bind(account_id)
             .bind(limit.max(0))

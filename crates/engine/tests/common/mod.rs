@@ -3,6 +3,8 @@
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
+pub mod world;
+
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 

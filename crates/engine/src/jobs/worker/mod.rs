@@ -77,8 +77,11 @@ struct JobRun {
     job_id: i64,
     account: Account,
     rate: i64,
-    /// The OA template message (`None` for a subscribe-only job).
+    /// The OA template message (`None` for a subscribe-only job, and for API messages).
     message: Option<TemplateMessage>,
+    /// An account's API messages: each row has its own message, a message WeChat refuses
+    /// fails its row only, and the job never finishes.
+    per_row: bool,
     /// The OA's access token (empty without a template message).
     token: RwLock<String>,
     /// The subscribe side of channels subscribe and best.
@@ -97,8 +100,8 @@ struct JobRun {
 /// The Mini Program a job sends subscribe messages from.
 struct MpRun {
     account: Account,
-    template_id: String,
-    message: SubscribeMessage,
+    /// The job's subscribe message (`None` for API messages, whose rows hold theirs).
+    message: Option<SubscribeMessage>,
     token: RwLock<String>,
     limiter: Arc<Limiter>,
 }

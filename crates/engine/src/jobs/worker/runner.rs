@@ -61,6 +61,15 @@ impl Dispatcher {
                 )
                 .await;
             match claimed {
+                Ok((_, rows)) if rows.is_empty() && run.per_row => {
+                    // An account's API messages: the job stays open for the next one.
+                    run.control.set_drained(true);
+                    let wake = engine.jobs_shared().wake.notified();
+                    tokio::select! {
+                        _ = tokio::time::sleep(poll) => {}
+                        _ = wake => {}
+                    }
+                }
                 Ok((_, rows)) if rows.is_empty() => {
                     run.control.set_drained(true);
                     match engine.settle_job(run.job_id).await {
@@ -129,16 +138,36 @@ impl Dispatcher {
                 }
             }
         };
-        let token = match &message {
-            Some(_) => self.token_for(job.id, &account).await?,
-            None => String::new(),
+        let per_row = payloads.kind == "api";
+        let token = match (&message, per_row) {
+            (Some(_), _) | (None, true) => self.token_for(job.id, &account).await?,
+            (None, false) => String::new(),
         };
         let mp = match (
             payloads.mp_payload,
             payloads.mp_account_id,
             payloads.mp_template_id,
         ) {
-            (Some(body), mp_id, Some(template_id)) => {
+            // API messages: the Mini Program linked now, for the rows that are subscribe messages.
+            _ if per_row => match engine.linked_mini_program(&account).await {
+                Ok(Some(mp_account)) => {
+                    let token = match engine.access_token(&mp_account).await {
+                        Ok(t) => t,
+                        Err(e) => {
+                            tracing::warn!(job_id = job.id, error = %e, "no Mini Program token for API messages yet");
+                            String::new()
+                        }
+                    };
+                    Some(MpRun {
+                        limiter: engine.jobs_shared().limiter(mp_account.id),
+                        account: mp_account,
+                        message: None,
+                        token: RwLock::new(token),
+                    })
+                }
+                _ => None,
+            },
+            (Some(body), mp_id, Some(_)) => {
                 let mp_account = match mp_id {
                     Some(id) => engine.account(id).await.ok().flatten(),
                     None => None,
@@ -160,8 +189,7 @@ impl Dispatcher {
                 Some(MpRun {
                     limiter: engine.jobs_shared().limiter(mp_account.id),
                     account: mp_account,
-                    template_id,
-                    message,
+                    message: Some(message),
                     token: RwLock::new(token),
                 })
             }
@@ -173,6 +201,7 @@ impl Dispatcher {
             account,
             rate: job.rate_limit.max(1),
             message,
+            per_row,
             token: RwLock::new(token),
             mp,
             control,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use tokio::sync::oneshot;
-use wechat::api::{ApiError, ErrorClass};
+use wechat::api::{ApiError, ErrorClass, SubscribeMessage, TemplateMessage};
 
 use super::{lock, read_token, set_token, Dispatcher, JobRun, MAX_ATTEMPTS, QUEUED_BATCHES};
 use crate::jobs::queue::{Claimed, RowResult, UNKNOWN_NO_DEDUP, UNKNOWN_STALE};
@@ -136,10 +136,20 @@ impl Dispatcher {
             return result;
         }
         let outcome = if subscribe {
-            self.send_subscribe(run, row).await
+            match subscribe_message(run, row) {
+                Ok(message) => {
+                    let template_id = message.template_id.clone();
+                    (self.send_subscribe(run, message).await, template_id)
+                }
+                Err(e) => (Sent::Err(e), String::new()),
+            }
         } else {
-            self.send(run, row).await
+            match template_message(run, row) {
+                Ok(message) => (self.send(run, message).await, String::new()),
+                Err(e) => (Sent::Err(e), String::new()),
+            }
         };
+        let (outcome, template_id) = outcome;
         let now = now_ms();
         let err = match outcome {
             Sent::Ok(msgid) => {
@@ -153,7 +163,7 @@ impl Dispatcher {
                         .spend_credit(
                             mp.account.id,
                             &row.openid,
-                            &mp.template_id,
+                            &template_id,
                             msgid,
                             Some((run.job_id, row.seq)),
                         )
@@ -193,7 +203,7 @@ impl Dispatcher {
                 });
                 match e.code().map(|c| (c, ErrorClass::of_code(c))) {
                     // The same payload goes to everyone: the whole job would fail the same way.
-                    Some((code, _)) if JOB_WIDE_ERRORS.contains(&code) => {
+                    Some((code, _)) if JOB_WIDE_ERRORS.contains(&code) && !run.per_row => {
                         result.attempts_delta = -1;
                         if run.control.running() {
                             let _ = self
@@ -233,7 +243,7 @@ impl Dispatcher {
                                     .clear_credit(
                                         mp.account.id,
                                         &row.openid,
-                                        &mp.template_id,
+                                        &template_id,
                                         Some((run.job_id, row.seq)),
                                     )
                                     .await;
@@ -268,13 +278,7 @@ impl Dispatcher {
     }
 
     /// Sends with the runner's token; on a token error `with_token` refreshes once and retries.
-    async fn send(&self, run: &JobRun, row: &Claimed) -> Sent {
-        let Some(template) = &run.message else {
-            return Sent::Err(Error::Internal("the job has no template message".into()));
-        };
-        let mut message = template.clone();
-        message.touser.clone_from(&row.openid);
-        message.client_msg_id = Some(client_msg_id(run.job_id, row.seq));
+    async fn send(&self, run: &JobRun, message: TemplateMessage) -> Sent {
         let client = self.engine.wechat();
         let base = run.account.api_base.as_str();
         let token = read_token(&run.token);
@@ -301,12 +305,10 @@ impl Dispatcher {
     }
 
     /// Sends the job's subscribe message to the row's MP openid with the Mini Program's token.
-    async fn send_subscribe(&self, run: &JobRun, row: &Claimed) -> Sent {
+    async fn send_subscribe(&self, run: &JobRun, message: SubscribeMessage) -> Sent {
         let Some(mp) = &run.mp else {
-            return Sent::Err(Error::Internal("the job has no subscribe message".into()));
+            return Sent::Err(Error::Internal("the job has no Mini Program".into()));
         };
-        let mut message = mp.message.clone();
-        message.touser.clone_from(&row.openid);
         let client = self.engine.wechat();
         let base = mp.account.api_base.as_str();
         let token = read_token(&mp.token);
@@ -419,6 +421,33 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// The template message of a row: its own (an API message) or the job's, addressed to the
+/// row with the row's `client_msg_id`.
+fn template_message(run: &JobRun, row: &Claimed) -> Result<TemplateMessage, Error> {
+    let mut message = match (&row.payload, &run.message) {
+        (Some(own), _) => serde_json::from_str::<TemplateMessage>(own)
+            .map_err(|e| Error::Internal(format!("the message of row {} is unreadable: {e}", row.seq)))?,
+        (None, Some(job)) => job.clone(),
+        (None, None) => return Err(Error::Internal("the job has no template message".into())),
+    };
+    message.touser.clone_from(&row.openid);
+    message.client_msg_id = Some(client_msg_id(run.job_id, row.seq));
+    Ok(message)
+}
+
+/// The subscribe message of a row: its own or the job's, addressed to the row.
+fn subscribe_message(run: &JobRun, row: &Claimed) -> Result<SubscribeMessage, Error> {
+    let job = run.mp.as_ref().and_then(|mp| mp.message.as_ref());
+    let mut message = match (&row.payload, job) {
+        (Some(own), _) => serde_json::from_str::<SubscribeMessage>(own)
+            .map_err(|e| Error::Internal(format!("the message of row {} is unreadable: {e}", row.seq)))?,
+        (None, Some(job)) => job.clone(),
+        (None, None) => return Err(Error::Internal("the job has no subscribe message".into())),
+    };
+    message.touser.clone_from(&row.openid);
+    Ok(message)
 }
 
 #[cfg(test)]

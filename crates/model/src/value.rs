@@ -1,9 +1,10 @@
-//! What is wrong with a value, a color or a link, independent of language.
+//! What is wrong with a message's value, color or link (the keyword type rules of WeChat's
+//! templates), independent of language. The `message` crate checks values against them.
 
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Problem {
+pub enum ValueProblem {
     Required,
     /// More than n characters.
     TooLong(usize),
@@ -39,92 +40,92 @@ pub enum Problem {
     MiniProgramIncomplete,
 }
 
-impl Problem {
+impl ValueProblem {
     /// The message shown next to the field, in Chinese or English.
     pub fn message(&self, english: bool) -> String {
         let text = match (self, english) {
-            (Problem::Required, false) => "必填",
-            (Problem::Required, true) => "Required",
-            (Problem::TooLong(n), false) => return format!("最多 {n} 个字符"),
-            (Problem::TooLong(n), true) => return format!("At most {n} characters"),
-            (Problem::ControlChars, false) => "不能包含换行或控制字符（微信会丢弃换行后的内容）",
-            (Problem::ControlChars, true) => {
+            (ValueProblem::Required, false) => "必填",
+            (ValueProblem::Required, true) => "Required",
+            (ValueProblem::TooLong(n), false) => return format!("最多 {n} 个字符"),
+            (ValueProblem::TooLong(n), true) => return format!("At most {n} characters"),
+            (ValueProblem::ControlChars, false) => "不能包含换行或控制字符（微信会丢弃换行后的内容）",
+            (ValueProblem::ControlChars, true) => {
                 "No line breaks or control characters (WeChat drops everything after a line break)"
             }
-            (Problem::NoCjk, false) => "只能包含数字、字母和符号，不能有汉字",
-            (Problem::NoCjk, true) => "Digits, letters and symbols only, no Chinese characters",
-            (Problem::DigitsOnly, false) => "只能是数字，可带小数",
-            (Problem::DigitsOnly, true) => "Digits only, optionally with decimals (e.g. 3.14)",
-            (Problem::LettersOnly, false) => "只能是字母",
-            (Problem::LettersOnly, true) => "Letters only",
-            (Problem::SymbolsOnly, false) => "只能是符号",
-            (Problem::SymbolsOnly, true) => "Symbols only",
-            (Problem::CjkOnly, false) => "只能是汉字",
-            (Problem::CjkOnly, true) => "Chinese characters only",
-            (Problem::TimeFormat, false) => {
+            (ValueProblem::NoCjk, false) => "只能包含数字、字母和符号，不能有汉字",
+            (ValueProblem::NoCjk, true) => "Digits, letters and symbols only, no Chinese characters",
+            (ValueProblem::DigitsOnly, false) => "只能是数字，可带小数",
+            (ValueProblem::DigitsOnly, true) => "Digits only, optionally with decimals (e.g. 3.14)",
+            (ValueProblem::LettersOnly, false) => "只能是字母",
+            (ValueProblem::LettersOnly, true) => "Letters only",
+            (ValueProblem::SymbolsOnly, false) => "只能是符号",
+            (ValueProblem::SymbolsOnly, true) => "Symbols only",
+            (ValueProblem::CjkOnly, false) => "只能是汉字",
+            (ValueProblem::CjkOnly, true) => "Chinese characters only",
+            (ValueProblem::TimeFormat, false) => {
                 "24 小时制时间，如 09:05、2019年10月1日 15:01，区间用 ~ 连接"
             }
-            (Problem::TimeFormat, true) => {
+            (ValueProblem::TimeFormat, true) => {
                 "24-hour time such as 09:05 or 2019年10月1日 15:01; join a range with ~"
             }
-            (Problem::DateFormat, false) => {
+            (ValueProblem::DateFormat, false) => {
                 "日期如 2019年10月1日、2019-10-01、10月1日，可带时间，区间用 ~ 连接"
             }
-            (Problem::DateFormat, true) => {
+            (ValueProblem::DateFormat, true) => {
                 "A date such as 2019年10月1日, 2019-10-01 or 10月1日, optionally with a time; join a range with ~"
             }
-            (Problem::AmountFormat(n), false) => {
+            (ValueProblem::AmountFormat(n), false) => {
                 return format!("以货币符号开头、最多 {n} 位数字，如 ¥199.00")
             }
-            (Problem::AmountFormat(n), true) => {
+            (ValueProblem::AmountFormat(n), true) => {
                 return format!("A currency symbol, then at most {n} digits, e.g. ¥199.00")
             }
-            (Problem::PhoneFormat, false) => "只能包含数字和 + - ( ) # * 等符号",
-            (Problem::PhoneFormat, true) => "Digits and symbols such as + - ( ) # * only",
-            (Problem::CarNumberFormat, false) => {
+            (ValueProblem::PhoneFormat, false) => "只能包含数字和 + - ( ) # * 等符号",
+            (ValueProblem::PhoneFormat, true) => "Digits and symbols such as + - ( ) # * only",
+            (ValueProblem::CarNumberFormat, false) => {
                 "车牌如 粤A8Z888挂：首尾可为汉字，其余为字母或数字，最多 8 位"
             }
-            (Problem::CarNumberFormat, true) => {
+            (ValueProblem::CarNumberFormat, true) => {
                 "A plate such as 粤A8Z888挂: Chinese characters only first and last, otherwise letters or digits, at most 8"
             }
-            (Problem::NameFormat, false) => {
+            (ValueProblem::NameFormat, false) => {
                 "姓名只能包含汉字或字母（汉字最多 10 个，字母最多 20 个）"
             }
-            (Problem::NameFormat, true) => {
+            (ValueProblem::NameFormat, true) => {
                 "Chinese characters or letters only (at most 10 Chinese characters or 20 letters)"
             }
-            (Problem::NotInList(values), false) if values.is_empty() => {
+            (ValueProblem::NotInList(values), false) if values.is_empty() => {
                 "模板没有列出可选值，请重新同步模板后再填写"
             }
-            (Problem::NotInList(values), true) if values.is_empty() => {
+            (ValueProblem::NotInList(values), true) if values.is_empty() => {
                 "The template lists no allowed values; sync the templates again"
             }
-            (Problem::NotInList(values), false) => {
+            (ValueProblem::NotInList(values), false) => {
                 return format!("只能是模板审核通过的值之一：{}", values.join("、"))
             }
-            (Problem::NotInList(values), true) => {
+            (ValueProblem::NotInList(values), true) => {
                 return format!("Must be one of the template's approved values: {}", values.join(", "))
             }
-            (Problem::OneOf(values), false) => {
+            (ValueProblem::OneOf(values), false) => {
                 return format!("只能是以下之一：{}", values.join("、"))
             }
-            (Problem::OneOf(values), true) => {
+            (ValueProblem::OneOf(values), true) => {
                 return format!("Must be one of: {}", values.join(", "))
             }
-            (Problem::ColorFormat, false) => "颜色格式为 #RRGGBB",
-            (Problem::ColorFormat, true) => "Colors look like #RRGGBB",
-            (Problem::UrlFormat, false) => "应以 http:// 或 https:// 开头，且不含空格",
-            (Problem::UrlFormat, true) => "Must start with http:// or https:// and contain no spaces",
-            (Problem::PagePathFormat, false) => {
+            (ValueProblem::ColorFormat, false) => "颜色格式为 #RRGGBB",
+            (ValueProblem::ColorFormat, true) => "Colors look like #RRGGBB",
+            (ValueProblem::UrlFormat, false) => "应以 http:// 或 https:// 开头，且不含空格",
+            (ValueProblem::UrlFormat, true) => "Must start with http:// or https:// and contain no spaces",
+            (ValueProblem::PagePathFormat, false) => {
                 "页面路径如 pages/index/index?id=1：不以 / 开头，不含空格"
             }
-            (Problem::PagePathFormat, true) => {
+            (ValueProblem::PagePathFormat, true) => {
                 "A page path such as pages/index/index?id=1: no leading /, no spaces"
             }
-            (Problem::NotLinked, false) => "只能选择与本公众号关联的小程序",
-            (Problem::NotLinked, true) => "Only Mini Programs linked to this account can be chosen",
-            (Problem::MiniProgramIncomplete, false) => "小程序 AppID 和页面路径需同时填写",
-            (Problem::MiniProgramIncomplete, true) => {
+            (ValueProblem::NotLinked, false) => "只能选择与本公众号关联的小程序",
+            (ValueProblem::NotLinked, true) => "Only Mini Programs linked to this account can be chosen",
+            (ValueProblem::MiniProgramIncomplete, false) => "小程序 AppID 和页面路径需同时填写",
+            (ValueProblem::MiniProgramIncomplete, true) => {
                 "Fill in both the Mini Program AppID and the page path"
             }
         };
@@ -136,30 +137,30 @@ impl Problem {
 mod tests {
     use super::*;
 
-    fn all() -> Vec<Problem> {
+    fn all() -> Vec<ValueProblem> {
         vec![
-            Problem::Required,
-            Problem::TooLong(20),
-            Problem::ControlChars,
-            Problem::NoCjk,
-            Problem::DigitsOnly,
-            Problem::LettersOnly,
-            Problem::SymbolsOnly,
-            Problem::CjkOnly,
-            Problem::TimeFormat,
-            Problem::DateFormat,
-            Problem::AmountFormat(12),
-            Problem::PhoneFormat,
-            Problem::CarNumberFormat,
-            Problem::NameFormat,
-            Problem::NotInList(vec!["待付款".into(), "已发货".into()]),
-            Problem::ColorFormat,
-            Problem::UrlFormat,
-            Problem::PagePathFormat,
-            Problem::NotLinked,
-            Problem::MiniProgramIncomplete,
-            Problem::NotInList(Vec::new()),
-            Problem::OneOf(vec!["zh_CN".into(), "en_US".into()]),
+            ValueProblem::Required,
+            ValueProblem::TooLong(20),
+            ValueProblem::ControlChars,
+            ValueProblem::NoCjk,
+            ValueProblem::DigitsOnly,
+            ValueProblem::LettersOnly,
+            ValueProblem::SymbolsOnly,
+            ValueProblem::CjkOnly,
+            ValueProblem::TimeFormat,
+            ValueProblem::DateFormat,
+            ValueProblem::AmountFormat(12),
+            ValueProblem::PhoneFormat,
+            ValueProblem::CarNumberFormat,
+            ValueProblem::NameFormat,
+            ValueProblem::NotInList(vec!["待付款".into(), "已发货".into()]),
+            ValueProblem::ColorFormat,
+            ValueProblem::UrlFormat,
+            ValueProblem::PagePathFormat,
+            ValueProblem::NotLinked,
+            ValueProblem::MiniProgramIncomplete,
+            ValueProblem::NotInList(Vec::new()),
+            ValueProblem::OneOf(vec!["zh_CN".into(), "en_US".into()]),
         ]
     }
 
@@ -181,7 +182,7 @@ mod tests {
         assert_eq!(zh[20], "模板没有列出可选值，请重新同步模板后再填写");
         assert_eq!(zh[21], "只能是以下之一：zh_CN、en_US");
         assert_eq!(
-            Problem::AmountFormat(10).message(false),
+            ValueProblem::AmountFormat(10).message(false),
             "以货币符号开头、最多 10 位数字，如 ¥199.00"
         );
     }
@@ -203,9 +204,9 @@ mod tests {
 
     #[test]
     fn serde_shape() {
-        let json = serde_json::to_value(Problem::TooLong(5)).unwrap();
+        let json = serde_json::to_value(ValueProblem::TooLong(5)).unwrap();
         assert_eq!(json, serde_json::json!({"TooLong": 5}));
-        let back: Problem = serde_json::from_value(json).unwrap();
-        assert_eq!(back, Problem::TooLong(5));
+        let back: ValueProblem = serde_json::from_value(json).unwrap();
+        assert_eq!(back, ValueProblem::TooLong(5));
     }
 }

@@ -1,0 +1,11 @@
+//! The send API's engine side: keys, accepting a message for one person, and its status.
+//! An Official Account's API messages are the rows of one job of kind `api` that never
+//! finishes, so they go through the same dispatcher as jobs: leases, `client_msg_id`, the
+//! account's shared rate, the quota guard and receipts.
+
+pub mod accept;
+pub mod keys;
+pub mod status;
+
+pub use accept::API_SEND_RATE;
+pub use keys::SEND_KEY_PREFIX;
