@@ -1,4 +1,4 @@
-//! Command-line administration: migrations, staff accounts and the master key.
+//! Command-line administration: migrations, staff accounts, the master key and send API keys.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
@@ -27,6 +27,32 @@ pub enum KeysCommand {
     /// Re-encrypt every account secret under a new master key (stop wxpush first). A key file is
     /// replaced; a key from WXPUSH_MASTER_KEY is printed once, to be set in its place.
     Rotate,
+}
+
+#[derive(Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a send API key for an Official Account; prints the key once on stdout.
+    Add {
+        /// The Official Account's AppID.
+        #[arg(long)]
+        account: String,
+        /// What the key is for (1–40 characters), e.g. the calling system.
+        #[arg(long)]
+        name: String,
+        /// The presets it may use: all, or preset ids separated by commas.
+        #[arg(long, default_value = "all")]
+        presets: String,
+        /// Messages per second it may submit.
+        #[arg(long, default_value_t = model::send_api::KEY_RATE_DEFAULT)]
+        rate: i64,
+    },
+    /// List the send API keys (of one Official Account with --account).
+    List {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Revoke a send API key by its id: its next request is refused.
+    Revoke { id: i64 },
 }
 
 /// Opens the engine with the installation's master key (creating the key file on first start).
@@ -248,5 +274,85 @@ fn read_password() -> Result<String, String> {
             .read_line(&mut line)
             .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
         Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+pub async fn apikey(config: &Config, command: ApiKeyCommand) -> Result<(), String> {
+    let refusal = |e: engine::Error| match e {
+        engine::Error::Refused(r) => format!("--{}", r.message(model::Lang::En)),
+        other => other.to_string(),
+    };
+    match command {
+        ApiKeyCommand::Add {
+            account,
+            name,
+            presets,
+            rate,
+        } => {
+            let scope = model::send_api::PresetScope::parse(&presets).ok_or_else(|| {
+                format!("--presets: '{presets}' is neither all nor preset ids separated by commas")
+            })?;
+            let engine = open_engine(config).await?;
+            let oa = engine
+                .account_by_appid(&account)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("--account: no account with AppID {account}"))?;
+            let (secret, key) = engine
+                .create_send_key(&Actor::cli(), oa.id, &name, scope, rate)
+                .await
+                .map_err(refusal)?;
+            eprintln!(
+                "created send key {} \"{}\" for {} (shown once; store it now)",
+                key.id, key.name, oa.appid
+            );
+            println!("{secret}");
+            Ok(())
+        }
+        ApiKeyCommand::List { account } => {
+            let engine = open_engine(config).await?;
+            let accounts = engine.accounts().await.map_err(|e| e.to_string())?;
+            let chosen: Vec<_> = accounts
+                .iter()
+                .filter(|a| a.kind == model::AccountKind::Oa)
+                .filter(|a| account.as_deref().is_none_or(|appid| a.appid == appid))
+                .collect();
+            if let (Some(appid), true) = (&account, chosen.is_empty()) {
+                return Err(format!("--account: no Official Account with AppID {appid}"));
+            }
+            println!("id\taccount\tname\tprefix\tpresets\trate\tstate");
+            for a in chosen {
+                for k in engine.send_keys(a.id).await.map_err(|e| e.to_string())? {
+                    let presets = match &k.presets {
+                        model::send_api::PresetScope::All => "all".to_owned(),
+                        model::send_api::PresetScope::Only(ids) => {
+                            ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+                        }
+                    };
+                    let state = if k.revoked_at_ms.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        k.id, a.appid, k.name, k.prefix, presets, k.rate, state
+                    );
+                }
+            }
+            Ok(())
+        }
+        ApiKeyCommand::Revoke { id } => {
+            let engine = open_engine(config).await?;
+            let key = engine
+                .revoke_send_key(&Actor::cli(), id)
+                .await
+                .map_err(|e| match e {
+                    engine::Error::NotFound => format!("no send key with id {id}"),
+                    other => other.to_string(),
+                })?;
+            println!("revoked send key {} \"{}\"", key.id, key.name);
+            Ok(())
+        }
     }
 }

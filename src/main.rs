@@ -1,4 +1,5 @@
-//! The wxpush command line: `serve` (the default), `migrate`, `user add` and `keys rotate`.
+//! The wxpush command line: `serve` (the default), `migrate`, `user add`, `keys rotate` and
+//! `apikey add|list|revoke`.
 
 mod cli;
 mod config;
@@ -44,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::KeysCommand,
     },
+    /// Manage the keys business systems send messages with (the send API).
+    Apikey {
+        #[command(subcommand)]
+        command: cli::ApiKeyCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -75,6 +81,7 @@ fn main() -> ExitCode {
             Command::Migrate => cli::migrate(&config).await,
             Command::User { command } => cli::user(&config, command).await,
             Command::Keys { command } => cli::keys(&config, command).await,
+            Command::Apikey { command } => cli::apikey(&config, command).await,
         }
     });
     match result {

@@ -111,6 +111,7 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
         .route("/export/followers.csv", get(export::followers_csv))
         .route("/export/jobs/{file}", get(export::job_csv))
         .route("/export/audit.csv", get(export::audit_csv))
+        .merge(crate::web::send_api::routes())
         .merge(crate::web::mp_api::routes(
             limits.mp_api_per_ip_per_sec,
             limits.mp_api_per_key_per_sec,

@@ -8,6 +8,7 @@ pub mod health;
 pub mod metrics;
 pub mod mp_api;
 pub mod security;
+pub mod send_api;
 pub mod server_fns;
 
 use axum::http::{header, HeaderMap};

@@ -46,35 +46,46 @@ impl RateLimiter {
         Self::new(f64::from(per_minute) / 60.0, f64::from(per_minute))
     }
 
-    fn refill(&self, b: &mut Bucket, now: Instant) {
+    fn refill(b: &mut Bucket, rate: f64, burst: f64, now: Instant) {
         let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
-        b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
+        b.tokens = (b.tokens + elapsed * rate).min(burst);
         b.at = now;
     }
 
     /// Takes a token, or says how long until one is available.
     pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
+        self.take(key, self.rate, self.burst, now)
+    }
+
+    /// [`RateLimiter::check`] at `rate` per second, a rate of the key's own (bursts of one
+    /// second's worth).
+    pub fn check_rate(&self, key: &str, rate: f64, now: Instant) -> Result<(), Duration> {
+        self.take(key, rate, rate.max(1.0), now)
+    }
+
+    fn take(&self, key: &str, rate: f64, burst: f64, now: Instant) -> Result<(), Duration> {
         let mut map = self
             .buckets
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if map.len() >= MAX_TRACKED && !map.contains_key(key) {
+            // Buckets that refilled to the limiter's burst are forgotten (a full one is new).
             map.retain(|_, b| {
-                self.refill(b, now);
-                b.tokens < self.burst
+                Self::refill(b, rate, burst, now);
+                b.tokens < burst
             });
         }
         let bucket = map.entry(key.to_owned()).or_insert(Bucket {
-            tokens: self.burst,
+            tokens: burst,
             at: now,
         });
-        self.refill(bucket, now);
+        Self::refill(bucket, rate, burst, now);
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
             Err(Duration::from_secs_f64(
-                ((1.0 - bucket.tokens) / self.rate).min(86_400.0),
+                ((1.0 - bucket.tokens) / rate).min(86_400.0),
             ))
         }
     }

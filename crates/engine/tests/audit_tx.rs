@@ -455,6 +455,42 @@ async fn accounts_keys_and_mini_programs(db: TestDb) {
         Err(Error::InvalidCredentials)
     ));
 
+    // send_key.create and send_key.revoke
+    let all = || model::send_api::PresetScope::All;
+    refused(
+        &engine,
+        "send_key.create",
+        engine.create_send_key(&cli, oa.id, "订单系统", all(), 10),
+    )
+    .await;
+    assert!(engine.send_keys(oa.id).await.unwrap().is_empty());
+    let (secret, send_key) = recorded(
+        &engine,
+        "send_key.create",
+        engine.create_send_key(&cli, oa.id, "订单系统", all(), 10),
+    )
+    .await;
+    assert_eq!(engine.send_keys(oa.id).await.unwrap().len(), 1);
+    refused(
+        &engine,
+        "send_key.revoke",
+        engine.revoke_send_key(&cli, send_key.id),
+    )
+    .await;
+    let live = engine.send_key_by_secret(&secret).await.unwrap().unwrap();
+    assert!(
+        live.revoked_at_ms.is_none(),
+        "not revoked without its entry"
+    );
+    recorded(
+        &engine,
+        "send_key.revoke",
+        engine.revoke_send_key(&cli, send_key.id),
+    )
+    .await;
+    let revoked = engine.send_key_by_secret(&secret).await.unwrap().unwrap();
+    assert!(revoked.revoked_at_ms.is_some());
+
     // mp_users.import: several batches, all or nothing.
     let csv: String = (0..1234).map(|i| format!("o{i:027}\n")).collect();
     let import = || engine.import_mp_users_csv(&cli, mp.id, &csv);

@@ -100,7 +100,10 @@ async fn each_person_is_reached_once_on_their_channel(db: TestDb) {
         .await
         .unwrap();
     let people = following(&w);
-    assert!(people.len() >= 4, "the simulator has followers among MP users");
+    assert!(
+        people.len() >= 4,
+        "the simulator has followers among MP users"
+    );
 
     // By unionid, with an idempotency key and the order's own number.
     let (a_oa, _, a_union) = &people[0];
@@ -115,10 +118,15 @@ async fn each_person_is_reached_once_on_their_channel(db: TestDb) {
     assert!(!accepted.replayed);
     // The same request again: the same message, nothing more queued.
     let again = accept(&w.engine, &key, &first).await.unwrap();
-    assert_eq!((again.id.as_str(), again.replayed), (accepted.id.as_str(), true));
+    assert_eq!(
+        (again.id.as_str(), again.replayed),
+        (accepted.id.as_str(), true)
+    );
     // The same key with another body is a conflict.
     let mut changed = first.clone();
-    changed.values.insert("character_string2".into(), "A1024".into());
+    changed
+        .values
+        .insert("character_string2".into(), "A1024".into());
     assert_eq!(
         refusal(accept(&w.engine, &key, &changed).await),
         ("idempotency_key".into(), Problem::IdempotencyConflict)
@@ -126,14 +134,22 @@ async fn each_person_is_reached_once_on_their_channel(db: TestDb) {
 
     // By Mini Program openid and by OA openid.
     let (_, b_mp, _) = &people[1];
-    let by_mp = accept(&w.engine, &key, &request(Person::MpOpenid(b_mp.clone()), w.preset_id))
-        .await
-        .unwrap();
+    let by_mp = accept(
+        &w.engine,
+        &key,
+        &request(Person::MpOpenid(b_mp.clone()), w.preset_id),
+    )
+    .await
+    .unwrap();
     assert_eq!(by_mp.oa_openid.as_deref(), Some(people[1].0.as_str()));
     let (c_oa, _, _) = &people[2];
-    let by_oa = accept(&w.engine, &key, &request(Person::OaOpenid(c_oa.clone()), w.preset_id))
-        .await
-        .unwrap();
+    let by_oa = accept(
+        &w.engine,
+        &key,
+        &request(Person::OaOpenid(c_oa.clone()), w.preset_id),
+    )
+    .await
+    .unwrap();
     assert_eq!(by_oa.channel, RowChannel::Template);
 
     // Sent once each, with the request's value in the message WeChat received.
@@ -190,7 +206,10 @@ async fn refusals_name_the_field_and_the_reason(db: TestDb) {
     let mut bad_url = request(to(), w.preset_id);
     bad_url.url = Some("ftp://example.com".into());
     assert_eq!(refusal(accept(&w.engine, &key, &bad_url).await).0, "url");
-    let nobody = request(Person::Unionid("oNobodyKnowsThisUnionid00".into()), w.preset_id);
+    let nobody = request(
+        Person::Unionid("oNobodyKnowsThisUnionid00".into()),
+        w.preset_id,
+    );
     assert_eq!(
         refusal(accept(&w.engine, &key, &nobody).await),
         ("to".into(), Problem::UnknownPerson)
@@ -299,10 +318,18 @@ async fn keys_are_checked_shown_once_and_revoked(db: TestDb) {
     assert_eq!(key.name, "订单系统");
     let found = w.engine.send_key_by_secret(&secret).await.unwrap().unwrap();
     assert_eq!(found.id, key.id);
-    assert!(w.engine.send_key_by_secret("wxs_nope").await.unwrap().is_none());
+    assert!(w
+        .engine
+        .send_key_by_secret("wxs_nope")
+        .await
+        .unwrap()
+        .is_none());
     let listed = w.engine.send_keys(w.oa.id).await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert!(!format!("{listed:?}").contains(&secret[12..]), "only a prefix is kept");
+    assert!(
+        !format!("{listed:?}").contains(&secret[12..]),
+        "only a prefix is kept"
+    );
 
     for (name, rate, presets, field) in [
         ("", 10, PresetScope::All, "name"),
@@ -326,7 +353,10 @@ async fn keys_are_checked_shown_once_and_revoked(db: TestDb) {
     let revoked = w.engine.revoke_send_key(&admin(), key.id).await.unwrap();
     assert!(revoked.revoked_at_ms.is_some());
     let found = w.engine.send_key_by_secret(&secret).await.unwrap().unwrap();
-    assert!(found.revoked_at_ms.is_some(), "the HTTP layer answers 401 for it");
+    assert!(
+        found.revoked_at_ms.is_some(),
+        "the HTTP layer answers 401 for it"
+    );
     let log = w
         .engine
         .audit_page(&AuditFilter::default(), None, 100)
@@ -335,6 +365,9 @@ async fn keys_are_checked_shown_once_and_revoked(db: TestDb) {
     let codes: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
     assert!(codes.contains(&"send_key.create"));
     assert!(codes.contains(&"send_key.revoke"));
-    assert!(!format!("{log:?}").contains(&secret[12..]), "the key never reaches the log");
+    assert!(
+        !format!("{log:?}").contains(&secret[12..]),
+        "the key never reaches the log"
+    );
 }
 on_both_databases!(keys_are_checked_shown_once_and_revoked);

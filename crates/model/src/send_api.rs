@@ -254,7 +254,10 @@ mod tests {
     #[test]
     fn scopes_and_idempotency_keys() {
         assert_eq!(PresetScope::parse("all"), Some(PresetScope::All));
-        assert_eq!(PresetScope::parse("3, 5"), Some(PresetScope::Only(vec![3, 5])));
+        assert_eq!(
+            PresetScope::parse("3, 5"),
+            Some(PresetScope::Only(vec![3, 5]))
+        );
         assert_eq!(PresetScope::parse("3,x"), None);
         assert_eq!(PresetScope::parse(""), None);
         assert!(PresetScope::Only(vec![3]).allows(3));

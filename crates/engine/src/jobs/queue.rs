@@ -282,17 +282,18 @@ impl Engine {
                             .fetch_one(pool)
                             .await?;
                         type Row = (i64, String, i64, Option<i64>, String, Option<String>);
-                        let rows: Vec<Row> =
-                            serde_json::from_str(&json)
-                                .map_err(|e| crate::Error::Internal(format!("claim: {e}")))?;
+                        let rows: Vec<Row> = serde_json::from_str(&json)
+                            .map_err(|e| crate::Error::Internal(format!("claim: {e}")))?;
                         rows.into_iter()
-                            .map(|(seq, openid, attempts, uncertain_ms, channel, payload)| Claimed {
-                                seq,
-                                openid,
-                                attempts,
-                                uncertain_ms,
-                                channel,
-                                payload,
+                            .map(|(seq, openid, attempts, uncertain_ms, channel, payload)| {
+                                Claimed {
+                                    seq,
+                                    openid,
+                                    attempts,
+                                    uncertain_ms,
+                                    channel,
+                                    payload,
+                                }
                             })
                             .collect()
                     }
@@ -558,12 +559,14 @@ impl Engine {
 
     /// The frozen messages of a job and where its subscribe messages go.
     pub(crate) async fn job_payloads(&self, job_id: i64) -> Result<Option<JobPayloads>> {
-        Ok(on_db!(self.db(), |pool| sqlx::query_as::<_, JobPayloads>(
+        Ok(on_db!(self.db(), |pool| {
+            sqlx::query_as::<_, JobPayloads>(
             "SELECT kind, payload, mp_payload, mp_account_id, mp_template_id FROM jobs WHERE id = $1"
         )
         .bind(job_id)
         .fetch_optional(pool)
-        .await)?)
+        .await
+        })?)
     }
 
     /// Pauses a running job for a reason of the dispatcher's (the daily quota, credentials, a

@@ -124,9 +124,14 @@ impl Engine {
             (Channel::Best, AccountKind::Oa) => {
                 let subscribe = match req.subscribe_preset {
                     Some(id) => {
-                        let p = self.allowed_preset(key, &account, id, "subscribe_preset").await?;
+                        let p = self
+                            .allowed_preset(key, &account, id, "subscribe_preset")
+                            .await?;
                         if self.preset_kind(&p).await? != AccountKind::Mp {
-                            return Err(Error::refused("subscribe_preset", Problem::WrongPresetKind));
+                            return Err(Error::refused(
+                                "subscribe_preset",
+                                Problem::WrongPresetKind,
+                            ));
                         }
                         Some(p)
                     }
@@ -149,22 +154,37 @@ impl Engine {
         let mut keys_used = std::collections::BTreeSet::new();
         let template_message = match &template_preset {
             Some(p) => {
-                let body = self.api_body(&account, mp.as_ref(), p, req, false, &mut keys_used).await?;
+                let body = self
+                    .api_body(&account, mp.as_ref(), p, req, false, &mut keys_used)
+                    .await?;
                 let preset = Preset { body, ..p.clone() };
-                Some(self.preset_payload(&account, &preset, "", None).await.map_err(value_refusal)?)
+                Some(
+                    self.preset_payload(&account, &preset, "", None)
+                        .await
+                        .map_err(value_refusal)?,
+                )
             }
             None => None,
         };
         let subscribe_message = match &subscribe_preset {
             Some(p) => {
-                let body = self.api_body(&account, mp.as_ref(), p, req, true, &mut keys_used).await?;
+                let body = self
+                    .api_body(&account, mp.as_ref(), p, req, true, &mut keys_used)
+                    .await?;
                 let preset = Preset { body, ..p.clone() };
-                Some(self.preset_subscribe_payload(&account, &preset, "").await.map_err(value_refusal)?)
+                Some(
+                    self.preset_subscribe_payload(&account, &preset, "")
+                        .await
+                        .map_err(value_refusal)?,
+                )
             }
             None => None,
         };
         if let Some(unknown) = req.values.keys().find(|k| !keys_used.contains(*k)) {
-            return Err(Error::refused(&format!("values.{unknown}"), Problem::NotATemplateField));
+            return Err(Error::refused(
+                &format!("values.{unknown}"),
+                Problem::NotATemplateField,
+            ));
         }
         let route = match (known.following(), &template_message, &subscribe_message) {
             (Some(oa_openid), Some(_), _) => Route {
@@ -180,7 +200,11 @@ impl Engine {
                 };
                 let mp_id = mp.as_ref().map(|m| m.id).unwrap_or_default();
                 let holders = self
-                    .credit_holders(mp_id, &message.template_id, std::slice::from_ref(&mp_openid))
+                    .credit_holders(
+                        mp_id,
+                        &message.template_id,
+                        std::slice::from_ref(&mp_openid),
+                    )
                     .await?;
                 if !holders.contains(&mp_openid) {
                     return Err(Error::refused("to", Problem::NoSubscriptionCredit));
@@ -204,12 +228,26 @@ impl Engine {
             .as_ref()
             .or(subscribe_preset.as_ref())
             .map(|p| p.id);
-        self.enqueue(key, &account, mp.as_ref(), req, body_hash, &route, &payload, preset_id)
-            .await
+        self.enqueue(
+            key,
+            &account,
+            mp.as_ref(),
+            req,
+            body_hash,
+            &route,
+            &payload,
+            preset_id,
+        )
+        .await
     }
 
     /// The preset a request names, if the key may use it.
-    async fn api_preset(&self, key: &SendKey, account: &Account, req: &SendRequest) -> Result<Preset> {
+    async fn api_preset(
+        &self,
+        key: &SendKey,
+        account: &Account,
+        req: &SendRequest,
+    ) -> Result<Preset> {
         match (req.preset, &req.preset_name) {
             (Some(id), _) => self.allowed_preset(key, account, id, "preset").await,
             (None, Some(name)) => {
@@ -265,7 +303,11 @@ impl Engine {
         for (k, v) in &req.values {
             if fields.iter().any(|f| &f.key == k) {
                 keys_used.insert(k.clone());
-                body.values.entry(k.clone()).or_default().value.clone_from(v);
+                body.values
+                    .entry(k.clone())
+                    .or_default()
+                    .value
+                    .clone_from(v);
             }
         }
         if subscribe {
@@ -306,13 +348,15 @@ impl Engine {
         let mut known = Known::default();
         match person {
             Person::OaOpenid(openid) => {
-                let row: Option<(bool, Option<String>)> = on_db!(self.db(), |pool| sqlx::query_as(
+                let row: Option<(bool, Option<String>)> = on_db!(self.db(), |pool| {
+                    sqlx::query_as(
                     "SELECT subscribed, unionid FROM followers WHERE account_id = $1 AND openid = $2"
                 )
                 .bind(account.id)
                 .bind(openid)
                 .fetch_optional(pool)
-                .await)?;
+                .await
+                })?;
                 if let Some((subscribed, unionid)) = row {
                     known.follower = Some((openid.clone(), subscribed));
                     known.unionid = unionid;
@@ -339,14 +383,17 @@ impl Engine {
         };
         if known.follower.is_none() {
             // A current follower first, should the unionid have several rows.
-            let row: Option<(String, bool)> = on_db!(self.db(), |pool| sqlx::query_as(
+            let row: Option<(String, bool)> =
+                on_db!(self.db(), |pool| {
+                    sqlx::query_as(
                 "SELECT openid, subscribed FROM followers WHERE account_id = $1 AND unionid = $2 \
                  ORDER BY subscribed DESC LIMIT 1"
             )
             .bind(account.id)
             .bind(&unionid)
             .fetch_optional(pool)
-            .await)?;
+            .await
+                })?;
             known.follower = row;
         }
         if let (None, Some(mp_id)) = (&known.mp_openid, mp_id) {
@@ -486,9 +533,16 @@ impl Engine {
 
     /// The message an idempotency key of `key_id` was first used for, as a replay; refuses a
     /// different body.
-    async fn replay(&self, key_id: i64, idempotency_key: &str, body_hash: &str) -> Result<Option<Accepted>> {
-        let row: Option<(i64, String, String, String, String, Option<String>)> =
-            on_db!(self.db(), |pool| sqlx::query_as(
+    async fn replay(
+        &self,
+        key_id: i64,
+        idempotency_key: &str,
+        body_hash: &str,
+    ) -> Result<Option<Accepted>> {
+        let row: Option<(i64, String, String, String, String, Option<String>)> = on_db!(
+            self.db(),
+            |pool| {
+                sqlx::query_as(
                 "SELECT m.id, m.body_hash, r.state, r.channel, r.openid, r.unionid \
                  FROM api_messages m JOIN job_recipients r ON r.job_id = m.job_id AND r.seq = m.seq \
                  WHERE m.key_id = $1 AND m.idempotency_key = $2"
@@ -496,12 +550,17 @@ impl Engine {
             .bind(key_id)
             .bind(idempotency_key)
             .fetch_optional(pool)
-            .await)?;
+            .await
+            }
+        )?;
         let Some((id, hash, state, channel, openid, _unionid)) = row else {
             return Ok(None);
         };
         if hash != body_hash {
-            return Err(Error::refused("idempotency_key", Problem::IdempotencyConflict));
+            return Err(Error::refused(
+                "idempotency_key",
+                Problem::IdempotencyConflict,
+            ));
         }
         let channel = RowChannel::parse(&channel).unwrap_or(RowChannel::Template);
         let state = RecipientState::parse(&state).unwrap_or(RecipientState::Pending);

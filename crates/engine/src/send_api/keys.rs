@@ -88,7 +88,10 @@ impl Engine {
         }
         if let PresetScope::Only(ids) = &presets {
             for &id in ids {
-                let own = self.preset(id).await?.is_some_and(|p| p.account_id == account_id);
+                let own = self
+                    .preset(id)
+                    .await?
+                    .is_some_and(|p| p.account_id == account_id);
                 if !own {
                     return Err(Error::refused("preset", Problem::NotAnOption));
                 }

@@ -9,3 +9,9 @@ pub mod status;
 
 pub use accept::API_SEND_RATE;
 pub use keys::SEND_KEY_PREFIX;
+
+/// The hash a request body is remembered by for idempotent replays (SHA-256, hex).
+pub fn body_hash(body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(body))
+}

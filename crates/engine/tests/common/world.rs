@@ -170,5 +170,4 @@ impl World {
             .unwrap()
             .one_time
     }
-
 }

@@ -427,8 +427,9 @@ impl Dispatcher {
 /// row with the row's `client_msg_id`.
 fn template_message(run: &JobRun, row: &Claimed) -> Result<TemplateMessage, Error> {
     let mut message = match (&row.payload, &run.message) {
-        (Some(own), _) => serde_json::from_str::<TemplateMessage>(own)
-            .map_err(|e| Error::Internal(format!("the message of row {} is unreadable: {e}", row.seq)))?,
+        (Some(own), _) => serde_json::from_str::<TemplateMessage>(own).map_err(|e| {
+            Error::Internal(format!("the message of row {} is unreadable: {e}", row.seq))
+        })?,
         (None, Some(job)) => job.clone(),
         (None, None) => return Err(Error::Internal("the job has no template message".into())),
     };
@@ -441,8 +442,9 @@ fn template_message(run: &JobRun, row: &Claimed) -> Result<TemplateMessage, Erro
 fn subscribe_message(run: &JobRun, row: &Claimed) -> Result<SubscribeMessage, Error> {
     let job = run.mp.as_ref().and_then(|mp| mp.message.as_ref());
     let mut message = match (&row.payload, job) {
-        (Some(own), _) => serde_json::from_str::<SubscribeMessage>(own)
-            .map_err(|e| Error::Internal(format!("the message of row {} is unreadable: {e}", row.seq)))?,
+        (Some(own), _) => serde_json::from_str::<SubscribeMessage>(own).map_err(|e| {
+            Error::Internal(format!("the message of row {} is unreadable: {e}", row.seq))
+        })?,
         (None, Some(job)) => job.clone(),
         (None, None) => return Err(Error::Internal("the job has no subscribe message".into())),
     };

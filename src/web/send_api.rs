@@ -1,0 +1,248 @@
+//! The send API for business systems: `POST /api/v1/messages` queues one person's message (by
+//! unionid, Mini Program openid or OA openid, with its own values) and `GET
+//! /api/v1/messages/{id}` tells where it is.
+//!
+//! Authenticated by a send key (`Authorization: Bearer wxs_…`) an admin created for one Official
+//! Account; each key has its own rate (in-process token buckets, so N processes allow up to N
+//! times as much). Refusals are `{"error": {"code", "field", "message_zh", "message_en",
+//! "params"}}`: 400 for a body that is not the documented JSON, 422 for a value the rules
+//! refuse, 404 for a person who cannot be reached (the code says why), 401 for a missing, wrong
+//! or revoked key, 403 for a preset the key may not use, 409 for an idempotency key reused with
+//! another body, 413 above 64 KiB, 429 with `Retry-After` above the key's rate. Nothing is
+//! queued on any refusal.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use model::send_api::{SendKey, SendRequest, MAX_BODY_BYTES};
+use model::{Lang, Problem, Refusal};
+use serde_json::json;
+
+use app::state::AppState;
+
+use super::security::{retry_after_secs, RateLimiter};
+
+pub fn routes() -> Router<AppState> {
+    let limits = Arc::new(RateLimiter::new(1.0, 1.0));
+    Router::new()
+        .route("/api/v1/messages", post(send))
+        .route("/api/v1/messages/{id}", get(status))
+        .layer(Extension(limits))
+}
+
+/// An error answer: a code the client can branch on, the field, and words in both languages.
+fn error(status: StatusCode, code: &str, field: Option<&str>, zh: &str, en: &str) -> Response {
+    let body = json!({ "error": {
+        "code": code, "field": field, "message_zh": zh, "message_en": en,
+    }});
+    no_store((status, Json(body)).into_response())
+}
+
+/// The status a refusal is answered with.
+fn status_of(problem: &Problem) -> StatusCode {
+    match problem {
+        Problem::UnknownPerson
+        | Problem::NotFollowing
+        | Problem::NoUnionid
+        | Problem::NotAMpUser
+        | Problem::NoSubscriptionCredit => StatusCode::NOT_FOUND,
+        Problem::PresetNotAllowed => StatusCode::FORBIDDEN,
+        Problem::IdempotencyConflict => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+/// A refusal of the engine's, passed on unchanged with its words.
+fn refused(r: &Refusal) -> Response {
+    let problem = serde_json::to_value(&r.problem).unwrap_or_default();
+    let body = json!({ "error": {
+        "code": problem["code"],
+        "params": problem.get("params"),
+        "field": r.field,
+        "message_zh": r.message(Lang::Zh),
+        "message_en": r.message(Lang::En),
+    }});
+    no_store((status_of(&r.problem), Json(body)).into_response())
+}
+
+fn unauthorized(code: &str, zh: &str, en: &str) -> Response {
+    let mut res = error(StatusCode::UNAUTHORIZED, code, None, zh, en);
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"wxpush\""),
+    );
+    res
+}
+
+fn engine_error(e: engine::Error) -> Response {
+    match e {
+        engine::Error::Refused(r) => refused(&r),
+        engine::Error::TemplateRemoved => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "template_removed",
+            Some("preset"),
+            "该预设的模板已从微信删除：请在控制台为它换一个模板",
+            "the preset's template was removed from WeChat: move the preset to another template in the console",
+        ),
+        engine::Error::NotFound => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            None,
+            "找不到该消息",
+            "no such message",
+        ),
+        other => {
+            tracing::error!(error = %other, "send API");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                None,
+                "服务器内部错误：请查看 wxpush 日志",
+                "internal error: see the wxpush server log",
+            )
+        }
+    }
+}
+
+fn no_store(mut res: Response) -> Response {
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// The key a request presents, if it is a live one; else the answer.
+async fn key_of(state: &AppState, headers: &HeaderMap) -> Result<SendKey, Response> {
+    let Some(presented) = super::bearer_token(headers).filter(|k| !k.is_empty()) else {
+        return Err(unauthorized(
+            "missing_key",
+            "缺少发送接口密钥：请发送请求头 \"Authorization: Bearer <密钥>\"；密钥由管理员在「设置」中创建",
+            "missing send key: send \"Authorization: Bearer <key>\"; admins create keys under Settings",
+        ));
+    };
+    match state.engine.send_key_by_secret(presented).await {
+        Ok(Some(key)) if key.revoked_at_ms.is_none() => Ok(key),
+        Ok(Some(_)) => Err(unauthorized(
+            "key_revoked",
+            "该发送接口密钥已被吊销",
+            "this send key was revoked",
+        )),
+        Ok(None) => Err(unauthorized(
+            "invalid_key",
+            "发送接口密钥无效",
+            "invalid send key",
+        )),
+        Err(e) => Err(engine_error(e)),
+    }
+}
+
+/// The request in `body`, or a 400 naming the field that is not as documented.
+fn parse(body: &Bytes, headers: &HeaderMap) -> Result<SendRequest, Response> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let mut req: SendRequest = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = (path != ".").then_some(path);
+        let detail = e.into_inner().to_string();
+        error(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            field.as_deref(),
+            &format!("请求体不是本接口约定的 JSON：{detail}"),
+            &format!("the body is not the JSON this API documents: {detail}"),
+        )
+    })?;
+    let header = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::to_owned));
+    match (header, &req.idempotency_key) {
+        (None, _) => {}
+        (Some(Ok(h)), None) => req.idempotency_key = Some(h),
+        (Some(Ok(h)), Some(b)) if &h == b => {}
+        _ => {
+            return Err(refused(&Refusal::new(
+                "idempotency_key",
+                Problem::Malformed,
+            )))
+        }
+    }
+    Ok(req)
+}
+
+async fn send(
+    State(state): State<AppState>,
+    Extension(limits): Extension<Arc<RateLimiter>>,
+    req: Request<Body>,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let key = match key_of(&state, &parts.headers).await {
+        Ok(key) => key,
+        Err(res) => return res,
+    };
+    let rate = key.rate.max(1) as f64;
+    if let Err(wait) = limits.check_rate(&key.id.to_string(), rate, Instant::now()) {
+        let mut res = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            None,
+            &format!(
+                "超过该密钥的速率（每秒 {} 条）：请按 Retry-After 稍后重试",
+                key.rate
+            ),
+            &format!(
+                "over this key's rate ({} a second): retry after Retry-After seconds",
+                key.rate
+            ),
+        );
+        if let Ok(v) = HeaderValue::from_str(&retry_after_secs(wait).to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return res;
+    }
+    let body = match to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                None,
+                "请求体过大（最多 64 KiB）",
+                "the body is too large (at most 64 KiB)",
+            )
+        }
+    };
+    let request = match parse(&body, &parts.headers) {
+        Ok(r) => r,
+        Err(res) => return res,
+    };
+    let hash = engine::send_api::body_hash(&body);
+    match state.engine.accept_message(&key, &request, &hash).await {
+        // A replay answers as the first request did, with `replayed` set.
+        Ok(accepted) => no_store((StatusCode::ACCEPTED, Json(accepted)).into_response()),
+        Err(e) => engine_error(e),
+    }
+}
+
+async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let key = match key_of(&state, &headers).await {
+        Ok(key) => key,
+        Err(res) => return res,
+    };
+    let found = match id.parse::<i64>() {
+        Ok(id) => state.engine.api_message(&key, id).await,
+        Err(_) => Ok(None),
+    };
+    match found {
+        Ok(Some(status)) => no_store(Json(status).into_response()),
+        Ok(None) => engine_error(engine::Error::NotFound),
+        Err(e) => engine_error(e),
+    }
+}
