@@ -142,19 +142,19 @@ async fn key_of(state: &AppState, headers: &HeaderMap) -> Result<SendKey, Respon
 }
 
 /// The request in `body`, or a 400 naming the field that is not as documented.
-fn parse(body: &Bytes, headers: &HeaderMap) -> Result<SendRequest, Response> {
+fn parse(body: &Bytes, headers: &HeaderMap) -> Result<SendRequest, Box<Response>> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     let mut req: SendRequest = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let field = (path != ".").then_some(path);
         let detail = e.into_inner().to_string();
-        error(
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             "malformed",
             field.as_deref(),
             &format!("请求体不是本接口约定的 JSON：{detail}"),
             &format!("the body is not the JSON this API documents: {detail}"),
-        )
+        ))
     })?;
     let header = headers
         .get("idempotency-key")
@@ -164,10 +164,10 @@ fn parse(body: &Bytes, headers: &HeaderMap) -> Result<SendRequest, Response> {
         (Some(Ok(h)), None) => req.idempotency_key = Some(h),
         (Some(Ok(h)), Some(b)) if &h == b => {}
         _ => {
-            return Err(refused(&Refusal::new(
+            return Err(Box::new(refused(&Refusal::new(
                 "idempotency_key",
                 Problem::Malformed,
-            )))
+            ))))
         }
     }
     Ok(req)
@@ -217,7 +217,7 @@ async fn send(
     };
     let request = match parse(&body, &parts.headers) {
         Ok(r) => r,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let hash = engine::send_api::body_hash(&body);
     match state.engine.accept_message(&key, &request, &hash).await {
@@ -244,5 +244,39 @@ async fn status(
         Ok(Some(status)) => no_store(Json(status).into_response()),
         Ok(None) => engine_error(engine::Error::NotFound),
         Err(e) => engine_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_refusal_has_its_status() {
+        let status = |p: Problem| status_of(&p);
+        assert_eq!(status(Problem::UnknownPerson), StatusCode::NOT_FOUND);
+        assert_eq!(status(Problem::NoSubscriptionCredit), StatusCode::NOT_FOUND);
+        assert_eq!(status(Problem::PresetNotAllowed), StatusCode::FORBIDDEN);
+        assert_eq!(status(Problem::IdempotencyConflict), StatusCode::CONFLICT);
+        assert_eq!(status(Problem::Required), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn a_malformed_body_names_its_field() {
+        let headers = HeaderMap::new();
+        let res = parse(
+            &Bytes::from_static(br#"{"to":{"unionid":5},"preset":1}"#),
+            &headers,
+        )
+        .expect_err("a number is no unionid");
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let mut headers = HeaderMap::new();
+        headers.insert("idempotency-key", HeaderValue::from_static("a"));
+        let body = br#"{"to":{"unionid":"u"},"preset":1,"idempotency_key":"b"}"#;
+        let res = parse(&Bytes::from_static(body), &headers).expect_err("two different keys");
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = br#"{"to":{"unionid":"u"},"preset":1}"#;
+        let req = parse(&Bytes::from_static(body), &headers).expect("the header's key");
+        assert_eq!(req.idempotency_key.as_deref(), Some("a"));
     }
 }

@@ -173,6 +173,30 @@ async fn each_person_is_reached_once_on_their_channel(db: TestDb) {
     assert_eq!((replay.state, replay.replayed), (MessageState::Sent, true));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(w.sim.ledger_received(a_oa), 1);
+    // The console's list: newest first, filtered by state, with counts.
+    let sent = w
+        .engine
+        .api_messages(w.oa.id, Some(MessageState::Sent), None, 50)
+        .await
+        .unwrap();
+    let ids: Vec<String> = sent.iter().map(|e| e.id.to_string()).collect();
+    assert_eq!(ids, [by_oa.id.clone(), by_mp.id.clone(), accepted.id.clone()]);
+    assert_eq!(sent[2].key_name, "订单系统");
+    assert_eq!(sent[2].preset_name.as_deref(), Some("发货通知"));
+    let queued = w
+        .engine
+        .api_messages(w.oa.id, Some(MessageState::Queued), None, 50)
+        .await
+        .unwrap();
+    assert!(queued.is_empty());
+    let older = w
+        .engine
+        .api_messages(w.oa.id, None, Some(sent[1].id), 50)
+        .await
+        .unwrap();
+    assert_eq!(older.len(), 1, "the page before an id");
+    let counts = w.engine.api_message_counts(w.oa.id).await.unwrap();
+    assert!(counts.contains(&(MessageState::Sent, 3)), "{counts:?}");
     // The API's messages are not a send job on the jobs page.
     assert!(w.engine.jobs(w.oa.id, 100).await.unwrap().is_empty());
 }

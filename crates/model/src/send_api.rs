@@ -175,6 +175,79 @@ pub struct MessageStatus {
     pub delivery_ms: Option<i64>,
 }
 
+/// One API message as the console lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiMessageEntry {
+    pub id: i64,
+    /// The key it came with.
+    pub key_name: String,
+    pub to: Person,
+    pub channel: RowChannel,
+    pub state: MessageState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errcode: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errmsg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
+    pub created_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_ms: Option<i64>,
+}
+
+impl MessageState {
+    pub const ALL: [MessageState; 6] = [
+        MessageState::Queued,
+        MessageState::Sending,
+        MessageState::Sent,
+        MessageState::Failed,
+        MessageState::Unknown,
+        MessageState::Cancelled,
+    ];
+
+    /// The word in URLs and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageState::Queued => "queued",
+            MessageState::Sending => "sending",
+            MessageState::Sent => "sent",
+            MessageState::Failed => "failed",
+            MessageState::Unknown => "unknown",
+            MessageState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MessageState> {
+        MessageState::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// The recipient-row states it stands for.
+    pub fn row_states(self) -> &'static [RecipientState] {
+        match self {
+            MessageState::Queued => &[RecipientState::Pending],
+            MessageState::Sending => &[RecipientState::Sending],
+            MessageState::Sent => &[RecipientState::Sent],
+            MessageState::Failed => &[RecipientState::Failed],
+            MessageState::Unknown => &[RecipientState::Unknown],
+            MessageState::Cancelled => &[RecipientState::Cancelled, RecipientState::Skipped],
+        }
+    }
+
+    pub fn label(self, lang: crate::Lang) -> &'static str {
+        let (zh, en) = match self {
+            MessageState::Queued => ("排队中", "Queued"),
+            MessageState::Sending => ("发送中", "Sending"),
+            MessageState::Sent => ("已发送", "Sent"),
+            MessageState::Failed => ("失败", "Failed"),
+            MessageState::Unknown => ("结果未知", "Unknown"),
+            MessageState::Cancelled => ("已取消", "Cancelled"),
+        };
+        lang.pick(zh, en)
+    }
+}
+
 /// Which presets a key may send.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -383,9 +383,8 @@ impl Engine {
         };
         if known.follower.is_none() {
             // A current follower first, should the unionid have several rows.
-            let row: Option<(String, bool)> =
-                on_db!(self.db(), |pool| {
-                    sqlx::query_as(
+            let row: Option<(String, bool)> = on_db!(self.db(), |pool| {
+                sqlx::query_as(
                 "SELECT openid, subscribed FROM followers WHERE account_id = $1 AND unionid = $2 \
                  ORDER BY subscribed DESC LIMIT 1"
             )
@@ -393,7 +392,7 @@ impl Engine {
             .bind(&unionid)
             .fetch_optional(pool)
             .await
-                })?;
+            })?;
             known.follower = row;
         }
         if let (None, Some(mp_id)) = (&known.mp_openid, mp_id) {
