@@ -35,6 +35,9 @@ enum Access {
     /// Not a browser route: `Authorization: Bearer` with `WXPUSH_METRICS_TOKEN`; 401 without
     /// it, whether logged in or not.
     MetricsToken,
+    /// The send API: `Authorization: Bearer` with a send key; 401 without one, whether logged
+    /// in as an admin or not.
+    SendKey,
 }
 use Access::*;
 
@@ -166,6 +169,15 @@ const SERVER_FNS: &[FnEntry] = &[
         Admin,
         &[("account_id", "999999"), ("csv", "openid,unionid\n")],
     ),
+    // send_api.rs
+    ("list_send_keys", Admin, &[]),
+    (
+        "create_send_key",
+        Admin,
+        &[("name", "x"), ("preset", "0"), ("rate", "10")],
+    ),
+    ("revoke_send_key", Admin, &[("key_id", "999999")]),
+    ("api_messages", Staff, &[]),
     // profile.rs
     ("my_test_openids", Staff, &[]),
     (
@@ -248,6 +260,8 @@ const ROUTES: &[(&str, Access, &str)] = &[
         External,
         "/api/mp/wx0000000000000000/subscriptions",
     ),
+    ("/api/v1/messages", SendKey, "/api/v1/messages"),
+    ("/api/v1/messages/{id}", SendKey, "/api/v1/messages/1"),
 ];
 
 /// Every page route in `app/src/app.rs` (`path!("…")`), who may load it, and a URL. Pages need
@@ -262,6 +276,7 @@ const PAGES: &[(&str, Access, &str)] = &[
     ("jobs", Staff, "/jobs"),
     ("jobs/new", Staff, "/jobs/new"),
     ("jobs/:id", Staff, "/jobs/1"),
+    ("api-messages", Staff, "/api-messages"),
     ("settings", Staff, "/settings"),
     ("staff", Admin, "/staff"),
     ("audit", Admin, "/audit"),
@@ -526,7 +541,7 @@ async fn sweep(db: TestDb) {
                     ));
                 }
             }
-            Public | External | MetricsToken => {}
+            Public | External | MetricsToken | SendKey => {}
         }
     }
 
@@ -622,6 +637,35 @@ async fn sweep(db: TestDb) {
                             r.status()
                         ));
                     }
+                }
+            }
+            SendKey => {
+                let body = serde_json::json!({ "to": { "unionid": "x" }, "preset": 1 });
+                let attempts = [
+                    ("without a key", anonymous.post(server.url(url)).json(&body)),
+                    ("as an admin", admin.post(server.url(url)).json(&body)),
+                    ("reading without a key", anonymous.get(server.url(url))),
+                    ("reading as an admin", admin.get(server.url(url))),
+                ];
+                let mut refused = 0;
+                for (how, req) in attempts {
+                    let r = req.send().await.unwrap();
+                    refused += usize::from(r.status() == StatusCode::UNAUTHORIZED);
+                    // A route answers one method (the other is 405), and never without a key.
+                    if !matches!(
+                        r.status(),
+                        StatusCode::UNAUTHORIZED | StatusCode::METHOD_NOT_ALLOWED
+                    ) {
+                        failures.push(format!(
+                            "route {pattern} {how} answered {} (expected 401)",
+                            r.status()
+                        ));
+                    }
+                }
+                if refused != 2 {
+                    failures.push(format!(
+                        "route {pattern}: its own method answered 401 {refused} times of 2"
+                    ));
                 }
             }
             External if url.starts_with("/api/mp/") => {

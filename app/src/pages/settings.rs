@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use crate::accounts::{list_accounts, CreateAccount, DeleteAccount, TestAccountConnection};
 use crate::components::account_form::AccountFormView;
 use crate::components::mp_keys::{KeyTarget, MpTools};
+use crate::components::send_keys::SendKeys;
 use crate::dto::{format_time_ms, AccountDto, InstanceDto, Role, SessionInfo};
 use crate::error::AppError;
 use crate::i18n::{tr, use_lang};
@@ -41,7 +42,7 @@ pub fn SettingsPage() -> impl IntoView {
         <ChangePassword />
         <crate::components::test_openids::TestOpenids />
         {if is_admin {
-            view! { <AccountsAdmin /><Processes /> }.into_any()
+            view! { <AccountsAdmin /><SendKeys /><Processes /> }.into_any()
         } else {
             view! {
                 <section class="card">

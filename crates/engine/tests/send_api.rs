@@ -180,7 +180,10 @@ async fn each_person_is_reached_once_on_their_channel(db: TestDb) {
         .await
         .unwrap();
     let ids: Vec<String> = sent.iter().map(|e| e.id.to_string()).collect();
-    assert_eq!(ids, [by_oa.id.clone(), by_mp.id.clone(), accepted.id.clone()]);
+    assert_eq!(
+        ids,
+        [by_oa.id.clone(), by_mp.id.clone(), accepted.id.clone()]
+    );
     assert_eq!(sent[2].key_name, "订单系统");
     assert_eq!(sent[2].preset_name.as_deref(), Some("发货通知"));
     let queued = w
