@@ -41,7 +41,11 @@ ch_sim_pid=$!
 "$WXPUSH_BIN" sim --port "${E2E_APPROVAL_SIM_PORT:-3195}" --appid wxe2e0000000000051 --secret e2e0secret0000000000000000000051 \
   --mp-appid wxe2e0000000000052 --mp-secret e2e0secret0000000000000000000052 --followers 12 --seed 51 &
 approval_sim_pid=$!
-trap 'kill $sim_pid $sync_sim_pid $tpl_sim_pid $job_sim_pid $ch_sim_pid $approval_sim_pid 2>/dev/null' EXIT
+# A seventh one for the send API tests.
+"$WXPUSH_BIN" sim --port "${E2E_API_SIM_PORT:-3196}" --appid wxe2e0000000000061 --secret e2e0secret0000000000000000000061 \
+  --mp-appid wxe2e0000000000062 --mp-secret e2e0secret0000000000000000000062 --followers 20 --seed 61 &
+api_sim_pid=$!
+trap 'kill $sim_pid $sync_sim_pid $tpl_sim_pid $job_sim_pid $ch_sim_pid $approval_sim_pid $api_sim_pid 2>/dev/null' EXIT
 echo "admin-password-1" | "$WXPUSH_BIN" user add --username admin --role admin
 echo "operator-password-1" | "$WXPUSH_BIN" user add --username operator --role operator
 "$WXPUSH_BIN" serve

@@ -204,6 +204,48 @@ async fn business_systems_send_through_the_api(db: TestDb) {
     assert_eq!(api.post(&key, &huge).await.0, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(sim.messages(10, Some(openid.as_str())).len(), 1);
 
+    // A batch: each message its own answer, in order; the first request's replay included.
+    let other_openid = sim.follower_openid(4).unwrap();
+    let r = api
+        .http
+        .post(format!("{}/api/v1/messages/batch", api.url))
+        .bearer_auth(&key)
+        .json(&json!({ "messages": [
+            { "to": { "oa_openid": other_openid }, "preset": preset, "idempotency_key": "b-1" },
+            { "to": { "oa_openid": other_openid }, "preset": preset, "values": { "thing1": long } },
+            body,
+            { "to": { "phone": "1" }, "preset": preset },
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let results: Value = r.json().await.unwrap();
+    let statuses: Vec<i64> = results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, [202, 422, 202, 400], "{results}");
+    assert_eq!(results["results"][1]["error"]["field"], "values.thing1");
+    assert_eq!(results["results"][2]["message"]["id"], id.as_str());
+    assert_eq!(results["results"][2]["message"]["replayed"], true);
+    let batch_id = results["results"][0]["message"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for("the batch's message to be sent", 30, async || {
+        api.get(&key, &batch_id).await.1["state"] == "sent"
+    })
+    .await;
+    assert_eq!(sim.messages(10, Some(other_openid.as_str())).len(), 1);
+    assert_eq!(
+        sim.messages(10, Some(openid.as_str())).len(),
+        1,
+        "the replay sent nothing"
+    );
+
     // Another key's message is not found with this one; a key's rate is its own.
     let slow = apikey(
         &db,

@@ -46,6 +46,13 @@ export const APPROVAL_SIM = {
   mp: { appid: 'wxe2e0000000000052', secret: 'e2e0secret0000000000000000000052' },
 };
 
+/** The seventh simulator, for the send API tests. */
+export const API_SIM = {
+  url: `http://127.0.0.1:${Number(process.env.E2E_API_SIM_PORT ?? 3196)}`,
+  oa: { appid: 'wxe2e0000000000061', secret: 'e2e0secret0000000000000000000061' },
+  mp: { appid: 'wxe2e0000000000062', secret: 'e2e0secret0000000000000000000062' },
+};
+
 /** Loads a page and waits until the WebAssembly app has hydrated it, so clicks are handled. */
 export async function gotoHydrated(page: Page, url: string) {
   await page.goto(url);

@@ -28,10 +28,15 @@ use app::state::AppState;
 
 use super::security::{retry_after_secs, RateLimiter};
 
+/// Messages in one batch request, and its largest body.
+const BATCH_MAX: usize = 1_000;
+const BATCH_BODY_BYTES: usize = 4 * 1024 * 1024;
+
 pub fn routes() -> Router<AppState> {
     let limits = Arc::new(RateLimiter::new(1.0, 1.0));
     Router::new()
         .route("/api/v1/messages", post(send))
+        .route("/api/v1/messages/batch", post(send_batch))
         .route("/api/v1/messages/{id}", get(status))
         .layer(Extension(limits))
 }
@@ -58,8 +63,8 @@ fn status_of(problem: &Problem) -> StatusCode {
     }
 }
 
-/// A refusal of the engine's, passed on unchanged with its words.
-fn refused(r: &Refusal) -> Response {
+/// A refusal of the engine's, passed on unchanged with its words: the status and the body.
+fn refusal_answer(r: &Refusal) -> (StatusCode, serde_json::Value) {
     let problem = serde_json::to_value(&r.problem).unwrap_or_default();
     let body = json!({ "error": {
         "code": problem["code"],
@@ -68,7 +73,22 @@ fn refused(r: &Refusal) -> Response {
         "message_zh": r.message(Lang::Zh),
         "message_en": r.message(Lang::En),
     }});
-    no_store((status_of(&r.problem), Json(body)).into_response())
+    (status_of(&r.problem), body)
+}
+
+fn refused(r: &Refusal) -> Response {
+    no_store(refusal_answer(r).into_response_json())
+}
+
+/// A status and a JSON body as a response.
+trait IntoJsonResponse {
+    fn into_response_json(self) -> Response;
+}
+
+impl IntoJsonResponse for (StatusCode, serde_json::Value) {
+    fn into_response_json(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
 }
 
 fn unauthorized(code: &str, zh: &str, en: &str) -> Response {
@@ -139,6 +159,15 @@ async fn key_of(state: &AppState, headers: &HeaderMap) -> Result<SendKey, Respon
         )),
         Err(e) => Err(engine_error(e)),
     }
+}
+
+/// The hash a message is remembered by: of its JSON with the keys sorted and no spaces, so the
+/// same message sent alone or in a batch, formatted either way, is the same message.
+fn canonical_hash(body: &[u8]) -> String {
+    let canonical = serde_json::from_slice::<serde_json::Value>(body)
+        .and_then(|v| serde_json::to_vec(&v))
+        .unwrap_or_else(|_| body.to_vec());
+    engine::send_api::body_hash(&canonical)
 }
 
 /// The request in `body`, or a 400 naming the field that is not as documented.
@@ -219,12 +248,115 @@ async fn send(
         Ok(r) => r,
         Err(res) => return *res,
     };
-    let hash = engine::send_api::body_hash(&body);
+    let hash = canonical_hash(&body);
     match state.engine.accept_message(&key, &request, &hash).await {
         // A replay answers as the first request did, with `replayed` set.
         Ok(accepted) => no_store((StatusCode::ACCEPTED, Json(accepted)).into_response()),
         Err(e) => engine_error(e),
     }
+}
+
+/// `POST /api/v1/messages/batch`: `{"messages": [<a message request>, …]}`, at most
+/// [`BATCH_MAX`]; each gets its own answer, in order: `{"status": 202, "message": {…}}` or
+/// `{"status": 4xx, "error": {…}}`. Each message takes one of the key's rate.
+async fn send_batch(
+    State(state): State<AppState>,
+    Extension(limits): Extension<Arc<RateLimiter>>,
+    req: Request<Body>,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let key = match key_of(&state, &parts.headers).await {
+        Ok(key) => key,
+        Err(res) => return res,
+    };
+    let body = match to_bytes(body, BATCH_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                None,
+                "请求体过大（批量最多 4 MiB）",
+                "the body is too large (at most 4 MiB for a batch)",
+            )
+        }
+    };
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Batch {
+        messages: Vec<serde_json::Value>,
+    }
+    let de = &mut serde_json::Deserializer::from_slice(&body);
+    let batch: Batch = match serde_path_to_error::deserialize(de) {
+        Ok(b) => b,
+        Err(e) => {
+            let detail = e.into_inner().to_string();
+            return error(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                Some("messages"),
+                &format!("请求体应为 {{\"messages\": [消息, …]}}：{detail}"),
+                &format!("the body must be {{\"messages\": [message, …]}}: {detail}"),
+            );
+        }
+    };
+    if batch.messages.is_empty() || batch.messages.len() > BATCH_MAX {
+        return refused(&Refusal::new(
+            "messages",
+            Problem::OutOfRange {
+                min: 1,
+                max: BATCH_MAX as i64,
+            },
+        ));
+    }
+    let rate = key.rate.max(1) as f64;
+    let no_headers = HeaderMap::new();
+    let mut results = Vec::with_capacity(batch.messages.len());
+    for message in &batch.messages {
+        let bytes = Bytes::from(serde_json::to_vec(message).unwrap_or_default());
+        let answer = if let Err(wait) = limits.check_rate(&key.id.to_string(), rate, Instant::now())
+        {
+            json!({ "status": 429, "retry_after": retry_after_secs(wait), "error": {
+                "code": "rate_limited", "field": null,
+                "message_zh": format!("超过该密钥的速率（每秒 {} 条）", key.rate),
+                "message_en": format!("over this key's rate ({} a second)", key.rate),
+            }})
+        } else {
+            match parse(&bytes, &no_headers) {
+                Err(_) => {
+                    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+                    let field = serde_path_to_error::deserialize::<_, SendRequest>(de)
+                        .err()
+                        .map(|e| e.path().to_string());
+                    json!({ "status": 400, "error": {
+                        "code": "malformed", "field": field,
+                        "message_zh": "该消息不是本接口约定的 JSON",
+                        "message_en": "this message is not the JSON this API documents",
+                    }})
+                }
+                Ok(request) => {
+                    let hash = canonical_hash(&bytes);
+                    match state.engine.accept_message(&key, &request, &hash).await {
+                        Ok(accepted) => json!({ "status": 202, "message": accepted }),
+                        Err(engine::Error::Refused(r)) => {
+                            let (status, mut body) = refusal_answer(&r);
+                            body["status"] = json!(status.as_u16());
+                            body
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "send API batch");
+                            json!({ "status": 500, "error": {
+                                "code": "internal", "field": null,
+                                "message_zh": "服务器内部错误", "message_en": "internal error",
+                            }})
+                        }
+                    }
+                }
+            }
+        };
+        results.push(answer);
+    }
+    no_store(Json(json!({ "results": results })).into_response())
 }
 
 async fn status(
@@ -278,5 +410,10 @@ mod tests {
         let body = br#"{"to":{"unionid":"u"},"preset":1}"#;
         let req = parse(&Bytes::from_static(body), &headers).expect("the header's key");
         assert_eq!(req.idempotency_key.as_deref(), Some("a"));
+        assert_eq!(
+            canonical_hash(br#"{"to": {"unionid": "u"}, "preset": 1}"#),
+            canonical_hash(br#"{"preset":1,"to":{"unionid":"u"}}"#),
+            "the same message however it is formatted"
+        );
     }
 }

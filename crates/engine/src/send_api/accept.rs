@@ -275,9 +275,9 @@ impl Engine {
         let preset = self
             .preset(id)
             .await?
-            .filter(|p| p.account_id == account.id)
             .ok_or_else(|| Error::refused(field, Problem::NotAnOption))?;
-        if !key.presets.allows(preset.id) {
+        // Another account's preset is as forbidden as one outside the key's list.
+        if preset.account_id != account.id || !key.presets.allows(preset.id) {
             return Err(Error::refused(field, Problem::PresetNotAllowed));
         }
         Ok(preset)
