@@ -86,7 +86,7 @@ test('create a send key, send through the API, see the message, revoke the key',
   await expect(row).toContainText(openid);
   await expect(row).toContainText('已发送');
   await expect(row).toContainText('订单系统');
-  await page.getByLabel('状态').selectOption({ label: '失败' });
+  await page.getByLabel('状态', { exact: true }).selectOption({ label: '失败' });
   await page.getByRole('button', { name: '筛选' }).click();
   await expect(page).toHaveURL(/state=failed/);
   await expect(page.getByText('没有接口消息')).toBeVisible();

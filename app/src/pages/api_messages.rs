@@ -33,17 +33,15 @@ pub fn ApiMessagesPage() -> impl IntoView {
             "Messages business systems sent to one person each through the send API (Settings › Send API keys).",
         )}</p>
         <form method="get" action="/api-messages" class="filters" aria-label=tr("筛选接口消息", "Filter API messages")>
-            <label>
-                <span>{tr("状态", "State")}</span>
-                <select name="state">
+            <label for="api-state">{tr("状态", "State")}</label>
+            <select id="api-state" name="state">
                     <option value="" selected=move || MessageState::parse(&state.get()).is_none()>{tr("全部", "All")}</option>
                     {MessageState::ALL.into_iter().map(|s| view! {
                         <option value=s.as_str() selected=move || state.get() == s.as_str()>
                             {move || s.label(lang.get())}
                         </option>
                     }).collect_view()}
-                </select>
-            </label>
+            </select>
             <button type="submit">{tr("筛选", "Filter")}</button>
         </form>
         {move || {
