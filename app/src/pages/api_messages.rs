@@ -77,7 +77,12 @@ fn Messages(page: ApiMessagesDto, state: String) -> impl IntoView {
         .iter()
         .map(|(s, n)| {
             let (s, n) = (*s, *n);
-            view! { <dt>{move || s.label(lang.get())}</dt><dd>{n}</dd> }
+            view! {
+                <li>
+                    <span class="count">{n}</span>
+                    <span class="label">{move || s.label(lang.get())}</span>
+                </li>
+            }
         })
         .collect_view();
     let older = page.next_before.map(|b| {
@@ -117,7 +122,7 @@ fn Messages(page: ApiMessagesDto, state: String) -> impl IntoView {
         .into_any()
     };
     view! {
-        <dl class="facts api-counts" aria-label=tr("各状态的消息数", "Messages per state")>{counts}</dl>
+        <ul class="state-counts" aria-label=tr("各状态的消息数", "Messages per state")>{counts}</ul>
         {body}
         {older}
     }
