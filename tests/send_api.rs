@@ -1,7 +1,7 @@
 //! The send API through the real binary, on SQLite and PostgreSQL: a key from `wxpush apikey
 //! add`, one person's message accepted (202), sent once and read back; idempotent replays, a
-//! conflicting body, each refusal with its status, code and field; the key's rate (429), the
-//! body limit (413), and a revoked key (401).
+//! conflicting body, each refusal with its status, code and field; batches; the key's rate
+//! (429), the body limit (413), a revoked key (401); and a kill -9 mid-send.
 
 mod common;
 
@@ -317,3 +317,120 @@ async fn business_systems_send_through_the_api(db: TestDb) {
     assert!(apikey(&db, &["list"]).contains("revoked"));
 }
 on_both_databases!(business_systems_send_through_the_api);
+
+/// kill -9 while accepted messages are being sent, start again: every message answered 202 is
+/// sent exactly once, none lost; the same requests again send nothing.
+async fn killed_while_sending_then_restarted_sends_each_once(db: TestDb) {
+    const PEOPLE: u32 = 1_200;
+    let sim = start_sim(PEOPLE, 0).await;
+    add_user(&db, "admin", "admin", ADMIN_PW);
+    let env = [("WXPUSH_DISPATCH_LEASE_SECS", "2")];
+    let server = Server::start_with(&db, &env);
+    let client = server.client();
+    login(&client, &server, "admin", ADMIN_PW).await;
+    let preset = prepare_template_job(&client, &server, &sim).await;
+    let key = apikey(
+        &db,
+        &[
+            "add",
+            "--account",
+            &sim.config().oa_appid,
+            "--name",
+            "订单系统",
+            "--rate",
+            "10000",
+        ],
+    );
+    let people: Vec<String> = (0..PEOPLE).filter_map(|i| sim.follower_openid(i)).collect();
+    let batches: Vec<Value> = people
+        .chunks(600)
+        .map(|chunk| {
+            json!({ "messages": chunk.iter().map(|openid| json!({
+                "to": { "oa_openid": openid },
+                "preset": preset,
+                "values": { "character_string2": format!("A{}", &openid[openid.len() - 6..]) },
+                "idempotency_key": format!("order-{openid}"),
+            })).collect::<Vec<_>>() })
+        })
+        .collect();
+    let post_batches = async |base: &str| {
+        let http = reqwest::Client::new();
+        let mut accepted = Vec::new();
+        for batch in &batches {
+            let r = http
+                .post(format!("{base}/api/v1/messages/batch"))
+                .bearer_auth(&key)
+                .json(batch)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let v: Value = r.json().await.unwrap();
+            for a in v["results"].as_array().unwrap() {
+                assert_eq!(a["status"], 202, "{a}");
+                accepted.push(a["message"].clone());
+            }
+        }
+        accepted
+    };
+    // Slow answers while the messages are accepted and the process is killed (64 sends in
+    // flight, 1.5 s each: about 40 a second), so the kill lands in the middle.
+    let latency = |ms: u64| {
+        sim.state()
+            .set_faults(wechat_sim::FaultConfig {
+                latency_ms: ms,
+                ..sim.state().faults()
+            })
+            .unwrap()
+    };
+    latency(1_500);
+    let accepted = post_batches(&server.base).await;
+    assert_eq!(accepted.len(), people.len());
+    wait_for("some sends", 30, async || {
+        sim.state().ledger_summary().accepted > 100
+    })
+    .await;
+    drop(server); // SIGKILL: in-flight sends are cut off, rows stay "sending".
+    let before = sim.state().ledger_summary();
+    assert!(
+        before.accepted < people.len() as u64,
+        "killed before the end"
+    );
+
+    latency(10);
+    let server = Server::start_with(&db, &env);
+    wait_for("every accepted message to be sent", 90, async || {
+        sim.state().ledger_summary().accepted >= people.len() as u64
+    })
+    .await;
+    // The same requests again: the same messages, nothing more sent.
+    let again = post_batches(&server.base).await;
+    for (first, replay) in accepted.iter().zip(&again) {
+        assert_eq!(first["id"], replay["id"]);
+        assert_eq!(replay["replayed"], true);
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let ledger = sim.state().ledger_summary();
+    assert_eq!(
+        ledger.accepted,
+        people.len() as u64,
+        "none twice, none lost"
+    );
+    assert_eq!(
+        ledger.distinct_recipients,
+        people.len() as u64,
+        "none missing"
+    );
+    assert_eq!(ledger.duplicates_delivered, 0, "none twice");
+    assert_eq!(ledger.max_received, 1, "nobody received two messages");
+    let last = accepted.last().unwrap()["id"].as_str().unwrap().to_owned();
+    let r = reqwest::Client::new()
+        .get(server.url(&format!("/api/v1/messages/{last}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let status: Value = r.json().await.unwrap();
+    assert_eq!(status["state"], "sent", "{status}");
+}
+on_both_databases!(killed_while_sending_then_restarted_sends_each_once);

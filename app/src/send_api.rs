@@ -140,7 +140,7 @@ pub async fn api_messages(
         .map_err(internal)?;
     let next_before = if messages.len() as i64 > PAGE {
         messages.truncate(PAGE as usize);
-        messages.last().map(|m| m.id)
+        messages.last().and_then(|m| m.status.id.parse().ok())
     } else {
         None
     };

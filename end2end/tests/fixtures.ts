@@ -89,3 +89,30 @@ export async function startFreshServer(port: number): Promise<{ proc: ChildProce
   await expect.poll(() => log, { timeout: 60_000 }).toContain('wxpush listening on');
   return { proc, log: () => log, stop: () => proc.kill('SIGTERM') };
 }
+
+/** Syncs the current account's followers on the followers page and waits for the end. */
+export async function syncFollowers(page: Page) {
+  await page.goto('/followers');
+  await waitForHydration(page);
+  await page.getByRole('button', { name: '同步粉丝' }).click();
+  await expect(page.getByRole('progressbar', { name: '同步进度' })).toHaveAttribute('value', '100', { timeout: 60_000 });
+}
+
+/** Syncs the OA templates and saves a preset `name` of 订单状态通知, filled in validly. */
+export async function createOrderPreset(page: Page, name: string) {
+  await page.goto('/templates');
+  await waitForHydration(page);
+  const oaSection = page.getByRole('region', { name: '公众号模板消息' });
+  await oaSection.getByRole('button', { name: '同步模板消息' }).click();
+  await expect(oaSection.getByRole('status')).toContainText('同步完成');
+  await oaSection.getByRole('article', { name: '订单状态通知' }).getByRole('link', { name: '用此模板新建预设' }).click();
+  await waitForHydration(page);
+  await page.getByLabel('预设名称').fill(name);
+  await page.getByLabel('商品名称', { exact: true }).fill('无线蓝牙耳机');
+  await page.getByLabel('订单编号', { exact: true }).fill('20231018123456');
+  await page.getByLabel('下单时间', { exact: true }).fill('2023-10-18 14:30');
+  await page.getByLabel('订单金额', { exact: true }).fill('¥199.00');
+  await page.getByLabel('订单状态', { exact: true }).fill('已发货');
+  await page.getByRole('button', { name: '保存预设' }).click();
+  await expect(page).toHaveURL(/\/templates\/presets\/\d+$/);
+}

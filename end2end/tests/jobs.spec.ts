@@ -1,7 +1,7 @@
 // A send job from the UI: select followers, review, create, watch the bar reach 100%, and see
 // the errcode breakdown and the delivery receipts the simulator pushes to the callback URL.
 import { test, expect } from '@playwright/test';
-import { ADMIN, JOB_SIM, PORT, login, waitForHydration } from './fixtures';
+import { ADMIN, JOB_SIM, PORT, createOrderPreset, login, syncFollowers, waitForHydration } from './fixtures';
 
 const TOKEN = 'jobtoken123';
 
@@ -31,25 +31,8 @@ test('select followers, create a job, watch it finish, see errors and receipts',
   ]);
 
   // Followers and templates from WeChat, and a preset to send.
-  await page.goto('/followers');
-  await waitForHydration(page);
-  await page.getByRole('button', { name: '同步粉丝' }).click();
-  await expect(page.getByRole('progressbar', { name: '同步进度' })).toHaveAttribute('value', '100', { timeout: 60_000 });
-  await page.goto('/templates');
-  await waitForHydration(page);
-  const oaSection = page.getByRole('region', { name: '公众号模板消息' });
-  await oaSection.getByRole('button', { name: '同步模板消息' }).click();
-  await expect(oaSection.getByRole('status')).toContainText('同步完成');
-  await oaSection.getByRole('article', { name: '订单状态通知' }).getByRole('link', { name: '用此模板新建预设' }).click();
-  await waitForHydration(page);
-  await page.getByLabel('预设名称').fill('发货提醒');
-  await page.getByLabel('商品名称', { exact: true }).fill('无线蓝牙耳机');
-  await page.getByLabel('订单编号', { exact: true }).fill('20231018123456');
-  await page.getByLabel('下单时间', { exact: true }).fill('2023-10-18 14:30');
-  await page.getByLabel('订单金额', { exact: true }).fill('¥199.00');
-  await page.getByLabel('订单状态', { exact: true }).fill('已发货');
-  await page.getByRole('button', { name: '保存预设' }).click();
-  await expect(page).toHaveURL(/\/templates\/presets\/\d+$/);
+  await syncFollowers(page);
+  await createOrderPreset(page, '发货提醒');
 
   // Pick four followers; in WeChat one has since unfollowed and one blocks the account.
   await page.goto('/followers?subscribed=yes');

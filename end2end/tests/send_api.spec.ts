@@ -1,7 +1,7 @@
 // The send API from the console: an admin creates a send key (shown once), a business system's
 // request with it appears on 接口消息 once sent, and revoking the key refuses the next request.
 import { test, expect } from '@playwright/test';
-import { ADMIN, API_SIM, login, waitForHydration } from './fixtures';
+import { ADMIN, API_SIM, createOrderPreset, login, syncFollowers, waitForHydration } from './fixtures';
 
 test('create a send key, send through the API, see the message, revoke the key', async ({ page, request }) => {
   await login(page, ADMIN);
@@ -22,28 +22,11 @@ test('create a send key, send through the API, see the message, revoke the key',
     page.waitForResponse((r) => r.url().endsWith('/api/select_account') && r.ok()),
     page.getByLabel('当前账号').selectOption({ label: '接口测试号' }),
   ]);
-  await page.goto('/followers');
-  await waitForHydration(page);
-  await page.getByRole('button', { name: '同步粉丝' }).click();
-  await expect(page.getByRole('progressbar', { name: '同步进度' })).toHaveAttribute('value', '100', { timeout: 60_000 });
+  await syncFollowers(page);
   await page.goto('/followers?subscribed=yes');
   await waitForHydration(page);
   const openid = (await page.getByRole('checkbox', { name: /^选择 o/ }).first().getAttribute('value'))!;
-  await page.goto('/templates');
-  await waitForHydration(page);
-  const oaSection = page.getByRole('region', { name: '公众号模板消息' });
-  await oaSection.getByRole('button', { name: '同步模板消息' }).click();
-  await expect(oaSection.getByRole('status')).toContainText('同步完成');
-  await oaSection.getByRole('article', { name: '订单状态通知' }).getByRole('link', { name: '用此模板新建预设' }).click();
-  await waitForHydration(page);
-  await page.getByLabel('预设名称').fill('接口发货通知');
-  await page.getByLabel('商品名称', { exact: true }).fill('无线蓝牙耳机');
-  await page.getByLabel('订单编号', { exact: true }).fill('20231018123456');
-  await page.getByLabel('下单时间', { exact: true }).fill('2023-10-18 14:30');
-  await page.getByLabel('订单金额', { exact: true }).fill('¥199.00');
-  await page.getByLabel('订单状态', { exact: true }).fill('已发货');
-  await page.getByRole('button', { name: '保存预设' }).click();
-  await expect(page).toHaveURL(/\/templates\/presets\/\d+$/);
+  await createOrderPreset(page, '接口发货通知');
 
   // The key: created for that preset only, shown once.
   await page.goto('/settings');

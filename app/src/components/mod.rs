@@ -8,6 +8,7 @@ pub mod lang_switch;
 pub mod layout;
 pub mod message_preview;
 pub mod mp_keys;
+pub mod new_key;
 pub mod send_keys;
 pub mod sync_panel;
 pub mod test_openids;

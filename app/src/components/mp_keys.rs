@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use crate::components::new_key::NewKeyNotice;
 use crate::dto::format_time_ms;
 use crate::error::AppError;
 use crate::i18n::{tr, use_lang, Lang};
@@ -57,26 +58,13 @@ fn MpKeySection(
     let account_id = keys.account_id;
     let target = use_context::<KeyTarget>().map(|t| t.0);
     let mine = move || target.is_some_and(|t| t.get() == Some(account_id));
-    let new_key = move || {
-        match create.value().get() {
+    let new_key = move || match create.value().get() {
         Some(Ok(k)) if k.account_id == account_id => Some(
-            view! {
-                <div class="new-key" role="status">
-                    <p class="new-key-warning">
-                        <strong>{tr("只显示一次", "Shown only once")}</strong>
-                        {tr(
-                            "：请立即复制并妥善保存此密钥，离开或刷新页面后无法再次查看。",
-                            ": copy this key now and keep it safe; it cannot be shown again once you leave or reload the page.",
-                        )}
-                    </p>
-                    <code class="api-key">{k.key}</code>
-                </div>
-            }
-            .into_any(),
+            view! { <NewKeyNotice key=k.key label_zh="新的 API 密钥" label_en="New API key" /> }
+                .into_any(),
         ),
         Some(Err(e)) if mine() => Some(view! { <ErrorText error=e /> }.into_any()),
         _ => None,
-    }
     };
     let revoke_error = move || {
         revoke

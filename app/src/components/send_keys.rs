@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use model::send_api::{PresetScope, SendKey, KEY_NAME_MAX, KEY_RATE_DEFAULT, KEY_RATE_MAX};
 
+use crate::components::new_key::NewKeyNotice;
 use crate::dto::format_time_ms;
 use crate::i18n::{tr, use_lang};
 use crate::send_api::{list_send_keys, CreateSendKey, RevokeSendKey, SendKeysDto};
@@ -67,19 +68,8 @@ fn KeysBody(
     let new_key = move || {
         match create.value().get() {
         Some(Ok(k)) => Some(
-            view! {
-                <div class="new-key" role="status">
-                    <p class="new-key-warning">
-                        <strong>{tr("只显示一次", "Shown only once")}</strong>
-                        {tr(
-                            "：请立即复制并妥善保存此密钥，离开或刷新页面后无法再次查看。",
-                            ": copy this key now and keep it safe; it cannot be shown again once you leave or reload the page.",
-                        )}
-                    </p>
-                    <code class="api-key" aria-label=move || lang.get().pick("新的发送接口密钥", "New send key")>{k.key}</code>
-                </div>
-            }
-            .into_any(),
+            view! { <NewKeyNotice key=k.key label_zh="新的发送接口密钥" label_en="New send key" /> }
+                .into_any(),
         ),
         Some(Err(e)) => Some(
             view! { <p class="form-error" role="alert">{move || e.message(lang.get())}</p> }

@@ -131,6 +131,11 @@ fn Messages(page: ApiMessagesDto, state: String) -> impl IntoView {
 #[component]
 fn MessageRow(m: ApiMessageEntry) -> impl IntoView {
     let lang = use_lang();
+    let ApiMessageEntry {
+        status: m,
+        key_name,
+        preset_name,
+    } = m;
     let state = m.state;
     let channel = m.channel;
     let error = m.errcode.map(|c| {
@@ -139,11 +144,11 @@ fn MessageRow(m: ApiMessageEntry) -> impl IntoView {
     });
     view! {
         <tr>
-            <th scope="row">{m.id}</th>
+            <th scope="row">{m.id.clone()}</th>
             <td><code>{person_text(&m.to)}</code></td>
             <td>{move || channel.label(lang.get())}</td>
-            <td>{m.preset_name.clone().unwrap_or_default()}</td>
-            <td>{m.key_name.clone()}</td>
+            <td>{preset_name.unwrap_or_default()}</td>
+            <td>{key_name}</td>
             <td><span class=format!("job-state state-{}", state.as_str())>{move || state.label(lang.get())}</span>{error}</td>
             <td class="muted">{format_time_ms(m.created_ms)}</td>
         </tr>

@@ -179,7 +179,7 @@ async fn each_person_is_reached_once_on_their_channel(db: TestDb) {
         .api_messages(w.oa.id, Some(MessageState::Sent), None, 50)
         .await
         .unwrap();
-    let ids: Vec<String> = sent.iter().map(|e| e.id.to_string()).collect();
+    let ids: Vec<String> = sent.iter().map(|e| e.status.id.clone()).collect();
     assert_eq!(
         ids,
         [by_oa.id.clone(), by_mp.id.clone(), accepted.id.clone()]
@@ -194,7 +194,7 @@ async fn each_person_is_reached_once_on_their_channel(db: TestDb) {
     assert!(queued.is_empty());
     let older = w
         .engine
-        .api_messages(w.oa.id, None, Some(sent[1].id), 50)
+        .api_messages(w.oa.id, None, Some(sent[1].status.id.parse().unwrap()), 50)
         .await
         .unwrap();
     assert_eq!(older.len(), 1, "the page before an id");

@@ -175,26 +175,13 @@ pub struct MessageStatus {
     pub delivery_ms: Option<i64>,
 }
 
-/// One API message as the console lists it.
+/// One API message as the console lists it: its status, and the names of its key and preset.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiMessageEntry {
-    pub id: i64,
-    /// The key it came with.
+    pub status: MessageStatus,
     pub key_name: String,
-    pub to: Person,
-    pub channel: RowChannel,
-    pub state: MessageState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errcode: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errmsg: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delivery: Option<Delivery>,
-    pub created_ms: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sent_ms: Option<i64>,
 }
 
 impl MessageState {

@@ -5,9 +5,12 @@ use model::{Delivery, RecipientState, RowChannel};
 
 use crate::{on_db, Engine, Result};
 
+/// The columns of [`STATUS_COLUMNS`].
 #[derive(sqlx::FromRow)]
 struct StatusRow {
     id: i64,
+    key_name: String,
+    preset_name: Option<String>,
     idempotency_key: Option<String>,
     preset_id: Option<i64>,
     to_kind: String,
@@ -26,36 +29,37 @@ struct StatusRow {
     delivery_ms: Option<i64>,
 }
 
-#[derive(sqlx::FromRow)]
-struct EntryRow {
-    id: i64,
-    key_name: String,
-    to_kind: String,
-    to_id: String,
-    channel: String,
-    state: String,
-    preset_name: Option<String>,
-    errcode: Option<i64>,
-    errmsg: Option<String>,
-    delivery: Option<String>,
-    created_ms: i64,
-    sent_ms: Option<i64>,
-}
+/// A message's row, its recipient row, its key and its preset (`m`, `r`, `k`, `p`).
+const STATUS_FROM: &str = "SELECT m.id, k.name AS key_name, p.name AS preset_name, \
+     m.idempotency_key, m.preset_id, m.to_kind, m.to_id, m.created_ms, r.state, r.channel, \
+     r.openid, r.attempts, r.msgid, r.errcode, r.errmsg, r.delivery, r.sent_ms, r.completed_ms, \
+     r.delivery_ms \
+     FROM api_messages m JOIN job_recipients r ON r.job_id = m.job_id AND r.seq = m.seq \
+     JOIN send_keys k ON k.id = m.key_id LEFT JOIN presets p ON p.id = m.preset_id";
 
-impl EntryRow {
+impl StatusRow {
     fn into_entry(self) -> Option<ApiMessageEntry> {
         Some(ApiMessageEntry {
-            id: self.id,
+            status: MessageStatus {
+                id: self.id.to_string(),
+                state: MessageState::of(RecipientState::parse(&self.state)?),
+                channel: RowChannel::parse(&self.channel)?,
+                to: Person::from_stored(&self.to_kind, self.to_id)?,
+                openid: self.openid,
+                preset: self.preset_id,
+                idempotency_key: self.idempotency_key,
+                attempts: self.attempts,
+                msgid: self.msgid,
+                errcode: self.errcode,
+                errmsg: self.errmsg,
+                delivery: self.delivery.as_deref().and_then(Delivery::parse),
+                created_ms: self.created_ms,
+                sent_ms: self.sent_ms,
+                completed_ms: self.completed_ms,
+                delivery_ms: self.delivery_ms,
+            },
             key_name: self.key_name,
-            to: Person::from_stored(&self.to_kind, self.to_id)?,
-            channel: RowChannel::parse(&self.channel)?,
-            state: MessageState::of(RecipientState::parse(&self.state)?),
             preset_name: self.preset_name,
-            errcode: self.errcode,
-            errmsg: self.errmsg,
-            delivery: self.delivery.as_deref().and_then(Delivery::parse),
-            created_ms: self.created_ms,
-            sent_ms: self.sent_ms,
         })
     }
 }
@@ -79,15 +83,11 @@ impl Engine {
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "SELECT m.id, k.name AS key_name, m.to_kind, m.to_id, r.channel, r.state, \
-             p.name AS preset_name, r.errcode, r.errmsg, r.delivery, m.created_ms, r.sent_ms \
-             FROM api_messages m JOIN job_recipients r ON r.job_id = m.job_id AND r.seq = m.seq \
-             JOIN send_keys k ON k.id = m.key_id LEFT JOIN presets p ON p.id = m.preset_id \
-             WHERE m.account_id = $1 AND m.id < $2 AND r.state IN ({list}) \
+            "{STATUS_FROM} WHERE m.account_id = $1 AND m.id < $2 AND r.state IN ({list}) \
              ORDER BY m.id DESC LIMIT $3"
         );
         let rows = on_db!(self.db(), |pool| {
-            let mut q = sqlx::query_as::<_, EntryRow>(&sql)
+            let mut q = sqlx::query_as::<_, StatusRow>(&sql)
                 .bind(account_id)
                 .bind(before.unwrap_or(i64::MAX))
                 .bind(limit.clamp(1, 500));
@@ -96,7 +96,7 @@ impl Engine {
             }
             q.fetch_all(pool).await
         })?;
-        Ok(rows.into_iter().filter_map(EntryRow::into_entry).collect())
+        Ok(rows.into_iter().filter_map(StatusRow::into_entry).collect())
     }
 
     /// How many of an Official Account's API messages are in each state.
@@ -123,36 +123,12 @@ impl Engine {
 
     /// Message `id` as `key` sees it; `None` when it is not one of the key's messages.
     pub async fn api_message(&self, key: &SendKey, id: i64) -> Result<Option<MessageStatus>> {
-        let row = on_db!(self.db(), |pool| sqlx::query_as::<_, StatusRow>(
-            "SELECT m.id, m.idempotency_key, m.preset_id, m.to_kind, m.to_id, m.created_ms, \
-             r.state, r.channel, r.openid, r.attempts, r.msgid, r.errcode, r.errmsg, r.delivery, \
-             r.sent_ms, r.completed_ms, r.delivery_ms \
-             FROM api_messages m JOIN job_recipients r ON r.job_id = m.job_id AND r.seq = m.seq \
-             WHERE m.id = $1 AND m.key_id = $2"
-        )
-        .bind(id)
-        .bind(key.id)
-        .fetch_optional(pool)
-        .await)?;
-        Ok(row.and_then(|r| {
-            Some(MessageStatus {
-                id: r.id.to_string(),
-                state: MessageState::of(RecipientState::parse(&r.state)?),
-                channel: RowChannel::parse(&r.channel)?,
-                to: Person::from_stored(&r.to_kind, r.to_id)?,
-                openid: r.openid,
-                preset: r.preset_id,
-                idempotency_key: r.idempotency_key,
-                attempts: r.attempts,
-                msgid: r.msgid,
-                errcode: r.errcode,
-                errmsg: r.errmsg,
-                delivery: r.delivery.as_deref().and_then(Delivery::parse),
-                created_ms: r.created_ms,
-                sent_ms: r.sent_ms,
-                completed_ms: r.completed_ms,
-                delivery_ms: r.delivery_ms,
-            })
-        }))
+        let sql = format!("{STATUS_FROM} WHERE m.id = $1 AND m.key_id = $2");
+        let row = on_db!(self.db(), |pool| sqlx::query_as::<_, StatusRow>(&sql)
+            .bind(id)
+            .bind(key.id)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.and_then(StatusRow::into_entry).map(|e| e.status))
     }
 }
