@@ -33,6 +33,7 @@ pub fn ApiMessagesPage() -> impl IntoView {
             "Messages business systems sent to one person each through the send API (Settings › Send API keys).",
         )}</p>
         <form method="get" action="/api-messages" class="filters" aria-label=tr("筛选接口消息", "Filter API messages")>
+            <div class="filter-field">
             <label for="api-state">{tr("状态", "State")}</label>
             <select id="api-state" name="state">
                     <option value="" selected=move || MessageState::parse(&state.get()).is_none()>{tr("全部", "All")}</option>
@@ -42,6 +43,7 @@ pub fn ApiMessagesPage() -> impl IntoView {
                         </option>
                     }).collect_view()}
             </select>
+            </div>
             <button type="submit">{tr("筛选", "Filter")}</button>
         </form>
         {move || {
