@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::{to_bytes, Body, Bytes};
+use axum::body::{to_bytes, Body};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +22,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use model::send_api::{SendKey, SendRequest, MAX_BODY_BYTES};
 use model::{Lang, Problem, Refusal};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use app::state::AppState;
 
@@ -41,12 +41,22 @@ pub fn routes() -> Router<AppState> {
         .layer(Extension(limits))
 }
 
-/// An error answer: a code the client can branch on, the field, and words in both languages.
-fn error(status: StatusCode, code: &str, field: Option<&str>, zh: &str, en: &str) -> Response {
+/// A status and the JSON body that goes with it: a whole response, or one entry of a batch.
+type Answer = (StatusCode, Value);
+
+fn respond((status, body): Answer) -> Response {
+    let mut res = (status, Json(body)).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// An error: a code the client can branch on, the field, and words in both languages.
+fn error(status: StatusCode, code: &str, field: Option<&str>, zh: &str, en: &str) -> Answer {
     let body = json!({ "error": {
         "code": code, "field": field, "message_zh": zh, "message_en": en,
     }});
-    no_store((status, Json(body)).into_response())
+    (status, body)
 }
 
 /// The status a refusal is answered with.
@@ -63,8 +73,8 @@ fn status_of(problem: &Problem) -> StatusCode {
     }
 }
 
-/// A refusal of the engine's, passed on unchanged with its words: the status and the body.
-fn refusal_answer(r: &Refusal) -> (StatusCode, serde_json::Value) {
+/// A refusal of the engine's, passed on unchanged with its words.
+fn refused(r: &Refusal) -> Answer {
     let problem = serde_json::to_value(&r.problem).unwrap_or_default();
     let body = json!({ "error": {
         "code": problem["code"],
@@ -76,23 +86,8 @@ fn refusal_answer(r: &Refusal) -> (StatusCode, serde_json::Value) {
     (status_of(&r.problem), body)
 }
 
-fn refused(r: &Refusal) -> Response {
-    no_store(refusal_answer(r).into_response_json())
-}
-
-/// A status and a JSON body as a response.
-trait IntoJsonResponse {
-    fn into_response_json(self) -> Response;
-}
-
-impl IntoJsonResponse for (StatusCode, serde_json::Value) {
-    fn into_response_json(self) -> Response {
-        (self.0, Json(self.1)).into_response()
-    }
-}
-
 fn unauthorized(code: &str, zh: &str, en: &str) -> Response {
-    let mut res = error(StatusCode::UNAUTHORIZED, code, None, zh, en);
+    let mut res = respond(error(StatusCode::UNAUTHORIZED, code, None, zh, en));
     res.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"wxpush\""),
@@ -100,7 +95,7 @@ fn unauthorized(code: &str, zh: &str, en: &str) -> Response {
     res
 }
 
-fn engine_error(e: engine::Error) -> Response {
+fn engine_error(e: engine::Error) -> Answer {
     match e {
         engine::Error::Refused(r) => refused(&r),
         engine::Error::TemplateRemoved => error(
@@ -130,10 +125,42 @@ fn engine_error(e: engine::Error) -> Response {
     }
 }
 
-fn no_store(mut res: Response) -> Response {
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
+/// Over the key's rate: the answer, and the seconds to wait.
+fn rate_limited(key: &SendKey, wait: std::time::Duration) -> (Answer, u64) {
+    let answer = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        None,
+        &format!(
+            "超过该密钥的速率（每秒 {} 条）：请按 Retry-After 稍后重试",
+            key.rate
+        ),
+        &format!(
+            "over this key's rate ({} a second): retry after Retry-After seconds",
+            key.rate
+        ),
+    );
+    (answer, retry_after_secs(wait))
+}
+
+fn too_large(limit: &str) -> Response {
+    respond(error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        None,
+        &format!("请求体过大（最多 {limit}）"),
+        &format!("the body is too large (at most {limit})"),
+    ))
+}
+
+fn malformed(field: Option<&str>, detail: &str) -> Answer {
+    error(
+        StatusCode::BAD_REQUEST,
+        "malformed",
+        field,
+        &format!("请求体不是本接口约定的 JSON：{detail}"),
+        &format!("the body is not the JSON this API documents: {detail}"),
+    )
 }
 
 /// The key a request presents, if it is a live one; else the answer.
@@ -157,34 +184,30 @@ async fn key_of(state: &AppState, headers: &HeaderMap) -> Result<SendKey, Respon
             "发送接口密钥无效",
             "invalid send key",
         )),
-        Err(e) => Err(engine_error(e)),
+        Err(e) => Err(respond(engine_error(e))),
     }
 }
 
-/// The hash a message is remembered by: of its JSON with the keys sorted and no spaces, so the
-/// same message sent alone or in a batch, formatted either way, is the same message.
-fn canonical_hash(body: &[u8]) -> String {
-    let canonical = serde_json::from_slice::<serde_json::Value>(body)
-        .and_then(|v| serde_json::to_vec(&v))
-        .unwrap_or_else(|_| body.to_vec());
-    engine::send_api::body_hash(&canonical)
+/// One message: the request in `value` (or a 400 naming the field that is not as documented),
+/// and the hash it is remembered by — of its JSON with the keys sorted and no spaces, so the same
+/// message sent alone or in a batch, formatted either way, is the same message.
+fn read_message(value: &Value) -> Result<(SendRequest, String), Answer> {
+    let request: SendRequest = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        malformed(
+            (path != ".").then_some(path.as_str()),
+            &e.into_inner().to_string(),
+        )
+    })?;
+    let canonical = serde_json::to_vec(value).unwrap_or_default();
+    Ok((request, engine::send_api::body_hash(&canonical)))
 }
 
-/// The request in `body`, or a 400 naming the field that is not as documented.
-fn parse(body: &Bytes, headers: &HeaderMap) -> Result<SendRequest, Box<Response>> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    let mut req: SendRequest = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = (path != ".").then_some(path);
-        let detail = e.into_inner().to_string();
-        Box::new(error(
-            StatusCode::BAD_REQUEST,
-            "malformed",
-            field.as_deref(),
-            &format!("请求体不是本接口约定的 JSON：{detail}"),
-            &format!("the body is not the JSON this API documents: {detail}"),
-        ))
-    })?;
+/// The request of `POST /api/v1/messages` and its hash; the `Idempotency-Key` header says the
+/// same as the field (a different value is refused).
+fn parse(body: &[u8], headers: &HeaderMap) -> Result<(SendRequest, String), Answer> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| malformed(None, &e.to_string()))?;
+    let (mut req, hash) = read_message(&value)?;
     let header = headers
         .get("idempotency-key")
         .map(|v| v.to_str().map(str::to_owned));
@@ -193,13 +216,13 @@ fn parse(body: &Bytes, headers: &HeaderMap) -> Result<SendRequest, Box<Response>
         (Some(Ok(h)), None) => req.idempotency_key = Some(h),
         (Some(Ok(h)), Some(b)) if &h == b => {}
         _ => {
-            return Err(Box::new(refused(&Refusal::new(
+            return Err(refused(&Refusal::new(
                 "idempotency_key",
                 Problem::Malformed,
-            ))))
+            )))
         }
     }
-    Ok(req)
+    Ok((req, hash))
 }
 
 async fn send(
@@ -212,48 +235,30 @@ async fn send(
         Ok(key) => key,
         Err(res) => return res,
     };
-    let rate = key.rate.max(1) as f64;
-    if let Err(wait) = limits.check_rate(&key.id.to_string(), rate, Instant::now()) {
-        let mut res = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            None,
-            &format!(
-                "超过该密钥的速率（每秒 {} 条）：请按 Retry-After 稍后重试",
-                key.rate
-            ),
-            &format!(
-                "over this key's rate ({} a second): retry after Retry-After seconds",
-                key.rate
-            ),
-        );
-        if let Ok(v) = HeaderValue::from_str(&retry_after_secs(wait).to_string()) {
-            res.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+    if let Err(wait) =
+        limits.check_rate(&key.id.to_string(), key.rate.max(1) as f64, Instant::now())
+    {
+        let (answer, secs) = rate_limited(&key, wait);
+        let mut res = respond(answer);
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         return res;
     }
     let body = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
-        Err(_) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                None,
-                "请求体过大（最多 64 KiB）",
-                "the body is too large (at most 64 KiB)",
-            )
-        }
+        Err(_) => return too_large("64 KiB"),
     };
-    let request = match parse(&body, &parts.headers) {
+    let (request, hash) = match parse(&body, &parts.headers) {
         Ok(r) => r,
-        Err(res) => return *res,
+        Err(answer) => return respond(answer),
     };
-    let hash = canonical_hash(&body);
-    match state.engine.accept_message(&key, &request, &hash).await {
-        // A replay answers as the first request did, with `replayed` set.
-        Ok(accepted) => no_store((StatusCode::ACCEPTED, Json(accepted)).into_response()),
-        Err(e) => engine_error(e),
-    }
+    respond(
+        match state.engine.accept_message(&key, &request, &hash).await {
+            // A replay answers as the first request did, with `replayed` set.
+            Ok(accepted) => (StatusCode::ACCEPTED, json!(accepted)),
+            Err(e) => engine_error(e),
+        },
+    )
 }
 
 /// `POST /api/v1/messages/batch`: `{"messages": [<a message request>, …]}`, at most
@@ -271,92 +276,49 @@ async fn send_batch(
     };
     let body = match to_bytes(body, BATCH_BODY_BYTES).await {
         Ok(b) => b,
-        Err(_) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                None,
-                "请求体过大（批量最多 4 MiB）",
-                "the body is too large (at most 4 MiB for a batch)",
-            )
-        }
+        Err(_) => return too_large("4 MiB"),
     };
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Batch {
-        messages: Vec<serde_json::Value>,
+        messages: Vec<Value>,
     }
-    let de = &mut serde_json::Deserializer::from_slice(&body);
-    let batch: Batch = match serde_path_to_error::deserialize(de) {
+    let batch: Batch = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => {
-            let detail = e.into_inner().to_string();
-            return error(
-                StatusCode::BAD_REQUEST,
-                "malformed",
-                Some("messages"),
-                &format!("请求体应为 {{\"messages\": [消息, …]}}：{detail}"),
-                &format!("the body must be {{\"messages\": [message, …]}}: {detail}"),
-            );
-        }
+        Err(e) => return respond(malformed(Some("messages"), &e.to_string())),
     };
     if batch.messages.is_empty() || batch.messages.len() > BATCH_MAX {
-        return refused(&Refusal::new(
+        return respond(refused(&Refusal::new(
             "messages",
             Problem::OutOfRange {
                 min: 1,
                 max: BATCH_MAX as i64,
             },
-        ));
+        )));
     }
-    let rate = key.rate.max(1) as f64;
-    let no_headers = HeaderMap::new();
+    let (bucket, rate) = (key.id.to_string(), key.rate.max(1) as f64);
     let mut results = Vec::with_capacity(batch.messages.len());
     for message in &batch.messages {
-        let bytes = Bytes::from(serde_json::to_vec(message).unwrap_or_default());
-        let answer = if let Err(wait) = limits.check_rate(&key.id.to_string(), rate, Instant::now())
-        {
-            json!({ "status": 429, "retry_after": retry_after_secs(wait), "error": {
-                "code": "rate_limited", "field": null,
-                "message_zh": format!("超过该密钥的速率（每秒 {} 条）", key.rate),
-                "message_en": format!("over this key's rate ({} a second)", key.rate),
-            }})
-        } else {
-            match parse(&bytes, &no_headers) {
-                Err(_) => {
-                    let de = &mut serde_json::Deserializer::from_slice(&bytes);
-                    let field = serde_path_to_error::deserialize::<_, SendRequest>(de)
-                        .err()
-                        .map(|e| e.path().to_string());
-                    json!({ "status": 400, "error": {
-                        "code": "malformed", "field": field,
-                        "message_zh": "该消息不是本接口约定的 JSON",
-                        "message_en": "this message is not the JSON this API documents",
-                    }})
-                }
-                Ok(request) => {
-                    let hash = canonical_hash(&bytes);
+        let (status, mut body) = match limits.check_rate(&bucket, rate, Instant::now()) {
+            Err(wait) => {
+                let ((status, mut body), secs) = rate_limited(&key, wait);
+                body["retry_after"] = json!(secs);
+                (status, body)
+            }
+            Ok(()) => match read_message(message) {
+                Err(answer) => answer,
+                Ok((request, hash)) => {
                     match state.engine.accept_message(&key, &request, &hash).await {
-                        Ok(accepted) => json!({ "status": 202, "message": accepted }),
-                        Err(engine::Error::Refused(r)) => {
-                            let (status, mut body) = refusal_answer(&r);
-                            body["status"] = json!(status.as_u16());
-                            body
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "send API batch");
-                            json!({ "status": 500, "error": {
-                                "code": "internal", "field": null,
-                                "message_zh": "服务器内部错误", "message_en": "internal error",
-                            }})
-                        }
+                        Ok(accepted) => (StatusCode::ACCEPTED, json!({ "message": accepted })),
+                        Err(e) => engine_error(e),
                     }
                 }
-            }
+            },
         };
-        results.push(answer);
+        body["status"] = json!(status.as_u16());
+        results.push(body);
     }
-    no_store(Json(json!({ "results": results })).into_response())
+    respond((StatusCode::OK, json!({ "results": results })))
 }
 
 async fn status(
@@ -373,9 +335,9 @@ async fn status(
         Err(_) => Ok(None),
     };
     match found {
-        Ok(Some(status)) => no_store(Json(status).into_response()),
-        Ok(None) => engine_error(engine::Error::NotFound),
-        Err(e) => engine_error(e),
+        Ok(Some(status)) => respond((StatusCode::OK, json!(status))),
+        Ok(None) => respond(engine_error(engine::Error::NotFound)),
+        Err(e) => respond(engine_error(e)),
     }
 }
 
@@ -396,23 +358,22 @@ mod tests {
     #[test]
     fn a_malformed_body_names_its_field() {
         let headers = HeaderMap::new();
-        let res = parse(
-            &Bytes::from_static(br#"{"to":{"unionid":5},"preset":1}"#),
-            &headers,
-        )
-        .expect_err("a number is no unionid");
-        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let (status, body) = parse(br#"{"to":{"unionid":5},"preset":1}"#, &headers)
+            .expect_err("a number is no unionid");
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["field"], "to.unionid");
         let mut headers = HeaderMap::new();
         headers.insert("idempotency-key", HeaderValue::from_static("a"));
         let body = br#"{"to":{"unionid":"u"},"preset":1,"idempotency_key":"b"}"#;
-        let res = parse(&Bytes::from_static(body), &headers).expect_err("two different keys");
-        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let (status, _) = parse(body, &headers).expect_err("two different keys");
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         let body = br#"{"to":{"unionid":"u"},"preset":1}"#;
-        let req = parse(&Bytes::from_static(body), &headers).expect("the header's key");
+        let (req, _) = parse(body, &headers).expect("the header's key");
         assert_eq!(req.idempotency_key.as_deref(), Some("a"));
+        let hash = |body: &[u8]| parse(body, &HeaderMap::new()).expect("a message").1;
         assert_eq!(
-            canonical_hash(br#"{"to": {"unionid": "u"}, "preset": 1}"#),
-            canonical_hash(br#"{"preset":1,"to":{"unionid":"u"}}"#),
+            hash(br#"{"to": {"unionid": "u"}, "preset": 1}"#),
+            hash(br#"{"preset":1,"to":{"unionid":"u"}}"#),
             "the same message however it is formatted"
         );
     }

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::components::new_key::NewKeyNotice;
+use crate::components::new_key::{KeyState, NewKeyNotice};
 use crate::dto::format_time_ms;
 use crate::error::AppError;
 use crate::i18n::{tr, use_lang, Lang};
@@ -119,53 +119,40 @@ fn KeyList(keys: MpKeys, revoke: ServerAction<RevokeMpApiKey>) -> impl IntoView 
     let table = if keys.keys.is_empty() {
         view! { <p class="muted">{tr("尚无密钥。", "No key yet.")}</p> }.into_any()
     } else {
-        let rows =
-            keys.keys
-                .into_iter()
-                .map(|k| {
-                    let zh = format!("吊销密钥 {}…", k.prefix);
-                    let en = format!("Revoke key {}…", k.prefix);
-                    let state = match k.revoked_at_ms {
-                        Some(at) => {
-                            let at = format_time_ms(at);
-                            view! {
-                                <span class="key-revoked">
-                                    {tr("已吊销", "Revoked")} " " {at}
-                                </span>
-                            }
-                            .into_any()
-                        }
-                        None => view! { <span class="key-active">{tr("有效", "Active")}</span> }
-                            .into_any(),
-                    };
-                    let action = if k.revoked_at_ms.is_some() {
-                        view! { <span class="muted">"—"</span> }.into_any()
-                    } else {
-                        view! {
-                            <ActionForm action=revoke>
-                                <input type="hidden" name="key_id" value=k.id />
-                                <button
-                                    type="submit"
-                                    class="danger"
-                                    aria-label=move || lang.get().pick(zh.clone(), en.clone())
-                                >
-                                    {tr("吊销", "Revoke")}
-                                </button>
-                            </ActionForm>
-                        }
-                        .into_any()
-                    };
+        let rows = keys
+            .keys
+            .into_iter()
+            .map(|k| {
+                let zh = format!("吊销密钥 {}…", k.prefix);
+                let en = format!("Revoke key {}…", k.prefix);
+                let action = if k.revoked_at_ms.is_some() {
+                    view! { <span class="muted">"—"</span> }.into_any()
+                } else {
                     view! {
-                        <tr>
-                            <th scope="row"><code>{k.prefix} "…"</code></th>
-                            <td>{format_time_ms(k.created_at_ms)}</td>
-                            <td>{k.created_by}</td>
-                            <td>{state}</td>
-                            <td class="actions">{action}</td>
-                        </tr>
+                        <ActionForm action=revoke>
+                            <input type="hidden" name="key_id" value=k.id />
+                            <button
+                                type="submit"
+                                class="danger"
+                                aria-label=move || lang.get().pick(zh.clone(), en.clone())
+                            >
+                                {tr("吊销", "Revoke")}
+                            </button>
+                        </ActionForm>
                     }
-                })
-                .collect_view();
+                    .into_any()
+                };
+                view! {
+                    <tr>
+                        <th scope="row"><code>{k.prefix} "…"</code></th>
+                        <td>{format_time_ms(k.created_at_ms)}</td>
+                        <td>{k.created_by}</td>
+                        <td><KeyState revoked_at_ms=k.revoked_at_ms /></td>
+                        <td class="actions">{action}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
         view! {
             <table class="data">
                 <thead>

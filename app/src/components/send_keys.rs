@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use model::send_api::{PresetScope, SendKey, KEY_NAME_MAX, KEY_RATE_DEFAULT, KEY_RATE_MAX};
 
-use crate::components::new_key::NewKeyNotice;
+use crate::components::new_key::{KeyState, NewKeyNotice};
 use crate::dto::format_time_ms;
 use crate::i18n::{tr, use_lang};
 use crate::send_api::{list_send_keys, CreateSendKey, RevokeSendKey, SendKeysDto};
@@ -155,13 +155,6 @@ fn KeyRow(
             .clone()
             .unwrap_or_else(|| lang.get().pick("全部", "All").to_owned())
     };
-    let state = match k.revoked_at_ms {
-        Some(at) => view! {
-            <span class="key-revoked">{tr("已吊销", "Revoked")} " " {format_time_ms(at)}</span>
-        }
-        .into_any(),
-        None => view! { <span class="key-active">{tr("有效", "Active")}</span> }.into_any(),
-    };
     let action = if k.revoked_at_ms.is_some() {
         view! { <span class="muted">"—"</span> }.into_any()
     } else {
@@ -184,7 +177,7 @@ fn KeyRow(
             <td>{scope}</td>
             <td>{move || lang.get().pick(format!("{rate} 条/秒"), format!("{rate}/s"))}</td>
             <td>{k.last_used_ms.map(format_time_ms).unwrap_or_else(|| "—".into())}</td>
-            <td>{state}</td>
+            <td><KeyState revoked_at_ms=k.revoked_at_ms /></td>
             <td class="actions">{action}</td>
         </tr>
     }

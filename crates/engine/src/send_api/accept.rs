@@ -2,7 +2,7 @@
 //! Program, the preset rendered with the request's own values and checked by the editor's
 //! rules, and the message queued as a row of the account's API job — once per idempotency key.
 
-use message::PresetBody;
+use message::{Field, PresetBody};
 use model::openid::is_openid;
 use model::send_api::{is_idempotency_key, Accepted, MessageState, Person, SendKey, SendRequest};
 use model::{AccountKind, Channel, Problem, RecipientState, RowChannel};
@@ -42,10 +42,11 @@ impl Known {
 
     /// Why no template message can reach them.
     fn template_refusal(&self) -> Problem {
-        match (&self.follower, self.mp_user, &self.unionid) {
-            (Some(_), _, _) => Problem::NotFollowing,
-            (None, true, None) => Problem::NoUnionid,
-            _ => Problem::NotFollowing,
+        // Only a Mini Program user without a unionid cannot be looked for among followers.
+        if self.follower.is_none() && self.mp_user && self.unionid.is_none() {
+            Problem::NoUnionid
+        } else {
+            Problem::NotFollowing
         }
     }
 
@@ -89,6 +90,53 @@ fn value_refusal(err: Error) -> Error {
     }
 }
 
+/// The preset's body with the request's values, url and page over it. Records in
+/// `keys_used` the request's value keys this preset's template has.
+fn api_body(
+    mp: Option<&Account>,
+    preset: &Preset,
+    fields: &[Field],
+    req: &SendRequest,
+    subscribe: bool,
+    keys_used: &mut std::collections::BTreeSet<String>,
+) -> Result<PresetBody> {
+    let mut body = preset.body.clone();
+    for (k, v) in &req.values {
+        if fields.iter().any(|f| &f.key == k) {
+            keys_used.insert(k.clone());
+            body.values
+                .entry(k.clone())
+                .or_default()
+                .value
+                .clone_from(v);
+        }
+    }
+    if subscribe {
+        if let Some(page) = &req.pagepath {
+            body.page.clone_from(page);
+        }
+    } else {
+        if let Some(url) = &req.url {
+            body.url.clone_from(url);
+        }
+        if let Some(path) = &req.pagepath {
+            match (&mut body.miniprogram, mp) {
+                (Some(link), _) => link.pagepath.clone_from(path),
+                (None, Some(mp)) => {
+                    body.miniprogram = Some(message::MiniProgramLink {
+                        appid: mp.appid.clone(),
+                        pagepath: path.clone(),
+                    })
+                }
+                (None, None) => {
+                    return Err(Error::refused("pagepath", Problem::NoLinkedMiniProgram))
+                }
+            }
+        }
+    }
+    Ok(body)
+}
+
 impl Engine {
     /// Accepts `req` from `key` (whose body hashes to `body_hash`): the message is queued and
     /// its id returned, or the refusal says which field or which reason. With an idempotency
@@ -115,10 +163,11 @@ impl Engine {
             ));
         }
         let account = self.account(key.account_id).await?.ok_or(Error::NotFound)?;
+        // Each preset in play with its template's fields, read once.
         let preset = self.api_preset(key, &account, req).await?;
-        let kind = self.preset_kind(&preset).await?;
-        let channel = req.channel();
-        let (template_preset, subscribe_preset) = match (channel, kind) {
+        let (kind, fields) = self.preset_fields(&preset).await?;
+        let preset = (preset, fields);
+        let (template_preset, subscribe_preset) = match (req.channel(), kind) {
             (Channel::Template, AccountKind::Oa) => (Some(preset), None),
             (Channel::Subscribe | Channel::Best, AccountKind::Mp) => (None, Some(preset)),
             (Channel::Best, AccountKind::Oa) => {
@@ -127,13 +176,14 @@ impl Engine {
                         let p = self
                             .allowed_preset(key, &account, id, "subscribe_preset")
                             .await?;
-                        if self.preset_kind(&p).await? != AccountKind::Mp {
+                        let (kind, fields) = self.preset_fields(&p).await?;
+                        if kind != AccountKind::Mp {
                             return Err(Error::refused(
                                 "subscribe_preset",
                                 Problem::WrongPresetKind,
                             ));
                         }
-                        Some(p)
+                        Some((p, fields))
                     }
                     None => None,
                 };
@@ -153,10 +203,8 @@ impl Engine {
         // editor would refuse is refused whoever the person is.
         let mut keys_used = std::collections::BTreeSet::new();
         let template_message = match &template_preset {
-            Some(p) => {
-                let body = self
-                    .api_body(&account, mp.as_ref(), p, req, false, &mut keys_used)
-                    .await?;
+            Some((p, fields)) => {
+                let body = api_body(mp.as_ref(), p, fields, req, false, &mut keys_used)?;
                 let preset = Preset { body, ..p.clone() };
                 Some(
                     self.preset_payload(&account, &preset, "", None)
@@ -167,10 +215,8 @@ impl Engine {
             None => None,
         };
         let subscribe_message = match &subscribe_preset {
-            Some(p) => {
-                let body = self
-                    .api_body(&account, mp.as_ref(), p, req, true, &mut keys_used)
-                    .await?;
+            Some((p, fields)) => {
+                let body = api_body(mp.as_ref(), p, fields, req, true, &mut keys_used)?;
                 let preset = Preset { body, ..p.clone() };
                 Some(
                     self.preset_subscribe_payload(&account, &preset, "")
@@ -227,7 +273,7 @@ impl Engine {
         let preset_id = template_preset
             .as_ref()
             .or(subscribe_preset.as_ref())
-            .map(|p| p.id);
+            .map(|(p, _)| p.id);
         self.enqueue(
             key,
             &account,
@@ -283,58 +329,13 @@ impl Engine {
         Ok(preset)
     }
 
-    /// The preset's body with the request's values, url and page over it. Records in
-    /// `keys_used` the request's value keys this preset's template has.
-    async fn api_body(
-        &self,
-        account: &Account,
-        mp: Option<&Account>,
-        preset: &Preset,
-        req: &SendRequest,
-        subscribe: bool,
-        keys_used: &mut std::collections::BTreeSet<String>,
-    ) -> Result<PresetBody> {
-        let fields = self
+    /// A preset's template kind (`Oa`: template message, `Mp`: subscribe message) and fields.
+    async fn preset_fields(&self, preset: &Preset) -> Result<(AccountKind, Vec<Field>)> {
+        let template = self
             .template(preset.template_ref)
             .await?
-            .map(|t| t.fields)
-            .unwrap_or_default();
-        let mut body = preset.body.clone();
-        for (k, v) in &req.values {
-            if fields.iter().any(|f| &f.key == k) {
-                keys_used.insert(k.clone());
-                body.values
-                    .entry(k.clone())
-                    .or_default()
-                    .value
-                    .clone_from(v);
-            }
-        }
-        if subscribe {
-            if let Some(page) = &req.pagepath {
-                body.page.clone_from(page);
-            }
-        } else {
-            if let Some(url) = &req.url {
-                body.url.clone_from(url);
-            }
-            if let Some(path) = &req.pagepath {
-                match (&mut body.miniprogram, mp) {
-                    (Some(link), _) => link.pagepath.clone_from(path),
-                    (None, Some(mp)) => {
-                        body.miniprogram = Some(message::MiniProgramLink {
-                            appid: mp.appid.clone(),
-                            pagepath: path.clone(),
-                        })
-                    }
-                    (None, None) => {
-                        let _ = account;
-                        return Err(Error::refused("pagepath", Problem::NoLinkedMiniProgram));
-                    }
-                }
-            }
-        }
-        Ok(body)
+            .ok_or(Error::NotFound)?;
+        Ok((template.kind, template.fields))
     }
 
     /// What wxpush knows of `person`: their follower row, unionid and Mini Program user row.
