@@ -53,6 +53,17 @@ pub enum ApiKeyCommand {
     },
     /// Revoke a send API key by its id: its next request is refused.
     Revoke { id: i64 },
+    /// Set the webhook a send key's messages report their outcome to (prints its signing
+    /// secret once on stdout), or remove it with --off.
+    Webhook {
+        id: i64,
+        /// The http(s) URL that receives each message's final state and receipt.
+        #[arg(long, required_unless_present = "off", conflicts_with = "off")]
+        url: Option<String>,
+        /// Remove the key's webhook.
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 /// Opens the engine with the installation's master key (creating the key file on first start).
@@ -320,7 +331,7 @@ pub async fn apikey(config: &Config, command: ApiKeyCommand) -> Result<(), Strin
             if let (Some(appid), true) = (&account, chosen.is_empty()) {
                 return Err(format!("--account: no Official Account with AppID {appid}"));
             }
-            println!("id\taccount\tname\tprefix\tpresets\trate\tstate");
+            println!("id\taccount\tname\tprefix\tpresets\trate\tstate\twebhook");
             for a in chosen {
                 for k in engine.send_keys(a.id).await.map_err(|e| e.to_string())? {
                     let presets = match &k.presets {
@@ -335,8 +346,15 @@ pub async fn apikey(config: &Config, command: ApiKeyCommand) -> Result<(), Strin
                         "active"
                     };
                     println!(
-                        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                        k.id, a.appid, k.name, k.prefix, presets, k.rate, state
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        k.id,
+                        a.appid,
+                        k.name,
+                        k.prefix,
+                        presets,
+                        k.rate,
+                        state,
+                        k.webhook_url.as_deref().unwrap_or("-")
                     );
                 }
             }
@@ -352,6 +370,33 @@ pub async fn apikey(config: &Config, command: ApiKeyCommand) -> Result<(), Strin
                     other => other.to_string(),
                 })?;
             println!("revoked send key {} \"{}\"", key.id, key.name);
+            Ok(())
+        }
+        ApiKeyCommand::Webhook { id, url, off } => {
+            let engine = open_engine(config).await?;
+            let url = if off { None } else { url };
+            let (key, secret) = engine
+                .set_send_key_webhook(&Actor::cli(), id, url.as_deref())
+                .await
+                .map_err(|e| match e {
+                    engine::Error::NotFound => format!("no send key with id {id}"),
+                    engine::Error::Refused(r) if r.field == "webhook_url" => {
+                        format!("--url: {}", r.problem.message(model::Lang::En))
+                    }
+                    other => refusal(other),
+                })?;
+            match secret {
+                Some(secret) => {
+                    eprintln!(
+                        "send key {} \"{}\" reports to {}; its signing secret (shown once):",
+                        key.id,
+                        key.name,
+                        key.webhook_url.as_deref().unwrap_or_default()
+                    );
+                    println!("{secret}");
+                }
+                None => println!("send key {} \"{}\" has no webhook now", key.id, key.name),
+            }
             Ok(())
         }
     }

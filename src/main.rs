@@ -1,5 +1,5 @@
 //! The wxpush command line: `serve` (the default), `migrate`, `user add`, `keys rotate` and
-//! `apikey add|list|revoke`.
+//! `apikey add|list|revoke|webhook`.
 
 mod cli;
 mod config;

@@ -24,6 +24,15 @@ use crate::web::{callback, events, export, guard::guard, health, metrics, securi
 /// The largest request body anywhere (server functions take pasted CSV lists).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Stops a background task when the server returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), String> {
     let engine: Engine = crate::cli::open_engine(&config).await?;
     tracing::info!(dialect = engine.db().dialect(), "database ready");
@@ -45,6 +54,9 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
         lease_ms: config.dispatch_lease_secs * 1000,
         ..engine::jobs::DispatchConfig::default()
     });
+
+    // Send API messages report their outcome to their key's webhook, apart from sending.
+    let _webhooks = AbortOnDrop(engine.start_webhooks());
 
     // Kept alive for the life of the server.
     let _sandbox = sandbox::start(&engine, sandbox_mode, config.addr).await?;

@@ -177,7 +177,13 @@ const SERVER_FNS: &[FnEntry] = &[
         &[("name", "x"), ("preset", "0"), ("rate", "10")],
     ),
     ("revoke_send_key", Admin, &[("key_id", "999999")]),
-    ("api_messages", Staff, &[]),
+    ("api_messages", Staff, &[("filter[key]", "1")]),
+    ("load_api_message", Staff, &[("id", "999999")]),
+    (
+        "set_send_key_webhook",
+        Admin,
+        &[("key_id", "999999"), ("url", "")],
+    ),
     // profile.rs
     ("my_test_openids", Staff, &[]),
     (
@@ -278,6 +284,7 @@ const PAGES: &[(&str, Access, &str)] = &[
     ("jobs/new", Staff, "/jobs/new"),
     ("jobs/:id", Staff, "/jobs/1"),
     ("api-messages", Staff, "/api-messages"),
+    ("api-messages/:id", Staff, "/api-messages/1"),
     ("settings", Staff, "/settings"),
     ("staff", Admin, "/staff"),
     ("audit", Admin, "/audit"),

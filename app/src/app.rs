@@ -8,10 +8,10 @@ use leptos_router::{path, SsrMode};
 use crate::components::layout::Layout;
 use crate::dto::SessionInfo;
 use crate::pages::{
-    api_messages::ApiMessagesPage, audit::AuditPage, dashboard::DashboardPage,
-    followers::FollowersPage, job::JobPage, jobs::JobsPage, login::LoginPage, new_job::NewJobPage,
-    not_found::NotFound, preset_editor::PresetEditorPage, settings::SettingsPage, setup::SetupPage,
-    staff::StaffPage, templates::TemplatesPage,
+    api_message::ApiMessagePage, api_messages::ApiMessagesPage, audit::AuditPage,
+    dashboard::DashboardPage, followers::FollowersPage, job::JobPage, jobs::JobsPage,
+    login::LoginPage, new_job::NewJobPage, not_found::NotFound, preset_editor::PresetEditorPage,
+    settings::SettingsPage, setup::SetupPage, staff::StaffPage, templates::TemplatesPage,
 };
 
 /// Name of the `<meta>` that carries [`SessionInfo`] from the server to the hydrating browser.
@@ -84,6 +84,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("jobs/new") view=NewJobPage />
                     <Route path=path!("jobs/:id") view=JobPage />
                     <Route path=path!("api-messages") view=ApiMessagesPage />
+                    <Route path=path!("api-messages/:id") view=ApiMessagePage />
                     <Route path=path!("settings") view=SettingsPage />
                     <Route path=path!("staff") view=StaffPage />
                     <Route path=path!("audit") view=AuditPage />

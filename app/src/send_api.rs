@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
+use model::api_messages::{ApiMessageDetail, ApiMessageFilter, HourCounts, SendKeyStats};
 use model::send_api::{ApiMessageEntry, MessageState, SendKey};
 
 /// The keys of the session's Official Account, what they may use and where they send.
@@ -18,6 +19,16 @@ pub struct SendKeysDto {
     /// The account's presets (id, name), to limit a key to one.
     pub presets: Vec<(i64, String)>,
     pub keys: Vec<SendKey>,
+    /// Each key's figures (keys without messages have none).
+    pub stats: Vec<SendKeyStats>,
+}
+
+/// A webhook just set: `secret` (the signing secret) is shown once and never again; `None`
+/// when the webhook was removed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewWebhook {
+    pub key: SendKey,
+    pub secret: Option<String>,
 }
 
 /// A key just created: `key` is shown once and never again.
@@ -32,6 +43,10 @@ pub struct NewSendKey {
 pub struct ApiMessagesDto {
     pub has_account: bool,
     pub counts: Vec<(MessageState, i64)>,
+    /// The last 24 hours by outcome, oldest first.
+    pub hours: Vec<HourCounts>,
+    /// The account's keys (id, name), to filter by.
+    pub keys: Vec<(i64, String)>,
     pub messages: Vec<ApiMessageEntry>,
     /// The `before` of the next (older) page, when there is one.
     pub next_before: Option<i64>,
@@ -58,12 +73,18 @@ pub async fn list_send_keys() -> Result<SendKeysDto, AppError> {
         .map(|p| (p.preset.id, p.preset.name))
         .collect();
     let keys = state.engine.send_keys(account.id).await.map_err(internal)?;
+    let stats = state
+        .engine
+        .send_key_stats(account.id, engine::now_ms())
+        .await
+        .map_err(internal)?;
     Ok(SendKeysDto {
         has_account: true,
         account_name: account.name,
         endpoint: format!("{}/api/v1/messages", state.public_url),
         presets,
         keys,
+        stats,
     })
 }
 
@@ -119,11 +140,11 @@ pub async fn revoke_send_key(key_id: i64) -> Result<(), AppError> {
     }
 }
 
-/// A page of the session's Official Account's API messages: in `state` (all without), older
-/// than `before`.
+/// A page of the session's Official Account's API messages that `filter` lets through, older
+/// than `before`, with the counts per state, the last 24 hours and the keys to filter by.
 #[server(prefix = "/api", endpoint = "api_messages")]
 pub async fn api_messages(
-    state: Option<MessageState>,
+    filter: ApiMessageFilter,
     before: Option<i64>,
 ) -> Result<ApiMessagesDto, AppError> {
     use crate::auth::ssr::{internal, require_staff, state as app_state};
@@ -133,9 +154,9 @@ pub async fn api_messages(
     let Some(account) = current_oa(&app).await? else {
         return Ok(ApiMessagesDto::default());
     };
-    let mut messages = app
-        .engine
-        .api_messages(account.id, state, before, PAGE + 1)
+    let engine = &app.engine;
+    let mut messages = engine
+        .api_messages(account.id, &filter, before, PAGE + 1)
         .await
         .map_err(internal)?;
     let next_before = if messages.len() as i64 > PAGE {
@@ -144,15 +165,77 @@ pub async fn api_messages(
     } else {
         None
     };
-    let counts = app
-        .engine
-        .api_message_counts(account.id)
+    let counts = engine
+        .api_message_counts(account.id, &filter)
         .await
         .map_err(internal)?;
+    let hours = engine
+        .api_message_hours(account.id, engine::now_ms())
+        .await
+        .map_err(internal)?;
+    let keys = engine
+        .send_keys(account.id)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|k| (k.id, k.name))
+        .collect();
     Ok(ApiMessagesDto {
         has_account: true,
         counts,
+        hours,
+        keys,
         messages,
         next_before,
     })
+}
+
+/// One API message of the session's Official Account: its status, payload as sent and
+/// webhook deliveries.
+#[server(prefix = "/api", endpoint = "api_message_detail")]
+pub async fn load_api_message(id: i64) -> Result<ApiMessageDetail, AppError> {
+    use crate::auth::ssr::{fail, internal, require_staff, state as app_state};
+    use crate::followers::ssr::current_oa;
+    require_staff().await?;
+    let app = app_state()?;
+    let Some(account) = current_oa(&app).await? else {
+        return fail(AppError::NotFound);
+    };
+    match app
+        .engine
+        .api_message_detail(account.id, id)
+        .await
+        .map_err(internal)?
+    {
+        Some(detail) => Ok(detail),
+        None => fail(AppError::NotFound),
+    }
+}
+
+/// Sets the webhook of a key of the session's Official Account (an empty `url` removes it);
+/// returns the new signing secret, shown once.
+#[server(prefix = "/api", endpoint = "set_send_key_webhook")]
+pub async fn set_send_key_webhook(key_id: i64, url: String) -> Result<NewWebhook, AppError> {
+    use crate::auth::ssr::*;
+    use crate::followers::ssr::current_oa;
+    let admin = require_admin().await?;
+    let state = state()?;
+    let account = current_oa(&state).await?;
+    let own = match (
+        &account,
+        state.engine.send_key(key_id).await.map_err(internal)?,
+    ) {
+        (Some(a), Some(k)) => k.account_id == a.id,
+        _ => false,
+    };
+    if !own {
+        return fail(AppError::NotFound);
+    }
+    let actor = actor(&admin, &state);
+    let url = url.trim();
+    let url = (!url.is_empty()).then_some(url);
+    match state.engine.set_send_key_webhook(&actor, key_id, url).await {
+        Ok((key, secret)) => Ok(NewWebhook { key, secret }),
+        Err(e) => fail(from_engine(e)),
+    }
 }

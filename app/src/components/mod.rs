@@ -2,6 +2,7 @@
 
 pub mod account_form;
 pub mod account_switcher;
+pub mod api_chart;
 pub mod empty_state;
 pub mod file_text;
 pub mod lang_switch;

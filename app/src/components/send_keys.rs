@@ -7,14 +7,24 @@ use model::send_api::{PresetScope, SendKey, KEY_NAME_MAX, KEY_RATE_DEFAULT, KEY_
 use crate::components::new_key::{KeyState, NewKeyNotice};
 use crate::dto::format_time_ms;
 use crate::i18n::{tr, use_lang};
-use crate::send_api::{list_send_keys, CreateSendKey, RevokeSendKey, SendKeysDto};
+use crate::send_api::{
+    list_send_keys, CreateSendKey, RevokeSendKey, SendKeysDto, SetSendKeyWebhook,
+};
+use model::api_messages::SendKeyStats;
 
 #[component]
 pub fn SendKeys() -> impl IntoView {
     let create = ServerAction::<CreateSendKey>::new();
     let revoke = ServerAction::<RevokeSendKey>::new();
+    let webhook = ServerAction::<SetSendKeyWebhook>::new();
     let keys = Resource::new(
-        move || (create.version().get(), revoke.version().get()),
+        move || {
+            (
+                create.version().get(),
+                revoke.version().get(),
+                webhook.version().get(),
+            )
+        },
         |_| list_send_keys(),
     );
     view! {
@@ -26,7 +36,7 @@ pub fn SendKeys() -> impl IntoView {
                         Ok(dto) if !dto.has_account => view! {
                             <p class="muted">{tr("先添加公众号，才能创建发送接口密钥。", "Add an Official Account before creating send keys.")}</p>
                         }.into_any(),
-                        Ok(dto) => view! { <KeysBody dto create revoke /> }.into_any(),
+                        Ok(dto) => view! { <KeysBody dto create revoke webhook /> }.into_any(),
                         Err(e) => {
                             let lang = use_lang();
                             view! { <p class="form-error" role="alert">{move || e.message(lang.get())}</p> }.into_any()
@@ -43,6 +53,7 @@ fn KeysBody(
     dto: SendKeysDto,
     create: ServerAction<CreateSendKey>,
     revoke: ServerAction<RevokeSendKey>,
+    webhook: ServerAction<SetSendKeyWebhook>,
 ) -> impl IntoView {
     let lang = use_lang();
     let usage = format!(
@@ -82,10 +93,24 @@ fn KeysBody(
     let interactive = RwSignal::new(false);
     Effect::new(move |_| interactive.set(true));
     let empty = dto.keys.is_empty();
+    let live_keys: Vec<(i64, String)> = dto
+        .keys
+        .iter()
+        .filter(|k| k.revoked_at_ms.is_none())
+        .map(|k| (k.id, k.name.clone()))
+        .collect();
+    let stats = dto.stats;
     let rows = dto
         .keys
         .into_iter()
-        .map(|k| view! { <KeyRow key_info=k.clone() scope=preset_names(&k.presets) revoke /> })
+        .map(|k| {
+            let figures = stats
+                .iter()
+                .find(|s| s.key_id == k.id)
+                .copied()
+                .unwrap_or_default();
+            view! { <KeyRow key_info=k.clone() scope=preset_names(&k.presets) figures revoke /> }
+        })
         .collect_view();
     let options = dto
         .presets
@@ -108,6 +133,9 @@ fn KeysBody(
                     <th scope="col">{tr("密钥前缀", "Key prefix")}</th>
                     <th scope="col">{tr("可用预设", "Presets")}</th>
                     <th scope="col">{tr("速率", "Rate")}</th>
+                    <th scope="col">{tr("24 小时内", "Last 24 h")}</th>
+                    <th scope="col">{tr("累计", "Total")}</th>
+                    <th scope="col">{tr("状态回调", "Webhook")}</th>
                     <th scope="col">{tr("最近使用", "Last used")}</th>
                     <th scope="col">{tr("状态", "Status")}</th>
                     <th scope="col">{tr("操作", "Actions")}</th>
@@ -137,13 +165,69 @@ fn KeysBody(
             <p class="muted">{tr("新密钥需要启用 JavaScript 才能显示。", "Showing a new key needs JavaScript.")}</p>
         </noscript>
         {new_key}
+        <WebhookForm keys=live_keys webhook interactive />
     }
+}
+
+/// Sets or removes a key's status webhook; the signing secret shows once.
+#[component]
+fn WebhookForm(
+    keys: Vec<(i64, String)>,
+    webhook: ServerAction<SetSendKeyWebhook>,
+    interactive: RwSignal<bool>,
+) -> impl IntoView {
+    let lang = use_lang();
+    if keys.is_empty() {
+        return ().into_any();
+    }
+    let options = keys
+        .into_iter()
+        .map(|(id, name)| view! { <option value=id>{name}</option> })
+        .collect_view();
+    let outcome = move || {
+        match webhook.value().get() {
+        Some(Ok(set)) => match set.secret {
+            Some(secret) => view! {
+                <NewKeyNotice key=secret label_zh="回调签名密钥" label_en="Webhook signing secret" />
+            }
+            .into_any(),
+            None => view! {
+                <p role="status">{tr("已移除回调地址。", "The webhook was removed.")}</p>
+            }
+            .into_any(),
+        },
+        Some(Err(e)) => view! { <p class="form-error" role="alert">{move || e.message(lang.get())}</p> }
+            .into_any(),
+        None => ().into_any(),
+    }
+    };
+    view! {
+        <h3>{tr("状态回调", "Status webhook")}</h3>
+        <p class="muted">{tr(
+            "每条消息有结果（已发送、失败、结果未知、已取消）和收到微信回执时，向回调地址 POST 一次 JSON；请求头 X-Wxpush-Signature 是用签名密钥对「时间戳.请求体」计算的 HMAC-SHA256。失败会在 24 小时内按退避重试，不影响发送。留空则移除。",
+            "Each message's outcome (sent, failed, unknown, cancelled) and WeChat's receipt are POSTed once as JSON to the webhook; the X-Wxpush-Signature header is the HMAC-SHA256 of \"timestamp.body\" under the signing secret. Failures are retried with backoff for 24 hours, never holding up sending. Leave it empty to remove it.",
+        )}</p>
+        <ActionForm action=webhook attr:class="form-grid">
+            <label for="webhook-key">{tr("密钥", "Key")}</label>
+            <select id="webhook-key" name="key_id">{options}</select>
+            <label for="webhook-url">{tr("回调地址", "Webhook URL")}</label>
+            <input id="webhook-url" name="url" type="url" maxlength=model::webhook::URL_MAX
+                placeholder="https://orders.example.com/wxpush/webhook" />
+            <button type="submit" class="primary"
+                disabled=move || !interactive.get() || webhook.pending().get()>
+                {tr("保存回调地址", "Save the webhook")}
+            </button>
+        </ActionForm>
+        {outcome}
+    }
+    .into_any()
 }
 
 #[component]
 fn KeyRow(
     key_info: SendKey,
     scope: Option<String>,
+    figures: SendKeyStats,
     revoke: ServerAction<RevokeSendKey>,
 ) -> impl IntoView {
     let lang = use_lang();
@@ -170,12 +254,37 @@ fn KeyRow(
         .into_any()
     };
     let rate = k.rate;
+    let hook = match k.webhook_url.clone() {
+        None => view! { <span class="muted">{tr("未设置", "None")}</span> }.into_any(),
+        Some(url) => {
+            let (pending, failed) = (figures.webhook_pending, figures.webhook_failed);
+            view! {
+                <code>{url}</code>
+                <span class="muted">{move || {
+                    (pending + failed > 0).then(|| lang.get().pick(
+                        format!("（待重试 {pending}，已放弃 {failed}）"),
+                        format!(" ({pending} to retry, {failed} given up)"),
+                    ))
+                }}</span>
+            }
+            .into_any()
+        }
+    };
     view! {
         <tr>
             <th scope="row">{k.name.clone()}</th>
             <td><code>{k.prefix.clone()} "…"</code></td>
             <td>{scope}</td>
             <td>{move || lang.get().pick(format!("{rate} 条/秒"), format!("{rate}/s"))}</td>
+            <td>{move || {
+                let f = figures;
+                lang.get().pick(
+                    format!("{} 条：已发送 {}，失败 {}", f.day_total, f.day_sent, f.day_failed),
+                    format!("{}: {} sent, {} failed", f.day_total, f.day_sent, f.day_failed),
+                )
+            }}</td>
+            <td>{figures.total}</td>
+            <td>{hook}</td>
             <td>{k.last_used_ms.map(format_time_ms).unwrap_or_else(|| "—".into())}</td>
             <td><KeyState revoked_at_ms=k.revoked_at_ms /></td>
             <td class="actions">{action}</td>

@@ -1,5 +1,6 @@
 //! One module per page.
 
+pub mod api_message;
 pub mod api_messages;
 pub mod audit;
 pub mod dashboard;

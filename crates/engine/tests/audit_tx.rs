@@ -471,6 +471,11 @@ async fn accounts_keys_and_mini_programs(db: TestDb) {
     )
     .await;
     assert_eq!(engine.send_keys(oa.id).await.unwrap().len(), 1);
+    let hook = || engine.set_send_key_webhook(&cli, send_key.id, Some("https://o.example.com/h"));
+    refused(&engine, "send_key.webhook", hook()).await;
+    let unset = engine.send_key(send_key.id).await.unwrap().unwrap();
+    assert!(unset.webhook_url.is_none(), "no webhook without its entry");
+    recorded(&engine, "send_key.webhook", hook()).await;
     refused(
         &engine,
         "send_key.revoke",

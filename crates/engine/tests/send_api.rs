@@ -9,7 +9,8 @@ mod common;
 
 use engine::audit::AuditFilter;
 use engine::testing::TestDb;
-use engine::{on_both_databases, Engine, Error};
+use engine::{now_ms, on_both_databases, Engine, Error};
+use model::api_messages::ApiMessageFilter;
 use model::send_api::{
     Accepted, MessageState, MessageStatus, Person, PresetScope, SendKey, SendRequest,
 };
@@ -30,6 +31,13 @@ fn request(to: Person, preset: i64) -> SendRequest {
         url: None,
         pagepath: None,
         idempotency_key: None,
+    }
+}
+
+fn in_state(state: MessageState) -> ApiMessageFilter {
+    ApiMessageFilter {
+        state: Some(state),
+        ..ApiMessageFilter::default()
     }
 }
 
@@ -176,7 +184,7 @@ async fn each_person_is_reached_once_on_their_channel(db: TestDb) {
     // The console's list: newest first, filtered by state, with counts.
     let sent = w
         .engine
-        .api_messages(w.oa.id, Some(MessageState::Sent), None, 50)
+        .api_messages(w.oa.id, &in_state(MessageState::Sent), None, 50)
         .await
         .unwrap();
     let ids: Vec<String> = sent.iter().map(|e| e.status.id.clone()).collect();
@@ -188,18 +196,116 @@ async fn each_person_is_reached_once_on_their_channel(db: TestDb) {
     assert_eq!(sent[2].preset_name.as_deref(), Some("发货通知"));
     let queued = w
         .engine
-        .api_messages(w.oa.id, Some(MessageState::Queued), None, 50)
+        .api_messages(w.oa.id, &in_state(MessageState::Queued), None, 50)
         .await
         .unwrap();
     assert!(queued.is_empty());
     let older = w
         .engine
-        .api_messages(w.oa.id, None, Some(sent[1].status.id.parse().unwrap()), 50)
+        .api_messages(
+            w.oa.id,
+            &ApiMessageFilter::default(),
+            Some(sent[1].status.id.parse().unwrap()),
+            50,
+        )
         .await
         .unwrap();
     assert_eq!(older.len(), 1, "the page before an id");
-    let counts = w.engine.api_message_counts(w.oa.id).await.unwrap();
+    let counts = w
+        .engine
+        .api_message_counts(w.oa.id, &ApiMessageFilter::default())
+        .await
+        .unwrap();
     assert!(counts.contains(&(MessageState::Sent, 3)), "{counts:?}");
+    // By person (as the request named them, or the openid it went to), key, channel, errcode.
+    for person in [a_union.as_str(), a_oa.as_str()] {
+        let filter = ApiMessageFilter {
+            person: Some(person.into()),
+            ..ApiMessageFilter::default()
+        };
+        let found = w
+            .engine
+            .api_messages(w.oa.id, &filter, None, 50)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "{person}");
+        assert_eq!(found[0].status.id, accepted.id);
+        let counts = w.engine.api_message_counts(w.oa.id, &filter).await.unwrap();
+        assert!(counts.contains(&(MessageState::Sent, 1)), "{counts:?}");
+    }
+    let none = |f: ApiMessageFilter| {
+        let engine = w.engine.clone();
+        async move {
+            engine
+                .api_messages(w.oa.id, &f, None, 50)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    let other_key = ApiMessageFilter {
+        key: Some(key.id + 1000),
+        ..ApiMessageFilter::default()
+    };
+    assert_eq!(none(other_key).await, 0);
+    let own_key = ApiMessageFilter {
+        key: Some(key.id),
+        ..ApiMessageFilter::default()
+    };
+    assert_eq!(none(own_key).await, 3);
+    let subscribe = ApiMessageFilter {
+        channel: Some(RowChannel::Subscribe),
+        ..ApiMessageFilter::default()
+    };
+    assert_eq!(none(subscribe).await, 0);
+    let errcode = ApiMessageFilter {
+        errcode: Some(43004),
+        ..ApiMessageFilter::default()
+    };
+    assert_eq!(none(errcode).await, 0);
+    // The last 24 hours by outcome, seen from the newest message: all three sent. A day
+    // later they are out of the chart.
+    let newest = sent[0].status.created_ms;
+    let hours = w.engine.api_message_hours(w.oa.id, newest).await.unwrap();
+    assert_eq!(hours.len(), 24);
+    let sum = |f: fn(&model::api_messages::HourCounts) -> i64| hours.iter().map(f).sum::<i64>();
+    assert_eq!((sum(|h| h.sent), sum(|h| h.total())), (3, 3), "{hours:?}");
+    assert!(hours[23].sent >= 1, "the newest is in the current hour");
+    let day = 24 * 60 * 60 * 1000;
+    let later = w
+        .engine
+        .api_message_hours(w.oa.id, newest + day)
+        .await
+        .unwrap();
+    assert_eq!(later.iter().map(|h| h.total()).sum::<i64>(), 0);
+    // Each key's figures, and a message's detail with the payload as sent.
+    let stats = w.engine.send_key_stats(w.oa.id, now_ms()).await.unwrap();
+    assert_eq!(
+        (
+            stats[0].key_id,
+            stats[0].total,
+            stats[0].day_sent,
+            stats[0].day_failed
+        ),
+        (key.id, 3, 3, 0)
+    );
+    let detail = w
+        .engine
+        .api_message_detail(w.oa.id, accepted.id.parse().unwrap())
+        .await
+        .unwrap()
+        .expect("the account's message");
+    let payload: serde_json::Value = serde_json::from_str(&detail.payload).unwrap();
+    assert_eq!(payload["touser"], a_oa.as_str());
+    assert_eq!(payload["data"]["character_string2"]["value"], "A1023");
+    assert!(
+        w.engine
+            .api_message_detail(w.oa.id + 1000, accepted.id.parse().unwrap())
+            .await
+            .unwrap()
+            .is_none(),
+        "not another account's message"
+    );
     // The API's messages are not a send job on the jobs page.
     assert!(w.engine.jobs(w.oa.id, 100).await.unwrap().is_empty());
 }

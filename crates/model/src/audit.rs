@@ -68,6 +68,7 @@ audit_actions! {
     MpApiKeyRevoke = "mp_api_key.revoke", "吊销小程序 API 密钥", "MP API key revoked";
     SendKeyCreate = "send_key.create", "创建发送接口密钥", "Send API key created";
     SendKeyRevoke = "send_key.revoke", "吊销发送接口密钥", "Send API key revoked";
+    SendKeyWebhook = "send_key.webhook", "设置发送接口回调", "Send API webhook set";
     MpUsersImport = "mp_users.import", "导入小程序用户", "MP users imported";
     TemplateSync = "template.sync", "同步模板", "Templates synced";
     TemplateSyncFailed = "template.sync_failed", "同步模板失败", "Template sync failed";

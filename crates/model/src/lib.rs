@@ -3,6 +3,7 @@
 //! words they are shown in. No I/O, so it compiles for the browser too.
 
 pub mod account;
+pub mod api_messages;
 pub mod audit;
 pub mod instance;
 pub mod job;
@@ -17,6 +18,7 @@ pub mod send_api;
 pub mod staff;
 pub mod sync;
 pub mod value;
+pub mod webhook;
 pub mod wechat_message;
 
 pub use account::AccountKind;

@@ -88,6 +88,8 @@ pub enum Problem {
     PresetNotAllowed,
     /// An idempotency key used before with a different request.
     IdempotencyConflict,
+    /// A change to a send key that was revoked.
+    KeyRevoked,
 }
 
 impl Problem {
@@ -240,6 +242,7 @@ impl Problem {
                 "该幂等键已用于内容不同的请求",
                 "the idempotency key was used before with a different request",
             ),
+            Problem::KeyRevoked => pick("该密钥已吊销", "the key is revoked"),
         }
     }
 }

@@ -163,6 +163,11 @@ pub struct MessageStatus {
     pub errcode: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errmsg: Option<String>,
+    /// What the errcode means and what to do, in Chinese and English.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation_zh: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation_en: Option<String>,
     /// WeChat's receipt of a template message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Delivery>,
@@ -282,6 +287,9 @@ pub struct SendKey {
     pub revoked_at_ms: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_ms: Option<i64>,
+    /// Where the key's messages report their outcome (a signed POST); `None`: nowhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
 }
 
 /// Whether `key` is a usable idempotency key.

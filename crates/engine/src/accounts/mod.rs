@@ -618,6 +618,22 @@ impl Engine {
                 .await?;
                 rotation.accounts += 1;
             }
+            // Send keys' webhook signing secrets, under the same key.
+            let hooks: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT id, webhook_secret FROM send_keys WHERE webhook_secret IS NOT NULL",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, stored) in &hooks {
+                let aad = crate::send_api::webhooks::secret_aad(*id);
+                let secret = old_key.decrypt(stored, &aad)?;
+                sqlx::query("UPDATE send_keys SET webhook_secret = $1 WHERE id = $2")
+                    .bind(new_key.encrypt(&secret, &aad)?)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                rotation.values += 1;
+            }
             let detail = serde_json::json!({
                 "accounts": rotation.accounts,
                 "values": rotation.values,

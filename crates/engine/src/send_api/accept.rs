@@ -488,8 +488,8 @@ impl Engine {
                 .await?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO api_messages (key_id, account_id, idempotency_key, body_hash, \
-                     job_id, seq, preset_id, to_kind, to_id, created_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                     job_id, seq, preset_id, to_kind, to_id, created_ms, hook) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
                 )
                 .bind(key.id)
                 .bind(account.id)
@@ -501,6 +501,8 @@ impl Engine {
                 .bind(req.to.kind())
                 .bind(req.to.id())
                 .bind(now)
+                // A key with a webhook owes it the message's final state.
+                .bind(key.webhook_url.as_ref().map(|_| "state"))
                 .fetch_one(&mut *tx)
                 .await?;
                 tx.commit().await?;

@@ -25,6 +25,7 @@ struct KeyRow {
     created_at_ms: i64,
     revoked_at_ms: Option<i64>,
     last_used_ms: Option<i64>,
+    webhook_url: Option<String>,
 }
 
 impl KeyRow {
@@ -44,13 +45,14 @@ impl KeyRow {
             created_at_ms: self.created_at_ms,
             revoked_at_ms: self.revoked_at_ms,
             last_used_ms: self.last_used_ms,
+            webhook_url: self.webhook_url,
         }
     }
 }
 
 /// The columns of a key; `last_used_ms` is its newest message's time.
 const SELECT_KEY: &str = "SELECT k.id, k.account_id, k.name, k.prefix, k.presets, k.rate, \
-     k.created_by, k.created_at_ms, k.revoked_at_ms, \
+     k.created_by, k.created_at_ms, k.revoked_at_ms, k.webhook_url, \
      (SELECT MAX(m.created_ms) FROM api_messages m WHERE m.key_id = k.id) AS last_used_ms \
      FROM send_keys k";
 
@@ -144,6 +146,7 @@ impl Engine {
             created_at_ms: now,
             revoked_at_ms: None,
             last_used_ms: None,
+            webhook_url: None,
         };
         Ok((key, info))
     }
@@ -175,7 +178,7 @@ impl Engine {
         }
         let row = on_db!(self.db(), |pool| sqlx::query_as::<_, KeyRow>(
             "SELECT id, account_id, name, prefix, presets, rate, created_by, created_at_ms, \
-             revoked_at_ms, NULL AS last_used_ms FROM send_keys WHERE key_hash = $1"
+             revoked_at_ms, webhook_url, NULL AS last_used_ms FROM send_keys WHERE key_hash = $1"
         )
         .bind(hash_api_key(presented))
         .fetch_optional(pool)

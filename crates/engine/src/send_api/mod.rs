@@ -6,6 +6,7 @@
 pub mod accept;
 pub mod keys;
 pub mod status;
+pub mod webhooks;
 
 pub use accept::API_SEND_RATE;
 pub use keys::SEND_KEY_PREFIX;
