@@ -6,7 +6,10 @@
 mod common;
 
 use boon::{Compiler, Schemas};
-use common::{add_user, apikey, login, prepare_template_job, start_sim, wait_for, Server, TestDb};
+use common::{
+    add_user, apikey, call, json_ok, login, prepare_template_job, start_sim, wait_for, Server,
+    TestDb,
+};
 use engine::on_both_databases;
 use model::send_api::MessageState;
 use model::{Channel, Delivery, RowChannel};
@@ -258,6 +261,29 @@ async fn the_document_describes_the_real_api(db: TestDb) {
     let preset = prepare_template_job(&client, &server, &sim).await;
     let appid = sim.config().oa_appid.clone();
     let key = apikey(&db, &["add", "--account", &appid, "--name", "订单系统"]);
+    // A key for a copy of the preset only: the preset itself is 403 to it.
+    let copy = json_ok(
+        call(
+            &client,
+            &server,
+            "duplicate_preset",
+            &[("id", &preset.to_string())],
+        )
+        .await,
+    )
+    .await;
+    let scoped = apikey(
+        &db,
+        &[
+            "add",
+            "--account",
+            &appid,
+            "--name",
+            "只发副本",
+            "--presets",
+            &copy.to_string(),
+        ],
+    );
     let slow = apikey(
         &db,
         &[
@@ -363,6 +389,16 @@ async fn the_document_describes_the_real_api(db: TestDb) {
         assert_eq!(status.as_u16(), expected, "{body} → {answer}");
         assert_eq!(answer["error"]["code"], code, "{answer}");
     }
+    let (status, answer) = api
+        .send(
+            &scoped,
+            &json!({ "to": { "oa_openid": openid }, "preset": preset }),
+        )
+        .await;
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("preset_not_allowed"))
+    );
     let value = api
         .send(
             &key,
