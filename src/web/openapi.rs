@@ -150,3 +150,46 @@ fn batch_entry_schema() -> RefOr<Schema> {
         .required("error");
     OneOfBuilder::new().item(accepted).item(refused).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// Every `$ref` in `value`.
+    fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves_within_the_document() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("the document is JSON");
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        for name in [
+            "Accepted",
+            "MessageStatus",
+            "ErrorDetail",
+            "BatchEntry",
+            "Problem",
+        ] {
+            let target = format!("#/components/schemas/{name}");
+            assert!(found.contains(&target.as_str()), "nothing refers to {name}");
+        }
+        for r in found {
+            let pointer = r
+                .strip_prefix('#')
+                .expect("a reference within the document");
+            assert!(doc.pointer(pointer).is_some(), "{r} points at nothing");
+        }
+    }
+}
