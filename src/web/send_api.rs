@@ -9,7 +9,8 @@
 //! refuse, 404 for a person who cannot be reached (the code says why), 401 for a missing, wrong
 //! or revoked key, 403 for a preset the key may not use, 409 for an idempotency key reused with
 //! another body, 413 above 64 KiB, 429 with `Retry-After` above the key's rate. Nothing is
-//! queued on any refusal.
+//! queued on any refusal. `GET /api/v1/openapi.json` describes it all ([`super::openapi`]), from
+//! the types here and in `model::send_api` and the `#[utoipa::path]` of each handler.
 
 use std::sync::Arc;
 use std::time::Instant;
