@@ -21,7 +21,8 @@ use crate::config::Config;
 use crate::sandbox::{self, SandboxMode};
 use crate::web::{callback, events, export, guard::guard, health, metrics, security, server_fns};
 
-/// The largest request body anywhere (server functions take pasted CSV lists).
+/// The largest request body anywhere (server functions take pasted CSV lists) but the send
+/// API's, which sets its own (64 KiB for a message, 4 MiB for a batch).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Stops a background task when the server returns.
@@ -123,7 +124,6 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
         .route("/export/followers.csv", get(export::followers_csv))
         .route("/export/jobs/{file}", get(export::job_csv))
         .route("/export/audit.csv", get(export::audit_csv))
-        .merge(crate::web::send_api::routes())
         .merge(crate::web::mp_api::routes(
             limits.mp_api_per_ip_per_sec,
             limits.mp_api_per_key_per_sec,
@@ -141,6 +141,13 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
             },
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // Every body: 1 MiB (pasted CSV lists go through server functions); the callback and
+        // the Mini Program API set smaller limits of their own.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
+        ))
+        // After the limit, so outside it: the send API limits its own bodies (a batch: 4 MiB).
+        .merge(crate::web::send_api::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .layer(session_layer)
         .layer(axum::middleware::from_fn_with_state(
@@ -154,11 +161,6 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
             limits.login_per_ip_per_min,
             limits.login_per_user_per_min,
         )))
-        // Every body: 1 MiB (pasted CSV lists go through server functions); the callback and
-        // the Mini Program API set smaller limits of their own.
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            MAX_BODY_BYTES,
-        ))
         // Outside the body limit, so that a server function's oversized request is answered
         // in the server functions' own JSON error form.
         .layer(axum::middleware::from_fn(server_fns::server_fn_errors))

@@ -269,6 +269,7 @@ const ROUTES: &[(&str, Access, &str)] = &[
     ("/api/v1/messages", SendKey, "/api/v1/messages"),
     ("/api/v1/messages/{id}", SendKey, "/api/v1/messages/1"),
     ("/api/v1/messages/batch", SendKey, "/api/v1/messages/batch"),
+    ("/api/v1/openapi.json", Public, "/api/v1/openapi.json"),
 ];
 
 /// Every page route in `app/src/app.rs` (`path!("…")`), who may load it, and a URL. Pages need

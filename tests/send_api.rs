@@ -5,31 +5,12 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{add_user, login, prepare_template_job, start_sim, wait_for, Server, TestDb, BIN};
+use common::{add_user, apikey, login, prepare_template_job, start_sim, wait_for, Server, TestDb};
 use engine::on_both_databases;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const ADMIN_PW: &str = "admin-password-1";
-
-/// Runs `wxpush apikey ARGS…` against `db`; returns stdout, or panics with stderr.
-fn apikey(db: &TestDb, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .arg("apikey")
-        .args(args)
-        .env("WXPUSH_DATABASE_URL", &db.url)
-        .env("WXPUSH_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "apikey {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 struct Api {
     http: reqwest::Client,

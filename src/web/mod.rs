@@ -7,6 +7,7 @@ pub mod guard;
 pub mod health;
 pub mod metrics;
 pub mod mp_api;
+pub mod openapi;
 pub mod security;
 pub mod send_api;
 pub mod server_fns;

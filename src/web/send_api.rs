@@ -9,7 +9,8 @@
 //! refuse, 404 for a person who cannot be reached (the code says why), 401 for a missing, wrong
 //! or revoked key, 403 for a preset the key may not use, 409 for an idempotency key reused with
 //! another body, 413 above 64 KiB, 429 with `Retry-After` above the key's rate. Nothing is
-//! queued on any refusal.
+//! queued on any refusal. `GET /api/v1/openapi.json` describes it all ([`super::openapi`]), from
+//! the types here and in `model::send_api` and the `#[utoipa::path]` of each handler.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,9 +21,11 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use model::send_api::{SendKey, SendRequest, MAX_BODY_BYTES};
+use model::send_api::{Accepted, MessageStatus, SendKey, SendRequest, MAX_BODY_BYTES};
 use model::{Lang, Problem, Refusal};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use app::state::AppState;
 
@@ -39,6 +42,55 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/messages/batch", post(send_batch))
         .route("/api/v1/messages/{id}", get(status))
         .layer(Extension(limits))
+        .route("/api/v1/openapi.json", get(super::openapi::document))
+}
+
+/// The send API's own error codes, beside the engine's refusals (the codes of [`Problem`]).
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiCode {
+    /// 400: the body is not the documented JSON (`field` names where, by its path).
+    Malformed,
+    /// 401: no `Authorization: Bearer` send key.
+    MissingKey,
+    /// 401: no such send key.
+    InvalidKey,
+    /// 401: the send key was revoked.
+    KeyRevoked,
+    /// 404: no message with this id was sent with this key.
+    NotFound,
+    /// 413: the body is above 64 KiB (a batch: 4 MiB).
+    TooLarge,
+    /// 422: the preset's template was removed from WeChat.
+    TemplateRemoved,
+    /// 429: over the key's rate; retry after `Retry-After` seconds.
+    RateLimited,
+    /// 500: see the server log.
+    Internal,
+}
+
+/// A refusal's body (nothing was queued): `{"error": {"code", "params", "field", "message_zh",
+/// "message_en"}}`.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorAnswer {
+    #[schema(schema_with = super::openapi::error_detail)]
+    error: Value,
+}
+
+/// `POST /api/v1/messages/batch`: 1 to 1,000 messages, each as `POST /api/v1/messages` takes
+/// it (read one by one, so one malformed message refuses only itself).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    #[schema(value_type = Vec<SendRequest>, min_items = 1, max_items = 1000)]
+    messages: Vec<Value>,
+}
+
+/// The answer to a batch: one entry per message, in order.
+#[derive(Serialize, ToSchema)]
+pub struct BatchAnswer {
+    #[schema(schema_with = super::openapi::batch_entries)]
+    results: Vec<Value>,
 }
 
 /// A status and the JSON body that goes with it: a whole response, or one entry of a batch.
@@ -52,11 +104,11 @@ fn respond((status, body): Answer) -> Response {
 }
 
 /// An error: a code the client can branch on, the field, and words in both languages.
-fn error(status: StatusCode, code: &str, field: Option<&str>, zh: &str, en: &str) -> Answer {
-    let body = json!({ "error": {
-        "code": code, "field": field, "message_zh": zh, "message_en": en,
-    }});
-    (status, body)
+fn error(status: StatusCode, code: ApiCode, field: Option<&str>, zh: &str, en: &str) -> Answer {
+    let error = json!({
+        "code": code, "params": null, "field": field, "message_zh": zh, "message_en": en,
+    });
+    (status, json!(ErrorAnswer { error }))
 }
 
 /// The status a refusal is answered with.
@@ -76,17 +128,17 @@ fn status_of(problem: &Problem) -> StatusCode {
 /// A refusal of the engine's, passed on unchanged with its words.
 fn refused(r: &Refusal) -> Answer {
     let problem = serde_json::to_value(&r.problem).unwrap_or_default();
-    let body = json!({ "error": {
+    let error = json!({
         "code": problem["code"],
         "params": problem.get("params"),
         "field": r.field,
         "message_zh": r.message(Lang::Zh),
         "message_en": r.message(Lang::En),
-    }});
-    (status_of(&r.problem), body)
+    });
+    (status_of(&r.problem), json!(ErrorAnswer { error }))
 }
 
-fn unauthorized(code: &str, zh: &str, en: &str) -> Response {
+fn unauthorized(code: ApiCode, zh: &str, en: &str) -> Response {
     let mut res = respond(error(StatusCode::UNAUTHORIZED, code, None, zh, en));
     res.headers_mut().insert(
         header::WWW_AUTHENTICATE,
@@ -100,14 +152,14 @@ fn engine_error(e: engine::Error) -> Answer {
         engine::Error::Refused(r) => refused(&r),
         engine::Error::TemplateRemoved => error(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "template_removed",
+            ApiCode::TemplateRemoved,
             Some("preset"),
             "该预设的模板已从微信删除：请在控制台为它换一个模板",
             "the preset's template was removed from WeChat: move the preset to another template in the console",
         ),
         engine::Error::NotFound => error(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ApiCode::NotFound,
             None,
             "找不到该消息",
             "no such message",
@@ -116,7 +168,7 @@ fn engine_error(e: engine::Error) -> Answer {
             tracing::error!(error = %other, "send API");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                ApiCode::Internal,
                 None,
                 "服务器内部错误：请查看 wxpush 日志",
                 "internal error: see the wxpush server log",
@@ -129,7 +181,7 @@ fn engine_error(e: engine::Error) -> Answer {
 fn rate_limited(key: &SendKey, wait: std::time::Duration) -> (Answer, u64) {
     let answer = error(
         StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
+        ApiCode::RateLimited,
         None,
         &format!(
             "超过该密钥的速率（每秒 {} 条）：请按 Retry-After 稍后重试",
@@ -146,7 +198,7 @@ fn rate_limited(key: &SendKey, wait: std::time::Duration) -> (Answer, u64) {
 fn too_large(limit: &str) -> Response {
     respond(error(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
+        ApiCode::TooLarge,
         None,
         &format!("请求体过大（最多 {limit}）"),
         &format!("the body is too large (at most {limit})"),
@@ -156,7 +208,7 @@ fn too_large(limit: &str) -> Response {
 fn malformed(field: Option<&str>, detail: &str) -> Answer {
     error(
         StatusCode::BAD_REQUEST,
-        "malformed",
+        ApiCode::Malformed,
         field,
         &format!("请求体不是本接口约定的 JSON：{detail}"),
         &format!("the body is not the JSON this API documents: {detail}"),
@@ -167,7 +219,7 @@ fn malformed(field: Option<&str>, detail: &str) -> Answer {
 async fn key_of(state: &AppState, headers: &HeaderMap) -> Result<SendKey, Response> {
     let Some(presented) = super::bearer_token(headers).filter(|k| !k.is_empty()) else {
         return Err(unauthorized(
-            "missing_key",
+            ApiCode::MissingKey,
             "缺少发送接口密钥：请发送请求头 \"Authorization: Bearer <密钥>\"；密钥由管理员在「设置」中创建",
             "missing send key: send \"Authorization: Bearer <key>\"; admins create keys under Settings",
         ));
@@ -175,12 +227,12 @@ async fn key_of(state: &AppState, headers: &HeaderMap) -> Result<SendKey, Respon
     match state.engine.send_key_by_secret(presented).await {
         Ok(Some(key)) if key.revoked_at_ms.is_none() => Ok(key),
         Ok(Some(_)) => Err(unauthorized(
-            "key_revoked",
+            ApiCode::KeyRevoked,
             "该发送接口密钥已被吊销",
             "this send key was revoked",
         )),
         Ok(None) => Err(unauthorized(
-            "invalid_key",
+            ApiCode::InvalidKey,
             "发送接口密钥无效",
             "invalid send key",
         )),
@@ -225,7 +277,40 @@ fn parse(body: &[u8], headers: &HeaderMap) -> Result<(SendRequest, String), Answ
     Ok((req, hash))
 }
 
-async fn send(
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages",
+    tag = "messages",
+    operation_id = "send_message",
+    summary = "Queue one person's message",
+    description = "Resolves the person at once and queues the preset's message with the request's \
+        values; nothing is queued on any refusal. The same key, idempotency key and body answer \
+        with the first message (`replayed: true`) and send nothing more.",
+    request_body = SendRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+         description = "The same as the body's `idempotency_key` (1–128 printable ASCII \
+             characters); both given and different: 422 `malformed` on `idempotency_key`."),
+    ),
+    responses(
+        (status = 202, description = "Accepted (or a replay of an accepted message)", body = Accepted),
+        (status = 400, description = "`malformed`: not the documented JSON; `field` is the path", body = ErrorAnswer),
+        (status = 401, description = "`missing_key`, `invalid_key` or `key_revoked`", body = ErrorAnswer,
+         headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"wxpush\"`"))),
+        (status = 403, description = "`preset_not_allowed`: a preset this key may not use", body = ErrorAnswer),
+        (status = 404, description = "The person cannot be reached, and why: `unknown_person`, \
+            `not_following`, `no_unionid`, `not_a_mp_user`, `no_subscription_credit`", body = ErrorAnswer),
+        (status = 409, description = "`idempotency_conflict`: the idempotency key was used with another body", body = ErrorAnswer),
+        (status = 413, description = "`too_large`: the body is above 64 KiB", body = ErrorAnswer),
+        (status = 422, description = "A value the rules refuse (`required`, `value` with its \
+            `params`, `not_a_template_field`, `wrong_preset_kind`, `open_id_format`…)", body = ErrorAnswer),
+        (status = 429, description = "`rate_limited`: over the key's rate", body = ErrorAnswer,
+         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        (status = 500, description = "`internal`: see the server log", body = ErrorAnswer),
+    ),
+    security(("send_key" = [])),
+)]
+pub(super) async fn send(
     State(state): State<AppState>,
     Extension(limits): Extension<Arc<RateLimiter>>,
     req: Request<Body>,
@@ -264,7 +349,28 @@ async fn send(
 /// `POST /api/v1/messages/batch`: `{"messages": [<a message request>, …]}`, at most
 /// [`BATCH_MAX`]; each gets its own answer, in order: `{"status": 202, "message": {…}}` or
 /// `{"status": 4xx, "error": {…}}`. Each message takes one of the key's rate.
-async fn send_batch(
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages/batch",
+    tag = "messages",
+    operation_id = "send_messages",
+    summary = "Queue up to 1,000 messages",
+    description = "Each message is answered on its own, in order, as `POST /api/v1/messages` \
+        would answer it alone; each takes one of the key's rate (an entry over it is a 429 \
+        entry with `retry_after`).",
+    request_body = BatchRequest,
+    responses(
+        (status = 200, description = "One answer per message, in order", body = BatchAnswer),
+        (status = 400, description = "`malformed`: not `{\"messages\": [...]}`", body = ErrorAnswer),
+        (status = 401, description = "`missing_key`, `invalid_key` or `key_revoked`", body = ErrorAnswer,
+         headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"wxpush\"`"))),
+        (status = 413, description = "`too_large`: the body is above 4 MiB", body = ErrorAnswer),
+        (status = 422, description = "`out_of_range` on `messages`: none, or more than 1,000", body = ErrorAnswer),
+        (status = 500, description = "`internal`: see the server log", body = ErrorAnswer),
+    ),
+    security(("send_key" = [])),
+)]
+pub(super) async fn send_batch(
     State(state): State<AppState>,
     Extension(limits): Extension<Arc<RateLimiter>>,
     req: Request<Body>,
@@ -278,12 +384,7 @@ async fn send_batch(
         Ok(b) => b,
         Err(_) => return too_large("4 MiB"),
     };
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Batch {
-        messages: Vec<Value>,
-    }
-    let batch: Batch = match serde_json::from_slice(&body) {
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => return respond(malformed(Some("messages"), &e.to_string())),
     };
@@ -318,10 +419,26 @@ async fn send_batch(
         body["status"] = json!(status.as_u16());
         results.push(body);
     }
-    respond((StatusCode::OK, json!({ "results": results })))
+    respond((StatusCode::OK, json!(BatchAnswer { results })))
 }
 
-async fn status(
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}",
+    tag = "messages",
+    operation_id = "message_status",
+    summary = "Where a message is",
+    params(("id" = String, Path, description = "The `id` of the 202 answer")),
+    responses(
+        (status = 200, description = "The message's state", body = MessageStatus),
+        (status = 401, description = "`missing_key`, `invalid_key` or `key_revoked`", body = ErrorAnswer,
+         headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"wxpush\"`"))),
+        (status = 404, description = "`not_found`: no such message sent with this key", body = ErrorAnswer),
+        (status = 500, description = "`internal`: see the server log", body = ErrorAnswer),
+    ),
+    security(("send_key" = [])),
+)]
+pub(super) async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,

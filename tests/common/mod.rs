@@ -61,6 +61,23 @@ pub fn add_user(db: &TestDb, username: &str, role: &str, password: &str) {
     );
 }
 
+/// Runs `wxpush apikey ARGS…` against `db`; returns stdout, or panics with stderr.
+pub fn apikey(db: &TestDb, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("apikey")
+        .args(args)
+        .env("WXPUSH_DATABASE_URL", &db.url)
+        .env("WXPUSH_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "apikey {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 pub struct Server {
     child: Child,
     pub base: String,

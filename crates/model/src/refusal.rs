@@ -11,6 +11,7 @@ use crate::Lang;
 
 /// What is wrong with a field, independent of language.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "code", content = "params")]
 pub enum Problem {
     Required,

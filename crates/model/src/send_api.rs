@@ -21,6 +21,7 @@ pub const KEY_RATE_DEFAULT: i64 = 100;
 /// Who a message is for, as the business system knows them: `{"unionid": "…"}`,
 /// `{"mp_openid": "…"}` (a user of the linked Mini Program) or `{"oa_openid": "…"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Person {
     Unionid(String),
@@ -56,6 +57,7 @@ impl Person {
 
 /// `POST /api/v1/messages`: one person's message from a preset, with its own values.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
     pub to: Person,
@@ -96,6 +98,7 @@ impl SendRequest {
 
 /// Where an API message is, as its sender sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MessageState {
     /// Accepted, waiting for its turn (or for the account's sending to resume).
@@ -127,6 +130,7 @@ impl MessageState {
 
 /// The answer to an accepted message (`202`), and to a replay of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Accepted {
     pub id: String,
     pub state: MessageState,
@@ -144,6 +148,7 @@ pub struct Accepted {
 
 /// `GET /api/v1/messages/{id}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageStatus {
     pub id: String,
     pub state: MessageState,
