@@ -23,7 +23,8 @@
 //! `WXPUSH_BENCH_API_CLIENTS` (64), `WXPUSH_BENCH_API_LATENCY_MS` (20),
 //! `WXPUSH_BENCH_API_CONCURRENCY` (the server's `WXPUSH_DISPATCH_CONCURRENCY`; unset: its
 //! default), `WXPUSH_BENCH_API_DB` (the SQLite file; default a fresh temporary folder, removed
-//! afterwards).
+//! afterwards), `WXPUSH_BENCH_API_LOG` (the server's `WXPUSH_LOG`, `warn`; its log goes to
+//! stderr).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -126,7 +127,10 @@ fn wxpush(bin: &str, db_url: &str) -> Command {
     let mut cmd = Command::new(bin);
     cmd.env("WXPUSH_DATABASE_URL", db_url)
         .env("WXPUSH_MASTER_KEY", MASTER_KEY)
-        .env("WXPUSH_LOG", "warn")
+        .env(
+            "WXPUSH_LOG",
+            std::env::var("WXPUSH_BENCH_API_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .env_remove("WXPUSH_MASTER_KEY_FILE");
     cmd
 }
