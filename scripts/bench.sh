@@ -48,6 +48,14 @@ done
 server_pid=
 cargo run --release -q -p engine --example bench_dispatch
 
+# The send API: 50,000 distinct messages from 64 concurrent clients to a release `wxpush serve`
+# on SQLite (a temporary folder), accepted while the dispatcher sends them to the in-process
+# simulator at 20 ms per call; then every request again with its idempotency key, and the
+# simulator's ledger must count one message per follower (examples/bench_api.rs; context on
+# stderr).
+cargo build --release -q -p wxpush --bin wxpush --example bench_api >&2
+WXPUSH_BENCH_API_DB="$db_dir/api.db" "$CARGO_TARGET_DIR/release/examples/bench_api" "$bin"
+
 # Several processes on one PostgreSQL database: one send job's throughput with 1, 2 and 4
 # release `wxpush serve` processes against the in-process simulator at 50 ms per call, and the
 # duplicates WeChat would have delivered (examples/bench_cluster.rs; context on stderr).

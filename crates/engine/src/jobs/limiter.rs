@@ -132,7 +132,7 @@ impl Limiter {
                     max_slots,
                 );
                 match engine
-                    .reserve_sends(self.account_id, now, slots * interval_us)
+                    .reserve_sends(self.account_id, now_us, slots * interval_us)
                     .await
                 {
                     Ok(tat_us) => *window = Window::granted(tat_us, slots, interval_us),
@@ -158,10 +158,20 @@ impl Limiter {
 }
 
 impl Engine {
-    /// Reserves `len_us` of the account's sending time, from its arrival time or `now_us` when
-    /// that is past (at most [`MAX_AHEAD_US`] ahead), and returns the new arrival time.
-    async fn reserve_sends(&self, account_id: i64, now_us: i64, len_us: i64) -> Result<i64> {
+    /// Reserves `len_us` of the account's sending time, from its arrival time or now (by
+    /// `clock`) when that is past (at most [`MAX_AHEAD_US`] ahead), and returns the new arrival
+    /// time.
+    async fn reserve_sends(
+        &self,
+        account_id: i64,
+        clock: impl FnOnce() -> i64,
+        len_us: i64,
+    ) -> Result<i64> {
         let _write = self.write_gate().await;
+        // Now is when this writer has its turn, not when it asked: a run that started before a
+        // long wait for the gate (other writers queued) would have ended by the time it is
+        // granted, and if every wait is longer than a run, nothing is ever sent.
+        let now_us = clock();
         // The arrival time, no earlier than now and at most MAX_AHEAD_US ahead of it.
         let clamped = match self.db() {
             Db::Sqlite(_) => "min(max(send_rate.tat_us, $2), $2 + $4)",
@@ -185,6 +195,9 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -263,16 +276,16 @@ mod tests {
         let t = 1_000_000_000;
         // The first starts now; the next (any process) right after it, even if asked earlier.
         assert_eq!(
-            engine.reserve_sends(account, t, len).await.unwrap(),
+            engine.reserve_sends(account, || t, len).await.unwrap(),
             t + len
         );
         assert_eq!(
-            engine.reserve_sends(account, t, len).await.unwrap(),
+            engine.reserve_sends(account, || t, len).await.unwrap(),
             t + 2 * len
         );
         assert_eq!(
             engine
-                .reserve_sends(account, t + 50_000, len)
+                .reserve_sends(account, || t + 50_000, len)
                 .await
                 .unwrap(),
             t + 3 * len
@@ -280,7 +293,7 @@ mod tests {
         // A past arrival time (nobody sent for a while): from now, not from then.
         let later = t + 60_000_000;
         assert_eq!(
-            engine.reserve_sends(account, later, len).await.unwrap(),
+            engine.reserve_sends(account, || later, len).await.unwrap(),
             later + len
         );
         // An arrival time an hour ahead (a clock that ran ahead): waits the cap, not the hour.
@@ -293,7 +306,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            engine.reserve_sends(account, later, len).await.unwrap(),
+            engine.reserve_sends(account, || later, len).await.unwrap(),
             later + MAX_AHEAD_US + len
         );
         // Accounts are independent.
@@ -306,8 +319,31 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(
-            engine.reserve_sends(other, later, len).await.unwrap(),
+            engine.reserve_sends(other, || later, len).await.unwrap(),
             later + len
         );
+    }
+
+    #[tokio::test]
+    async fn a_reservation_starts_when_its_writer_has_the_turn() {
+        let (_db, engine, account) = engine_with_account().await;
+        let turn = engine.write_gate().await;
+        let read = Arc::new(AtomicBool::new(false));
+        let (r, e) = (read.clone(), engine.clone());
+        let waiting = tokio::spawn(async move {
+            let clock = move || {
+                r.store(true, Ordering::SeqCst);
+                5_000_000_000
+            };
+            e.reserve_sends(account, clock, 100_000).await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !read.load(Ordering::SeqCst),
+            "the time is read once the gate is passed, not while waiting for it"
+        );
+        drop(turn);
+        assert_eq!(waiting.await.unwrap().unwrap(), 5_000_100_000);
+        assert!(read.load(Ordering::SeqCst));
     }
 }
