@@ -49,6 +49,8 @@ struct Inner {
     master_key: vault::HeldKey,
     /// This process's counters and histograms (`/metrics`).
     metrics: Arc<metrics::Metrics>,
+    /// What accepting API messages reads again and again.
+    accept_cache: send_api::cache::AcceptCache,
 }
 
 impl Engine {
@@ -90,6 +92,7 @@ impl Engine {
                 write_gate,
                 master_key: vault::HeldKey(master_key),
                 metrics,
+                accept_cache: Default::default(),
             }),
         })
     }

@@ -313,6 +313,7 @@ impl Engine {
             work.await
         })?;
         drop(turn);
+        self.forget_for_accepting();
         self.recount_linked(&relinked).await?;
         self.account(id).await?.ok_or(Error::NotFound)
     }
@@ -400,6 +401,7 @@ impl Engine {
             tx.commit().await
         })?;
         drop(turn);
+        self.forget_for_accepting();
         self.account(id).await?.ok_or(Error::NotFound)
     }
 
@@ -445,6 +447,7 @@ impl Engine {
             tx.commit().await
         })?;
         drop(turn);
+        self.forget_for_accepting();
         self.recount_linked(&[current.linked_account_id]).await
     }
 }

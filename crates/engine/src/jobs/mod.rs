@@ -251,6 +251,9 @@ pub(crate) struct JobControl {
     state: AtomicU64,
     /// A runner found nothing left to claim: the job may be about to finish.
     drained: AtomicBool,
+    /// An API job's message was queued. One permit is kept while its runner is busy, so a
+    /// message queued meanwhile is claimed on the runner's next turn.
+    pub(crate) queued: tokio::sync::Notify,
 }
 
 impl JobControl {
@@ -258,6 +261,7 @@ impl JobControl {
         JobControl {
             state: AtomicU64::new(u64::from(state_code(state))),
             drained: AtomicBool::new(false),
+            queued: tokio::sync::Notify::new(),
         }
     }
 
@@ -395,6 +399,13 @@ impl Shared {
 
     pub(crate) fn wake(&self) {
         self.wake.notify_waiters();
+    }
+
+    /// Wakes the runner of API job `job_id` in this process (a message was queued).
+    pub(crate) fn wake_api(&self, job_id: i64) {
+        if let Some(control) = self.existing_control(job_id) {
+            control.queued.notify_one();
+        }
     }
 }
 

@@ -9,7 +9,10 @@ use model::{AccountKind, Channel, Problem, RecipientState, RowChannel};
 
 use crate::accounts::Account;
 use crate::db::BeginWrite;
-use crate::templates::presets::Preset;
+use crate::templates::presets::{check_sendable, Preset};
+use crate::templates::StoredTemplate;
+
+use super::cache::AccountView;
 use crate::{now_ms, on_db, Engine, Error, Result};
 
 /// Messages per second the dispatcher sends an account's API messages at (the keys' own
@@ -162,11 +165,11 @@ impl Engine {
                 Problem::OpenIdFormat,
             ));
         }
-        let account = self.account(key.account_id).await?.ok_or(Error::NotFound)?;
-        // Each preset in play with its template's fields, read once.
-        let preset = self.api_preset(key, &account, req).await?;
-        let (kind, fields) = self.preset_fields(&preset).await?;
-        let preset = (preset, fields);
+        let view = self.account_view(key.account_id).await?;
+        let account = &view.account;
+        // Each preset in play with its template, read once.
+        let preset = self.api_preset(key, account, req).await?;
+        let kind = preset.1.kind;
         let (template_preset, subscribe_preset) = match (req.channel(), kind) {
             (Channel::Template, AccountKind::Oa) => (Some(preset), None),
             (Channel::Subscribe | Channel::Best, AccountKind::Mp) => (None, Some(preset)),
@@ -174,16 +177,15 @@ impl Engine {
                 let subscribe = match req.subscribe_preset {
                     Some(id) => {
                         let p = self
-                            .allowed_preset(key, &account, id, "subscribe_preset")
+                            .allowed_preset(key, account, id, "subscribe_preset")
                             .await?;
-                        let (kind, fields) = self.preset_fields(&p).await?;
-                        if kind != AccountKind::Mp {
+                        if p.1.kind != AccountKind::Mp {
                             return Err(Error::refused(
                                 "subscribe_preset",
                                 Problem::WrongPresetKind,
                             ));
                         }
-                        Some((p, fields))
+                        Some(p)
                     }
                     None => None,
                 };
@@ -191,11 +193,11 @@ impl Engine {
             }
             _ => return Err(Error::refused("preset", Problem::WrongPresetKind)),
         };
-        let mp = self.linked_mini_program(&account).await?;
+        let mp = view.mp.clone();
         if subscribe_preset.is_some() && mp.is_none() {
             return Err(Error::refused("channel", Problem::NoLinkedMiniProgram));
         }
-        let known = self.find_person(&account, mp.as_ref(), &req.to).await?;
+        let known = self.find_person(account, mp.as_ref(), &req.to).await?;
         if known.is_nobody() {
             return Err(Error::refused("to", Problem::UnknownPerson));
         }
@@ -203,23 +205,27 @@ impl Engine {
         // editor would refuse is refused whoever the person is.
         let mut keys_used = std::collections::BTreeSet::new();
         let template_message = match &template_preset {
-            Some((p, fields)) => {
-                let body = api_body(mp.as_ref(), p, fields, req, false, &mut keys_used)?;
+            Some((p, template)) => {
+                let body = api_body(mp.as_ref(), p, &template.fields, req, false, &mut keys_used)?;
                 let preset = Preset { body, ..p.clone() };
-                Some(
-                    self.preset_payload(&account, &preset, "", None)
-                        .await
-                        .map_err(value_refusal)?,
-                )
+                // As `preset_payload` does, with the template and account already at hand.
+                check_sendable(template, &view.linked, &preset).map_err(value_refusal)?;
+                Some(message::template_payload(
+                    "",
+                    &template.remote.template_id,
+                    &template.fields,
+                    &preset.body,
+                    None,
+                ))
             }
             None => None,
         };
         let subscribe_message = match &subscribe_preset {
-            Some((p, fields)) => {
-                let body = api_body(mp.as_ref(), p, fields, req, true, &mut keys_used)?;
+            Some((p, template)) => {
+                let body = api_body(mp.as_ref(), p, &template.fields, req, true, &mut keys_used)?;
                 let preset = Preset { body, ..p.clone() };
                 Some(
-                    self.preset_subscribe_payload(&account, &preset, "")
+                    self.preset_subscribe_payload(account, &preset, "")
                         .await
                         .map_err(value_refusal)?,
                 )
@@ -276,7 +282,7 @@ impl Engine {
             .map(|(p, _)| p.id);
         self.enqueue(
             key,
-            &account,
+            account,
             mp.as_ref(),
             req,
             body_hash,
@@ -293,7 +299,7 @@ impl Engine {
         key: &SendKey,
         account: &Account,
         req: &SendRequest,
-    ) -> Result<Preset> {
+    ) -> Result<(Preset, StoredTemplate)> {
         match (req.preset, &req.preset_name) {
             (Some(id), _) => self.allowed_preset(key, account, id, "preset").await,
             (None, Some(name)) => {
@@ -317,25 +323,52 @@ impl Engine {
         account: &Account,
         id: i64,
         field: &str,
-    ) -> Result<Preset> {
-        let preset = self
-            .preset(id)
+    ) -> Result<(Preset, StoredTemplate)> {
+        let (preset, template) = self
+            .preset_with_template(id)
             .await?
             .ok_or_else(|| Error::refused(field, Problem::NotAnOption))?;
         // Another account's preset is as forbidden as one outside the key's list.
         if preset.account_id != account.id || !key.presets.allows(preset.id) {
             return Err(Error::refused(field, Problem::PresetNotAllowed));
         }
-        Ok(preset)
+        Ok((preset, template))
     }
 
-    /// A preset's template kind (`Oa`: template message, `Mp`: subscribe message) and fields.
-    async fn preset_fields(&self, preset: &Preset) -> Result<(AccountKind, Vec<Field>)> {
+    /// A preset and its template (its kind — `Oa`: template message, `Mp`: subscribe message —
+    /// and fields), fresh within a second.
+    async fn preset_with_template(&self, id: i64) -> Result<Option<(Preset, StoredTemplate)>> {
+        let cache = &self.inner.accept_cache.presets;
+        if let Some(hit) = cache.get(&id) {
+            return Ok(Some(hit));
+        }
+        let Some(preset) = self.preset(id).await? else {
+            return Ok(None);
+        };
         let template = self
             .template(preset.template_ref)
             .await?
             .ok_or(Error::NotFound)?;
-        Ok((template.kind, template.fields))
+        cache.put(id, (preset.clone(), template.clone()));
+        Ok(Some((preset, template)))
+    }
+
+    /// An Official Account with its linked Mini Program, fresh within a second.
+    async fn account_view(&self, account_id: i64) -> Result<AccountView> {
+        let cache = &self.inner.accept_cache.accounts;
+        if let Some(hit) = cache.get(&account_id) {
+            return Ok(hit);
+        }
+        let account = self.account(account_id).await?.ok_or(Error::NotFound)?;
+        let mp = self.linked_mini_program(&account).await?;
+        let linked = mp.iter().map(|m| m.appid.clone()).collect();
+        let view = AccountView {
+            account,
+            mp,
+            linked,
+        };
+        cache.put(account_id, view.clone());
+        Ok(view)
     }
 
     /// What wxpush knows of `person`: their follower row, unionid and Mini Program user row.
@@ -412,6 +445,16 @@ impl Engine {
 
     /// The id of the account's API job, created on first use.
     async fn api_job(&self, account: &Account, mp: Option<&Account>) -> Result<i64> {
+        let cache = &self.inner.accept_cache.api_jobs;
+        if let Some(id) = cache.get(&account.id) {
+            return Ok(id);
+        }
+        let id = self.find_or_create_api_job(account, mp).await?;
+        cache.put(account.id, id);
+        Ok(id)
+    }
+
+    async fn find_or_create_api_job(&self, account: &Account, mp: Option<&Account>) -> Result<i64> {
         let find = "SELECT id FROM jobs WHERE account_id = $1 AND kind = 'api'";
         let found: Option<i64> = on_db!(self.db(), |pool| sqlx::query_scalar(find)
             .bind(account.id)
@@ -437,6 +480,8 @@ impl Engine {
         .await
         .map(|_| ()))?;
         drop(turn);
+        // The dispatchers find the new job at once.
+        self.jobs_shared().wake();
         on_db!(self.db(), |pool| sqlx::query_scalar(find)
             .bind(account.id)
             .fetch_one(pool)
@@ -522,7 +567,7 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         };
-        self.jobs_shared().wake();
+        self.jobs_shared().wake_api(job_id);
         Ok(Accepted {
             id: id.to_string(),
             state: MessageState::Queued,

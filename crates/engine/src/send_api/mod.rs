@@ -4,6 +4,7 @@
 //! account's shared rate, the quota guard and receipts.
 
 pub mod accept;
+pub(crate) mod cache;
 pub mod keys;
 pub mod status;
 pub mod webhooks;

@@ -343,6 +343,7 @@ impl Engine {
             flagged_presets
         });
         drop(turn);
+        self.forget_for_accepting();
         Ok(TemplateSyncReport {
             flagged_presets,
             ..report

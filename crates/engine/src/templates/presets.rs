@@ -109,6 +109,23 @@ pub fn preset_issues(
     )
 }
 
+/// Refuses a send of `preset` with `template` (its own, of the right kind) when the template
+/// was removed or the preset has issues; `linked`: the AppIDs its messages may open.
+pub(crate) fn check_sendable(
+    template: &StoredTemplate,
+    linked: &[String],
+    preset: &Preset,
+) -> Result<()> {
+    if template.removed {
+        return Err(Error::TemplateRemoved);
+    }
+    let issues = preset_issues(template, linked, &preset.body);
+    if !issues.is_empty() {
+        return Err(Error::InvalidPreset(issues));
+    }
+    Ok(())
+}
+
 fn wrong_template(problem: Problem) -> Error {
     Error::refused("template", problem)
 }
@@ -337,6 +354,7 @@ impl Engine {
             tx.commit().await?;
         });
         drop(turn);
+        self.forget_for_accepting();
         self.preset(id).await?.ok_or(Error::NotFound)
     }
 
@@ -394,6 +412,7 @@ impl Engine {
                 .await?;
             tx.commit().await
         })?;
+        self.forget_for_accepting();
         Ok(())
     }
 
@@ -459,14 +478,8 @@ impl Engine {
         if kind == AccountKind::Mp && self.usable_template(account, template.id).await?.is_none() {
             return Err(wrong_template(Problem::UnknownTemplate));
         }
-        if template.removed {
-            return Err(Error::TemplateRemoved);
-        }
         let linked = self.linked_appids(account).await?;
-        let issues = preset_issues(&template, &linked, &preset.body);
-        if !issues.is_empty() {
-            return Err(Error::InvalidPreset(issues));
-        }
+        check_sendable(&template, &linked, preset)?;
         Ok(template)
     }
 

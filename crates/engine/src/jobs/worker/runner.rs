@@ -9,6 +9,10 @@ use tokio::time::Instant;
 use wechat::api::{ErrorClass, SubscribeMessage, TemplateMessage};
 
 use super::{lock, set_token, Dispatcher, JobRun, MpRun, QUEUED_BATCHES};
+
+/// After an API message wakes its runner, it waits this long so that the messages arriving
+/// together are claimed in one statement.
+const API_GATHER: Duration = Duration::from_millis(5);
 use crate::accounts::Account;
 use crate::jobs::queue::RunningJob;
 use crate::jobs::{JobControl, JobState, PauseReason};
@@ -64,10 +68,13 @@ impl Dispatcher {
                 Ok((_, rows)) if rows.is_empty() && run.per_row => {
                     // An account's API messages: the job stays open for the next one.
                     run.control.set_drained(true);
-                    let wake = engine.jobs_shared().wake.notified();
+                    let wake = run.control.queued.notified();
                     tokio::select! {
                         _ = tokio::time::sleep(poll) => {}
-                        _ = wake => {}
+                        _ = wake => {
+                            // Messages arriving together are claimed together.
+                            tokio::time::sleep(API_GATHER).await;
+                        }
                     }
                 }
                 Ok((_, rows)) if rows.is_empty() => {
