@@ -41,6 +41,14 @@ test('create a send key, send through the API, see the message, revoke the key',
   await expect(keys.getByRole('rowheader', { name: '订单系统' })).toBeVisible();
   await expect(keys.getByRole('row', { name: /订单系统/ })).toContainText('接口发货通知');
 
+  // Its status webhook: the signing secret shows once. Nothing listens there, so its
+  // deliveries wait for a retry — and sending goes on regardless.
+  await keys.getByLabel('密钥', { exact: true }).selectOption({ label: '订单系统' });
+  await keys.getByLabel('回调地址').fill('http://127.0.0.1:9/wxpush-hook');
+  await keys.getByRole('button', { name: '保存回调地址' }).click();
+  await expect(keys.getByLabel('回调签名密钥')).toHaveText(/^whsec_[0-9a-f]{48}$/);
+  await expect(keys.getByRole('row', { name: /订单系统/ })).toContainText('http://127.0.0.1:9/wxpush-hook');
+
   // A business system sends one person's message with the order's own number.
   const send = () =>
     request.post('/api/v1/messages', {
@@ -69,6 +77,29 @@ test('create a send key, send through the API, see the message, revoke the key',
   await expect(row).toContainText(openid);
   await expect(row).toContainText('已发送');
   await expect(row).toContainText('订单系统');
+  await expect(page.getByRole('img', { name: /最近 24 小时共 1 条接口消息/ })).toBeVisible();
+
+  // Its page: the message as WeChat got it, and the webhook's delivery of its state.
+  await row.getByRole('link', { name: id }).click();
+  await expect(page.getByRole('heading', { level: 1, name: `接口消息 ${id}` })).toBeVisible();
+  const sentAs = page.getByRole('region', { name: '发给微信的消息' });
+  await expect(sentAs).toContainText('"A1023"');
+  await expect(sentAs).toContainText(`"touser": "${openid}"`);
+  const hook = page.getByRole('region', { name: '状态回调' });
+  await expect
+    .poll(async () => {
+      await page.reload();
+      return hook.getByRole('rowheader', { name: 'message.sent' }).count();
+    }, { timeout: 20_000 })
+    .toBe(1);
+  await expect(hook.getByRole('row', { name: /message\.sent/ })).toContainText('待投递');
+
+  // Filters: by the person, then by a state it is not in.
+  await page.getByRole('link', { name: '← 接口消息' }).click();
+  await page.getByLabel('收件人').fill(openid);
+  await page.getByRole('button', { name: '筛选' }).click();
+  await expect(page).toHaveURL(new RegExp(`person=${openid}`));
+  await expect(page.getByRole('row', { name: new RegExp(`^${id} `) })).toBeVisible();
   await page.getByLabel('状态', { exact: true }).selectOption({ label: '失败' });
   await page.getByRole('button', { name: '筛选' }).click();
   await expect(page).toHaveURL(/state=failed/);

@@ -265,13 +265,11 @@ fn MessageRow(m: ApiMessageEntry) -> impl IntoView {
         let msg = m.errmsg.clone().unwrap_or_default();
         view! { <span class="muted">" " {format!("({c} {msg})")}</span> }
     });
-    let id = m.id.clone();
-    let zh = format!("消息 {id} 的详情");
-    let en = format!("Details of message {id}");
+    let href = format!("/api-messages/{}", m.id);
     view! {
         <tr>
             <th scope="row">
-                <a href=format!("/api-messages/{id}") aria-label=move || lang.get().pick(zh.clone(), en.clone())>{m.id.clone()}</a>
+                <a href=href>{m.id.clone()}</a>
             </th>
             <td><code>{person_text(&m.to)}</code></td>
             <td>{move || channel.label(lang.get())}</td>
