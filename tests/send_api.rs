@@ -299,10 +299,10 @@ async fn business_systems_send_through_the_api(db: TestDb) {
 }
 on_both_databases!(business_systems_send_through_the_api);
 
-/// kill -9 while accepted messages are being sent, start again: every message answered 202 is
+/// kill -9 while 10,000 accepted messages are being sent, start again: every message answered 202 is
 /// sent exactly once, none lost; the same requests again send nothing.
 async fn killed_while_sending_then_restarted_sends_each_once(db: TestDb) {
-    const PEOPLE: u32 = 1_200;
+    const PEOPLE: u32 = 10_000;
     let sim = start_sim(PEOPLE, 0).await;
     add_user(&db, "admin", "admin", ADMIN_PW);
     let env = [("WXPUSH_DISPATCH_LEASE_SECS", "2")];

@@ -192,7 +192,7 @@ pub async fn api_messages(
 
 /// One API message of the session's Official Account: its status, payload as sent and
 /// webhook deliveries.
-#[server(prefix = "/api", endpoint = "api_message_detail")]
+#[server(prefix = "/api", endpoint = "load_api_message")]
 pub async fn load_api_message(id: i64) -> Result<ApiMessageDetail, AppError> {
     use crate::auth::ssr::{fail, internal, require_staff, state as app_state};
     use crate::followers::ssr::current_oa;
