@@ -195,7 +195,7 @@ impl Engine {
             let mut pass: u32 = 0;
             loop {
                 let now = now_ms();
-                let receipts = pass % RECEIPT_EVERY == 0;
+                let receipts = pass.is_multiple_of(RECEIPT_EVERY);
                 if let Err(e) = engine.note_webhook_events(now, receipts).await {
                     tracing::warn!("webhooks: cannot note events: {e}");
                 }
@@ -336,9 +336,8 @@ impl Engine {
         }
         let mut targets: HashMap<i64, Option<Target>> = HashMap::new();
         for c in &claimed {
-            if !targets.contains_key(&c.key_id) {
-                let target = self.webhook_target(c.key_id).await?;
-                targets.insert(c.key_id, target);
+            if let std::collections::hash_map::Entry::Vacant(slot) = targets.entry(c.key_id) {
+                slot.insert(self.webhook_target(c.key_id).await?);
             }
         }
         let posts = claimed.iter().map(|c| {
