@@ -51,6 +51,8 @@ struct Inner {
     metrics: Arc<metrics::Metrics>,
     /// What accepting API messages reads again and again.
     accept_cache: send_api::cache::AcceptCache,
+    /// API messages waiting to be written together.
+    accept_queue: send_api::queue::AcceptQueue,
 }
 
 impl Engine {
@@ -93,6 +95,7 @@ impl Engine {
                 master_key: vault::HeldKey(master_key),
                 metrics,
                 accept_cache: Default::default(),
+                accept_queue: Default::default(),
             }),
         })
     }

@@ -504,3 +504,66 @@ async fn keys_are_checked_shown_once_and_revoked(db: TestDb) {
     );
 }
 on_both_databases!(keys_are_checked_shown_once_and_revoked);
+
+/// Messages accepted at the same moment are written together: concurrent requests with one
+/// idempotency key make one message (one answer is first, the rest replay it), and the other
+/// requests of the same moment are each queued and sent once.
+async fn concurrent_requests_are_written_together_and_duplicates_made_once(db: TestDb) {
+    let w = world(&db).await;
+    let _dispatcher = Dispatcher(w.engine.start_dispatcher(fast()));
+    let (_, key) = w
+        .engine
+        .create_send_key(&admin(), w.oa.id, "订单系统", PresetScope::All, 1_000)
+        .await
+        .unwrap();
+    let people = following(&w);
+    let mut same = request(Person::OaOpenid(people[0].0.clone()), w.preset_id);
+    same.idempotency_key = Some("order-A1-paid".into());
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let engine = w.engine.clone();
+        let key = key.clone();
+        let r = if i % 2 == 0 {
+            same.clone()
+        } else {
+            let mut r = request(
+                Person::OaOpenid(people[1 + i % (people.len() - 1)].0.clone()),
+                w.preset_id,
+            );
+            r.idempotency_key = Some(format!("order-B{i}"));
+            r
+        };
+        tasks.push(tokio::spawn(
+            async move { (i, accept(&engine, &key, &r).await) },
+        ));
+    }
+    let mut same_ids = std::collections::BTreeSet::new();
+    let mut firsts = 0;
+    let mut others = std::collections::BTreeSet::new();
+    for t in tasks {
+        let (i, answer) = t.await.unwrap();
+        let a = answer.unwrap();
+        if i % 2 == 0 {
+            same_ids.insert(a.id.clone());
+            firsts += usize::from(!a.replayed);
+        } else {
+            assert!(!a.replayed);
+            others.insert(a.id.clone());
+        }
+    }
+    assert_eq!(same_ids.len(), 1, "one message for one idempotency key");
+    assert_eq!(firsts, 1, "one answer is the first, the others replay it");
+    assert_eq!(others.len(), 20, "each other request is its own message");
+    for id in others.iter().chain(&same_ids) {
+        assert_eq!(
+            wait_sent(&w.engine, &key, id).await.state,
+            MessageState::Sent
+        );
+    }
+    assert_eq!(
+        w.sim.ledger_received(&people[0].0),
+        1,
+        "the duplicate was sent once"
+    );
+}
+on_both_databases!(concurrent_requests_are_written_together_and_duplicates_made_once);

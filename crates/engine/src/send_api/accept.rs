@@ -8,11 +8,11 @@ use model::send_api::{is_idempotency_key, Accepted, MessageState, Person, SendKe
 use model::{AccountKind, Channel, Problem, RecipientState, RowChannel};
 
 use crate::accounts::Account;
-use crate::db::BeginWrite;
 use crate::templates::presets::{check_sendable, Preset};
 use crate::templates::StoredTemplate;
 
 use super::cache::AccountView;
+use super::queue::{NewMessage, Written};
 use crate::{now_ms, on_db, Engine, Error, Result};
 
 /// Messages per second the dispatcher sends an account's API messages at (the keys' own
@@ -489,9 +489,9 @@ impl Engine {
         .map_err(Error::from)
     }
 
-    /// Queues the message: one row of the API job and its `api_messages` entry, in one
-    /// transaction. A concurrent request with the same idempotency key loses the race on the
-    /// unique index and answers as a replay.
+    /// Queues the message: one row of the API job and its `api_messages` entry, written with
+    /// the messages accepted at the same time (see [`super::queue`]). A concurrent request with
+    /// the same idempotency key loses the race on the unique index and answers as a replay.
     #[allow(clippy::too_many_arguments)]
     async fn enqueue(
         &self,
@@ -505,67 +505,35 @@ impl Engine {
         preset_id: Option<i64>,
     ) -> Result<Accepted> {
         let job_id = self.api_job(account, mp).await?;
-        let now = now_ms();
-        let turn = self.write_gate().await;
-        let inserted = on_db!(self.db(), |pool| {
-            async {
-                let mut tx = pool.begin_write().await?;
-                let seq: i64 = sqlx::query_scalar(
-                    "UPDATE jobs SET total = total + 1, will_receive = will_receive + 1, \
-                     updated_ms = $2 WHERE id = $1 RETURNING total",
-                )
-                .bind(job_id)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO job_recipients (job_id, seq, openid, unionid, channel, state, \
-                     payload, updated_ms) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)",
-                )
-                .bind(job_id)
-                .bind(seq)
-                .bind(&route.openid)
-                .bind(&route.unionid)
-                .bind(route.channel.as_str())
-                .bind(payload)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO api_messages (key_id, account_id, idempotency_key, body_hash, \
-                     job_id, seq, preset_id, to_kind, to_id, created_ms, hook) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-                )
-                .bind(key.id)
-                .bind(account.id)
-                .bind(&req.idempotency_key)
-                .bind(body_hash)
-                .bind(job_id)
-                .bind(seq)
-                .bind(preset_id)
-                .bind(req.to.kind())
-                .bind(req.to.id())
-                .bind(now)
+        let written = self
+            .write_api_message(NewMessage {
+                job_id,
+                key_id: key.id,
+                account_id: account.id,
+                idempotency_key: req.idempotency_key.clone(),
+                body_hash: body_hash.to_owned(),
+                openid: route.openid.clone(),
+                unionid: route.unionid.clone(),
+                channel: route.channel.as_str(),
+                payload: payload.to_owned(),
+                preset_id,
+                to_kind: req.to.kind(),
+                to_id: req.to.id().to_owned(),
                 // A key with a webhook owes it the message's final state.
-                .bind(key.webhook_url.as_ref().map(|_| "state"))
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok::<_, sqlx::Error>(id)
-            }
-            .await
-        });
-        drop(turn);
-        let id = match inserted {
-            Ok(id) => id,
-            Err(e) if Error::is_unique_violation(&e) => {
+                hook: key.webhook_url.as_ref().map(|_| "state"),
+                now: now_ms(),
+            })
+            .await?;
+        let id = match written {
+            Written::Id(id) => id,
+            // A concurrent request with the same idempotency key came first.
+            Written::Duplicate => {
                 let k = req.idempotency_key.as_deref().unwrap_or_default();
                 return self
                     .replay(key.id, k, body_hash)
                     .await?
                     .ok_or_else(|| Error::Internal("an idempotency key vanished".into()));
             }
-            Err(e) => return Err(e.into()),
         };
         self.jobs_shared().wake_api(job_id);
         Ok(Accepted {

@@ -6,6 +6,7 @@
 pub mod accept;
 pub(crate) mod cache;
 pub mod keys;
+pub(crate) mod queue;
 pub mod status;
 pub mod webhooks;
 
