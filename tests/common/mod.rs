@@ -14,12 +14,20 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_wxpush");
 
 pub use engine::testing::TestDb;
 
+/// A port for a server to listen on: below Linux's ephemeral range (32768–60999), so that no
+/// outgoing connection and no `bind(0)` (the sandbox's simulator, say) takes it between this
+/// check and the server's bind; each one handed out once per test binary.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Test binaries run one after another; the pid keeps a stray earlier one out of the way.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 100) as u16 * 100;
+    loop {
+        let port = base + NEXT.fetch_add(1, Ordering::Relaxed) % 2_800;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// The WeChat simulator on a free port: `followers` followers (none who left), each call
@@ -122,11 +130,18 @@ impl Server {
         });
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut setup_link = None;
+        // What it said before it was ready: shown should it never be.
+        let mut said: Vec<String> = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("server did not start"));
+            let line = rx.recv_timeout(left).unwrap_or_else(|e| {
+                let exit = child.try_wait().ok().flatten();
+                panic!(
+                    "server did not start ({e}; exit {exit:?}); its log:\n{}",
+                    said.join("\n")
+                )
+            });
+            said.push(line.clone());
             if let Some(i) = line.find("/setup?token=") {
                 let token: String = line[i + 13..]
                     .chars()
