@@ -37,40 +37,17 @@ use engine::testing::cpu_secs;
 use serde_json::{json, Value};
 use wechat_sim::{ApiLimits, FaultConfig, SimConfig, SimHandle};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+#[path = "common/mod.rs"]
+mod common;
 
-const PASSWORD: &str = "bench-password-1";
+use common::{env_num, machine_ticks, shop, BoxError, PASSWORD};
+
 /// A fixed, throw-away master key.
 const MASTER_KEY: &str = "5d2a7c9e1b3f4a6c8e0d2b4f6a8c0e1d3b5f7a9c1e3d5b7f9a0c2e4d6b8f0a1c";
 /// The key's rate: the most a key may have, so that it limits nothing.
 const KEY_RATE: &str = "10000";
 /// How long the ledger must stay unchanged after the replays before it is counted.
 const SETTLE: Duration = Duration::from_secs(3);
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// (busy, total) CPU ticks of the whole machine, from `/proc/stat`.
-fn machine_ticks() -> (f64, f64) {
-    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
-        return (0.0, 0.0);
-    };
-    let values: Vec<f64> = stat
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    let total: f64 = values.iter().take(8).sum();
-    let idle = values.get(3).unwrap_or(&0.0) + values.get(4).unwrap_or(&0.0);
-    (total - idle, total)
-}
 
 /// CPU seconds of the server, of this process (clients and simulator) and the machine's
 /// busy share, from one point on.
@@ -196,94 +173,10 @@ async fn start_server(bin: &str) -> Result<(Server, String), BoxError> {
 }
 
 /// A server function, as the hydrated pages call it; the JSON answer or an error naming it.
-async fn call(
-    client: &reqwest::Client,
-    base: &str,
-    endpoint: &str,
-    form: &[(&str, &str)],
-) -> Result<Value, BoxError> {
-    let r = client
-        .post(format!("{base}/api/{endpoint}"))
-        .header("Accept", "application/json")
-        .form(form)
-        .send()
-        .await?;
-    let status = r.status();
-    let body = r.text().await?;
-    if !status.is_success() {
-        return Err(format!("{endpoint}: {status} {body}").into());
-    }
-    Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
-}
-
 /// Account, followers, templates and a preset, through the server functions: the preset id.
 async fn prepare(base: &str, sim: &SimHandle) -> Result<i64, BoxError> {
     let client = reqwest::Client::builder().cookie_store(true).build()?;
-    let client = &client;
-    call(
-        client,
-        base,
-        "login",
-        &[("username", "bench"), ("password", PASSWORD)],
-    )
-    .await?;
-    let cfg = sim.config().clone();
-    call(
-        client,
-        base,
-        "create_account",
-        &[
-            ("kind", "oa"),
-            ("name", "bench"),
-            ("appid", &cfg.oa_appid),
-            ("secret", &cfg.oa_secret),
-            ("callback_token", "benchtoken1"),
-            ("encoding_aes_key", ""),
-            ("api_base", &sim.base_url),
-            ("linked_account_id", ""),
-        ],
-    )
-    .await?;
-    call(client, base, "start_follower_sync", &[]).await?;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let s = call(client, base, "sync_status", &[]).await?["progress"].take();
-        match s["state"].as_str() {
-            Some("done") => break,
-            Some("failed") | Some("cancelled") => return Err(format!("follower sync: {s}").into()),
-            _ if Instant::now() > deadline => return Err("the follower sync took 300 s".into()),
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    call(client, base, "sync_templates", &[("kind", "oa")]).await?;
-    let page = call(client, base, "templates_page", &[]).await?;
-    let template = page["oa_templates"]
-        .as_array()
-        .and_then(|ts| ts.iter().find(|t| t["title"] == "订单状态通知"))
-        .and_then(|t| t["id"].as_i64())
-        .ok_or("template 订单状态通知 missing")?;
-    let body = json!({ "values": {
-        "thing1": { "value": "无线蓝牙耳机" },
-        "character_string2": { "value": "20231018123456" },
-        "time3": { "value": "2023-10-18 14:30" },
-        "amount4": { "value": "¥199.00" },
-        "const5": { "value": "已发货" }
-    }});
-    let preset = call(
-        client,
-        base,
-        "save_preset",
-        &[
-            ("id", "0"),
-            ("name", "发货提醒"),
-            ("template_ref", &template.to_string()),
-            ("body", &body.to_string()),
-        ],
-    )
-    .await?;
-    preset
-        .as_i64()
-        .ok_or_else(|| format!("save_preset answered {preset}").into())
+    shop(&client, base, sim, "发货提醒").await
 }
 
 /// `wxpush apikey add`: the key it prints.

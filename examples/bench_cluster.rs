@@ -22,25 +22,20 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use engine::testing::cpu_secs;
-use serde_json::{json, Value};
+use serde_json::Value;
 use wechat_sim::{ApiLimits, FaultConfig, SimConfig, SimHandle};
 
-type BoxError = Box<dyn std::error::Error>;
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{call, env_num, machine_ticks, shop, wait_for, BoxError, PASSWORD};
 
 /// The job's 限速: the most create_job accepts by default, so that it limits nothing.
 const RATE_VAR: &str = "WXPUSH_BENCH_CLUSTER_RATE_LIMIT";
 /// How often the job's progress and the rows' owners are read while it runs.
 const POLL: Duration = Duration::from_millis(250);
-const PASSWORD: &str = "bench-password-1";
 /// A fixed, throw-away master key: every process of a deployment must use the same one.
 const MASTER_KEY: &str = "7b3c1f0e9d8a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c";
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// CPU seconds of the PostgreSQL processes that serve `database` (its backends and the
 /// server's own background processes, not other databases' backends), by pid.
@@ -76,25 +71,6 @@ fn postgres_cpu_since(database: &str, before: &BTreeMap<String, f64>) -> f64 {
         .iter()
         .map(|(pid, cpu)| cpu - before.get(pid).unwrap_or(&0.0))
         .sum()
-}
-
-/// (busy, total) CPU ticks of the whole machine, from `/proc/stat`.
-fn machine_ticks() -> (f64, f64) {
-    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
-        return (0.0, 0.0);
-    };
-    let values: Vec<f64> = stat
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    let total: f64 = values.iter().take(8).sum();
-    // idle and iowait
-    let idle = values.get(3).unwrap_or(&0.0) + values.get(4).unwrap_or(&0.0);
-    (total - idle, total)
 }
 
 /// A fresh PostgreSQL database beside the admin URL; [`BenchDb::drop_database`] removes it.
@@ -222,42 +198,6 @@ async fn start_cluster(
 }
 
 /// A server function, as the hydrated pages call it; the JSON answer or an error naming it.
-async fn call(
-    client: &reqwest::Client,
-    base: &str,
-    endpoint: &str,
-    form: &[(&str, &str)],
-) -> Result<Value, BoxError> {
-    let r = client
-        .post(format!("{base}/api/{endpoint}"))
-        .header("Accept", "application/json")
-        .form(form)
-        .send()
-        .await?;
-    let status = r.status();
-    let body = r.text().await?;
-    if !status.is_success() {
-        return Err(format!("{endpoint}: {status} {body}").into());
-    }
-    Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
-}
-
-async fn wait_for(
-    what: &str,
-    secs: u64,
-    every: Duration,
-    mut check: impl AsyncFnMut() -> Result<bool, BoxError>,
-) -> Result<(), BoxError> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check().await? {
-        if Instant::now() > deadline {
-            return Err(format!("timed out waiting for {what}").into());
-        }
-        tokio::time::sleep(every).await;
-    }
-    Ok(())
-}
-
 /// Account, followers, templates and a preset, through one process: the preset id.
 async fn prepare(
     client: &reqwest::Client,
@@ -265,71 +205,7 @@ async fn prepare(
     sim: &SimHandle,
     recipients: u64,
 ) -> Result<String, BoxError> {
-    call(
-        client,
-        base,
-        "login",
-        &[("username", "bench"), ("password", PASSWORD)],
-    )
-    .await?;
-    let cfg = sim.config().clone();
-    call(
-        client,
-        base,
-        "create_account",
-        &[
-            ("kind", "oa"),
-            ("name", "bench"),
-            ("appid", &cfg.oa_appid),
-            ("secret", &cfg.oa_secret),
-            ("callback_token", "benchtoken1"),
-            ("encoding_aes_key", ""),
-            ("api_base", &sim.base_url),
-            ("linked_account_id", ""),
-        ],
-    )
-    .await?;
-    call(client, base, "start_follower_sync", &[]).await?;
-    wait_for(
-        "the follower sync",
-        300,
-        Duration::from_millis(100),
-        async || {
-            let s = call(client, base, "sync_status", &[]).await?["progress"].take();
-            match s["state"].as_str() {
-                Some("done") => Ok(true),
-                Some("failed") | Some("cancelled") => Err(format!("follower sync: {s}").into()),
-                _ => Ok(false),
-            }
-        },
-    )
-    .await?;
-    call(client, base, "sync_templates", &[("kind", "oa")]).await?;
-    let page = call(client, base, "templates_page", &[]).await?;
-    let template = page["oa_templates"]
-        .as_array()
-        .and_then(|ts| ts.iter().find(|t| t["title"] == "订单状态通知"))
-        .and_then(|t| t["id"].as_i64())
-        .ok_or("template 订单状态通知 missing")?;
-    let body = json!({ "values": {
-        "thing1": { "value": "无线蓝牙耳机" },
-        "character_string2": { "value": "20231018123456" },
-        "time3": { "value": "2023-10-18 14:30" },
-        "amount4": { "value": "¥199.00" },
-        "const5": { "value": "已发货" }
-    }});
-    let preset = call(
-        client,
-        base,
-        "save_preset",
-        &[
-            ("id", "0"),
-            ("name", "bench"),
-            ("template_ref", &template.to_string()),
-            ("body", &body.to_string()),
-        ],
-    )
-    .await?;
+    let preset = shop(client, base, sim, "bench").await?;
     // One admin runs the benchmark: no second admin's approval.
     let threshold = (recipients + 1).to_string();
     call(
@@ -353,10 +229,7 @@ async fn prepare(
     if plan["will_receive"].as_u64() != Some(recipients) {
         return Err(format!("plan: expected {recipients} recipients, got {plan}").into());
     }
-    preset
-        .as_i64()
-        .map(|id| id.to_string())
-        .ok_or_else(|| format!("save_preset answered {preset}").into())
+    Ok(preset.to_string())
 }
 
 /// What one measurement found.
