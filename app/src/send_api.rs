@@ -52,6 +52,22 @@ pub struct ApiMessagesDto {
     pub next_before: Option<i64>,
 }
 
+#[cfg(feature = "ssr")]
+mod ssr {
+    use crate::auth::ssr::internal;
+    use crate::error::AppError;
+    use crate::followers::ssr::current_oa;
+    use crate::state::AppState;
+
+    /// Whether send key `key_id` is one of the account the session works on (an admin changes
+    /// only those).
+    pub async fn own_key(state: &AppState, key_id: i64) -> Result<bool, AppError> {
+        let account = current_oa(state).await?;
+        let key = state.engine.send_key(key_id).await.map_err(internal)?;
+        Ok(matches!((account, key), (Some(a), Some(k)) if k.account_id == a.id))
+    }
+}
+
 /// Messages per page of 接口消息.
 pub const PAGE: i64 = 50;
 
@@ -118,19 +134,9 @@ pub async fn create_send_key(name: String, preset: i64, rate: i64) -> Result<New
 #[server(prefix = "/api", endpoint = "revoke_send_key")]
 pub async fn revoke_send_key(key_id: i64) -> Result<(), AppError> {
     use crate::auth::ssr::*;
-    use crate::followers::ssr::current_oa;
     let admin = require_admin().await?;
     let state = state()?;
-    let account = current_oa(&state).await?;
-    // Only a key of the account the admin works on.
-    let own = match (
-        &account,
-        state.engine.send_key(key_id).await.map_err(internal)?,
-    ) {
-        (Some(a), Some(k)) => k.account_id == a.id,
-        _ => false,
-    };
-    if !own {
+    if !ssr::own_key(&state, key_id).await? {
         return fail(AppError::NotFound);
     }
     let actor = actor(&admin, &state);
@@ -217,18 +223,9 @@ pub async fn load_api_message(id: i64) -> Result<ApiMessageDetail, AppError> {
 #[server(prefix = "/api", endpoint = "set_send_key_webhook")]
 pub async fn set_send_key_webhook(key_id: i64, url: String) -> Result<NewWebhook, AppError> {
     use crate::auth::ssr::*;
-    use crate::followers::ssr::current_oa;
     let admin = require_admin().await?;
     let state = state()?;
-    let account = current_oa(&state).await?;
-    let own = match (
-        &account,
-        state.engine.send_key(key_id).await.map_err(internal)?,
-    ) {
-        (Some(a), Some(k)) => k.account_id == a.id,
-        _ => false,
-    };
-    if !own {
+    if !ssr::own_key(&state, key_id).await? {
         return fail(AppError::NotFound);
     }
     let actor = actor(&admin, &state);

@@ -3,7 +3,7 @@
 //! idempotent replays and conflicts, every refusal with its field, and keys limited to presets.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 
@@ -11,13 +11,11 @@ use engine::audit::AuditFilter;
 use engine::testing::TestDb;
 use engine::{now_ms, on_both_databases, Engine, Error};
 use model::api_messages::ApiMessageFilter;
-use model::send_api::{
-    Accepted, MessageState, MessageStatus, Person, PresetScope, SendKey, SendRequest,
-};
+use model::send_api::{Accepted, MessageState, Person, PresetScope, SendKey, SendRequest};
 use model::value::ValueProblem;
 use model::{Channel, Problem, RowChannel};
 
-use common::world::{fast, world, World};
+use common::world::{fast, wait_outcome, world, World};
 use common::{admin, Dispatcher};
 
 fn request(to: Person, preset: i64) -> SendRequest {
@@ -81,22 +79,6 @@ fn following(w: &World) -> Vec<(String, String, String)> {
             ))
         })
         .collect()
-}
-
-async fn wait_sent(engine: &Engine, key: &SendKey, id: &str) -> MessageStatus {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s = engine
-            .api_message(key, id.parse().unwrap())
-            .await
-            .unwrap()
-            .expect("the key's message");
-        if s.state != MessageState::Queued && s.state != MessageState::Sending {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "never sent: {s:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn each_person_is_reached_once_on_their_channel(db: TestDb) {
@@ -166,7 +148,7 @@ async fn each_person_is_reached_once_on_their_channel(db: TestDb) {
         (&by_mp.id, &people[1].0),
         (&by_oa.id, c_oa),
     ] {
-        let s = wait_sent(&w.engine, &key, id).await;
+        let s = wait_outcome(&w.engine, &key, id).await;
         assert_eq!(s.state, MessageState::Sent, "{s:?}");
         assert!(s.msgid.is_some());
         assert_eq!(w.sim.ledger_received(openid), 1, "{openid} got it once");
@@ -401,7 +383,7 @@ async fn refusals_name_the_field_and_the_reason(db: TestDb) {
     let accepted = accept(&w.engine, &key, &best).await.unwrap();
     assert_eq!(accepted.channel, RowChannel::Subscribe);
     assert_eq!(accepted.mp_openid.as_deref(), Some(b_mp.as_str()));
-    let s = wait_sent(&w.engine, &key, &accepted.id).await;
+    let s = wait_outcome(&w.engine, &key, &accepted.id).await;
     assert_eq!(s.state, MessageState::Sent, "{s:?}");
     assert_eq!(w.one_time(b_mp).await, 0, "the subscription was spent");
 
@@ -556,7 +538,7 @@ async fn concurrent_requests_are_written_together_and_duplicates_made_once(db: T
     assert_eq!(others.len(), 20, "each other request is its own message");
     for id in others.iter().chain(&same_ids) {
         assert_eq!(
-            wait_sent(&w.engine, &key, id).await.state,
+            wait_outcome(&w.engine, &key, id).await.state,
             MessageState::Sent
         );
     }

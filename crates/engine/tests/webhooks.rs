@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 mod common;
 
@@ -16,14 +15,14 @@ use axum::routing::post;
 use axum::Router;
 use engine::send_api::webhooks::webhook_client;
 use engine::testing::TestDb;
-use engine::{now_ms, on_both_databases, Engine, Error};
+use engine::{now_ms, on_both_databases, Error};
 use hmac::{Hmac, Mac};
-use model::send_api::{MessageState, MessageStatus, Person, PresetScope, SendKey, SendRequest};
+use model::send_api::{MessageState, Person, PresetScope, SendRequest};
 use model::webhook::{DeliveryState, WebhookBody, WebhookEvent};
 use model::{Delivery, Problem};
 use sha2::Sha256;
 
-use common::world::{fast, world};
+use common::world::{fast, wait_outcome, world};
 use common::{admin, Dispatcher};
 
 /// What the receiver got, and the statuses it answers with (200 once they run out).
@@ -64,22 +63,6 @@ fn request(to: Person, preset: i64, idempotency_key: &str) -> SendRequest {
         url: None,
         pagepath: None,
         idempotency_key: Some(idempotency_key.into()),
-    }
-}
-
-async fn wait_done(engine: &Engine, key: &SendKey, id: &str) -> MessageStatus {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s = engine
-            .api_message(key, id.parse().unwrap())
-            .await
-            .unwrap()
-            .expect("the key's message");
-        if s.state != MessageState::Queued && s.state != MessageState::Sending {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "never sent: {s:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -148,7 +131,7 @@ async fn outcomes_reach_the_webhook_signed_and_retried(db: TestDb) {
         )
         .await
         .unwrap();
-    let status = wait_done(&w.engine, &key, &accepted.id).await;
+    let status = wait_outcome(&w.engine, &key, &accepted.id).await;
     assert_eq!(status.state, MessageState::Sent);
     let t0 = now_ms();
     assert_eq!(w.engine.note_webhook_events(t0, true).await.unwrap(), 1);
@@ -235,7 +218,7 @@ async fn outcomes_reach_the_webhook_signed_and_retried(db: TestDb) {
         )
         .await
         .unwrap();
-    wait_done(&w.engine, &key, &second.id).await;
+    wait_outcome(&w.engine, &key, &second.id).await;
     let t1 = now_ms();
     receiver.lock().unwrap().answers.extend([503; 10]);
     assert_eq!(w.engine.note_webhook_events(t1, false).await.unwrap(), 1);
@@ -290,7 +273,7 @@ async fn outcomes_reach_the_webhook_signed_and_retried(db: TestDb) {
         )
         .await
         .unwrap();
-    wait_done(&w.engine, &key, &third.id).await;
+    wait_outcome(&w.engine, &key, &third.id).await;
     assert_eq!(
         w.engine.note_webhook_events(now_ms(), true).await.unwrap(),
         0

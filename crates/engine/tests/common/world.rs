@@ -171,3 +171,25 @@ impl World {
             .one_time
     }
 }
+
+/// Message `id` of `key` once it has an outcome (30 s at most).
+pub async fn wait_outcome(
+    engine: &Engine,
+    key: &model::send_api::SendKey,
+    id: &str,
+) -> model::send_api::MessageStatus {
+    use model::send_api::MessageState;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let s = engine
+            .api_message(key, id.parse().unwrap())
+            .await
+            .unwrap()
+            .expect("the key's message");
+        if s.state != MessageState::Queued && s.state != MessageState::Sending {
+            return s;
+        }
+        assert!(std::time::Instant::now() < deadline, "never sent: {s:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
