@@ -87,8 +87,16 @@ impl Engine {
             if group.is_empty() {
                 break;
             }
-            self.write_group(group).await;
-            drop(turn);
+            // The group holds other requests' messages: its write goes on (and answers them)
+            // should this request be dropped, say by its client hanging up.
+            let engine = self.clone();
+            let write = tokio::spawn(async move {
+                engine.write_group(group).await;
+                drop(turn);
+            });
+            if write.await.is_err() {
+                return Err(Error::Internal("writing accepted messages failed".into()));
+            }
             if !answer.is_empty() {
                 break;
             }
