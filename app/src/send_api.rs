@@ -179,13 +179,7 @@ pub async fn api_messages(
         .api_message_hours(account.id, engine::now_ms())
         .await
         .map_err(internal)?;
-    let keys = engine
-        .send_keys(account.id)
-        .await
-        .map_err(internal)?
-        .into_iter()
-        .map(|k| (k.id, k.name))
-        .collect();
+    let keys = engine.send_key_names(account.id).await.map_err(internal)?;
     Ok(ApiMessagesDto {
         has_account: true,
         counts,

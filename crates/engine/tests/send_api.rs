@@ -2,7 +2,6 @@
 //! named by unionid, Mini Program openid or OA openid reached on the right channel exactly once,
 //! idempotent replays and conflicts, every refusal with its field, and keys limited to presets.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 mod common;
@@ -15,22 +14,8 @@ use model::send_api::{Accepted, MessageState, Person, PresetScope, SendKey, Send
 use model::value::ValueProblem;
 use model::{Channel, Problem, RowChannel};
 
-use common::world::{fast, wait_outcome, world, World};
+use common::world::{fast, request, wait_outcome, world, World};
 use common::{admin, Dispatcher};
-
-fn request(to: Person, preset: i64) -> SendRequest {
-    SendRequest {
-        to,
-        preset: Some(preset),
-        preset_name: None,
-        subscribe_preset: None,
-        channel: None,
-        values: BTreeMap::new(),
-        url: None,
-        pagepath: None,
-        idempotency_key: None,
-    }
-}
 
 fn in_state(state: MessageState) -> ApiMessageFilter {
     ApiMessageFilter {

@@ -3,7 +3,6 @@
 //! timestamp and body, retried with backoff after a failure and given up after 24 hours; a
 //! bad URL refused; setting a webhook audited.
 
-use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -22,7 +21,7 @@ use model::webhook::{DeliveryState, WebhookBody, WebhookEvent};
 use model::{Delivery, Problem};
 use sha2::Sha256;
 
-use common::world::{fast, wait_outcome, world};
+use common::world::{self, fast, wait_outcome};
 use common::{admin, Dispatcher};
 
 /// What the receiver got, and the statuses it answers with (200 once they run out).
@@ -54,15 +53,8 @@ async fn start_receiver() -> (String, Shared) {
 
 fn request(to: Person, preset: i64, idempotency_key: &str) -> SendRequest {
     SendRequest {
-        to,
-        preset: Some(preset),
-        preset_name: None,
-        subscribe_preset: None,
-        channel: None,
-        values: BTreeMap::new(),
-        url: None,
-        pagepath: None,
         idempotency_key: Some(idempotency_key.into()),
+        ..world::request(to, preset)
     }
 }
 
@@ -78,7 +70,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
 }
 
 async fn outcomes_reach_the_webhook_signed_and_retried(db: TestDb) {
-    let w = world(&db).await;
+    let w = world::world(&db).await;
     let _dispatcher = Dispatcher(w.engine.start_dispatcher(fast()));
     let (url, receiver) = start_receiver().await;
     let (_, key) = w

@@ -8,11 +8,12 @@ use model::send_api::{is_idempotency_key, Accepted, MessageState, Person, SendKe
 use model::{AccountKind, Channel, Problem, RecipientState, RowChannel};
 
 use crate::accounts::Account;
-use crate::templates::presets::{check_sendable, Preset};
+use crate::templates::presets::Preset;
 use crate::templates::StoredTemplate;
 
 use super::cache::AccountView;
 use super::queue::{NewMessage, Written};
+use super::webhooks::Hook;
 use crate::{now_ms, on_db, Engine, Error, Result};
 
 /// Messages per second the dispatcher sends an account's API messages at (the keys' own
@@ -209,7 +210,9 @@ impl Engine {
                 let body = api_body(mp.as_ref(), p, &template.fields, req, false, &mut keys_used)?;
                 let preset = Preset { body, ..p.clone() };
                 // As `preset_payload` does, with the template and account already at hand.
-                check_sendable(template, &view.linked, &preset).map_err(value_refusal)?;
+                self.check_sendable(account, &preset, template, AccountKind::Oa, &view.linked)
+                    .await
+                    .map_err(value_refusal)?;
                 Some(message::template_payload(
                     "",
                     &template.remote.template_id,
@@ -224,11 +227,15 @@ impl Engine {
             Some((p, template)) => {
                 let body = api_body(mp.as_ref(), p, &template.fields, req, true, &mut keys_used)?;
                 let preset = Preset { body, ..p.clone() };
-                Some(
-                    self.preset_subscribe_payload(account, &preset, "")
-                        .await
-                        .map_err(value_refusal)?,
-                )
+                self.check_sendable(account, &preset, template, AccountKind::Mp, &view.linked)
+                    .await
+                    .map_err(value_refusal)?;
+                Some(message::subscribe_payload(
+                    "",
+                    &template.remote.template_id,
+                    &template.fields,
+                    &preset.body,
+                ))
             }
             None => None,
         };
@@ -520,7 +527,7 @@ impl Engine {
                 to_kind: req.to.kind(),
                 to_id: req.to.id().to_owned(),
                 // A key with a webhook owes it the message's final state.
-                hook: key.webhook_url.as_ref().map(|_| "state"),
+                hook: key.webhook_url.as_ref().map(|_| Hook::State),
                 now: now_ms(),
             })
             .await?;

@@ -161,6 +161,17 @@ impl Engine {
         Ok(rows.into_iter().map(KeyRow::into_key).collect())
     }
 
+    /// The id and name of each send key of an Official Account, newest first (the filter of
+    /// 接口消息: nothing else is read).
+    pub async fn send_key_names(&self, account_id: i64) -> Result<Vec<(i64, String)>> {
+        Ok(on_db!(self.db(), |pool| sqlx::query_as(
+            "SELECT id, name FROM send_keys WHERE account_id = $1 ORDER BY id DESC"
+        )
+        .bind(account_id)
+        .fetch_all(pool)
+        .await)?)
+    }
+
     pub async fn send_key(&self, id: i64) -> Result<Option<SendKey>> {
         let sql = format!("{SELECT_KEY} WHERE k.id = $1");
         let row = on_db!(self.db(), |pool| sqlx::query_as::<_, KeyRow>(&sql)

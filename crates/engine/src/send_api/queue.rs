@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
+use super::webhooks::Hook;
 use crate::db::BeginWrite;
 use crate::{on_db, Engine, Error, Result};
 
@@ -28,8 +29,8 @@ pub(crate) struct NewMessage {
     pub preset_id: Option<i64>,
     pub to_kind: &'static str,
     pub to_id: String,
-    /// What its key's webhook is owed (`state`), if the key has one.
-    pub hook: Option<&'static str>,
+    /// What its key's webhook is owed (its state), if the key has one.
+    pub hook: Option<Hook>,
     pub now: i64,
 }
 
@@ -202,7 +203,7 @@ impl Engine {
                         .bind(m.to_kind)
                         .bind(&m.to_id)
                         .bind(m.now)
-                        .bind(m.hook);
+                        .bind(m.hook.map(Hook::as_str));
                 }
                 // RETURNING does not promise the order of the VALUES: match rows by seq.
                 for (id, seq) in q.fetch_all(&mut *tx).await? {

@@ -64,33 +64,50 @@ pub(crate) fn secret_aad(key_id: i64) -> String {
     format!("send_keys.{key_id}.webhook_secret")
 }
 
+/// What a message still owes its key's webhook (`api_messages.hook`; NULL: nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hook {
+    /// Its final state.
+    State,
+    /// WeChat's receipt of it, sent.
+    Receipt,
+}
+
+impl Hook {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Hook::State => "state",
+            Hook::Receipt => "receipt",
+        }
+    }
+}
+
 /// What a message's webhook is owed now.
 enum Owed {
     /// Nothing yet.
     Wait,
     /// This event; the message then owes `next`.
-    Event(WebhookEvent, Option<&'static str>),
+    Event(WebhookEvent, Option<Hook>),
     /// Nothing any more (its key's webhook is gone, or no receipt came within a day).
     Nothing,
 }
 
-fn owed(row: &StatusRow, hook: &str, state: model::send_api::MessageState, now: i64) -> Owed {
+fn owed(row: &StatusRow, hook: Hook, state: model::send_api::MessageState, now: i64) -> Owed {
     if row.webhook_url.is_none() {
         return Owed::Nothing;
     }
     match hook {
-        "state" => match WebhookEvent::of_final(state) {
+        Hook::State => match WebhookEvent::of_final(state) {
             None => Owed::Wait,
             // A sent message still owes its receipt, unless it came already.
             Some(WebhookEvent::Sent) if row.delivery.is_none() => {
-                Owed::Event(WebhookEvent::Sent, Some("receipt"))
+                Owed::Event(WebhookEvent::Sent, Some(Hook::Receipt))
             }
             Some(event) => Owed::Event(event, None),
         },
-        "receipt" if row.delivery.is_some() => Owed::Event(WebhookEvent::Receipt, None),
-        "receipt" if now - row.created_ms > RETRY_FOR_MS => Owed::Nothing,
-        "receipt" => Owed::Wait,
-        _ => Owed::Nothing,
+        Hook::Receipt if row.delivery.is_some() => Owed::Event(WebhookEvent::Receipt, None),
+        Hook::Receipt if now - row.created_ms > RETRY_FOR_MS => Owed::Nothing,
+        Hook::Receipt => Owed::Wait,
     }
 }
 
@@ -219,10 +236,10 @@ impl Engine {
     /// (and, with `receipts`, WeChat's receipts). Returns how many it noted.
     pub async fn note_webhook_events(&self, now: i64, receipts: bool) -> Result<usize> {
         let mut noted = 0;
-        let hooks: &[&str] = if receipts {
-            &["state", "receipt"]
+        let hooks: &[Hook] = if receipts {
+            &[Hook::State, Hook::Receipt]
         } else {
-            &["state"]
+            &[Hook::State]
         };
         for &hook in hooks {
             let sql =
@@ -230,7 +247,7 @@ impl Engine {
             let mut after = 0_i64;
             loop {
                 let rows = on_db!(self.db(), |pool| sqlx::query_as::<_, StatusRow>(&sql)
-                    .bind(hook)
+                    .bind(hook.as_str())
                     .bind(after)
                     .bind(PAGE)
                     .fetch_all(pool)
@@ -249,7 +266,12 @@ impl Engine {
                     };
                     match owed(&row, hook, state, now) {
                         Owed::Wait => {}
-                        Owed::Nothing => changes.push((row.id, row.key_id, None, None)),
+                        Owed::Nothing => changes.push(HookChange {
+                            id: row.id,
+                            key_id: row.key_id,
+                            next: None,
+                            event: None,
+                        }),
                         Owed::Event(event, next) => {
                             let (id, key_id) = (row.id, row.key_id);
                             let Some(entry) = row.into_entry() else {
@@ -262,7 +284,12 @@ impl Engine {
                             };
                             let body = serde_json::to_string(&body)
                                 .map_err(|e| Error::Internal(e.to_string()))?;
-                            changes.push((id, key_id, next, Some((event, body))));
+                            changes.push(HookChange {
+                                id,
+                                key_id,
+                                next,
+                                event: Some((event, body)),
+                            });
                         }
                     }
                 }
@@ -279,7 +306,7 @@ impl Engine {
     /// message another process moved first is left alone (its event is queued once).
     async fn apply_hook_changes(
         &self,
-        from: &str,
+        from: Hook,
         changes: Vec<HookChange>,
         now: i64,
     ) -> Result<usize> {
@@ -290,12 +317,18 @@ impl Engine {
         let noted = on_db!(self.db(), |pool| async {
             let mut tx = pool.begin_write().await?;
             let mut noted = 0;
-            for (id, key_id, next, event) in &changes {
+            for HookChange {
+                id,
+                key_id,
+                next,
+                event,
+            } in &changes
+            {
                 let moved =
                     sqlx::query("UPDATE api_messages SET hook = $1 WHERE id = $2 AND hook = $3")
-                        .bind(next)
+                        .bind(next.map(Hook::as_str))
                         .bind(id)
-                        .bind(from)
+                        .bind(from.as_str())
                         .execute(&mut *tx)
                         .await?
                         .rows_affected();
@@ -446,12 +479,12 @@ impl Engine {
 }
 
 /// A message moving on from one `hook` to the next, with the event it queues.
-type HookChange = (
-    i64,
-    i64,
-    Option<&'static str>,
-    Option<(WebhookEvent, String)>,
-);
+struct HookChange {
+    id: i64,
+    key_id: i64,
+    next: Option<Hook>,
+    event: Option<(WebhookEvent, String)>,
+}
 
 /// The client webhooks are posted with: a short timeout, and redirects not followed (a
 /// receiver that moved must be set again by an admin).

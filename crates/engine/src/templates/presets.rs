@@ -109,23 +109,6 @@ pub fn preset_issues(
     )
 }
 
-/// Refuses a send of `preset` with `template` (its own, of the right kind) when the template
-/// was removed or the preset has issues; `linked`: the AppIDs its messages may open.
-pub(crate) fn check_sendable(
-    template: &StoredTemplate,
-    linked: &[String],
-    preset: &Preset,
-) -> Result<()> {
-    if template.removed {
-        return Err(Error::TemplateRemoved);
-    }
-    let issues = preset_issues(template, linked, &preset.body);
-    if !issues.is_empty() {
-        return Err(Error::InvalidPreset(issues));
-    }
-    Ok(())
-}
-
 fn wrong_template(problem: Problem) -> Error {
     Error::refused("template", problem)
 }
@@ -472,15 +455,37 @@ impl Engine {
             .template(preset.template_ref)
             .await?
             .ok_or(Error::NotFound)?;
+        let linked = self.linked_appids(account).await?;
+        self.check_sendable(account, preset, &template, kind, &linked)
+            .await?;
+        Ok(template)
+    }
+
+    /// Refuses a send of `preset` with its `template` unless the template is of `kind`, usable
+    /// by the account (a subscribe template), not removed, and the preset has no issues;
+    /// `linked`: the AppIDs its messages may open.
+    pub(crate) async fn check_sendable(
+        &self,
+        account: &Account,
+        preset: &Preset,
+        template: &StoredTemplate,
+        kind: AccountKind,
+        linked: &[String],
+    ) -> Result<()> {
         if template.kind != kind {
             return Err(wrong_template(Problem::WrongPresetKind));
         }
         if kind == AccountKind::Mp && self.usable_template(account, template.id).await?.is_none() {
             return Err(wrong_template(Problem::UnknownTemplate));
         }
-        let linked = self.linked_appids(account).await?;
-        check_sendable(&template, &linked, preset)?;
-        Ok(template)
+        if template.removed {
+            return Err(Error::TemplateRemoved);
+        }
+        let issues = preset_issues(template, linked, &preset.body);
+        if !issues.is_empty() {
+            return Err(Error::InvalidPreset(issues));
+        }
+        Ok(())
     }
 
     /// The exact message a template-message preset sends to `openid` (an `Invalid` `template`

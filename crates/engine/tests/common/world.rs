@@ -193,3 +193,18 @@ pub async fn wait_outcome(
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// A request of preset `preset` for `to`, with nothing else set.
+pub fn request(to: model::send_api::Person, preset: i64) -> model::send_api::SendRequest {
+    model::send_api::SendRequest {
+        to,
+        preset: Some(preset),
+        preset_name: None,
+        subscribe_preset: None,
+        channel: None,
+        values: std::collections::BTreeMap::new(),
+        url: None,
+        pagepath: None,
+        idempotency_key: None,
+    }
+}
