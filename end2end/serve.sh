@@ -45,7 +45,11 @@ approval_sim_pid=$!
 "$WXPUSH_BIN" sim --port "${E2E_API_SIM_PORT:-3196}" --appid wxe2e0000000000061 --secret e2e0secret0000000000000000000061 \
   --mp-appid wxe2e0000000000062 --mp-secret e2e0secret0000000000000000000062 --followers 20 --seed 61 &
 api_sim_pid=$!
-trap 'kill $sim_pid $sync_sim_pid $tpl_sim_pid $job_sim_pid $ch_sim_pid $approval_sim_pid $api_sim_pid 2>/dev/null' EXIT
+# An eighth one for jobs with each person's values from a spreadsheet.
+"$WXPUSH_BIN" sim --port "${E2E_SHEET_SIM_PORT:-3197}" --appid wxe2e0000000000071 --secret e2e0secret0000000000000000000071 \
+  --mp-appid wxe2e0000000000072 --mp-secret e2e0secret0000000000000000000072 --followers 30 --seed 71 &
+sheet_sim_pid=$!
+trap 'kill $sim_pid $sync_sim_pid $tpl_sim_pid $job_sim_pid $ch_sim_pid $approval_sim_pid $api_sim_pid $sheet_sim_pid 2>/dev/null' EXIT
 echo "admin-password-1" | "$WXPUSH_BIN" user add --username admin --role admin
 echo "operator-password-1" | "$WXPUSH_BIN" user add --username operator --role operator
 "$WXPUSH_BIN" serve

@@ -48,6 +48,10 @@ done
 server_pid=
 cargo run --release -q -p engine --example bench_dispatch
 
+# Each person's own values: a 100,000-row .xlsx with 5 variables uploaded and made into a job
+# (parse, render and check every row, freeze it), with the process's peak memory meanwhile.
+cargo run --release -q -p engine --example bench_personalize
+
 # The send API: 50,000 distinct messages from 64 concurrent clients to a release `wxpush serve`
 # on SQLite (a temporary folder), accepted while the dispatcher sends them to the in-process
 # simulator at 20 ms per call; then every request again with its idempotency key, and the

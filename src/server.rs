@@ -148,6 +148,8 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
         ))
         // After the limit, so outside it: the send API limits its own bodies (a batch: 4 MiB).
         .merge(crate::web::send_api::routes())
+        // Spreadsheets of per-person values: up to 50 MB, limited by their own route.
+        .merge(crate::web::sheets::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .layer(session_layer)
         .layer(axum::middleware::from_fn_with_state(

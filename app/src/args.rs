@@ -194,6 +194,7 @@ mod tests {
             RecipientSource::Tag(100),
             RecipientSource::CsvOpenids("openid\no_1\n".into()),
             RecipientSource::MpUsers,
+            RecipientSource::Sheet(12),
         ] {
             let args = crate::jobs::PlanJob {
                 source,

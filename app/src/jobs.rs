@@ -39,6 +39,9 @@ pub struct JobDto {
     pub awaiting_approval: bool,
     pub approved_by: Option<String>,
     pub approved_ms: Option<i64>,
+    /// A spreadsheet job's variable columns (each row has its own values); empty otherwise.
+    pub columns: Vec<String>,
+    pub sheet_name: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +111,65 @@ pub struct RecipientDto {
     pub channel: RowChannel,
     /// How it failed before each "retry failed", oldest first: (errcode, errmsg, when).
     pub earlier_failures: Vec<(Option<i64>, String, i64)>,
+    /// A spreadsheet row's values by column, and its line in the file.
+    pub values: Vec<(String, String)>,
+    pub line: Option<i64>,
+    /// Why a spreadsheet row was left out.
+    pub issues: Vec<model::sheet::RowIssue>,
+}
+
+/// The review of a spreadsheet against a preset, and the approval threshold it is judged by.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SheetReviewDto {
+    pub review: model::sheet::SheetReview,
+    pub approval_threshold: i64,
+    /// The template's fields, to draw the sample messages as WeChat shows them.
+    pub fields: Vec<message::Field>,
+    pub template_title: String,
+}
+
+/// An upload of the session's Official Account (for the page it was sent back to).
+#[server(prefix = "/api", endpoint = "sheet_summary")]
+pub async fn sheet_summary(sheet_id: i64) -> Result<model::sheet::SheetSummary, AppError> {
+    use crate::auth::ssr::*;
+    use crate::followers::ssr::current_oa;
+    require_staff().await?;
+    let state = state()?;
+    let Some(account) = current_oa(&state).await? else {
+        return fail(AppError::NotFound);
+    };
+    state
+        .engine
+        .sheet_summary(&account, sheet_id)
+        .await
+        .or_else(|e| fail(from_engine(e)))
+}
+
+/// The review step of a spreadsheet job: every line rendered and checked; creates nothing.
+#[server(prefix = "/api", endpoint = "review_sheet")]
+pub async fn review_sheet(sheet_id: i64, preset_id: i64) -> Result<SheetReviewDto, AppError> {
+    use crate::auth::ssr::*;
+    use crate::followers::ssr::current_oa;
+    require_staff().await?;
+    let state = state()?;
+    let Some(account) = current_oa(&state).await? else {
+        return fail(AppError::NotFound);
+    };
+    let review = state
+        .engine
+        .review_sheet(&account, sheet_id, preset_id)
+        .await
+        .or_else(|e| fail(from_engine(e)))?;
+    let template = match state.engine.preset(preset_id).await.map_err(internal)? {
+        Some(p) => state.engine.template(p.template_ref).await.map_err(internal)?,
+        None => None,
+    };
+    Ok(SheetReviewDto {
+        review,
+        approval_threshold: state.engine.approval_threshold().await.map_err(internal)?,
+        fields: template.as_ref().map(|t| t.fields.clone()).unwrap_or_default(),
+        template_title: template.map(|t| t.remote.title).unwrap_or_default(),
+    })
 }
 
 /// Rows per page of a job's recipient table.
@@ -247,7 +309,7 @@ pub async fn job_recipients(
     use crate::auth::ssr::*;
     require_staff().await?;
     let state = state()?;
-    ssr::own_job(&state, id).await?;
+    let job = ssr::own_job(&state, id).await?;
     let filter = ssr::recipient_filter(state_filter, &errcode, &search)?;
     Ok(state
         .engine
@@ -279,6 +341,9 @@ pub async fn job_recipients(
                     )
                 })
                 .collect(),
+            values: job.columns.iter().cloned().zip(r.values).collect(),
+            line: r.line,
+            issues: r.issues,
         })
         .collect())
 }
@@ -367,6 +432,8 @@ pub mod ssr {
             mp_template_title: j.mp.map(|m| m.template_title),
             approved_by: j.approved_by,
             approved_ms: j.approved_ms,
+            columns: j.columns,
+            sheet_name: j.sheet_name,
         }
     }
 

@@ -53,6 +53,13 @@ export const API_SIM = {
   mp: { appid: 'wxe2e0000000000062', secret: 'e2e0secret0000000000000000000062' },
 };
 
+/** The eighth simulator, for jobs with each person's values from a spreadsheet. */
+export const SHEET_SIM = {
+  url: `http://127.0.0.1:${Number(process.env.E2E_SHEET_SIM_PORT ?? 3197)}`,
+  oa: { appid: 'wxe2e0000000000071', secret: 'e2e0secret0000000000000000000071' },
+  mp: { appid: 'wxe2e0000000000072', secret: 'e2e0secret0000000000000000000072' },
+};
+
 /** Loads a page and waits until the WebAssembly app has hydrated it, so clicks are handled. */
 export async function gotoHydrated(page: Page, url: string) {
   await page.goto(url);

@@ -139,14 +139,14 @@ pub async fn job_csv(
     let Ok(Some(account)) = current_oa_of(&state, &session).await else {
         return (StatusCode::NOT_FOUND, "no Official Account").into_response();
     };
-    match state.engine.job(id).await {
-        Ok(Some(job)) if job.account_id == account.id => {}
+    let columns = match state.engine.job(id).await {
+        Ok(Some(job)) if job.account_id == account.id => job.columns,
         Ok(_) => return StatusCode::NOT_FOUND.into_response(),
         Err(e) => {
             tracing::error!("job export: {e}");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
-    }
+    };
     let actor = Actor::staff(
         staff.id,
         &staff.username,
@@ -162,8 +162,33 @@ pub async fn job_csv(
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     let filter = engine::jobs::RecipientFilter::default();
+    // A spreadsheet job adds the line in the file and each row's own values, a column each.
+    let mut names = vec![
+        "seq",
+        "openid",
+        "state",
+        "attempts",
+        "errcode",
+        "errmsg",
+        "skip_reason",
+        "msgid",
+        "delivery",
+        "updated_at",
+        "channel",
+        "unionid",
+        "earlier_failures",
+    ];
+    if !columns.is_empty() {
+        names.push("line");
+        names.extend(columns.iter().map(String::as_str));
+    }
+    // A BOM so that Excel opens the UTF-8 file correctly.
+    let mut head = String::from("\u{feff}");
+    csv_record(&mut head, &names);
+    let sheet = !columns.is_empty();
     let stream = futures::stream::unfold(Some((state, 0i64, true)), move |step| {
         let filter = filter.clone();
+        let head = head.clone();
         async move {
             let (state, after, first) = step?;
             let rows = match state.engine.job_recipients(id, &filter, after, CHUNK).await {
@@ -172,41 +197,48 @@ pub async fn job_csv(
             };
             let mut out = String::new();
             if first {
-                out.push_str(
-                    "\u{feff}seq,openid,state,attempts,errcode,errmsg,skip_reason,msgid,delivery,updated_at,channel,unionid,earlier_failures\n",
-                );
+                out.push_str(&head);
             }
             for r in &rows {
-                csv_record(
-                    &mut out,
-                    &[
-                        &r.seq.to_string(),
-                        &r.openid,
-                        r.state.as_str(),
-                        &r.attempts.to_string(),
-                        &r.errcode.map(|c| c.to_string()).unwrap_or_default(),
-                        r.errmsg.as_deref().unwrap_or(""),
-                        r.skip_reason.map_or("", |x| x.as_str()),
-                        &r.msgid.map(|m| m.to_string()).unwrap_or_default(),
-                        r.delivery.map_or("", |d| d.as_str()),
-                        &format_time_ms(r.updated_ms),
-                        // Which id `openid` is: template = the OA's, subscribe = the MP's.
-                        r.channel.as_str(),
-                        r.unionid.as_deref().unwrap_or(""),
-                        // Failures before "retry failed": `errcode at time`, `;`-separated.
-                        &r.earlier_failures
-                            .iter()
-                            .map(|f| {
-                                format!(
-                                    "{} {}",
-                                    f.errcode.map(|c| c.to_string()).unwrap_or_default(),
-                                    format_time_ms(f.failed_ms.unwrap_or(f.retried_ms))
-                                )
-                            })
-                            .collect::<Vec<_>>()
-                            .join(";"),
-                    ],
-                );
+                let line = r.line.map(|l| l.to_string()).unwrap_or_default();
+                let failures = r
+                    .earlier_failures
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{} {}",
+                            f.errcode.map(|c| c.to_string()).unwrap_or_default(),
+                            format_time_ms(f.failed_ms.unwrap_or(f.retried_ms))
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(";");
+                let (seq, attempts) = (r.seq.to_string(), r.attempts.to_string());
+                let errcode = r.errcode.map(|c| c.to_string()).unwrap_or_default();
+                let msgid = r.msgid.map(|m| m.to_string()).unwrap_or_default();
+                let updated = format_time_ms(r.updated_ms);
+                let mut cells: Vec<&str> = vec![
+                    &seq,
+                    &r.openid,
+                    r.state.as_str(),
+                    &attempts,
+                    &errcode,
+                    r.errmsg.as_deref().unwrap_or(""),
+                    r.skip_reason.map_or("", |x| x.as_str()),
+                    &msgid,
+                    r.delivery.map_or("", |d| d.as_str()),
+                    &updated,
+                    // Which id `openid` is: template = the OA's, subscribe = the MP's.
+                    r.channel.as_str(),
+                    r.unionid.as_deref().unwrap_or(""),
+                    // Failures before "retry failed": `errcode at time`, `;`-separated.
+                    &failures,
+                ];
+                if sheet {
+                    cells.push(&line);
+                    cells.extend(r.values.iter().map(String::as_str));
+                }
+                csv_record(&mut out, &cells);
             }
             let next = (rows.len() as i64 == CHUNK)
                 .then(|| rows.last().map(|r| r.seq))

@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod security;
 pub mod send_api;
 pub mod server_fns;
+pub mod sheets;
 
 use axum::http::{header, HeaderMap};
 

@@ -345,12 +345,30 @@ fn RecipientTable(id: i64) -> impl IntoView {
     .collect_view();
     let row = move |r: RecipientDto| {
         let (state, reason, delivery, channel) = (r.state, r.skip_reason, r.delivery, r.channel);
+        // A spreadsheet row: its line and own values.
+        let values = r.line.map(|line| {
+            let pairs = r
+                .values
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" · ");
+            view! { <td>{move || lang.get().pick(format!("第 {line} 行"), format!("line {line}"))} " · " {pairs}</td> }
+        });
+        let issues = r.issues;
         view! {
             <tr>
                 <td>{r.seq}</td>
                 <td><code>{r.openid}</code></td>
+                {values}
                 <td>{move || channel.label(lang.get())}</td>
-                <td>{move || state.label(lang.get())}{reason.map(|x| view! { <span class="muted">" · " {move || x.label(false, lang.get())}</span> })}</td>
+                <td>{move || state.label(lang.get())}{reason.map(|x| view! { <span class="muted">" · " {move || x.label(false, lang.get())}</span> })}
+                    {(!issues.is_empty()).then(|| view! {
+                        <ul class="earlier-failures">
+                            {issues.iter().cloned().map(|i| view! { <li>{move || i.message(lang.get())}</li> }).collect_view()}
+                        </ul>
+                    })}
+                </td>
                 <td>{r.attempts}</td>
                 <td>
                     {r.errcode.map(|c| c.to_string()).unwrap_or_default()} " " <span class="muted">{r.errmsg.unwrap_or_default()}</span>
@@ -399,11 +417,13 @@ fn RecipientTable(id: i64) -> impl IntoView {
                             list.truncate(RECIPIENT_PAGE as usize);
                             let last = list.last().map(|r| r.seq).unwrap_or(0);
                             let first_page = after.get_untracked() == 0;
+                            let sheet = list.iter().any(|r| r.line.is_some());
                             view! {
                                 <table class="data">
                                     <thead><tr>
                                         <th scope="col">"#"</th>
                                         <th scope="col">"openid"</th>
+                                        {sheet.then(|| view! { <th scope="col">{tr("表格中的值", "Values from the file")}</th> })}
                                         <th scope="col">{tr("渠道", "Channel")}</th>
                                         <th scope="col">{tr("状态", "State")}</th>
                                         <th scope="col">{tr("尝试", "Tries")}</th>

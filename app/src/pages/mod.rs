@@ -9,6 +9,7 @@ pub mod job;
 pub mod jobs;
 pub mod login;
 pub mod new_job;
+pub mod new_job_sheet;
 pub mod not_found;
 pub mod preset_editor;
 pub mod settings;

@@ -10,7 +10,8 @@ use message::PreviewMode;
 
 use crate::components::message_preview::{MessagePreview, ServiceNoticePreview};
 use crate::i18n::{tr, use_lang};
-use crate::jobs::{plan_job, CreateJob, PlanDto};
+use crate::jobs::{plan_job, review_sheet, sheet_summary, CreateJob, PlanDto};
+use crate::pages::new_job_sheet::{SheetReviewView, SheetUpload};
 use crate::pages::followers::filter_of_url;
 use crate::templates::{preset_editor, templates_page};
 use model::{Channel, RecipientSource, RowChannel};
@@ -30,7 +31,18 @@ pub fn NewJobPage() -> impl IntoView {
     let from_filter =
         query.read_untracked().get("mode").as_deref() == Some("all") && filter_error.is_none();
     let selection = query.read_untracked().get_all("openid").unwrap_or_default();
-    let initial_kind = if from_filter {
+    // A spreadsheet upload comes back here with its id, or with why it was refused.
+    let sheet_id = query
+        .read_untracked()
+        .get("sheet")
+        .and_then(|s| s.parse::<i64>().ok());
+    let sheet_refused: Option<model::Refusal> = query
+        .read_untracked()
+        .get("sheet_refused")
+        .and_then(|r| serde_json::from_str(&r).ok());
+    let initial_kind = if sheet_id.is_some() || sheet_refused.is_some() {
+        "sheet"
+    } else if from_filter {
         "filter"
     } else if !selection.is_empty() {
         "selection"
@@ -71,8 +83,25 @@ pub fn NewJobPage() -> impl IntoView {
             "csv_openids" => RecipientSource::CsvOpenids(csv.get()),
             "csv_unionids" => RecipientSource::CsvUnionids(csv.get()),
             "mp_users" => RecipientSource::MpUsers,
+            "sheet" => RecipientSource::Sheet(sheet_id?),
             _ => RecipientSource::AllSubscribed,
         })
+    };
+    let is_sheet = move || kind.get() == "sheet";
+    let sheet_summary = sheet_id.map(|id| Resource::new(move || id, sheet_summary));
+    // Each person's own values go with OA template messages only.
+    Effect::new(move |_| {
+        if is_sheet() && channel.get_untracked() != Channel::Template {
+            channel.set(Channel::Template);
+        }
+    });
+    let sheet_check = Action::new(move |(sheet, preset): &(i64, i64)| {
+        let (sheet, preset) = (*sheet, *preset);
+        async move { review_sheet(sheet, preset).await }
+    });
+    let reviewed_for = RwSignal::new(None::<(i64, i64)>);
+    let review_is_current = move || {
+        reviewed_for.get().is_some() && reviewed_for.get() == sheet_id.map(|s| (s, preset.get()))
     };
     let presets = Resource::new(|| (), |_| templates_page());
     // The plan belongs to the source it was made for; changing the source asks for a new one.
@@ -202,6 +231,13 @@ pub fn NewJobPage() -> impl IntoView {
         })
     };
     let on_check = move |_| {
+        if is_sheet() {
+            if let Some(key) = sheet_id.map(|s| (s, preset.get_untracked())) {
+                reviewed_for.set(Some(key));
+                sheet_check.dispatch(key);
+            }
+            return;
+        }
         if let Some(key) = plan_key() {
             planned_for.set(Some(key.clone()));
             plan.dispatch(key);
@@ -226,8 +262,19 @@ pub fn NewJobPage() -> impl IntoView {
             rate_limit: rate.get_untracked().trim().parse().unwrap_or(0),
         });
     };
+    let sheet_review = move || {
+        if !is_sheet() || !review_is_current() {
+            return None;
+        }
+        Some(match sheet_check.value().get()? {
+            Ok(dto) => view! { <SheetReviewView dto name rate on_create create /> }.into_any(),
+            Err(e) => {
+                view! { <p class="form-error" role="alert">{e.message(lang.get())}</p> }.into_any()
+            }
+        })
+    };
     let review = move || {
-        if !plan_is_current() {
+        if is_sheet() || !plan_is_current() {
             return None;
         }
         let result = plan.value().get()?;
@@ -262,6 +309,7 @@ pub fn NewJobPage() -> impl IntoView {
                 {source_choice("csv_openids", "粘贴或上传 openid 列表".into(), "Paste or upload a list of openids".into())}
                 {source_choice("csv_unionids", "粘贴或上传 unionid 列表".into(), "Paste or upload a list of unionids".into())}
                 {source_choice("mp_users", "小程序的全部用户".into(), "Every user of the Mini Program".into())}
+                {source_choice("sheet", "上传表格：每人发送自己的值（积分、订单号…）".into(), "Upload a spreadsheet: each person gets their own values (points, order number…)".into())}
             </fieldset>
             {filter_error.map(|e| view! { <p class="form-error" role="alert">{move || e.message(lang.get())}</p> })}
             {move || (kind.get() == "tag").then(|| view! {
@@ -283,11 +331,15 @@ pub fn NewJobPage() -> impl IntoView {
                     <crate::components::file_text::FileText target=csv label=tr("或上传 CSV 文件", "or upload a CSV file") />
                 </div>
             })}
-            <button type="button" class="primary" on:click=on_check disabled=move || plan.pending().get() || source().is_none()>
-                {move || if plan.pending().get() { lang.get().pick("检查中…", "Checking…") } else { lang.get().pick("检查收件人", "Check recipients") }}
+            {move || is_sheet().then(|| {
+                view! { <SheetUpload preset summary=sheet_summary refused=sheet_refused.clone() /> }
+            })}
+            <button type="button" class="primary" on:click=on_check disabled=move || plan.pending().get() || sheet_check.pending().get() || source().is_none()>
+                {move || if plan.pending().get() || sheet_check.pending().get() { lang.get().pick("检查中…", "Checking…") } else { lang.get().pick("检查收件人", "Check recipients") }}
             </button>
         </section>
         {review}
+        {sheet_review}
     }
 }
 
@@ -319,10 +371,6 @@ fn Review(
         channel_count(RowChannel::Template),
         channel_count(RowChannel::Subscribe),
     );
-    let remaining = (plan.daily_quota - plan.sent_today).max(0);
-    let (sent_today, quota) = (plan.sent_today, plan.daily_quota);
-    let over = n > remaining;
-    let needs_approval = n > threshold;
     let skipped = plan
         .skipped
         .iter()
@@ -366,6 +414,88 @@ fn Review(
         },
     );
     let mode = RwSignal::new(PreviewMode::Current);
+    view! {
+        <section class="card" aria-labelledby="job-review-heading">
+            <h2 id="job-review-heading">{tr("3. 确认", "3. Review")}</h2>
+            <p class="recipients" role="status">
+                {move || lang.get().pick(format!("将发送给 {n} 人"), format!("{n} people will receive it"))}
+            </p>
+            {reach_mp.then(|| view! {
+                <ul aria-label=move || lang.get().pick("按渠道", "By channel")>
+                    <li>{move || lang.get().pick(format!("公众号模板消息：{by_template} 人"), format!("OA template message: {by_template}"))}</li>
+                    <li>{move || lang.get().pick(format!("小程序订阅消息：{by_subscribe} 人"), format!("Mini Program subscribe message: {by_subscribe}"))}</li>
+                </ul>
+            })}
+            {(!plan.skipped.is_empty()).then(|| view! {
+                <p>{move || if reach_mp { lang.get().pick("无法触达：", "Cannot be reached:") } else { lang.get().pick("将跳过：", "Skipped:") }}</p>
+                <ul aria-label=move || lang.get().pick("跳过的原因", "Why skipped")>{skipped}</ul>
+            })}
+            {line_errors}
+            <QuotaLine n sent_today=plan.sent_today quota=plan.daily_quota />
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let dto = preview.await.ok()?;
+                    let body = dto.preset.as_ref()?.body.clone();
+                    let t = dto.templates.into_iter().find(|t| Some(t.id) == dto.preset.as_ref().map(|p| p.template_ref))?;
+                    let p = Memo::new(move |_| {
+                        let payload = message::template_payload("OPENID", &t.template_id, &t.fields, &body, None);
+                        message::preview(&t.title, &t.fields, &payload, mode.get())
+                    });
+                    let drops = Memo::new(|_| Vec::<&'static str>::new());
+                    Some(view! { <MessagePreview preview=p mode drops /> })
+                })}
+            </Transition>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let dto = mp_preview.await.ok()?;
+                    let preset = dto.preset.as_ref()?;
+                    let body = preset.body.clone();
+                    let t = dto.templates.iter().find(|t| t.id == preset.template_ref)?.clone();
+                    let mp_name = dto.mp.as_ref().map(|m| m.name.clone()).unwrap_or_default();
+                    let p = Memo::new(move |_| {
+                        let payload = message::subscribe_payload("OPENID", &t.template_id, &t.fields, &body);
+                        Some(message::subscribe_preview(&mp_name, &t.title, &t.fields, &payload))
+                    });
+                    Some(view! { <ServiceNoticePreview preview=p /> })
+                })}
+            </Transition>
+            <CreateControls n threshold name rate on_create create
+                label=move || lang.get().pick("创建并开始发送", "Create and start sending").to_owned() />
+        </section>
+    }
+}
+
+/// Today's quota against the people a job will reach.
+#[component]
+pub(crate) fn QuotaLine(n: i64, sent_today: i64, quota: i64) -> impl IntoView {
+    let lang = use_lang();
+    let remaining = (quota - sent_today).max(0);
+    let over = n > remaining;
+    view! {
+        <p class:form-error=over>
+            {move || lang.get().pick(
+                format!("今日已发送 {sent_today} / {quota} 条，剩余额度 {remaining} 条。"),
+                format!("Sent today: {sent_today} of {quota}; {remaining} left."),
+            )}
+            {over.then(|| view! { " " {tr("本任务超过今日剩余额度，超出部分会在额度用完时暂停，明天继续。", "This job exceeds today's remaining quota: it pauses when the quota runs out and can resume tomorrow.")} })}
+        </p>
+    }
+}
+
+/// The end of a review: the job's name and rate (checked as you type with the engine's rules),
+/// the approval notice, and the button that creates the job.
+#[component]
+pub(crate) fn CreateControls(
+    /// People who will receive it.
+    n: i64,
+    threshold: i64,
+    name: RwSignal<String>,
+    rate: RwSignal<String>,
+    on_create: impl Fn(leptos::ev::MouseEvent) + Copy + Send + Sync + 'static,
+    create: ServerAction<CreateJob>,
+    label: impl Fn() -> String + Send + Sync + 'static,
+) -> impl IntoView {
+    let lang = use_lang();
     if name.get_untracked().is_empty() {
         name.set(format!(
             "{} {}",
@@ -402,73 +532,22 @@ fn Review(
             .map(|e| view! { <p class="form-error" role="alert">{e.message(lang.get())}</p> })
     };
     view! {
-        <section class="card" aria-labelledby="job-review-heading">
-            <h2 id="job-review-heading">{tr("3. 确认", "3. Review")}</h2>
-            <p class="recipients" role="status">
-                {move || lang.get().pick(format!("将发送给 {n} 人"), format!("{n} people will receive it"))}
-            </p>
-            {reach_mp.then(|| view! {
-                <ul aria-label=move || lang.get().pick("按渠道", "By channel")>
-                    <li>{move || lang.get().pick(format!("公众号模板消息：{by_template} 人"), format!("OA template message: {by_template}"))}</li>
-                    <li>{move || lang.get().pick(format!("小程序订阅消息：{by_subscribe} 人"), format!("Mini Program subscribe message: {by_subscribe}"))}</li>
-                </ul>
-            })}
-            {(!plan.skipped.is_empty()).then(|| view! {
-                <p>{move || if reach_mp { lang.get().pick("无法触达：", "Cannot be reached:") } else { lang.get().pick("将跳过：", "Skipped:") }}</p>
-                <ul aria-label=move || lang.get().pick("跳过的原因", "Why skipped")>{skipped}</ul>
-            })}
-            {line_errors}
-            <p class:form-error=over>
-                {move || lang.get().pick(
-                    format!("今日已发送 {sent_today} / {quota} 条，剩余额度 {remaining} 条。"),
-                    format!("Sent today: {sent_today} of {quota}; {remaining} left."),
-                )}
-                {over.then(|| view! { " " {tr("本任务超过今日剩余额度，超出部分会在额度用完时暂停，明天继续。", "This job exceeds today's remaining quota: it pauses when the quota runs out and can resume tomorrow.")} })}
-            </p>
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    let dto = preview.await.ok()?;
-                    let body = dto.preset.as_ref()?.body.clone();
-                    let t = dto.templates.into_iter().find(|t| Some(t.id) == dto.preset.as_ref().map(|p| p.template_ref))?;
-                    let p = Memo::new(move |_| {
-                        let payload = message::template_payload("OPENID", &t.template_id, &t.fields, &body, None);
-                        message::preview(&t.title, &t.fields, &payload, mode.get())
-                    });
-                    let drops = Memo::new(|_| Vec::<&'static str>::new());
-                    Some(view! { <MessagePreview preview=p mode drops /> })
-                })}
-            </Transition>
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    let dto = mp_preview.await.ok()?;
-                    let preset = dto.preset.as_ref()?;
-                    let body = preset.body.clone();
-                    let t = dto.templates.iter().find(|t| t.id == preset.template_ref)?.clone();
-                    let mp_name = dto.mp.as_ref().map(|m| m.name.clone()).unwrap_or_default();
-                    let p = Memo::new(move |_| {
-                        let payload = message::subscribe_payload("OPENID", &t.template_id, &t.fields, &body);
-                        Some(message::subscribe_preview(&mp_name, &t.title, &t.fields, &payload))
-                    });
-                    Some(view! { <ServiceNoticePreview preview=p /> })
-                })}
-            </Transition>
-            <div class="form-grid">
-                <label for="job-name">{tr("任务名称", "Job name")}</label>
-                <input id="job-name" type="text" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
-                <label for="job-rate">{tr("限速（条/秒）", "Rate limit (msg/s)")}</label>
-                <input id="job-rate" type="text" inputmode="numeric" prop:value=move || rate.get() on:input=move |ev| rate.set(event_target_value(&ev)) />
-            </div>
-            {needs_approval.then(|| view! {
-                <p class="notice" role="note">{move || lang.get().pick(
-                    format!("收件人超过 {threshold} 人：创建后任务会等待另一位管理员批准，批准后才开始发送。"),
-                    format!("More than {threshold} recipients: once created, the job waits until another admin approves it."),
-                )}</p>
-            })}
-            {create_error}
-            <button type="button" class="primary" disabled=move || create.pending().get() || n == 0 || name_problem().is_some() || rate_problem().is_some() on:click=on_create>
-                {move || lang.get().pick("创建并开始发送", "Create and start sending")}
-            </button>
-        </section>
+        <div class="form-grid">
+            <label for="job-name">{tr("任务名称", "Job name")}</label>
+            <input id="job-name" type="text" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
+            <label for="job-rate">{tr("限速（条/秒）", "Rate limit (msg/s)")}</label>
+            <input id="job-rate" type="text" inputmode="numeric" prop:value=move || rate.get() on:input=move |ev| rate.set(event_target_value(&ev)) />
+        </div>
+        {(n > threshold).then(|| view! {
+            <p class="notice" role="note">{move || lang.get().pick(
+                format!("收件人超过 {threshold} 人：创建后任务会等待另一位管理员批准，批准后才开始发送。"),
+                format!("More than {threshold} recipients: once created, the job waits until another admin approves it."),
+            )}</p>
+        })}
+        {create_error}
+        <button type="button" class="primary" disabled=move || create.pending().get() || n == 0 || name_problem().is_some() || rate_problem().is_some() on:click=on_create>
+            {label}
+        </button>
     }
 }
 

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod send_api;
 pub mod settings;
+pub mod sheets;
 pub mod staff;
 pub mod subscriptions;
 pub mod templates;

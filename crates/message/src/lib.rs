@@ -14,6 +14,7 @@ pub mod problem {
 }
 pub mod rules;
 pub mod subscribe;
+pub mod variables;
 
 pub use fields::{parse_fields, Field, FieldRole, FieldType};
 pub use payload::template_payload;
@@ -25,3 +26,4 @@ pub use preview::{preview, Jump, Preview, PreviewMode, PreviewRow};
 pub use problem::Problem;
 pub use rules::{check_value, Flavor};
 pub use subscribe::{subscribe_payload, subscribe_preview, SubscribePreview};
+pub use variables::{fill_preset, has_variables, preset_variables};

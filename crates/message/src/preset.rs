@@ -10,6 +10,7 @@ use crate::fields::Field;
 use crate::links::{check_color, check_page, check_pagepath, check_url};
 use crate::problem::Problem;
 use crate::rules::{check_value, Flavor};
+use crate::variables::{fill, has_variables};
 
 /// What staff write; stored as JSON, sent to the browser and back.
 ///
@@ -153,16 +154,19 @@ pub fn validate_preset(body: &PresetBody, spec: &TemplateSpec<'_>) -> Vec<Issue>
         let value = entry.map_or("", |v| v.value.as_str());
         let color = entry.map_or("", |v| v.color.as_str());
         let enums = spec.enums.get(key).map_or(&[][..], Vec::as_slice);
-        report(
-            format!("value.{key}"),
-            check_value(field.ty, value, enums, spec.flavor),
-        );
+        // A value with a variable is checked once filled in, per person.
+        if !has_variables(value) {
+            report(
+                format!("value.{key}"),
+                check_value(field.ty, value, enums, spec.flavor),
+            );
+        }
         if spec.flavor == Flavor::Template {
             report(format!("color.{key}"), check_color(color));
         }
     }
     if spec.flavor == Flavor::Subscribe {
-        report("page".into(), check_page(&body.page));
+        report("page".into(), check_page(&sample(&body.page)));
         report(
             "miniprogram_state".into(),
             one_of(&body.miniprogram_state, &MINIPROGRAM_STATES),
@@ -170,7 +174,7 @@ pub fn validate_preset(body: &PresetBody, spec: &TemplateSpec<'_>) -> Vec<Issue>
         report("lang".into(), one_of(&body.lang, &LANGS));
         return issues;
     }
-    report("url".into(), check_url(&body.url));
+    report("url".into(), check_url(&sample(&body.url)));
     if let Some(mp) = &body.miniprogram {
         let (appid, pagepath) = (mp.appid.as_str(), mp.pagepath.as_str());
         if !appid.is_empty() || !pagepath.is_empty() {
@@ -185,12 +189,18 @@ pub fn validate_preset(body: &PresetBody, spec: &TemplateSpec<'_>) -> Vec<Issue>
             let pagepath_check = if pagepath.is_empty() {
                 Err(Problem::MiniProgramIncomplete)
             } else {
-                check_pagepath(pagepath)
+                check_pagepath(&sample(pagepath))
             };
             report("miniprogram.pagepath".into(), pagepath_check);
         }
     }
     issues
+}
+
+/// A link with its variables filled with a stand-in, so that its fixed part is checked (a url
+/// still starts with `https://`) before any person's values are known.
+fn sample(link: &str) -> String {
+    fill(link, &|_| Some("0".to_owned()))
 }
 
 fn one_of(value: &str, allowed: &[&str]) -> Result<(), Problem> {

@@ -387,3 +387,28 @@ fn subscribe_options_default_and_stay_out_of_old_json() {
     let back: PresetBody = serde_json::from_value(json).unwrap();
     assert_eq!(back, b);
 }
+
+#[test]
+fn values_with_variables_wait_for_their_row_but_a_links_fixed_part_is_checked_now() {
+    let mut body = good_body();
+    body.values
+        .insert("amount4".into(), value("¥{{金额}}", ""));
+    body.values
+        .insert("character_string2".into(), value("{{订单号}}", ""));
+    body.url = "https://example.com/order/{{订单号}}".into();
+    assert_eq!(check(&body, Flavor::Template), vec![]);
+    body.url = "example.com/{{订单号}}".into();
+    assert_eq!(
+        check(&body, Flavor::Template),
+        vec![issue("url", Problem::UrlFormat)]
+    );
+    // Filled in, the row's value is checked like any other.
+    body.url = "https://example.com/order/{{订单号}}".into();
+    let row = BTreeMap::from([("金额", "很多"), ("订单号", "A1")]);
+    let filled = message::fill_preset(&body, &row);
+    assert_eq!(
+        check(&filled, Flavor::Template),
+        vec![issue("value.amount4", Problem::AmountFormat(12))]
+    );
+    assert_eq!(filled.url, "https://example.com/order/A1");
+}

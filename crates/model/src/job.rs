@@ -295,6 +295,8 @@ stored_enum! {
         NoMpUser = "no_mp_user",
         /// Subscribe channel: a Mini Program user who holds no subscription to the template.
         NoCredit = "no_credit",
+        /// A spreadsheet row whose values break the template's rules (left out at review).
+        BadValues = "bad_values",
     }
 }
 
@@ -325,6 +327,9 @@ impl SkipReason {
                 "小程序用户未订阅该模板（没有订阅额度）",
                 "Mini Program user without a subscription to the template (no credit)",
             ),
+            (SkipReason::BadValues, _) => {
+                lang.pick("表格中的值不符合模板规则", "Values break the template's rules")
+            }
         }
     }
 }

@@ -103,6 +103,8 @@ pub enum RecipientSource {
     CsvUnionids(String),
     /// Every user of the linked Mini Program (by unionid to the OA when it follows).
     MpUsers,
+    /// The people of an uploaded spreadsheet, each with their own values.
+    Sheet(i64),
 }
 
 impl RecipientSource {
@@ -118,6 +120,7 @@ impl RecipientSource {
             RecipientSource::CsvOpenids(_) => "csv_openids",
             RecipientSource::CsvUnionids(_) => "csv_unionids",
             RecipientSource::MpUsers => "mp_users",
+            RecipientSource::Sheet(_) => "sheet",
         }
     }
 }

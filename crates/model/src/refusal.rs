@@ -91,6 +91,26 @@ pub enum Problem {
     IdempotencyConflict,
     /// A change to a send key that was revoked.
     KeyRevoked,
+    /// A file that is neither an Excel workbook nor a CSV text.
+    NotASpreadsheet,
+    /// A header cell left empty although its column (`C`) holds values, on the header's line.
+    EmptyHeader { line: usize, column: String },
+    /// Two header cells with the same name.
+    DuplicateHeader {
+        line: usize,
+        column: String,
+        name: String,
+    },
+    /// No header names the person (`openid`, `unionid` or `mp_openid`).
+    NoPersonColumn { line: usize },
+    /// More than one header names the person.
+    SeveralPersonColumns { line: usize },
+    /// Variables the preset uses that the file has no column for.
+    MissingColumns(Vec<String>),
+    /// A preset with variables (`{{积分}}`) sent without a spreadsheet to fill them.
+    UnfilledVariables(Vec<String>),
+    /// Each person's own values go with Official Account template messages only.
+    SheetTemplateOnly,
 }
 
 impl Problem {
@@ -244,6 +264,44 @@ impl Problem {
                 "the idempotency key was used before with a different request",
             ),
             Problem::KeyRevoked => pick("该密钥已吊销", "the key is revoked"),
+            Problem::NotASpreadsheet => pick(
+                "不是表格文件：请上传 .xlsx 或 .csv（UTF-8 或 GB18030）",
+                "not a spreadsheet: upload an .xlsx or a .csv (UTF-8 or GB18030)",
+            ),
+            Problem::EmptyHeader { line, column } => pick(
+                &format!("第 {line} 行 {column} 列：列名为空，但该列有数据"),
+                &format!("line {line}, column {column}: the header is empty but the column holds values"),
+            ),
+            Problem::DuplicateHeader { line, column, name } => pick(
+                &format!("第 {line} 行 {column} 列：列名「{name}」重复"),
+                &format!("line {line}, column {column}: the header \"{name}\" appears twice"),
+            ),
+            Problem::NoPersonColumn { line } => pick(
+                &format!("第 {line} 行（表头）没有 openid、unionid 或 mp_openid 列，无法知道发给谁"),
+                &format!("line {line} (the header) has no openid, unionid or mp_openid column: nobody to send to"),
+            ),
+            Problem::SeveralPersonColumns { line } => pick(
+                &format!("第 {line} 行（表头）只能有一列 openid、unionid 或 mp_openid"),
+                &format!("line {line} (the header) may have only one of openid, unionid and mp_openid"),
+            ),
+            Problem::MissingColumns(names) => pick(
+                &format!("表格缺少预设用到的列：{}", names.join("、")),
+                &format!("the file has no column for the preset's variables: {}", names.join(", ")),
+            ),
+            Problem::UnfilledVariables(names) => pick(
+                &format!(
+                    "预设使用了变量 {}，只能随表格发送（新建发送任务 › 上传表格）",
+                    names.iter().map(|n| format!("{{{{{n}}}}}")).collect::<Vec<_>>().join("、")
+                ),
+                &format!(
+                    "the preset uses the variables {}: send it with a spreadsheet (New send job › upload a spreadsheet)",
+                    names.iter().map(|n| format!("{{{{{n}}}}}")).collect::<Vec<_>>().join(", ")
+                ),
+            ),
+            Problem::SheetTemplateOnly => pick(
+                "表格中的个人数据只能用公众号模板消息发送",
+                "each person's own values go with Official Account template messages only",
+            ),
         }
     }
 }
@@ -340,6 +398,7 @@ pub fn field_label(field: &str, lang: Lang) -> &'static str {
         "url" => lang.pick("跳转链接", "Link"),
         "pagepath" => lang.pick("小程序页面", "Mini Program page"),
         "key" => lang.pick("接口密钥", "API key"),
+        "file" | "sheet" => lang.pick("表格文件", "Spreadsheet"),
         _ => lang.pick("字段", "Field"),
     }
 }

@@ -245,6 +245,22 @@ fn Editor(dto: EditorDto) -> impl IntoView {
             )}</p>
         })
     };
+    // A value may use a spreadsheet's column as `{{积分}}`: say which ones this preset needs.
+    let variables_note = move || {
+        let fields = template.get().map(|t| t.fields).unwrap_or_default();
+        let names = message::preset_variables(&body.get(), &fields);
+        (!names.is_empty()).then(|| {
+            let list = names.join("、");
+            view! {
+                <p class="notice" role="note" aria-label=move || lang.get().pick("预设使用的变量", "Variables of the preset")>
+                    {move || lang.get().pick(
+                        format!("本预设使用变量：{list}。发送时从上传的表格中逐人填入（新建发送任务 › 上传表格），表格需有同名的列。"),
+                        format!("This preset uses the variables {list}: each person's values come from an uploaded spreadsheet (New send job › upload a spreadsheet) with columns of those names."),
+                    )}
+                </p>
+            }
+        })
+    };
     let template_jump =
         move || jump::template_jump(url, mp_appid, pagepath, linked, readonly, checks, lang);
     let subscribe_jump =
@@ -273,6 +289,7 @@ fn Editor(dto: EditorDto) -> impl IntoView {
                     </select>
                 </div>
                 {field_rows}
+                {variables_note}
                 {move || if is_subscribe.get() { subscribe_jump().into_any() } else { template_jump().into_any() }}
                 {admin.then(|| view! {
                     <div class="form-actions">

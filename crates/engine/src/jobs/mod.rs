@@ -106,6 +106,10 @@ pub struct Job {
     /// The second admin who let a job above the approval threshold start.
     pub approved_by: Option<String>,
     pub approved_ms: Option<i64>,
+    /// A spreadsheet job's variable columns (each row has its own values); empty otherwise.
+    pub columns: Vec<String>,
+    /// The spreadsheet's file name.
+    pub sheet_name: Option<String>,
 }
 
 impl Job {
@@ -175,6 +179,11 @@ pub struct RecipientRow {
     pub channel: RowChannel,
     /// How it failed before each "retry failed" that sent it again, oldest first.
     pub earlier_failures: Vec<EarlierFailure>,
+    /// A spreadsheet row's values in the job's column order, and its line in the file.
+    pub values: Vec<String>,
+    pub line: Option<i64>,
+    /// Why a spreadsheet row was left out (`bad_values`).
+    pub issues: Vec<model::sheet::RowIssue>,
 }
 
 /// A failure of a recipient that "retry failed" sent again.

@@ -8,7 +8,10 @@ use crate::accounts::{Account, AccountKind};
 use crate::followers::FollowerFilter;
 use crate::{now_ms, on_db, Engine, Error, Result};
 use model::openid::is_openid;
+use model::sheet::PersonColumn;
 use model::Problem;
+
+use crate::sheets::SheetRow;
 
 use super::{
     beijing_midnight_ms, Channel, LineError, RecipientPlan, RecipientSource, RowChannel,
@@ -34,6 +37,13 @@ pub(crate) struct Planned {
     pub skip: Option<SkipReason>,
     /// The person's MP openid when the source gave it (Mini Program users).
     pub mp_openid: Option<String>,
+    /// A spreadsheet row's own message (JSON, touser empty); `None`: the job's.
+    pub payload: Option<String>,
+    /// A spreadsheet row's values (JSON array in the job's column order) and its line.
+    pub vars: Option<String>,
+    pub line: Option<i64>,
+    /// Why a spreadsheet row was left out as `bad_values` (JSON of its issues).
+    pub issues: Option<String>,
 }
 
 impl Planned {
@@ -44,6 +54,10 @@ impl Planned {
             channel: RowChannel::Template,
             skip,
             mp_openid: None,
+            payload: None,
+            vars: None,
+            line: None,
+            issues: None,
         }
     }
 }
@@ -349,7 +363,90 @@ impl Engine {
                 .await
             }
             RecipientSource::MpUsers => self.resolve_mp_users(account).await,
+            RecipientSource::Sheet(id) => {
+                let (summary, rows) = self.load_sheet(account, *id).await?;
+                self.resolve_sheet_people(account, summary.person, &rows)
+                    .await
+            }
         }
+    }
+
+    /// The people of a spreadsheet's rows, one planned row per line in order, by the id its
+    /// person column holds.
+    pub(crate) async fn resolve_sheet_people(
+        &self,
+        account: &Account,
+        person: PersonColumn,
+        rows: &[SheetRow],
+    ) -> Result<Resolved> {
+        let ids: Vec<String> = rows.iter().map(|r| r.person.clone()).collect();
+        match person {
+            PersonColumn::Openid => self.resolve_openids(account.id, ids, Vec::new(), 0).await,
+            PersonColumn::Unionid => self.resolve_unionids(account.id, ids, Vec::new(), 0).await,
+            PersonColumn::MpOpenid => {
+                let mp = self
+                    .linked_mini_program(account)
+                    .await?
+                    .ok_or(Error::refused("file", Problem::NoLinkedMiniProgram))?;
+                let unionids = self.mp_unionids(mp.id, &ids).await?;
+                let listed: Vec<&str> = unionids.values().map(String::as_str).collect();
+                let followers = self.followers_by_unionid(account.id, &listed).await?;
+                let mut seen: HashSet<&str> = HashSet::with_capacity(ids.len());
+                let rows = ids
+                    .iter()
+                    .map(|mp_openid| {
+                        let unionid = unionids.get(mp_openid);
+                        let follower = unionid.and_then(|u| followers.get(u));
+                        let (openid, skip) = match (seen.insert(mp_openid), unionid, follower) {
+                            (false, _, _) => (String::new(), Some(SkipReason::Duplicate)),
+                            (true, None, _) => (String::new(), Some(SkipReason::NoMpUser)),
+                            (true, Some(_), None) => (String::new(), Some(SkipReason::NoOaOpenid)),
+                            (true, Some(_), Some((o, false))) => {
+                                (o.clone(), Some(SkipReason::Unsubscribed))
+                            }
+                            (true, Some(_), Some((o, true))) => (o.clone(), None),
+                        };
+                        Planned {
+                            mp_openid: Some(mp_openid.clone()),
+                            ..Planned::oa(openid, unionid.cloned(), skip)
+                        }
+                    })
+                    .collect();
+                Ok(Resolved {
+                    rows,
+                    ..Resolved::default()
+                })
+            }
+        }
+    }
+
+    /// MP openid → unionid of the Mini Program's users listed (those with a unionid).
+    async fn mp_unionids(
+        &self,
+        mp_account_id: i64,
+        openids: &[String],
+    ) -> Result<HashMap<String, String>> {
+        let mut distinct: Vec<&String> = openids.iter().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut out = HashMap::new();
+        for chunk in distinct.chunks(LOOKUP_CHUNK) {
+            let rows: Vec<(String, String)> = on_db!(self.db(), |pool| {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "SELECT openid, unionid FROM mp_users WHERE unionid IS NOT NULL \
+                     AND account_id = ",
+                );
+                qb.push_bind(mp_account_id).push(" AND openid IN (");
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+                qb.build_query_as().fetch_all(pool).await
+            })?;
+            out.extend(rows);
+        }
+        Ok(out)
     }
 
     /// Sends subscribe messages where the channel says so: on `subscribe` to everyone with a
@@ -668,7 +765,7 @@ impl Engine {
 }
 
 /// A second row to the same address on the same channel is a duplicate: one person, one message.
-fn mark_repeats(rows: &mut [Planned]) {
+pub(crate) fn mark_repeats(rows: &mut [Planned]) {
     let mut seen: HashSet<(RowChannel, String)> = HashSet::with_capacity(rows.len());
     for r in rows.iter_mut().filter(|r| r.skip.is_none()) {
         if !seen.insert((r.channel, r.openid.clone())) {

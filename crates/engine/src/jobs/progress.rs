@@ -44,6 +44,9 @@ struct Row {
     sent_ms: Option<i64>,
     updated_ms: i64,
     channel: String,
+    vars: Option<String>,
+    line: Option<i64>,
+    issues: Option<String>,
 }
 
 impl Engine {
@@ -190,7 +193,8 @@ impl Engine {
         let rows = on_db!(self.db(), |pool| {
             let mut qb = sqlx::QueryBuilder::new(
                 "SELECT seq, openid, unionid, state, attempts, errcode, errmsg, skip_reason, msgid, \
-                 delivery, sent_ms, updated_ms, channel FROM job_recipients WHERE job_id = ",
+                 delivery, sent_ms, updated_ms, channel, vars, line, issues FROM job_recipients \
+                 WHERE job_id = ",
             );
             qb.push_bind(id);
             qb.push(" AND seq > ").push_bind(after_seq);
@@ -246,6 +250,15 @@ impl Engine {
                 unionid: r.unionid,
                 sent_ms: r.sent_ms,
                 channel: RowChannel::parse(&r.channel).unwrap_or(RowChannel::Template),
+                values: r
+                    .vars
+                    .and_then(|v| serde_json::from_str(&v).ok())
+                    .unwrap_or_default(),
+                line: r.line,
+                issues: r
+                    .issues
+                    .and_then(|v| serde_json::from_str(&v).ok())
+                    .unwrap_or_default(),
             })
             .collect())
     }

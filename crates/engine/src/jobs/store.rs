@@ -6,6 +6,7 @@ use model::{rules, JobAction, Problem};
 
 use crate::accounts::Account;
 use crate::audit::{Actor, RecordAudit};
+use crate::sheets::render::SheetMessage;
 use crate::{now_ms, on_db, Engine, Error, Result};
 
 use super::plan::Planned;
@@ -13,7 +14,7 @@ use super::{
     Channel, Job, JobMpMessage, JobState, NewJob, PauseReason, RecipientSource, RecipientState,
 };
 
-/// Recipient rows per INSERT (8 bound values each).
+/// Recipient rows per INSERT (12 bound values each).
 const INSERT_CHUNK: usize = 2_000;
 /// A list source longer than this is stored as a summary on the job (the rows hold the list).
 const SOURCE_JSON_MAX: usize = 64 * 1024;
@@ -27,6 +28,26 @@ struct FrozenMessage {
     template_title: String,
     /// The send body without touser (and client_msg_id).
     payload: String,
+}
+
+impl FrozenMessage {
+    /// A spreadsheet job's message as written, variables unfilled: each row has its own.
+    fn of_sheet(message: &SheetMessage) -> FrozenMessage {
+        let payload = message::template_payload(
+            "",
+            &message.template.remote.template_id,
+            &message.template.fields,
+            &message.preset.body,
+            None,
+        );
+        FrozenMessage {
+            preset_id: message.preset.id,
+            preset_name: message.preset.name.clone(),
+            template_id: payload.template_id.clone(),
+            template_title: message.template.remote.title.clone(),
+            payload: payload.to_json().to_string(),
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -54,6 +75,8 @@ pub(crate) struct JobRow {
     mp_template_title: Option<String>,
     approved_by: Option<String>,
     approved_ms: Option<i64>,
+    columns: Option<String>,
+    sheet_name: Option<String>,
 }
 
 impl JobRow {
@@ -84,6 +107,11 @@ impl JobRow {
             }),
             approved_by: self.approved_by,
             approved_ms: self.approved_ms,
+            columns: self
+                .columns
+                .and_then(|c| serde_json::from_str(&c).ok())
+                .unwrap_or_default(),
+            sheet_name: self.sheet_name,
         }
     }
 }
@@ -91,7 +119,7 @@ impl JobRow {
 pub(crate) const SELECT_JOB: &str = "SELECT id, account_id, name, preset_id, preset_name, \
      template_id, template_title, state, pause_reason, total, will_receive, rate_limit, \
      created_by, created_ms, finished_ms, channel, mp_account_id, mp_preset_id, mp_preset_name, \
-     mp_template_id, mp_template_title, approved_by, approved_ms FROM jobs";
+     mp_template_id, mp_template_title, approved_by, approved_ms, columns, sheet_name FROM jobs";
 
 /// The source as stored on the job: long lists as a summary (the rows hold them anyway).
 fn stored_source(source: &RecipientSource) -> String {
@@ -160,10 +188,28 @@ impl Engine {
                 r
             }
         };
-        let oa = match (new.channel.uses_template(), new.preset_id) {
-            (false, _) => None,
-            (true, None) => return Err(Error::refused("preset", Problem::Required)),
-            (true, Some(id)) => Some(self.frozen_message(account, id, false).await?),
+        let sheet = match &new.source {
+            RecipientSource::Sheet(sheet_id) => {
+                if new.channel != Channel::Template {
+                    return Err(Error::refused("channel", Problem::SheetTemplateOnly));
+                }
+                let preset_id = new
+                    .preset_id
+                    .ok_or(Error::refused("preset", Problem::Required))?;
+                let message = self.sheet_message(account, preset_id).await?;
+                let plan = self.plan_sheet(account, *sheet_id, &message).await?;
+                if !plan.missing.is_empty() {
+                    return Err(Error::refused("file", Problem::MissingColumns(plan.missing)));
+                }
+                Some((message, plan))
+            }
+            _ => None,
+        };
+        let oa = match (&sheet, new.channel.uses_template(), new.preset_id) {
+            (Some((message, _)), _, _) => Some(FrozenMessage::of_sheet(message)),
+            (None, false, _) => None,
+            (None, true, None) => return Err(Error::refused("preset", Problem::Required)),
+            (None, true, Some(id)) => Some(self.frozen_message(account, id, false).await?),
         };
         let mp_target = self
             .mp_target(account, new.channel, new.mp_preset_id)
@@ -172,9 +218,17 @@ impl Engine {
             (Some(_), Some(id)) => Some(self.frozen_message(account, id, true).await?),
             _ => None,
         };
-        let resolved = self
-            .resolve_recipients(account, &new.source, new.channel, mp_target.as_ref())
-            .await?;
+        let (resolved, sheet) = match sheet {
+            Some((_, plan)) => (plan.resolved, Some(plan.summary)),
+            None => (
+                self.resolve_recipients(account, &new.source, new.channel, mp_target.as_ref())
+                    .await?,
+                None,
+            ),
+        };
+        let columns = sheet
+            .as_ref()
+            .map(|s| serde_json::to_string(&s.columns).unwrap_or_default());
         let will_receive = resolved.will_receive();
         if will_receive == 0 {
             return Err(Error::refused("recipients", Problem::NoRecipients));
@@ -211,9 +265,9 @@ impl Engine {
                      template_id, template_title, payload, mp_account_id, mp_preset_id, \
                      mp_preset_name, mp_template_id, mp_template_title, mp_payload, source, \
                      state, pause_reason, total, will_receive, rate_limit, created_by, created_ms, \
-                     updated_ms) \
+                     updated_ms, columns, sheet_name) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                     $16, $17, $18, $19, $20, $21, $22, $22) RETURNING id",
+                     $16, $17, $18, $19, $20, $21, $22, $22, $23, $24) RETURNING id",
                 )
                 .bind(account.id)
                 .bind(new.channel.as_str())
@@ -237,13 +291,15 @@ impl Engine {
                 .bind(rate_limit)
                 .bind(&actor.name)
                 .bind(now)
+                .bind(&columns)
+                .bind(sheet.as_ref().map(|s| s.file_name.as_str()))
                 .fetch_one(&mut *tx)
                 .await?;
                 let numbered: Vec<(i64, &Planned)> = (1_i64..).zip(resolved.rows.iter()).collect();
                 for chunk in numbered.chunks(INSERT_CHUNK) {
                     let mut qb = sqlx::QueryBuilder::new(
                         "INSERT INTO job_recipients (job_id, seq, openid, unionid, channel, state, \
-                         skip_reason, updated_ms) ",
+                         skip_reason, updated_ms, payload, vars, line, issues) ",
                     );
                     qb.push_values(chunk, |mut b, (seq, row)| {
                         b.push_bind(id)
@@ -257,7 +313,11 @@ impl Engine {
                                 RecipientState::Pending.as_str()
                             })
                             .push_bind(row.skip.map(|r| r.as_str()))
-                            .push_bind(now);
+                            .push_bind(now)
+                            .push_bind(&row.payload)
+                            .push_bind(&row.vars)
+                            .push_bind(row.line)
+                            .push_bind(&row.issues);
                     });
                     qb.build().execute(&mut *tx).await?;
                 }
@@ -276,6 +336,12 @@ impl Engine {
                     "rate_limit": rate_limit,
                     "awaiting_approval": awaiting,
                     "approval_threshold": threshold,
+                    "sheet": sheet.as_ref().map(|s| serde_json::json!({
+                        "id": s.id,
+                        "file": s.file_name,
+                        "rows": s.rows,
+                        "columns": s.columns,
+                    })),
                 });
                 tx.record_audit(actor, AuditAction::JobCreate, name, &detail)
                     .await?;

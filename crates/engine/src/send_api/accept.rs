@@ -8,7 +8,7 @@ use model::send_api::{is_idempotency_key, Accepted, MessageState, Person, SendKe
 use model::{AccountKind, Channel, Problem, RecipientState, RowChannel};
 
 use crate::accounts::Account;
-use crate::templates::presets::Preset;
+use crate::templates::presets::{Preset, Variables};
 use crate::templates::StoredTemplate;
 
 use super::cache::AccountView;
@@ -210,7 +210,14 @@ impl Engine {
                 let body = api_body(mp.as_ref(), p, &template.fields, req, false, &mut keys_used)?;
                 let preset = Preset { body, ..p.clone() };
                 // As `preset_payload` does, with the template and account already at hand.
-                self.check_sendable(account, &preset, template, AccountKind::Oa, &view.linked)
+                self.check_sendable(
+                    account,
+                    &preset,
+                    template,
+                    AccountKind::Oa,
+                    &view.linked,
+                    Variables::Refused,
+                )
                     .await
                     .map_err(value_refusal)?;
                 Some(message::template_payload(
@@ -227,7 +234,14 @@ impl Engine {
             Some((p, template)) => {
                 let body = api_body(mp.as_ref(), p, &template.fields, req, true, &mut keys_used)?;
                 let preset = Preset { body, ..p.clone() };
-                self.check_sendable(account, &preset, template, AccountKind::Mp, &view.linked)
+                self.check_sendable(
+                    account,
+                    &preset,
+                    template,
+                    AccountKind::Mp,
+                    &view.linked,
+                    Variables::Refused,
+                )
                     .await
                     .map_err(value_refusal)?;
                 Some(message::subscribe_payload(

@@ -109,6 +109,15 @@ pub fn preset_issues(
     )
 }
 
+/// Whether a send may leave the preset's variables (`{{积分}}`) to be filled per person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Variables {
+    /// One message for everyone: a variable would be sent as written, so it is refused.
+    Refused,
+    /// A spreadsheet fills them, row by row (and checks each filled row).
+    PerRow,
+}
+
 fn wrong_template(problem: Problem) -> Error {
     Error::refused("template", problem)
 }
@@ -445,25 +454,27 @@ impl Engine {
 
     /// A preset's template, checked as a send needs it: of the expected kind, not removed, and
     /// the preset without issues.
-    async fn sendable_template(
+    pub(crate) async fn sendable_template(
         &self,
         account: &Account,
         preset: &Preset,
         kind: AccountKind,
+        variables: Variables,
     ) -> Result<StoredTemplate> {
         let template = self
             .template(preset.template_ref)
             .await?
             .ok_or(Error::NotFound)?;
         let linked = self.linked_appids(account).await?;
-        self.check_sendable(account, preset, &template, kind, &linked)
+        self.check_sendable(account, preset, &template, kind, &linked, variables)
             .await?;
         Ok(template)
     }
 
     /// Refuses a send of `preset` with its `template` unless the template is of `kind`, usable
-    /// by the account (a subscribe template), not removed, and the preset has no issues;
-    /// `linked`: the AppIDs its messages may open.
+    /// by the account (a subscribe template), not removed, and the preset has no issues — nor
+    /// variables, unless `variables` says a spreadsheet fills them; `linked`: the AppIDs its
+    /// messages may open.
     pub(crate) async fn check_sendable(
         &self,
         account: &Account,
@@ -471,6 +482,7 @@ impl Engine {
         template: &StoredTemplate,
         kind: AccountKind,
         linked: &[String],
+        variables: Variables,
     ) -> Result<()> {
         if template.kind != kind {
             return Err(wrong_template(Problem::WrongPresetKind));
@@ -485,6 +497,10 @@ impl Engine {
         if !issues.is_empty() {
             return Err(Error::InvalidPreset(issues));
         }
+        let names = message::preset_variables(&preset.body, &template.fields);
+        if variables == Variables::Refused && !names.is_empty() {
+            return Err(Error::refused("preset", Problem::UnfilledVariables(names)));
+        }
         Ok(())
     }
 
@@ -498,7 +514,7 @@ impl Engine {
         client_msg_id: Option<&str>,
     ) -> Result<wechat::api::TemplateMessage> {
         let template = self
-            .sendable_template(account, preset, AccountKind::Oa)
+            .sendable_template(account, preset, AccountKind::Oa, Variables::Refused)
             .await?;
         Ok(message::template_payload(
             openid,
@@ -519,7 +535,7 @@ impl Engine {
         openid: &str,
     ) -> Result<wechat::api::SubscribeMessage> {
         let template = self
-            .sendable_template(account, preset, AccountKind::Mp)
+            .sendable_template(account, preset, AccountKind::Mp, Variables::Refused)
             .await?;
         Ok(message::subscribe_payload(
             openid,

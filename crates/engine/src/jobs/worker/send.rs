@@ -25,6 +25,8 @@ const BACKOFF_MAX_MS: i64 = 30_000;
 /// gone or banned, a value or page WeChat refuses, no permission): the job pauses with the
 /// errcode instead of failing every recipient.
 const JOB_WIDE_ERRORS: &[i64] = &[40036, 40037, 40165, 41030, 43116, 47001, 47003, 48001];
+/// Of those, WeChat's refusals of a message's values: with each row's own values, the row's.
+const ROW_VALUE_ERRORS: &[i64] = &[47001, 47003];
 /// subscribe/send: the user holds no subscription (any more) for the template.
 const NO_SUBSCRIPTION: i64 = 43101;
 
@@ -203,7 +205,12 @@ impl Dispatcher {
                 });
                 match e.code().map(|c| (c, ErrorClass::of_code(c))) {
                     // The same payload goes to everyone: the whole job would fail the same way.
-                    Some((code, _)) if JOB_WIDE_ERRORS.contains(&code) && !run.per_row => {
+                    // A spreadsheet row's own values refused (47001, 47003) fail that row alone.
+                    Some((code, _))
+                        if JOB_WIDE_ERRORS.contains(&code)
+                            && !run.per_row
+                            && !(row.payload.is_some() && ROW_VALUE_ERRORS.contains(&code)) =>
+                    {
                         result.attempts_delta = -1;
                         if run.control.running() {
                             let _ = self
