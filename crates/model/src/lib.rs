@@ -15,6 +15,7 @@ pub mod recipients;
 pub mod refusal;
 pub mod rules;
 pub mod send_api;
+pub mod send_rules;
 pub mod staff;
 pub mod sync;
 pub mod value;

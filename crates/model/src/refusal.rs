@@ -91,6 +91,10 @@ pub enum Problem {
     IdempotencyConflict,
     /// A change to a send key that was revoked.
     KeyRevoked,
+    /// Quiet hours that start when they end (an empty or whole-day window).
+    QuietHoursEmpty,
+    /// A time zone name the IANA database does not know (`Asia/Shanghai`).
+    UnknownTimeZone,
 }
 
 impl Problem {
@@ -244,6 +248,14 @@ impl Problem {
                 "the idempotency key was used before with a different request",
             ),
             Problem::KeyRevoked => pick("该密钥已吊销", "the key is revoked"),
+            Problem::QuietHoursEmpty => pick(
+                "开始和结束时间不能相同",
+                "the start and the end must differ",
+            ),
+            Problem::UnknownTimeZone => pick(
+                "未知的时区，请使用 IANA 名称，例如 Asia/Shanghai",
+                "unknown time zone; use an IANA name such as Asia/Shanghai",
+            ),
         }
     }
 }
