@@ -95,9 +95,15 @@ impl PauseReason {
     pub fn label(self, lang: Lang) -> String {
         match self {
             PauseReason::Staff => lang.pick("由工作人员暂停", "paused by staff").into(),
-            PauseReason::Approval => lang.pick("等待另一位管理员批准", "waiting for approval").into(),
-            PauseReason::Payload => lang.pick("消息无法读取", "the message cannot be read").into(),
-            PauseReason::MpAccount => lang.pick("小程序已删除", "the Mini Program was removed").into(),
+            PauseReason::Approval => lang
+                .pick("等待另一位管理员批准", "waiting for approval")
+                .into(),
+            PauseReason::Payload => lang
+                .pick("消息无法读取", "the message cannot be read")
+                .into(),
+            PauseReason::MpAccount => lang
+                .pick("小程序已删除", "the Mini Program was removed")
+                .into(),
             PauseReason::QuietHours => lang.pick("免打扰时段", "quiet hours").into(),
             PauseReason::WeChat(code) => match lang {
                 Lang::Zh => format!("微信拒绝（{code}）"),
