@@ -425,6 +425,7 @@ fn Review(
                 )}
                 {over.then(|| view! { " " {tr("本任务超过今日剩余额度，超出部分会在额度用完时暂停，明天继续。", "This job exceeds today's remaining quota: it pauses when the quota runs out and can resume tomorrow.")} })}
             </p>
+            <crate::components::send_rules::SendRulesNotice rules=plan.send_rules.clone() />
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     let dto = preview.await.ok()?;
