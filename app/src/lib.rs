@@ -17,6 +17,7 @@ pub mod mp;
 pub mod pages;
 pub mod profile;
 pub mod send_api;
+pub mod send_rules;
 pub mod staff;
 pub mod templates;
 pub mod url;

@@ -11,5 +11,6 @@ pub mod message_preview;
 pub mod mp_keys;
 pub mod new_key;
 pub mod send_keys;
+pub mod send_rules;
 pub mod sync_panel;
 pub mod test_openids;

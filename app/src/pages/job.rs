@@ -251,6 +251,7 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
                             (PauseReason::Approval, l) => l.pick("：需要另一位管理员批准后开始发送", ": another admin must approve it before it sends").to_owned(),
                             (PauseReason::MpAccount, l) => l.pick("：发送订阅消息的小程序已从 wxpush 删除", ": the Mini Program sending the subscribe messages was removed from wxpush").to_owned(),
                             (PauseReason::Payload, l) => l.pick("：任务保存的消息无法读取", ": the job's stored message cannot be read").to_owned(),
+                            (PauseReason::QuietHours, l) => l.pick("：免打扰时段，结束后自动继续", ": quiet hours; it resumes by itself when they end").to_owned(),
                             (PauseReason::WeChat(code), Lang::Zh) => format!("：微信拒绝（{code}）。{}", zh.clone().unwrap_or_default()),
                             (PauseReason::WeChat(code), Lang::En) => format!(": WeChat refused ({code}). {}", en.clone().unwrap_or_default()),
                         };

@@ -432,6 +432,7 @@ fn Review(
             })}
             {line_errors}
             <QuotaLine n sent_today=plan.sent_today quota=plan.daily_quota />
+            <crate::components::send_rules::SendRulesNotice rules=plan.send_rules.clone() />
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     let dto = preview.await.ok()?;

@@ -88,6 +88,7 @@ pub fn SheetReviewView(
         samples,
         sent_today,
         daily_quota,
+        send_rules,
     } = review;
     let missing = (!missing_columns.is_empty()).then(|| {
         let r = Refusal::new("file", model::Problem::MissingColumns(missing_columns));
@@ -186,6 +187,7 @@ pub fn SheetReviewView(
             {unreachable}
             {unused}
             <QuotaLine n sent_today quota=daily_quota />
+            <crate::components::send_rules::SendRulesNotice rules=send_rules />
             <h3>{tr("前几条消息（微信中的样子）", "The first messages, as WeChat shows them")}</h3>
             <div class="sheet-samples">{samples}</div>
             <CreateControls n threshold=approval_threshold name rate on_create create label=create_label />

@@ -42,7 +42,7 @@ pub fn SettingsPage() -> impl IntoView {
         <ChangePassword />
         <crate::components::test_openids::TestOpenids />
         {if is_admin {
-            view! { <AccountsAdmin /><SendKeys /><Processes /> }.into_any()
+            view! { <AccountsAdmin /><crate::components::send_rules::SendRulesSettings /><SendKeys /><Processes /> }.into_any()
         } else {
             view! {
                 <section class="card">

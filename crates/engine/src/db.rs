@@ -231,4 +231,88 @@ mod tests {
             .unwrap();
         assert_eq!(left, 0, "recipients still belong to their job");
     }
+
+    /// Migration 14 rebuilds job_recipients (a new skip reason) and the tables that reference
+    /// it: API messages and their webhook deliveries keep every row, their ids (a deleted
+    /// message's id is not handed out again) and the cascades.
+    #[tokio::test]
+    async fn sqlite_api_messages_survive_the_skip_reason_rebuild() {
+        let db = crate::testing::TestDb::sqlite();
+        let Db::Sqlite(pool) = Db::connect(&db.url).await.unwrap() else {
+            unreachable!("a sqlite url")
+        };
+        let before = Migrator {
+            migrations: Cow::Owned(
+                SQLITE_MIGRATIONS
+                    .migrations
+                    .iter()
+                    .filter(|m| m.version <= 13)
+                    .cloned()
+                    .collect(),
+            ),
+            ..Migrator::DEFAULT
+        };
+        before.run(&pool).await.unwrap();
+        for sql in [
+            "INSERT INTO accounts (kind, name, appid, secret, api_base, created_at_ms, \
+             updated_at_ms) VALUES ('oa', 'a', 'wx0000000000000001', 's', 'http://x', 0, 0)",
+            "INSERT INTO jobs (account_id, name, preset_name, template_id, template_title, \
+             payload, source, state, total, will_receive, rate_limit, created_by, created_ms, \
+             updated_ms, kind) VALUES (1, 'j', 'p', 't', 'tt', '', '{}', 'running', 0, 0, 10, \
+             'me', 0, 0, 'api')",
+            "INSERT INTO job_recipients (job_id, seq, openid, state, updated_ms, payload) \
+             VALUES (1, 1, 'o1', 'sent', 0, '{}'), (1, 2, 'o2', 'pending', 0, '{}')",
+            "INSERT INTO send_keys (account_id, name, key_hash, prefix, rate, created_by, \
+             created_at_ms) VALUES (1, 'k', 'h', 'p', 10, 'me', 0)",
+            "INSERT INTO api_messages (key_id, account_id, body_hash, job_id, seq, to_kind, \
+             to_id, created_ms) VALUES (1, 1, 'b', 1, 1, 'oa_openid', 'o1', 0), \
+             (1, 1, 'b', 1, 2, 'oa_openid', 'o2', 0)",
+            "INSERT INTO webhook_deliveries (key_id, message_id, event, body, next_try_ms, \
+             created_ms) VALUES (1, 1, 'message.sent', '{}', 0, 0)",
+            "DELETE FROM api_messages WHERE id = 2",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        SQLITE_MIGRATIONS.run(&pool).await.unwrap();
+        let count = |sql: &'static str| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(count("SELECT COUNT(*) FROM job_recipients").await, 2);
+        assert_eq!(count("SELECT COUNT(*) FROM api_messages").await, 1);
+        assert_eq!(count("SELECT COUNT(*) FROM webhook_deliveries").await, 1);
+        sqlx::query(
+            "UPDATE job_recipients SET state = 'skipped', skip_reason = 'daily_cap' WHERE seq = 2",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO api_messages (key_id, account_id, body_hash, job_id, seq, to_kind, \
+             to_id, created_ms) VALUES (1, 1, 'b', 1, 2, 'oa_openid', 'o2', 0) RETURNING id",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(id, 3, "ids are not handed out twice");
+        sqlx::query("DELETE FROM jobs WHERE id = 1")
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            count("SELECT COUNT(*) FROM webhook_deliveries").await,
+            0,
+            "cascades"
+        );
+        let fk: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert!(fk.is_empty(), "{fk:?}");
+    }
 }

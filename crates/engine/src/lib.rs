@@ -10,6 +10,7 @@ pub mod instances;
 pub mod jobs;
 pub mod metrics;
 pub mod send_api;
+pub mod send_rules;
 pub mod settings;
 pub mod sheets;
 pub mod staff;
@@ -54,6 +55,8 @@ struct Inner {
     accept_cache: send_api::cache::AcceptCache,
     /// API messages waiting to be written together.
     accept_queue: send_api::queue::AcceptQueue,
+    /// The time zone and send rules the claims read.
+    send_rules: send_rules::RulesCache,
 }
 
 impl Engine {
@@ -97,6 +100,7 @@ impl Engine {
                 metrics,
                 accept_cache: Default::default(),
                 accept_queue: Default::default(),
+                send_rules: Default::default(),
             }),
         })
     }

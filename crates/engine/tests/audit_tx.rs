@@ -314,6 +314,13 @@ async fn staff_profile_and_settings(db: TestDb) {
     );
     recorded(&engine, "settings.approval_threshold", set()).await;
     assert_eq!(engine.approval_threshold().await.unwrap(), 5);
+
+    // settings.time_zone
+    let set = || engine.set_time_zone(&by_boss, "Asia/Tokyo");
+    refused(&engine, "settings.time_zone", set()).await;
+    assert_eq!(engine.time_zone().await.unwrap().name(), "Asia/Shanghai");
+    recorded(&engine, "settings.time_zone", set()).await;
+    assert_eq!(engine.time_zone().await.unwrap().name(), "Asia/Tokyo");
 }
 on_both_databases!(staff_profile_and_settings);
 
@@ -760,6 +767,21 @@ async fn send_jobs(db: TestDb) {
         last_entry(&engine, "job.cancel").await.1["cancelled_rows"],
         pending
     );
+
+    // settings.send_rules (set back to off: the cases below send).
+    let rules = model::send_rules::SendRules {
+        quiet_hours: model::send_rules::QuietHours::parse("22:00", "08:00").ok(),
+        daily_cap: Some(2),
+    };
+    let set = || engine.set_send_rules(&admin, &oa, rules);
+    refused(&engine, "settings.send_rules", set()).await;
+    assert_eq!(engine.send_rules(oa.id).await.unwrap(), Default::default());
+    recorded(&engine, "settings.send_rules", set()).await;
+    assert_eq!(engine.send_rules(oa.id).await.unwrap(), rules);
+    engine
+        .set_send_rules(&admin, &oa, Default::default())
+        .await
+        .unwrap();
 
     // job.approve, and the job.start that goes with it.
     engine.set_approval_threshold(&admin, 10).await.unwrap();

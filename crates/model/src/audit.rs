@@ -96,6 +96,9 @@ audit_actions! {
     SetupRefused = "setup.refused", "设置链接被拒绝", "Setup link refused";
     SettingsApprovalThreshold = "settings.approval_threshold", "修改审批阈值",
         "Approval threshold changed";
+    SettingsTimeZone = "settings.time_zone", "修改控制台时区", "Console time zone changed";
+    SettingsSendRules = "settings.send_rules", "修改免打扰时段与每日上限",
+        "Quiet hours and daily cap changed";
     KeysRotate = "keys.rotate", "轮换主密钥", "Master key rotated";
     KeysEncryptPlaintext = "keys.encrypt_plaintext", "加密已存储的密钥", "Stored secrets encrypted";
     AuditExport = "audit.export", "导出审计日志", "Audit log exported";

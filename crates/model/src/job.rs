@@ -59,6 +59,8 @@ pub enum PauseReason {
     Payload,
     /// The Mini Program sending its subscribe messages was removed from wxpush.
     MpAccount,
+    /// The Official Account's quiet hours (免打扰时段): resumes by itself when they end.
+    QuietHours,
     /// WeChat refused every send the same way: the daily quota (45009), the account's
     /// credentials, or the message itself.
     #[serde(rename = "wechat")]
@@ -73,6 +75,7 @@ impl PauseReason {
             PauseReason::Approval => "approval".into(),
             PauseReason::Payload => "payload".into(),
             PauseReason::MpAccount => "mp_account".into(),
+            PauseReason::QuietHours => "quiet_hours".into(),
             PauseReason::WeChat(code) => code.to_string(),
         }
     }
@@ -83,7 +86,29 @@ impl PauseReason {
             "approval" => Some(PauseReason::Approval),
             "payload" => Some(PauseReason::Payload),
             "mp_account" => Some(PauseReason::MpAccount),
+            "quiet_hours" => Some(PauseReason::QuietHours),
             code => code.parse().ok().map(PauseReason::WeChat),
+        }
+    }
+
+    /// Why the job waits, in words (WeChat's errcode explained elsewhere).
+    pub fn label(self, lang: Lang) -> String {
+        match self {
+            PauseReason::Staff => lang.pick("由工作人员暂停", "paused by staff").into(),
+            PauseReason::Approval => lang
+                .pick("等待另一位管理员批准", "waiting for approval")
+                .into(),
+            PauseReason::Payload => lang
+                .pick("消息无法读取", "the message cannot be read")
+                .into(),
+            PauseReason::MpAccount => lang
+                .pick("小程序已删除", "the Mini Program was removed")
+                .into(),
+            PauseReason::QuietHours => lang.pick("免打扰时段", "quiet hours").into(),
+            PauseReason::WeChat(code) => match lang {
+                Lang::Zh => format!("微信拒绝（{code}）"),
+                Lang::En => format!("refused by WeChat ({code})"),
+            },
         }
     }
 
@@ -139,6 +164,7 @@ mod tests {
             PauseReason::Approval,
             PauseReason::Payload,
             PauseReason::MpAccount,
+            PauseReason::QuietHours,
             PauseReason::WeChat(45009),
             PauseReason::WeChat(-1),
         ] {
@@ -149,6 +175,9 @@ mod tests {
             Some(40164)
         );
         assert_eq!(PauseReason::parse("sleepy"), None);
+        assert_eq!(PauseReason::QuietHours.to_stored(), "quiet_hours");
+        assert_eq!(PauseReason::QuietHours.label(Lang::Zh), "免打扰时段");
+        assert_eq!(PauseReason::QuietHours.label(Lang::En), "quiet hours");
         assert_eq!(
             serde_json::to_string(&PauseReason::WeChat(45009)).unwrap(),
             r#"{"kind":"wechat","errcode":45009}"#
@@ -297,6 +326,9 @@ stored_enum! {
         NoCredit = "no_credit",
         /// A spreadsheet row whose values break the template's rules (left out at review).
         BadValues = "bad_values",
+        /// The person had already received the Official Account's daily cap of template
+        /// messages today (console time zone), counting every job and API message.
+        DailyCap = "daily_cap",
     }
 }
 
@@ -323,6 +355,7 @@ impl SkipReason {
                 "不是小程序用户（无 unionid 匹配）",
                 "Not a Mini Program user (no unionid match)",
             ),
+            (SkipReason::DailyCap, _) => lang.pick("今日已达上限", "Daily cap reached"),
             (SkipReason::NoCredit, _) => lang.pick(
                 "小程序用户未订阅该模板（没有订阅额度）",
                 "Mini Program user without a subscription to the template (no credit)",
@@ -390,6 +423,9 @@ pub struct RecipientPlan {
     pub channel: Channel,
     /// Rows that will receive, per channel (non-zero counts only).
     pub by_channel: Vec<(RowChannel, i64)>,
+    /// Quiet hours and the daily cap of the account, as they bear on this job.
+    #[serde(default)]
+    pub send_rules: crate::send_rules::SendRulesReview,
 }
 
 /// Counts of one row channel of a job.
@@ -453,6 +489,8 @@ mod stored_tests {
             "Not following the OA and not a Mini Program user (no unionid match)"
         );
         assert_eq!(Delivery::UserBlock.label(Lang::Zh), "用户拒收");
+        assert_eq!(SkipReason::DailyCap.label(false, Lang::Zh), "今日已达上限");
+        assert_eq!(SkipReason::DailyCap.as_str(), "daily_cap");
         assert_eq!(
             Delivery::from_subscribe(43101, "fail:user refuse to accept the msg"),
             Delivery::UserBlock

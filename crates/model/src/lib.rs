@@ -16,6 +16,7 @@ pub mod refusal;
 pub mod rules;
 pub mod send_api;
 pub mod sheet;
+pub mod send_rules;
 pub mod staff;
 pub mod sync;
 pub mod value;

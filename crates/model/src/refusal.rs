@@ -111,6 +111,10 @@ pub enum Problem {
     UnfilledVariables(Vec<String>),
     /// Each person's own values go with Official Account template messages only.
     SheetTemplateOnly,
+    /// Quiet hours that start when they end (an empty or whole-day window).
+    QuietHoursEmpty,
+    /// A time zone name the IANA database does not know (`Asia/Shanghai`).
+    UnknownTimeZone,
 }
 
 impl Problem {
@@ -302,6 +306,14 @@ impl Problem {
                 "表格中的个人数据只能用公众号模板消息发送",
                 "each person's own values go with Official Account template messages only",
             ),
+            Problem::QuietHoursEmpty => pick(
+                "开始和结束时间不能相同",
+                "the start and the end must differ",
+            ),
+            Problem::UnknownTimeZone => pick(
+                "未知的时区，请使用 IANA 名称，例如 Asia/Shanghai",
+                "unknown time zone; use an IANA name such as Asia/Shanghai",
+            ),
         }
     }
 }
@@ -383,6 +395,10 @@ pub fn field_label(field: &str, lang: Lang) -> &'static str {
         "job_name" => lang.pick("任务名称", "Job name"),
         "rate_limit" => lang.pick("发送速率", "Send rate"),
         "approval_threshold" => lang.pick("审批阈值", "Approval threshold"),
+        "time_zone" => lang.pick("控制台时区", "Console time zone"),
+        "quiet_start" => lang.pick("免打扰开始时间", "Quiet hours start"),
+        "quiet_end" => lang.pick("免打扰结束时间", "Quiet hours end"),
+        "daily_cap" => lang.pick("每人每日上限", "Daily cap per person"),
         "state" => lang.pick("任务状态", "Job state"),
         "approver" => lang.pick("审批", "Approval"),
         "action" => lang.pick("操作", "Action"),

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::job::SkipReason;
+use crate::send_rules::SendRulesReview;
 use crate::value::ValueProblem;
 use crate::wechat_message::TemplateMessage;
 use crate::Lang;
@@ -143,6 +144,8 @@ pub struct SheetReview {
     /// Template messages the account sent today and its daily quota.
     pub sent_today: i64,
     pub daily_quota: i64,
+    /// Quiet hours and the daily cap, as they bear on this job.
+    pub send_rules: SendRulesReview,
 }
 
 #[cfg(test)]

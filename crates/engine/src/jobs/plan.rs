@@ -225,7 +225,17 @@ impl Engine {
         let resolved = self
             .resolve_recipients(account, source, channel, mp.as_ref())
             .await?;
+        // Quiet hours and the daily cap (send_rules.rs).
+        let template_openids = resolved
+            .rows
+            .iter()
+            .filter(|r| r.skip.is_none() && r.channel == RowChannel::Template)
+            .map(|r| r.openid.as_str());
+        let send_rules = self
+            .review_send_rules(account.id, template_openids, now_ms())
+            .await?;
         Ok(RecipientPlan {
+            send_rules,
             will_receive: resolved.will_receive(),
             skipped: resolved.skipped(),
             sample: resolved.sample(),

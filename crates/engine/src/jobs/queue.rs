@@ -31,6 +31,8 @@ pub(crate) struct Claimed {
     pub channel: String,
     /// The row's own send body (an API message); `None`: the job's.
     pub payload: Option<String>,
+    /// The local day the row was counted against the daily cap, once it was.
+    pub cap_day: Option<String>,
 }
 
 impl Claimed {
@@ -117,7 +119,7 @@ const SQLITE_CLAIM: &str = "UPDATE job_recipients SET state = 'sending', lease_o
      WHERE job_id = $4 AND state = 'pending' AND next_try_ms <= $3 \
      AND EXISTS (SELECT 1 FROM jobs WHERE id = $4 AND state = 'running') ORDER BY seq LIMIT $5)";
 const SQLITE_CLAIMED: &str = "SELECT COALESCE(json_group_array(json_array(seq, openid, attempts, \
-     uncertain_ms, channel, payload)), '[]') FROM job_recipients INDEXED BY job_recipients_sending \
+     uncertain_ms, channel, payload, cap_day)), '[]') FROM job_recipients INDEXED BY job_recipients_sending \
      WHERE job_id = $1 AND state = 'sending' AND lease_owner = $2 AND claimed_ms = $3";
 
 const PG_CLAIM: &str = "UPDATE job_recipients r SET state = 'sending', lease_owner = $1, \
@@ -127,7 +129,7 @@ const PG_CLAIM: &str = "UPDATE job_recipients r SET state = 'sending', lease_own
      AND next_try_ms <= $3 AND EXISTS (SELECT 1 FROM jobs WHERE id = $4 AND state = 'running') \
      ORDER BY seq LIMIT $5 FOR UPDATE SKIP LOCKED) c \
      WHERE r.job_id = $4 AND r.seq = c.seq \
-     RETURNING r.seq, r.openid, r.attempts, r.uncertain_ms, r.channel, r.payload";
+     RETURNING r.seq, r.openid, r.attempts, r.uncertain_ms, r.channel, r.payload, r.cap_day";
 
 /// A result applies to a row this worker still holds — or marks as sent a row somebody else
 /// gave up on (reaped to pending or unknown): the message did go out.
@@ -248,10 +250,38 @@ pub(crate) const UNKNOWN_ENDED: &str = "The job ended while the worker sending t
      was gone: it may or may not have been delivered.";
 
 impl Engine {
-    /// Claims up to `n` due pending rows of a running job for `owner` (none once the job was
-    /// paused or cancelled, whoever did it). Returns the claim time
-    /// (the attempts' start) and the rows in seq order.
+    /// Claims up to `n` due pending rows of a running job of `account_id` for `owner` (none
+    /// once the job was paused or cancelled, whoever did it). Returns the claim time
+    /// (the attempts' start) and the rows in seq order — without the rows over the account's
+    /// daily cap, which become skipped.
     pub(crate) async fn claim_rows(
+        &self,
+        job_id: i64,
+        account_id: i64,
+        owner: &str,
+        n: i64,
+        lease_ms: i64,
+    ) -> Result<(i64, Vec<Claimed>)> {
+        // A batch all over the cap claims the next one at once (a few times at most).
+        let mut last = 0;
+        for _ in 0..8 {
+            let (now, rows) = self.claim_batch(job_id, owner, n, lease_ms).await?;
+            last = now;
+            if rows.is_empty() {
+                break;
+            }
+            let rows = self
+                .count_against_cap(job_id, account_id, owner, now, rows)
+                .await?;
+            if !rows.is_empty() {
+                return Ok((now, rows));
+            }
+        }
+        Ok((last, Vec::new()))
+    }
+
+    /// One claim of up to `n` rows, before the daily cap.
+    async fn claim_batch(
         &self,
         job_id: i64,
         owner: &str,
@@ -281,20 +311,39 @@ impl Engine {
                             .bind(now)
                             .fetch_one(pool)
                             .await?;
-                        type Row = (i64, String, i64, Option<i64>, String, Option<String>);
+                        type Row = (
+                            i64,
+                            String,
+                            i64,
+                            Option<i64>,
+                            String,
+                            Option<String>,
+                            Option<String>,
+                        );
                         let rows: Vec<Row> = serde_json::from_str(&json)
                             .map_err(|e| crate::Error::Internal(format!("claim: {e}")))?;
                         rows.into_iter()
-                            .map(|(seq, openid, attempts, uncertain_ms, channel, payload)| {
-                                Claimed {
+                            .map(
+                                |(
                                     seq,
                                     openid,
                                     attempts,
                                     uncertain_ms,
                                     channel,
                                     payload,
-                                }
-                            })
+                                    cap_day,
+                                )| {
+                                    Claimed {
+                                        seq,
+                                        openid,
+                                        attempts,
+                                        uncertain_ms,
+                                        channel,
+                                        payload,
+                                        cap_day,
+                                    }
+                                },
+                            )
                             .collect()
                     }
                 }

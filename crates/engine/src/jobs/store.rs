@@ -237,8 +237,12 @@ impl Engine {
         let threshold = self.approval_threshold().await?;
         // Above the threshold the job waits, paused, for a second admin (approve_job).
         let awaiting = will_receive > threshold;
+        // Created inside the account's quiet hours: it waits, paused, until they end.
+        let quiet_until = self.quiet_until(account.id, now_ms()).await?;
         let (state, pause_reason) = if awaiting {
             ("paused", Some(PauseReason::Approval.to_stored()))
+        } else if quiet_until.is_some() {
+            ("paused", Some(PauseReason::QuietHours.to_stored()))
         } else {
             ("running", None)
         };
@@ -335,6 +339,7 @@ impl Engine {
                     "line_errors": resolved.line_error_count,
                     "rate_limit": rate_limit,
                     "awaiting_approval": awaiting,
+                    "quiet_until_ms": quiet_until,
                     "approval_threshold": threshold,
                     "sheet": sheet.as_ref().map(|s| serde_json::json!({
                         "id": s.id,

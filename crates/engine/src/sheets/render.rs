@@ -250,6 +250,17 @@ impl Engine {
             samples: plan.samples,
             sent_today: self.sent_today(account.id).await?,
             daily_quota: DEFAULT_DAILY_QUOTA,
+            send_rules: self
+                .review_send_rules(
+                    account.id,
+                    plan.resolved
+                        .rows
+                        .iter()
+                        .filter(|r| r.skip.is_none())
+                        .map(|r| r.openid.as_str()),
+                    crate::now_ms(),
+                )
+                .await?,
             sheet: plan.summary,
         })
     }

@@ -39,6 +39,8 @@ pub const MAX_ATTEMPTS: i64 = 12;
 
 /// How often backlogged receipts are matched.
 const BACKLOG_EVERY: Duration = Duration::from_secs(1);
+/// How often quiet hours are applied (jobs paused as a window starts, resumed as it ends).
+const QUIET_EVERY: Duration = Duration::from_secs(1);
 
 /// The window within which a resend is de-duplicated by WeChat, less a margin for the time a
 /// request takes to arrive.
@@ -207,6 +209,7 @@ impl Engine {
         let mut runners: HashSet<i64> = HashSet::new();
         let mut last_renew = Instant::now();
         let mut last_backlog = Instant::now();
+        let mut last_quiet: Option<Instant> = None;
         loop {
             while let Some(finished) = tasks.try_join_next() {
                 if let Ok(Some(job_id)) = finished {
@@ -221,6 +224,16 @@ impl Engine {
             }
             if let Err(e) = self.reap_leases(&d.owner, d.window_ms).await {
                 tracing::warn!(error = %e, "could not take over lapsed send leases");
+            }
+            if last_quiet.is_none_or(|t| t.elapsed() >= QUIET_EVERY) {
+                last_quiet = Some(Instant::now());
+                let now = crate::now_ms();
+                if let Err(e) = self.apply_quiet_hours(now).await {
+                    tracing::warn!(error = %e, "could not apply quiet hours");
+                }
+                if let Err(e) = self.prune_daily_sends(now).await {
+                    tracing::warn!(error = %e, "could not delete old daily-cap counts");
+                }
             }
             let snapshots = self.jobs_shared().snapshots();
             match self.running_jobs().await {

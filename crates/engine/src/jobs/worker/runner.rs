@@ -59,6 +59,7 @@ impl Dispatcher {
             let claimed = engine
                 .claim_rows(
                     run.job_id,
+                    run.account.id,
                     &self.owner,
                     run.want as i64,
                     self.config.lease_ms,
