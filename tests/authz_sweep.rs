@@ -144,6 +144,30 @@ const SERVER_FNS: &[FnEntry] = &[
     ("job_progress", Staff, &[("id", "999999")]),
     ("approval_threshold", Staff, &[]),
     ("set_approval_threshold", Admin, &[("threshold", "10000")]),
+    ("sheet_summary", Staff, &[("sheet_id", "999999")]),
+    (
+        "review_sheet",
+        Staff,
+        &[("sheet_id", "999999"), ("preset_id", "999999")],
+    ),
+    // send_rules.rs
+    ("load_send_rules", Admin, &[]),
+    (
+        "set_console_time_zone",
+        Admin,
+        &[("time_zone", "Asia/Shanghai")],
+    ),
+    (
+        "save_send_rules",
+        Admin,
+        &[
+            ("quiet_on", "false"),
+            ("quiet_start", "22:00"),
+            ("quiet_end", "08:00"),
+            ("cap_on", "false"),
+            ("daily_cap", ""),
+        ],
+    ),
     (
         "job_recipients",
         Staff,
@@ -251,6 +275,7 @@ const ROUTES: &[(&str, Access, &str)] = &[
     ("/export/followers.csv", Staff, "/export/followers.csv"),
     ("/export/jobs/{file}", Staff, "/export/jobs/1.csv"),
     ("/export/audit.csv", Admin, "/export/audit.csv"),
+    ("/jobs/sheets", Staff, "/jobs/sheets"),
     (
         "/wechat/callback/{appid}",
         External,

@@ -161,13 +161,20 @@ pub async fn review_sheet(sheet_id: i64, preset_id: i64) -> Result<SheetReviewDt
         .await
         .or_else(|e| fail(from_engine(e)))?;
     let template = match state.engine.preset(preset_id).await.map_err(internal)? {
-        Some(p) => state.engine.template(p.template_ref).await.map_err(internal)?,
+        Some(p) => state
+            .engine
+            .template(p.template_ref)
+            .await
+            .map_err(internal)?,
         None => None,
     };
     Ok(SheetReviewDto {
         review,
         approval_threshold: state.engine.approval_threshold().await.map_err(internal)?,
-        fields: template.as_ref().map(|t| t.fields.clone()).unwrap_or_default(),
+        fields: template
+            .as_ref()
+            .map(|t| t.fields.clone())
+            .unwrap_or_default(),
         template_title: template.map(|t| t.remote.title).unwrap_or_default(),
     })
 }

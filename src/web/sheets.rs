@@ -58,7 +58,9 @@ fn answer(json: bool, result: Result<(model::sheet::SheetSummary, String), Refus
                 ),
             };
             match HeaderValue::from_str(&target) {
-                Ok(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
+                Ok(location) => {
+                    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+                }
                 Err(_) => StatusCode::BAD_REQUEST.into_response(),
             }
         }
@@ -100,12 +102,18 @@ async fn upload(State(state): State<AppState>, session: Session, req: Request<Bo
                         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                             return answer(json, Err(too_large()))
                         }
-                        Err(_) => return answer(json, Err(Refusal::new("file", Problem::Malformed))),
+                        Err(_) => {
+                            return answer(json, Err(Refusal::new("file", Problem::Malformed)))
+                        }
                     }
                 }
                 Some("preset") => {
                     let text = field.text().await.unwrap_or_default();
-                    preset = text.trim().parse::<i64>().map(|p| p.to_string()).unwrap_or_default();
+                    preset = text
+                        .trim()
+                        .parse::<i64>()
+                        .map(|p| p.to_string())
+                        .unwrap_or_default();
                 }
                 _ => {}
             },

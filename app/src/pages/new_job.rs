@@ -11,8 +11,8 @@ use message::PreviewMode;
 use crate::components::message_preview::{MessagePreview, ServiceNoticePreview};
 use crate::i18n::{tr, use_lang};
 use crate::jobs::{plan_job, review_sheet, sheet_summary, CreateJob, PlanDto};
-use crate::pages::new_job_sheet::{SheetReviewView, SheetUpload};
 use crate::pages::followers::filter_of_url;
+use crate::pages::new_job_sheet::{SheetReviewView, SheetUpload};
 use crate::templates::{preset_editor, templates_page};
 use model::{Channel, RecipientSource, RowChannel};
 

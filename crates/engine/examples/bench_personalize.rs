@@ -127,7 +127,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 100,000 followers, 5 variables each.
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
-    for (c, name) in ["openid", "商品", "订单号", "时间", "金额", "渠道"].iter().enumerate() {
+    for (c, name) in ["openid", "商品", "订单号", "时间", "金额", "渠道"]
+        .iter()
+        .enumerate()
+    {
         sheet.write_string(0, c as u16, *name)?;
     }
     for i in 0..ROWS {
@@ -142,11 +145,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let file = book.save_to_buffer()?;
     drop(book);
-    eprintln!(
-        "workbook: {} rows, {:.1} MB",
-        ROWS,
-        file.len() as f64 / 1e6
-    );
+    eprintln!("workbook: {} rows, {:.1} MB", ROWS, file.len() as f64 / 1e6);
 
     // Reset the peak: what is measured is the upload and the job.
     let _ = std::fs::write("/proc/self/clear_refs", "5");

@@ -109,16 +109,63 @@ async fn an_xlsx_is_reviewed_line_by_line_and_each_row_sends_its_own_message(db:
     let stranger = "oStrangerNotAFollower0000000";
     let too_long = "一个名字非常非常长的商品已经超过了二十个字";
     let file = xlsx(&[
-        vec![Cell::T("openid"), Cell::T("商品"), Cell::T("订单号"), Cell::T("金额"), Cell::T("备注")],
-        vec![Cell::T(&f0), Cell::T("蓝牙耳机"), Cell::T("A0001"), Cell::T("199.00"), Cell::T("x")],
-        vec![Cell::T(&f1), Cell::T(too_long), Cell::T("A0002"), Cell::T("5")],
-        vec![Cell::T(&f2), Cell::T("手机壳"), Cell::T("含中文的单号"), Cell::T("5")],
-        vec![Cell::T(stranger), Cell::T("充电线"), Cell::T("A0005"), Cell::T("5")],
-        vec![Cell::T(&f0), Cell::T("耳机套"), Cell::T("A0006"), Cell::T("5")],
-        vec![Cell::T(&f3), Cell::T("充电器"), Cell::T("A0007"), Cell::T("很多钱")],
-        vec![Cell::T(&f4), Cell::T("数据线"), Cell::T("A0008"), Cell::T("5")],
+        vec![
+            Cell::T("openid"),
+            Cell::T("商品"),
+            Cell::T("订单号"),
+            Cell::T("金额"),
+            Cell::T("备注"),
+        ],
+        vec![
+            Cell::T(&f0),
+            Cell::T("蓝牙耳机"),
+            Cell::T("A0001"),
+            Cell::T("199.00"),
+            Cell::T("x"),
+        ],
+        vec![
+            Cell::T(&f1),
+            Cell::T(too_long),
+            Cell::T("A0002"),
+            Cell::T("5"),
+        ],
+        vec![
+            Cell::T(&f2),
+            Cell::T("手机壳"),
+            Cell::T("含中文的单号"),
+            Cell::T("5"),
+        ],
+        vec![
+            Cell::T(stranger),
+            Cell::T("充电线"),
+            Cell::T("A0005"),
+            Cell::T("5"),
+        ],
+        vec![
+            Cell::T(&f0),
+            Cell::T("耳机套"),
+            Cell::T("A0006"),
+            Cell::T("5"),
+        ],
+        vec![
+            Cell::T(&f3),
+            Cell::T("充电器"),
+            Cell::T("A0007"),
+            Cell::T("很多钱"),
+        ],
+        vec![
+            Cell::T(&f4),
+            Cell::T("数据线"),
+            Cell::T("A0008"),
+            Cell::T("5"),
+        ],
         vec![],
-        vec![Cell::T(&f5), Cell::T("音箱"), Cell::N(12345.0), Cell::N(29.9)],
+        vec![
+            Cell::T(&f5),
+            Cell::T("音箱"),
+            Cell::N(12345.0),
+            Cell::N(29.9),
+        ],
     ]);
     let sheet = w
         .engine
@@ -130,7 +177,11 @@ async fn an_xlsx_is_reviewed_line_by_line_and_each_row_sends_its_own_message(db:
     assert_eq!(sheet.columns, vec!["商品", "订单号", "金额", "备注"]);
     let preset = sheet_preset(&w, "¥{{金额}}").await;
 
-    let review = w.engine.review_sheet(&w.oa, sheet.id, preset).await.unwrap();
+    let review = w
+        .engine
+        .review_sheet(&w.oa, sheet.id, preset)
+        .await
+        .unwrap();
     assert_eq!(review.variables, vec!["商品", "订单号", "金额"]);
     assert!(review.missing_columns.is_empty());
     assert_eq!(review.unused_columns, vec!["备注"]);
@@ -167,13 +218,26 @@ async fn an_xlsx_is_reviewed_line_by_line_and_each_row_sends_its_own_message(db:
     assert_eq!(first.line, 2);
     assert_eq!(first.message.data["thing1"].value, "蓝牙耳机");
     assert_eq!(first.message.data["amount4"].value, "¥199.00");
-    assert_eq!(first.message.url.as_deref(), Some("https://shop.example.com/o/A0001"));
-    assert_eq!(review.samples[1].message.data["character_string2"].value, "12345");
+    assert_eq!(
+        first.message.url.as_deref(),
+        Some("https://shop.example.com/o/A0001")
+    );
+    assert_eq!(
+        review.samples[1].message.data["character_string2"].value,
+        "12345"
+    );
 
     // The preset cannot go out to everyone with its variables unfilled.
     let everyone = w
         .engine
-        .create_job(&admin(), &w.oa, preset, "全体", &RecipientSource::AllSubscribed, 0)
+        .create_job(
+            &admin(),
+            &w.oa,
+            preset,
+            "全体",
+            &RecipientSource::AllSubscribed,
+            0,
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -215,15 +279,19 @@ async fn an_xlsx_is_reviewed_line_by_line_and_each_row_sends_its_own_message(db:
         ]
     );
     assert_eq!(rows[7].values, vec!["音箱", "12345", "29.9", ""]);
-    assert_eq!(rows[1].issues[0].message(model::Lang::Zh).split(" · ").next(), Some("第 3 行"));
+    assert_eq!(
+        rows[1].issues[0]
+            .message(model::Lang::Zh)
+            .split(" · ")
+            .next(),
+        Some("第 3 行")
+    );
 
     let _d = Dispatcher(w.engine.start_dispatcher(fast()));
     wait_done(&w, job.id).await;
     let p = w.engine.job_progress(job.id).await.unwrap().unwrap();
     assert_eq!((p.sent, p.skipped, p.failed), (2, 6, 0));
-    assert!(p
-        .skip_reasons
-        .contains(&(SkipReason::BadValues, 3)));
+    assert!(p.skip_reasons.contains(&(SkipReason::BadValues, 3)));
     for (openid, goods, order, amount) in [
         (&f0, "蓝牙耳机", "A0001", "¥199.00"),
         (&f5, "音箱", "12345", "¥29.9"),
@@ -242,7 +310,9 @@ async fn an_xlsx_is_reviewed_line_by_line_and_each_row_sends_its_own_message(db:
     for openid in [&f1, &f2, &f3, &f4] {
         assert_eq!(w.sim.ledger_received(openid), 0, "{openid}");
     }
-    assert!(rows.iter().all(|r| r.state != RecipientState::Pending || r.skip_reason.is_none()));
+    assert!(rows
+        .iter()
+        .all(|r| r.state != RecipientState::Pending || r.skip_reason.is_none()));
 }
 on_both_databases!(an_xlsx_is_reviewed_line_by_line_and_each_row_sends_its_own_message);
 
@@ -269,7 +339,11 @@ async fn csv_by_unionid_in_gb18030_and_by_mini_program_openid(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(sheet.person, PersonColumn::Unionid);
-    let review = w.engine.review_sheet(&w.oa, sheet.id, preset).await.unwrap();
+    let review = w
+        .engine
+        .review_sheet(&w.oa, sheet.id, preset)
+        .await
+        .unwrap();
     assert_eq!((review.will_receive, review.bad_rows), (2, 0));
     assert_eq!(review.samples[1].message.data["thing1"].value, "雨伞");
 
@@ -308,7 +382,10 @@ async fn refusals_name_the_line_and_column_and_create_nothing(db: TestDb) {
             .1
         }
     };
-    assert_eq!(upload(b"\x89PNG\r\n\x1a\n\0\0\0".to_vec()).await, Problem::NotASpreadsheet);
+    assert_eq!(
+        upload(b"\x89PNG\r\n\x1a\n\0\0\0".to_vec()).await,
+        Problem::NotASpreadsheet
+    );
     assert_eq!(
         upload("姓名,积分\n张三,5\n".as_bytes().to_vec()).await,
         Problem::NoPersonColumn { line: 1 }
@@ -334,7 +411,11 @@ async fn refusals_name_the_line_and_column_and_create_nothing(db: TestDb) {
         .upload_sheet(&w.oa, "admin", "x.csv", text.as_bytes())
         .await
         .unwrap();
-    let review = w.engine.review_sheet(&w.oa, sheet.id, preset).await.unwrap();
+    let review = w
+        .engine
+        .review_sheet(&w.oa, sheet.id, preset)
+        .await
+        .unwrap();
     assert_eq!(review.missing_columns, vec!["积分"]);
     assert_eq!(review.will_receive, 0);
     let refused = w
@@ -361,7 +442,10 @@ async fn refusals_name_the_line_and_column_and_create_nothing(db: TestDb) {
         .await
         .unwrap_err();
     assert_eq!(refusal(refused).1, Problem::SheetTemplateOnly);
-    assert_eq!(w.engine.jobs(w.oa.id, 100).await.unwrap().len(), jobs_before);
+    assert_eq!(
+        w.engine.jobs(w.oa.id, 100).await.unwrap().len(),
+        jobs_before
+    );
     // Another account's upload is not found.
     let other = engine::accounts::Account {
         id: w.oa.id + 1000,

@@ -103,7 +103,10 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_listed_once_and_unclosed_braces_are_text() {
-        assert_eq!(variables_in("{{积分}} 分，{{ 日期 }} 到期 {{积分}}"), vec!["积分", "日期"]);
+        assert_eq!(
+            variables_in("{{积分}} 分，{{ 日期 }} 到期 {{积分}}"),
+            vec!["积分", "日期"]
+        );
         assert!(variables_in("{{}} {{ }} {{open").is_empty());
         assert!(!has_variables("满 100 减 {10}"));
     }
@@ -137,6 +140,9 @@ mod tests {
         let filled = fill_preset(&body, &values);
         assert_eq!(filled.values["thing1"].value, "3 号桌");
         assert_eq!(filled.url, "https://example.com/t?no=3");
-        assert_eq!(filled.miniprogram.map(|m| m.pagepath).unwrap_or_default(), "pages/t?at=19:30");
+        assert_eq!(
+            filled.miniprogram.map(|m| m.pagepath).unwrap_or_default(),
+            "pages/t?at=19:30"
+        );
     }
 }

@@ -391,8 +391,7 @@ fn subscribe_options_default_and_stay_out_of_old_json() {
 #[test]
 fn values_with_variables_wait_for_their_row_but_a_links_fixed_part_is_checked_now() {
     let mut body = good_body();
-    body.values
-        .insert("amount4".into(), value("¥{{金额}}", ""));
+    body.values.insert("amount4".into(), value("¥{{金额}}", ""));
     body.values
         .insert("character_string2".into(), value("{{订单号}}", ""));
     body.url = "https://example.com/order/{{订单号}}".into();

@@ -360,9 +360,10 @@ impl SkipReason {
                 "小程序用户未订阅该模板（没有订阅额度）",
                 "Mini Program user without a subscription to the template (no credit)",
             ),
-            (SkipReason::BadValues, _) => {
-                lang.pick("表格中的值不符合模板规则", "Values break the template's rules")
-            }
+            (SkipReason::BadValues, _) => lang.pick(
+                "表格中的值不符合模板规则",
+                "Values break the template's rules",
+            ),
         }
     }
 }

@@ -94,7 +94,10 @@ pub enum Problem {
     /// A file that is neither an Excel workbook nor a CSV text.
     NotASpreadsheet,
     /// A header cell left empty although its column (`C`) holds values, on the header's line.
-    EmptyHeader { line: usize, column: String },
+    EmptyHeader {
+        line: usize,
+        column: String,
+    },
     /// Two header cells with the same name.
     DuplicateHeader {
         line: usize,
@@ -102,9 +105,13 @@ pub enum Problem {
         name: String,
     },
     /// No header names the person (`openid`, `unionid` or `mp_openid`).
-    NoPersonColumn { line: usize },
+    NoPersonColumn {
+        line: usize,
+    },
     /// More than one header names the person.
-    SeveralPersonColumns { line: usize },
+    SeveralPersonColumns {
+        line: usize,
+    },
     /// Variables the preset uses that the file has no column for.
     MissingColumns(Vec<String>),
     /// A preset with variables (`{{积分}}`) sent without a spreadsheet to fill them.

@@ -97,7 +97,11 @@ impl RowIssue {
                 self.line,
                 self.problem.message(false)
             ),
-            Lang::En => format!("Line {} · {field}: {}", self.line, self.problem.message(true)),
+            Lang::En => format!(
+                "Line {} · {field}: {}",
+                self.line,
+                self.problem.message(true)
+            ),
         }
     }
 }
@@ -155,7 +159,10 @@ mod tests {
     #[test]
     fn person_headers_are_read_in_any_case() {
         assert_eq!(PersonColumn::parse(" OpenID "), Some(PersonColumn::Openid));
-        assert_eq!(PersonColumn::parse("mp_openid"), Some(PersonColumn::MpOpenid));
+        assert_eq!(
+            PersonColumn::parse("mp_openid"),
+            Some(PersonColumn::MpOpenid)
+        );
         assert_eq!(PersonColumn::parse("积分"), None);
     }
 
@@ -167,7 +174,10 @@ mod tests {
             label: "商品名称".into(),
             problem: ValueProblem::TooLong(20),
         };
-        assert_eq!(issue.message(Lang::Zh), "第 17 行 · 商品名称(thing1)：最多 20 个字符");
+        assert_eq!(
+            issue.message(Lang::Zh),
+            "第 17 行 · 商品名称(thing1)：最多 20 个字符"
+        );
         assert_eq!(
             issue.message(Lang::En),
             "Line 17 · 商品名称(thing1): At most 20 characters"

@@ -199,7 +199,10 @@ impl Engine {
                 let message = self.sheet_message(account, preset_id).await?;
                 let plan = self.plan_sheet(account, *sheet_id, &message).await?;
                 if !plan.missing.is_empty() {
-                    return Err(Error::refused("file", Problem::MissingColumns(plan.missing)));
+                    return Err(Error::refused(
+                        "file",
+                        Problem::MissingColumns(plan.missing),
+                    ));
                 }
                 Some((message, plan))
             }

@@ -218,8 +218,8 @@ impl Engine {
                     &view.linked,
                     Variables::Refused,
                 )
-                    .await
-                    .map_err(value_refusal)?;
+                .await
+                .map_err(value_refusal)?;
                 Some(message::template_payload(
                     "",
                     &template.remote.template_id,
@@ -242,8 +242,8 @@ impl Engine {
                     &view.linked,
                     Variables::Refused,
                 )
-                    .await
-                    .map_err(value_refusal)?;
+                .await
+                .map_err(value_refusal)?;
                 Some(message::subscribe_payload(
                     "",
                     &template.remote.template_id,

@@ -77,8 +77,8 @@ impl Engine {
             return Err(Error::refused("file", Problem::NoRecipients));
         }
         let file_name: String = file_name.trim().chars().take(FILE_NAME_MAX).collect();
-        let columns = serde_json::to_string(&sheet.columns)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let columns =
+            serde_json::to_string(&sheet.columns).map_err(|e| Error::Internal(e.to_string()))?;
         let row_count = sheet.rows.len() as i64;
         let rows: Vec<StoredRow> = sheet
             .rows

@@ -320,7 +320,10 @@ mod tests {
     fn binary_and_broken_files_are_not_spreadsheets() {
         assert_eq!(problem(b"\x89PNG\r\n\x1a\n\0\0"), Problem::NotASpreadsheet);
         assert_eq!(problem(b"PK\x03\x04garbage"), Problem::NotASpreadsheet);
-        assert_eq!(problem(&[0xD0, 0xCF, 0x11, 0xE0, 1, 2]), Problem::NotASpreadsheet);
+        assert_eq!(
+            problem(&[0xD0, 0xCF, 0x11, 0xE0, 1, 2]),
+            Problem::NotASpreadsheet
+        );
     }
 
     #[test]
