@@ -42,6 +42,11 @@ pub struct JobDto {
     /// A spreadsheet job's variable columns (each row has its own values); empty otherwise.
     pub columns: Vec<String>,
     pub sheet_name: Option<String>,
+    /// A scheduled job's start time in the console time zone (`2026-12-31T09:00`), and the zone.
+    pub start_at: Option<String>,
+    pub time_zone: String,
+    /// Waiting for its start time (已计划).
+    pub scheduled: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,6 +227,8 @@ pub async fn create_job(
     name: String,
     source: RecipientSource,
     rate_limit: i64,
+    /// When to start, in the console time zone (`2026-12-31T09:00`); empty: at once.
+    start_at: String,
 ) -> Result<i64, AppError> {
     use crate::auth::ssr::*;
     use crate::followers::ssr::current_oa;
@@ -231,7 +238,9 @@ pub async fn create_job(
         return fail(AppError::NotFound);
     };
     let name = name.trim().to_owned();
+    let start_at_ms = ssr::start_time(&state, &start_at).await?;
     let new = engine::jobs::NewJob {
+        start_at_ms,
         name,
         channel,
         preset_id: (preset_id > 0).then_some(preset_id),
@@ -257,13 +266,14 @@ pub async fn list_jobs() -> Result<Vec<JobDto>, AppError> {
     let Some(account) = current_oa(&state).await? else {
         return Ok(Vec::new());
     };
+    let tz = state.engine.time_zone().await.map_err(internal)?;
     Ok(state
         .engine
         .jobs(account.id, 200)
         .await
         .map_err(internal)?
         .into_iter()
-        .map(ssr::job_dto)
+        .map(|j| ssr::job_dto(j, tz))
         .collect())
 }
 
@@ -278,7 +288,8 @@ pub async fn job_progress(id: i64) -> Result<ProgressDto, AppError> {
     };
     // The creator sees the button too: the engine refuses them, and says why (four eyes).
     let can_approve = p.job.awaiting_approval() && staff.role == engine::Role::Admin;
-    let mut dto = ssr::progress_dto(p);
+    let tz = state.engine.time_zone().await.map_err(internal)?;
+    let mut dto = ssr::progress_dto(p, tz);
     dto.can_approve = can_approve;
     Ok(dto)
 }
@@ -355,6 +366,38 @@ pub async fn job_recipients(
         .collect())
 }
 
+/// Changes a job's start time (console time zone), name and rate before it starts.
+#[server(prefix = "/api", endpoint = "reschedule_job")]
+pub async fn reschedule_job(
+    id: i64,
+    start_at: String,
+    name: String,
+    rate_limit: i64,
+) -> Result<(), AppError> {
+    use crate::auth::ssr::*;
+    let staff = require_staff().await?;
+    let state = state()?;
+    ssr::own_job(&state, id).await?;
+    let Some(start_at_ms) = ssr::start_time(&state, &start_at).await? else {
+        return fail(from_engine(engine::Error::refused(
+            "start_at",
+            model::Problem::Required,
+        )));
+    };
+    let change = engine::jobs::schedule::JobSchedule {
+        start_at_ms,
+        name,
+        rate_limit,
+    };
+    let actor = actor(&staff, &state);
+    state
+        .engine
+        .reschedule_job(&actor, id, &change)
+        .await
+        .map(|_| ())
+        .or_else(|e| fail(from_engine(e)))
+}
+
 /// Does `action` to job `id`; approving is for admins other than the job's creator.
 #[server(prefix = "/api", endpoint = "control_job")]
 pub async fn control_job(id: i64, action: model::JobAction) -> Result<(), AppError> {
@@ -376,6 +419,8 @@ pub async fn control_job(id: i64, action: model::JobAction) -> Result<(), AppErr
         JobAction::Resume => engine.resume_job(&actor, id).await,
         JobAction::Cancel => engine.cancel_job(&actor, id).await,
         JobAction::RetryFailed => engine.retry_failed(&actor, id).await.map(|_| ()),
+        // A change of plan carries its new values: reschedule_job.
+        JobAction::Reschedule => return fail(crate::templates::ssr::invalid("action")),
     };
     done.or_else(|e| fail(from_engine(e)))
 }
@@ -419,8 +464,20 @@ pub mod ssr {
         })
     }
 
-    pub fn job_dto(j: Job) -> JobDto {
+    /// A start time the console's form wrote, in the console time zone; `None` when empty.
+    pub async fn start_time(state: &AppState, text: &str) -> Result<Option<i64>, AppError> {
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        let tz = state.engine.time_zone().await.map_err(internal)?;
+        engine::jobs::schedule::parse_local_time(text, tz)
+            .map(Some)
+            .or_else(|e| fail(crate::auth::ssr::from_engine(e)))
+    }
+
+    pub fn job_dto(j: Job, tz: engine::Tz) -> JobDto {
         let awaiting_approval = j.awaiting_approval();
+        let scheduled = j.scheduled();
         JobDto {
             id: j.id,
             name: j.name,
@@ -441,13 +498,18 @@ pub mod ssr {
             approved_ms: j.approved_ms,
             columns: j.columns,
             sheet_name: j.sheet_name,
+            start_at: j
+                .start_at_ms
+                .map(|ms| engine::jobs::schedule::format_local_time(ms, tz)),
+            time_zone: tz.name().to_owned(),
+            scheduled,
         }
     }
 
     /// How long after a job ends its page keeps watching for delivery receipts.
     const RECEIPT_WAIT_MS: i64 = 10 * 60 * 1000;
 
-    pub fn progress_dto(p: JobProgress) -> ProgressDto {
+    pub fn progress_dto(p: JobProgress, tz: engine::Tz) -> ProgressDto {
         let awaiting_receipts = p.sent > p.delivered + p.user_blocked + p.system_failed
             && p.job
                 .finished_ms
@@ -464,7 +526,7 @@ pub mod ssr {
             awaiting_receipts,
             pause_explain_zh: pause_error.as_ref().map(|e| e.explain(true)),
             pause_explain_en: pause_error.as_ref().map(|e| e.explain(false)),
-            job: job_dto(p.job),
+            job: job_dto(p.job, tz),
             pending: p.pending,
             sending: p.sending,
             sent: p.sent,

@@ -60,6 +60,13 @@ export const SHEET_SIM = {
   mp: { appid: 'wxe2e0000000000072', secret: 'e2e0secret0000000000000000000072' },
 };
 
+/** The ninth simulator, for scheduled jobs. */
+export const SCHED_SIM = {
+  url: `http://127.0.0.1:${Number(process.env.E2E_SCHED_SIM_PORT ?? 3198)}`,
+  oa: { appid: 'wxe2e0000000000081', secret: 'e2e0secret0000000000000000000081' },
+  mp: { appid: 'wxe2e0000000000082', secret: 'e2e0secret0000000000000000000082' },
+};
+
 /** Loads a page and waits until the WebAssembly app has hydrated it, so clicks are handled. */
 export async function gotoHydrated(page: Page, url: string) {
   await page.goto(url);

@@ -11,10 +11,14 @@ use crate::jobs::{
     job_progress, job_recipients, ControlJob, ProgressDto, RecipientDto, RECIPIENT_PAGE,
 };
 
-/// A job's state as its badge shows it; a job waiting for approval is paused, shown as such.
-pub fn state_label(state: JobState, awaiting: bool, lang: Lang) -> String {
+/// A job's state as its badge shows it; a job waiting for approval or for its start time is
+/// paused, shown as such.
+pub fn state_label(state: JobState, awaiting: bool, scheduled: bool, lang: Lang) -> String {
     if awaiting {
         return lang.pick("等待审批", "Awaiting approval").to_owned();
+    }
+    if scheduled {
+        return lang.pick("已计划", "Scheduled").to_owned();
     }
     // The domain's word for the state, capitalised for a badge.
     let word = state.label(lang);
@@ -26,9 +30,11 @@ pub fn state_label(state: JobState, awaiting: bool, lang: Lang) -> String {
 }
 
 /// The badge's CSS class suffix.
-pub fn state_class(state: JobState, awaiting: bool) -> &'static str {
+pub fn state_class(state: JobState, awaiting: bool, scheduled: bool) -> &'static str {
     if awaiting {
         "awaiting_approval"
+    } else if scheduled {
+        "scheduled"
     } else {
         state.as_str()
     }
@@ -78,6 +84,12 @@ pub fn JobPage() -> impl IntoView {
             on_cleanup(move || handle.clear());
         }
     }
+    let waiting = Memo::new(move |_| {
+        progress
+            .get()
+            .and_then(Result::ok)
+            .is_some_and(|p| p.job.scheduled || p.job.awaiting_approval)
+    });
     Effect::new(move |_| {
         if let Some(Ok(p)) = progress.get() {
             live.set(
@@ -100,7 +112,10 @@ pub fn JobPage() -> impl IntoView {
         </Transition>
         {move || {
             let id = id();
-            (id > 0).then(|| view! { <RecipientTable id /> })
+            (id > 0).then(|| view! {
+                <crate::pages::job_schedule::ScheduleCard id control waiting />
+                <RecipientTable id />
+            })
         }}
     }
 }
@@ -117,6 +132,7 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
     let eta = p.eta_secs;
     let pause_reason = p.job.pause_reason;
     let awaiting = p.job.awaiting_approval;
+    let scheduled = p.job.scheduled;
     let can_approve = p.can_approve;
     let running = state == JobState::Running;
     let paused = state == JobState::Paused;
@@ -242,8 +258,8 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
         <section class="card" aria-labelledby="job-progress-heading">
             <div class="section-head">
                 <h2 id="job-progress-heading">{tr("进度", "Progress")}</h2>
-                <span class=format!("job-state state-{}", state_class(state, awaiting)) role="status">
-                    {move || state_label(state, awaiting, lang.get())}
+                <span class=format!("job-state state-{}", state_class(state, awaiting, scheduled)) role="status">
+                    {move || state_label(state, awaiting, scheduled, lang.get())}
                     {pause_reason.map(|r| {
                         let (zh, en) = (p.pause_explain_zh.clone(), p.pause_explain_en.clone());
                         let text = move || match (r, lang.get()) {
@@ -252,6 +268,7 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
                             (PauseReason::MpAccount, l) => l.pick("：发送订阅消息的小程序已从 wxpush 删除", ": the Mini Program sending the subscribe messages was removed from wxpush").to_owned(),
                             (PauseReason::Payload, l) => l.pick("：任务保存的消息无法读取", ": the job's stored message cannot be read").to_owned(),
                             (PauseReason::QuietHours, l) => l.pick("：免打扰时段，结束后自动继续", ": quiet hours; it resumes by itself when they end").to_owned(),
+                            (PauseReason::Scheduled, l) => l.pick("：到时间后自动开始", ": it starts by itself at its time").to_owned(),
                             (PauseReason::WeChat(code), Lang::Zh) => format!("：微信拒绝（{code}）。{}", zh.clone().unwrap_or_default()),
                             (PauseReason::WeChat(code), Lang::En) => format!(": WeChat refused ({code}). {}", en.clone().unwrap_or_default()),
                         };
@@ -284,7 +301,7 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
             })}
             <div class="sync-actions">
                 {running.then(|| button(JobAction::Pause, "暂停", "Pause", ""))}
-                {(paused && !awaiting).then(|| button(JobAction::Resume, "继续", "Resume", "primary"))}
+                {(paused && !awaiting && !scheduled).then(|| button(JobAction::Resume, "继续", "Resume", "primary"))}
                 {open.then(|| button(JobAction::Cancel, "取消任务", "Cancel job", "danger"))}
                 {(failed > 0).then(|| button(JobAction::RetryFailed, "重试失败的", "Retry failed", ""))}
                 <a class="button" href=format!("/export/jobs/{id}.csv") download="">{tr("导出结果 CSV", "Export results (CSV)")}</a>

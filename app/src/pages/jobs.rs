@@ -41,12 +41,12 @@ pub fn JobsPage() -> impl IntoView {
                             </tr></thead>
                             <tbody>
                                 {list.into_iter().map(|j| {
-                                    let (state, awaiting) = (j.state, j.awaiting_approval);
+                                    let (state, awaiting, scheduled) = (j.state, j.awaiting_approval, j.scheduled);
                                     view! {
                                         <tr>
                                             <th scope="row"><a href=format!("/jobs/{}", j.id)>{j.name.clone()}</a></th>
                                             <td>{if j.preset_name.is_empty() { j.mp_preset_name.clone().unwrap_or_default() } else { j.preset_name.clone() }}</td>
-                                            <td><span class=format!("job-state state-{}", state_class(state, awaiting))>{move || state_label(state, awaiting, lang.get())}</span></td>
+                                            <td><span class=format!("job-state state-{}", state_class(state, awaiting, scheduled))>{move || state_label(state, awaiting, scheduled, lang.get())}</span></td>
                                             <td>{j.total}</td>
                                             <td class="muted">{j.created_by.clone()} " · " {format_time_ms(j.created_ms)}</td>
                                         </tr>

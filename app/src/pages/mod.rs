@@ -6,6 +6,7 @@ pub mod audit;
 pub mod dashboard;
 pub mod followers;
 pub mod job;
+pub mod job_schedule;
 pub mod jobs;
 pub mod login;
 pub mod new_job;

@@ -71,6 +71,8 @@ pub fn NewJobPage() -> impl IntoView {
     let uses_subscribe = move || channel.get().uses_subscribe();
     let name = RwSignal::new(String::new());
     let rate = RwSignal::new("200".to_owned());
+    // Empty: the job starts at once; else its start in the console time zone.
+    let start_at = RwSignal::new(String::new());
     let selection = StoredValue::new(selection);
     let filters = StoredValue::new(filters);
 
@@ -260,6 +262,7 @@ pub fn NewJobPage() -> impl IntoView {
             name: name.get_untracked(),
             source,
             rate_limit: rate.get_untracked().trim().parse().unwrap_or(0),
+            start_at: start_at.get_untracked(),
         });
     };
     let sheet_review = move || {
@@ -267,7 +270,9 @@ pub fn NewJobPage() -> impl IntoView {
             return None;
         }
         Some(match sheet_check.value().get()? {
-            Ok(dto) => view! { <SheetReviewView dto name rate on_create create /> }.into_any(),
+            Ok(dto) => {
+                view! { <SheetReviewView dto name rate start_at on_create create /> }.into_any()
+            }
             Err(e) => {
                 view! { <p class="form-error" role="alert">{e.message(lang.get())}</p> }.into_any()
             }
@@ -282,7 +287,7 @@ pub fn NewJobPage() -> impl IntoView {
             Ok(p) => {
                 let oa = if uses_template() { preset.get() } else { 0 };
                 let mp = if uses_subscribe() { mp_preset.get() } else { 0 };
-                view! { <Review plan=p preset=oa mp_preset=mp name rate on_create create /> }
+                view! { <Review plan=p preset=oa mp_preset=mp name rate start_at on_create create /> }
                     .into_any()
             }
             Err(e) => {
@@ -352,11 +357,13 @@ fn Review(
     mp_preset: i64,
     name: RwSignal<String>,
     rate: RwSignal<String>,
+    start_at: RwSignal<String>,
     on_create: impl Fn(leptos::ev::MouseEvent) + Copy + Send + Sync + 'static,
     create: ServerAction<CreateJob>,
 ) -> impl IntoView {
     let lang = use_lang();
     let threshold = plan.approval_threshold;
+    let time_zone = plan.plan.send_rules.time_zone.clone();
     let plan = plan.plan;
     let n = plan.will_receive;
     let reach_mp = plan.channel.uses_subscribe();
@@ -460,7 +467,7 @@ fn Review(
                     Some(view! { <ServiceNoticePreview preview=p /> })
                 })}
             </Transition>
-            <CreateControls n threshold name rate on_create create
+            <CreateControls n threshold name rate start_at time_zone on_create create
                 label=move || lang.get().pick("创建并开始发送", "Create and start sending").to_owned() />
         </section>
     }
@@ -492,11 +499,24 @@ pub(crate) fn CreateControls(
     threshold: i64,
     name: RwSignal<String>,
     rate: RwSignal<String>,
+    /// Empty: at once; else `2026-12-31T09:00` in `time_zone`.
+    start_at: RwSignal<String>,
+    /// The console time zone the start time is read in.
+    time_zone: String,
     on_create: impl Fn(leptos::ev::MouseEvent) + Copy + Send + Sync + 'static,
     create: ServerAction<CreateJob>,
     label: impl Fn() -> String + Send + Sync + 'static,
 ) -> impl IntoView {
     let lang = use_lang();
+    let label = move || {
+        if start_at.get().trim().is_empty() {
+            label()
+        } else {
+            lang.get()
+                .pick("创建定时任务", "Create the scheduled job")
+                .to_owned()
+        }
+    };
     if name.get_untracked().is_empty() {
         name.set(format!(
             "{} {}",
@@ -538,6 +558,15 @@ pub(crate) fn CreateControls(
             <input id="job-name" type="text" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
             <label for="job-rate">{tr("限速（条/秒）", "Rate limit (msg/s)")}</label>
             <input id="job-rate" type="text" inputmode="numeric" prop:value=move || rate.get() on:input=move |ev| rate.set(event_target_value(&ev)) />
+            <label for="job-start">{tr("定时开始", "Start at")}</label>
+            <div>
+                <input id="job-start" type="datetime-local" aria-describedby="job-start-hint" prop:value=move || start_at.get()
+                    on:input=move |ev| start_at.set(event_target_value(&ev)) />
+                <p id="job-start-hint" class="muted">{move || lang.get().pick(
+                    format!("留空则立即开始。按控制台时区 {time_zone} 计；开始前可修改或取消。"),
+                    format!("Empty: it starts at once. Read in the console time zone, {time_zone}; it can be changed or cancelled until it starts."),
+                )}</p>
+            </div>
         </div>
         {(n > threshold).then(|| view! {
             <p class="notice" role="note">{move || lang.get().pick(

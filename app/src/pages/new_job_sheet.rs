@@ -65,6 +65,7 @@ pub fn SheetReviewView(
     dto: SheetReviewDto,
     name: RwSignal<String>,
     rate: RwSignal<String>,
+    start_at: RwSignal<String>,
     on_create: impl Fn(leptos::ev::MouseEvent) + Copy + Send + Sync + 'static,
     create: ServerAction<CreateJob>,
 ) -> impl IntoView {
@@ -156,6 +157,7 @@ pub fn SheetReviewView(
         })
         .collect_view();
     let skipped_total = sheet.rows - n;
+    let time_zone = send_rules.time_zone.clone();
     let create_label = move || {
         if skipped_total > 0 {
             lang.get().pick(
@@ -190,7 +192,7 @@ pub fn SheetReviewView(
             <crate::components::send_rules::SendRulesNotice rules=send_rules />
             <h3>{tr("前几条消息（微信中的样子）", "The first messages, as WeChat shows them")}</h3>
             <div class="sheet-samples">{samples}</div>
-            <CreateControls n threshold=approval_threshold name rate on_create create label=create_label />
+            <CreateControls n threshold=approval_threshold name rate start_at time_zone on_create create label=create_label />
         </section>
     }
 }

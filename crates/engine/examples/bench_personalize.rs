@@ -159,6 +159,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &actor,
             &account,
             &NewJob {
+                start_at_ms: None,
                 name: "bench personalize".into(),
                 channel: Channel::Template,
                 preset_id: Some(preset.id),

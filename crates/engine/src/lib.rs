@@ -21,6 +21,7 @@ pub mod templates;
 pub mod testing;
 pub mod write_gate;
 
+pub use chrono_tz::Tz;
 pub use db::Db;
 pub use error::{Error, Result};
 pub use staff::{Role, Staff};

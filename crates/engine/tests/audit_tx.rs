@@ -768,6 +768,47 @@ async fn send_jobs(db: TestDb) {
         pending
     );
 
+    // job.reschedule of a scheduled job, and job.start when the system starts it at its time.
+    let start = engine::now_ms() + 600_000;
+    let scheduled = engine
+        .create_job_with(
+            &admin,
+            &oa,
+            &engine::jobs::NewJob {
+                start_at_ms: Some(start),
+                name: "明早".into(),
+                channel: model::Channel::Template,
+                preset_id: Some(preset.id),
+                mp_preset_id: None,
+                source: RecipientSource::AllSubscribed,
+                rate_limit: 0,
+            },
+        )
+        .await
+        .unwrap();
+    let change = engine::jobs::schedule::JobSchedule {
+        start_at_ms: start + 600_000,
+        name: "明早十点".into(),
+        rate_limit: 0,
+    };
+    let reschedule = || engine.reschedule_job(&admin, scheduled.id, &change);
+    refused(&engine, "job.reschedule", reschedule()).await;
+    let unchanged = engine.job(scheduled.id).await.unwrap().unwrap();
+    assert_eq!(
+        (unchanged.start_at_ms, unchanged.name.as_str()),
+        (Some(start), "明早")
+    );
+    recorded(&engine, "job.reschedule", reschedule()).await;
+    let due = || engine.start_due_jobs(start + 600_000);
+    refused(&engine, "job.start", due()).await;
+    assert_eq!(job_state(&engine, scheduled.id).await, JobState::Paused);
+    assert_eq!(
+        recorded(&engine, "job.start", due()).await,
+        vec![scheduled.id]
+    );
+    assert_eq!(job_state(&engine, scheduled.id).await, JobState::Running);
+    engine.cancel_job(&admin, scheduled.id).await.unwrap();
+
     // settings.send_rules (set back to off: the cases below send).
     let rules = model::send_rules::SendRules {
         quiet_hours: model::send_rules::QuietHours::parse("22:00", "08:00").ok(),

@@ -28,6 +28,7 @@ trait Channels {
 impl Channels for World {
     fn new_job(&self, channel: Channel, source: RecipientSource) -> NewJob {
         NewJob {
+            start_at_ms: None,
             name: "渠道测试".into(),
             channel,
             preset_id: channel.uses_template().then_some(self.preset_id),

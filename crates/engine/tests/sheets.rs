@@ -72,6 +72,7 @@ fn xlsx(rows: &[Vec<Cell<'_>>]) -> Vec<u8> {
 
 fn new_job(sheet: i64, preset: i64) -> NewJob {
     NewJob {
+        start_at_ms: None,
         name: "会员积分提醒".into(),
         channel: Channel::Template,
         preset_id: Some(preset),

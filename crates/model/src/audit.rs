@@ -91,6 +91,7 @@ audit_actions! {
     JobCancel = "job.cancel", "取消发送任务", "Send job cancelled";
     JobFinish = "job.finish", "发送任务完成", "Send job finished";
     JobRetryFailed = "job.retry_failed", "重试失败的收件人", "Failed recipients retried";
+    JobReschedule = "job.reschedule", "修改任务计划", "Scheduled job changed";
     JobExport = "job.export", "导出任务结果", "Job results exported";
     SetupFirstAdmin = "setup.first_admin", "创建第一个管理员", "First admin created";
     SetupRefused = "setup.refused", "设置链接被拒绝", "Setup link refused";

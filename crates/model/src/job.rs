@@ -61,6 +61,8 @@ pub enum PauseReason {
     MpAccount,
     /// The Official Account's quiet hours (免打扰时段): resumes by itself when they end.
     QuietHours,
+    /// Scheduled (已计划): starts by itself at its start time.
+    Scheduled,
     /// WeChat refused every send the same way: the daily quota (45009), the account's
     /// credentials, or the message itself.
     #[serde(rename = "wechat")]
@@ -76,6 +78,7 @@ impl PauseReason {
             PauseReason::Payload => "payload".into(),
             PauseReason::MpAccount => "mp_account".into(),
             PauseReason::QuietHours => "quiet_hours".into(),
+            PauseReason::Scheduled => "scheduled".into(),
             PauseReason::WeChat(code) => code.to_string(),
         }
     }
@@ -87,6 +90,7 @@ impl PauseReason {
             "payload" => Some(PauseReason::Payload),
             "mp_account" => Some(PauseReason::MpAccount),
             "quiet_hours" => Some(PauseReason::QuietHours),
+            "scheduled" => Some(PauseReason::Scheduled),
             code => code.parse().ok().map(PauseReason::WeChat),
         }
     }
@@ -105,6 +109,7 @@ impl PauseReason {
                 .pick("小程序已删除", "the Mini Program was removed")
                 .into(),
             PauseReason::QuietHours => lang.pick("免打扰时段", "quiet hours").into(),
+            PauseReason::Scheduled => lang.pick("已计划", "scheduled").into(),
             PauseReason::WeChat(code) => match lang {
                 Lang::Zh => format!("微信拒绝（{code}）"),
                 Lang::En => format!("refused by WeChat ({code})"),
@@ -131,6 +136,8 @@ pub enum JobAction {
     Resume,
     Cancel,
     RetryFailed,
+    /// Changing a scheduled job's time, name or rate before it starts.
+    Reschedule,
 }
 
 impl JobAction {
@@ -141,6 +148,7 @@ impl JobAction {
             JobAction::Resume => lang.pick("继续", "resumed"),
             JobAction::Cancel => lang.pick("取消", "cancelled"),
             JobAction::RetryFailed => lang.pick("重试", "retried"),
+            JobAction::Reschedule => lang.pick("修改计划", "rescheduled"),
         }
     }
 }
@@ -165,6 +173,7 @@ mod tests {
             PauseReason::Payload,
             PauseReason::MpAccount,
             PauseReason::QuietHours,
+            PauseReason::Scheduled,
             PauseReason::WeChat(45009),
             PauseReason::WeChat(-1),
         ] {

@@ -118,6 +118,10 @@ pub enum Problem {
     UnfilledVariables(Vec<String>),
     /// Each person's own values go with Official Account template messages only.
     SheetTemplateOnly,
+    /// A start time that is not in the future (or more than a year ahead).
+    StartTime,
+    /// A start time written other than `YYYY-MM-DDTHH:MM`.
+    StartTimeFormat,
     /// Quiet hours that start when they end (an empty or whole-day window).
     QuietHoursEmpty,
     /// A time zone name the IANA database does not know (`Asia/Shanghai`).
@@ -313,6 +317,14 @@ impl Problem {
                 "表格中的个人数据只能用公众号模板消息发送",
                 "each person's own values go with Official Account template messages only",
             ),
+            Problem::StartTime => pick(
+                "开始时间应晚于现在，且不超过一年",
+                "the start time must be in the future and within a year",
+            ),
+            Problem::StartTimeFormat => pick(
+                "开始时间格式应为 2026-12-31 09:00",
+                "write the start time as 2026-12-31 09:00",
+            ),
             Problem::QuietHoursEmpty => pick(
                 "开始和结束时间不能相同",
                 "the start and the end must differ",
@@ -422,6 +434,7 @@ pub fn field_label(field: &str, lang: Lang) -> &'static str {
         "pagepath" => lang.pick("小程序页面", "Mini Program page"),
         "key" => lang.pick("接口密钥", "API key"),
         "file" | "sheet" => lang.pick("表格文件", "Spreadsheet"),
+        "start_at" => lang.pick("开始时间", "Start time"),
         _ => lang.pick("字段", "Field"),
     }
 }

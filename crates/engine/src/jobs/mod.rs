@@ -22,6 +22,7 @@ pub mod plan;
 pub mod progress;
 pub mod queue;
 pub mod receipts;
+pub mod schedule;
 pub mod store;
 pub mod worker;
 
@@ -52,6 +53,8 @@ pub struct NewJob {
     pub source: RecipientSource,
     /// Messages per second (0 = [`model::rules::DEFAULT_RATE_LIMIT`]).
     pub rate_limit: i64,
+    /// When to start (unix ms); `None`: at once.
+    pub start_at_ms: Option<i64>,
 }
 
 pub use model::job::{
@@ -110,12 +113,19 @@ pub struct Job {
     pub columns: Vec<String>,
     /// The spreadsheet's file name.
     pub sheet_name: Option<String>,
+    /// A scheduled job's start time (unix ms).
+    pub start_at_ms: Option<i64>,
 }
 
 impl Job {
     /// Created above the approval threshold and not approved yet (paused for `approval`).
     pub fn awaiting_approval(&self) -> bool {
         self.state == JobState::Paused && self.pause_reason == Some(PauseReason::Approval)
+    }
+
+    /// Waiting for its start time (已计划).
+    pub fn scheduled(&self) -> bool {
+        self.state == JobState::Paused && self.pause_reason == Some(PauseReason::Scheduled)
     }
 }
 

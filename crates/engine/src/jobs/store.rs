@@ -77,6 +77,7 @@ pub(crate) struct JobRow {
     approved_ms: Option<i64>,
     columns: Option<String>,
     sheet_name: Option<String>,
+    start_at_ms: Option<i64>,
 }
 
 impl JobRow {
@@ -112,6 +113,7 @@ impl JobRow {
                 .and_then(|c| serde_json::from_str(&c).ok())
                 .unwrap_or_default(),
             sheet_name: self.sheet_name,
+            start_at_ms: self.start_at_ms,
         }
     }
 }
@@ -119,7 +121,7 @@ impl JobRow {
 pub(crate) const SELECT_JOB: &str = "SELECT id, account_id, name, preset_id, preset_name, \
      template_id, template_title, state, pause_reason, total, will_receive, rate_limit, \
      created_by, created_ms, finished_ms, channel, mp_account_id, mp_preset_id, mp_preset_name, \
-     mp_template_id, mp_template_title, approved_by, approved_ms, columns, sheet_name FROM jobs";
+     mp_template_id, mp_template_title, approved_by, approved_ms, columns, sheet_name, start_at_ms FROM jobs";
 
 /// The source as stored on the job: long lists as a summary (the rows hold them anyway).
 fn stored_source(source: &RecipientSource) -> String {
@@ -165,6 +167,7 @@ impl Engine {
             mp_preset_id: None,
             source: source.clone(),
             rate_limit,
+            start_at_ms: None,
         };
         self.create_job_with(actor, account, &new).await
     }
@@ -181,6 +184,9 @@ impl Engine {
     ) -> Result<Job> {
         let name = new.name.trim();
         rules::job_name(name).map_err(|p| Error::refused("job_name", p))?;
+        if let Some(start_at) = new.start_at_ms {
+            super::schedule::check_start_time(start_at, now_ms())?;
+        }
         let rate_limit = match new.rate_limit {
             0 => rules::DEFAULT_RATE_LIMIT,
             r => {
@@ -242,8 +248,11 @@ impl Engine {
         let awaiting = will_receive > threshold;
         // Created inside the account's quiet hours: it waits, paused, until they end.
         let quiet_until = self.quiet_until(account.id, now_ms()).await?;
+        // Approval comes first; a scheduled job then waits for its time (start_due_jobs).
         let (state, pause_reason) = if awaiting {
             ("paused", Some(PauseReason::Approval.to_stored()))
+        } else if new.start_at_ms.is_some() {
+            ("paused", Some(PauseReason::Scheduled.to_stored()))
         } else if quiet_until.is_some() {
             ("paused", Some(PauseReason::QuietHours.to_stored()))
         } else {
@@ -272,9 +281,9 @@ impl Engine {
                      template_id, template_title, payload, mp_account_id, mp_preset_id, \
                      mp_preset_name, mp_template_id, mp_template_title, mp_payload, source, \
                      state, pause_reason, total, will_receive, rate_limit, created_by, created_ms, \
-                     updated_ms, columns, sheet_name) \
+                     updated_ms, columns, sheet_name, start_at_ms) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                     $16, $17, $18, $19, $20, $21, $22, $22, $23, $24) RETURNING id",
+                     $16, $17, $18, $19, $20, $21, $22, $22, $23, $24, $25) RETURNING id",
                 )
                 .bind(account.id)
                 .bind(new.channel.as_str())
@@ -300,6 +309,7 @@ impl Engine {
                 .bind(now)
                 .bind(&columns)
                 .bind(sheet.as_ref().map(|s| s.file_name.as_str()))
+                .bind(new.start_at_ms)
                 .fetch_one(&mut *tx)
                 .await?;
                 let numbered: Vec<(i64, &Planned)> = (1_i64..).zip(resolved.rows.iter()).collect();
@@ -343,6 +353,7 @@ impl Engine {
                     "rate_limit": rate_limit,
                     "awaiting_approval": awaiting,
                     "quiet_until_ms": quiet_until,
+                    "start_at_ms": new.start_at_ms,
                     "approval_threshold": threshold,
                     "sheet": sheet.as_ref().map(|s| serde_json::json!({
                         "id": s.id,
@@ -353,7 +364,7 @@ impl Engine {
                 });
                 tx.record_audit(actor, AuditAction::JobCreate, name, &detail)
                     .await?;
-                if !awaiting {
+                if !awaiting && new.start_at_ms.is_none() {
                     tx.record_audit(actor, AuditAction::JobStart, name, &start_detail(id))
                         .await?;
                 }
@@ -551,12 +562,19 @@ impl Engine {
         }
         let now = now_ms();
         let detail = serde_json::json!({ "id": id, "created_by": job.created_by, "will_receive": job.will_receive });
+        // Approved before its start time, a scheduled job goes on waiting for it.
+        let waits = job.start_at_ms.is_some_and(|t| t > now);
+        let (state, reason) = if waits {
+            (JobState::Paused, Some(PauseReason::Scheduled.to_stored()))
+        } else {
+            (JobState::Running, None)
+        };
         let changed = {
             let _write = self.write_gate().await;
             on_db!(self.db(), |pool| {
                 let mut tx = pool.begin().await?;
                 let changed = sqlx::query(
-                    "UPDATE jobs SET state = 'running', pause_reason = NULL, approved_by = $1, \
+                    "UPDATE jobs SET state = $5, pause_reason = $6, approved_by = $1, \
                      approved_ms = $2, updated_ms = $2 \
                      WHERE id = $3 AND state = 'paused' AND pause_reason = $4",
                 )
@@ -564,6 +582,8 @@ impl Engine {
                 .bind(now)
                 .bind(id)
                 .bind(PauseReason::Approval.to_stored())
+                .bind(state.as_str())
+                .bind(&reason)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -572,8 +592,10 @@ impl Engine {
                 } else {
                     tx.record_audit(actor, AuditAction::JobApprove, &job.name, &detail)
                         .await?;
-                    tx.record_audit(actor, AuditAction::JobStart, &job.name, &start_detail(id))
-                        .await?;
+                    if !waits {
+                        tx.record_audit(actor, AuditAction::JobStart, &job.name, &start_detail(id))
+                            .await?;
+                    }
                     tx.commit().await?;
                 }
                 changed
@@ -584,7 +606,7 @@ impl Engine {
             let now = self.job(id).await?.ok_or(Error::NotFound)?;
             return Err(state_error(&now, JobAction::Approve));
         }
-        self.jobs_shared().set_state(id, JobState::Running);
+        self.jobs_shared().set_state(id, state);
         self.jobs_shared().wake();
         self.job(id).await?.ok_or(Error::NotFound)
     }

@@ -228,6 +228,10 @@ impl Engine {
             if last_quiet.is_none_or(|t| t.elapsed() >= QUIET_EVERY) {
                 last_quiet = Some(Instant::now());
                 let now = crate::now_ms();
+                // Scheduled jobs first: one due inside quiet hours is then paused for them.
+                if let Err(e) = self.start_due_jobs(now).await {
+                    tracing::warn!(error = %e, "could not start scheduled jobs");
+                }
                 if let Err(e) = self.apply_quiet_hours(now).await {
                     tracing::warn!(error = %e, "could not apply quiet hours");
                 }
