@@ -227,7 +227,8 @@ pub async fn create_job(
     name: String,
     source: RecipientSource,
     rate_limit: i64,
-    /// When to start, in the console time zone (`2026-12-31T09:00`); empty: at once.
+    /// When to start, in the console time zone (`2026-12-31T09:00`); empty or left out: at once.
+    #[server(default)]
     start_at: String,
 ) -> Result<i64, AppError> {
     use crate::auth::ssr::*;

@@ -75,11 +75,27 @@ fn csv_lines(text: &str) -> Result<Lines, Refusal> {
         .from_reader(text.as_bytes());
     let mut lines = Vec::new();
     let mut record = csv::StringRecord::new();
+    // The line a record starts on, from its byte offset (newlines counted as the reader goes).
+    let (mut counted_to, mut line) = (0_usize, 1_usize);
     loop {
-        let line = reader.position().line() as usize;
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
+                // The reader's position is where it began reading: before the line breaks
+                // (and blank lines) that precede the record itself.
+                let mut start = record
+                    .position()
+                    .map_or(counted_to, |p| p.byte() as usize)
+                    .clamp(counted_to, text.len());
+                while matches!(text.as_bytes().get(start), Some(b'\r' | b'\n')) {
+                    start += 1;
+                }
+                line += text.as_bytes()[counted_to..start]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count();
+                counted_to = start;
+                let line = line;
                 let cells: Vec<String> = record.iter().map(|c| c.trim().to_owned()).collect();
                 if cells.iter().any(|c| !c.is_empty()) {
                     lines.push((line, cells));
@@ -267,6 +283,11 @@ mod tests {
         assert_eq!(sheet.rows[0].line, 3);
         assert_eq!(sheet.rows[0].values, vec!["1280", "满 100, 减 10"]);
         assert_eq!(sheet.rows[1].values, vec!["5", ""]);
+        assert_eq!(sheet.rows[1].line, 4);
+        // A quoted value over two lines: the next row's line still counts both.
+        let sheet = parse_sheet(b"openid,x\no1,\"a\nb\"\n\no2,c\n").unwrap();
+        let lines: Vec<usize> = sheet.rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![2, 5]);
     }
 
     #[test]
