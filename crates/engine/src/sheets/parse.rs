@@ -362,8 +362,8 @@ mod tests {
     #[test]
     fn excel_dates_and_columns() {
         assert_eq!(excel_date(46_022.0), "2025-12-31");
-        assert_eq!(excel_date(46_022.8125), "2025-12-31 19:30");
-        assert_eq!(excel_date(0.8125), "19:30");
+        assert_eq!(excel_date(46_022.812_5), "2025-12-31 19:30");
+        assert_eq!(excel_date(0.812_5), "19:30");
         assert_eq!(column_letter(0), "A");
         assert_eq!(column_letter(25), "Z");
         assert_eq!(column_letter(26), "AA");
