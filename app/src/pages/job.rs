@@ -84,14 +84,11 @@ pub fn JobPage() -> impl IntoView {
             on_cleanup(move || handle.clear());
         }
     }
-    let waiting = Memo::new(move |_| {
-        progress
-            .get()
-            .and_then(Result::ok)
-            .is_some_and(|p| p.job.scheduled || p.job.awaiting_approval)
-    });
+    // Set by the effect below (a resource is read in an effect or under a Transition only).
+    let waiting = RwSignal::new(false);
     Effect::new(move |_| {
         if let Some(Ok(p)) = progress.get() {
+            waiting.set(p.job.scheduled || p.job.awaiting_approval);
             live.set(
                 matches!(p.job.state, JobState::Running | JobState::Paused)
                     || p.sending > 0

@@ -14,7 +14,7 @@ pub fn ScheduleCard(
     control: ServerAction<ControlJob>,
     /// Whether the page's live progress says the job still waits to start: when that changes,
     /// the card reads the job again (and goes once it started).
-    waiting: Memo<bool>,
+    waiting: RwSignal<bool>,
 ) -> impl IntoView {
     let lang = use_lang();
     let save = ServerAction::<RescheduleJob>::new();
