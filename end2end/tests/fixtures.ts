@@ -104,6 +104,24 @@ export async function startFreshServer(port: number): Promise<{ proc: ChildProce
   return { proc, log: () => log, stop: () => proc.kill('SIGTERM') };
 }
 
+/** Adds `sim`'s Official Account as `name` on the settings page and makes it the current one. */
+export async function addSimAccount(page: Page, name: string, sim: { url: string; oa: { appid: string; secret: string } }) {
+  await page.goto('/settings');
+  await waitForHydration(page);
+  const form = page.getByRole('region', { name: '添加账号' });
+  await form.getByLabel('类型').selectOption({ label: '公众号' });
+  await form.getByLabel('名称').fill(name);
+  await form.getByLabel('AppID').fill(sim.oa.appid);
+  await form.getByLabel('AppSecret').fill(sim.oa.secret);
+  await form.getByLabel('API 地址').fill(sim.url);
+  await form.getByRole('button', { name: '添加账号' }).click();
+  await expect(page.getByRole('rowheader', { name })).toBeVisible();
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/select_account') && r.ok()),
+    page.getByLabel('当前账号').selectOption({ label: name }),
+  ]);
+}
+
 /** Syncs the current account's followers on the followers page and waits for the end. */
 export async function syncFollowers(page: Page) {
   await page.goto('/followers');

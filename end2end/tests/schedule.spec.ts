@@ -2,26 +2,13 @@
 // shows as 已计划 with its start time, its name can change until then, and it starts and
 // finishes by itself.
 import { test, expect } from '@playwright/test';
-import { ADMIN, SCHED_SIM, createOrderPreset, login, syncFollowers, waitForHydration } from './fixtures';
+import { ADMIN, SCHED_SIM, addSimAccount, createOrderPreset, login, syncFollowers, waitForHydration } from './fixtures';
 
 test('a job scheduled a minute ahead waits as scheduled, then starts by itself', async ({ page }) => {
   test.setTimeout(180_000);
   await login(page, ADMIN);
   await expect(page.getByRole('heading', { level: 1, name: '仪表盘' })).toBeVisible();
-  await page.goto('/settings');
-  await waitForHydration(page);
-  const form = page.getByRole('region', { name: '添加账号' });
-  await form.getByLabel('类型').selectOption({ label: '公众号' });
-  await form.getByLabel('名称').fill('定时测试号');
-  await form.getByLabel('AppID').fill(SCHED_SIM.oa.appid);
-  await form.getByLabel('AppSecret').fill(SCHED_SIM.oa.secret);
-  await form.getByLabel('API 地址').fill(SCHED_SIM.url);
-  await form.getByRole('button', { name: '添加账号' }).click();
-  await expect(page.getByRole('rowheader', { name: '定时测试号' })).toBeVisible();
-  await Promise.all([
-    page.waitForResponse((r) => r.url().endsWith('/api/select_account') && r.ok()),
-    page.getByLabel('当前账号').selectOption({ label: '定时测试号' }),
-  ]);
+  await addSimAccount(page, '定时测试号', SCHED_SIM);
   await syncFollowers(page);
   await createOrderPreset(page, '定时提醒');
 

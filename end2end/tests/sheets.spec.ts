@@ -2,27 +2,14 @@
 // 新建发送任务, the review listing exactly those lines, the job created without them, and the
 // job page showing every person's values.
 import { test, expect } from '@playwright/test';
-import { ADMIN, SHEET_SIM, login, syncFollowers, waitForHydration } from './fixtures';
+import { ADMIN, SHEET_SIM, addSimAccount, login, syncFollowers, waitForHydration } from './fixtures';
 import { xlsx } from './xlsx';
 
 test('an .xlsx with bad lines is reviewed, sent without them, and each row shows its values', async ({ page }) => {
   await login(page, ADMIN);
   await expect(page.getByRole('heading', { level: 1, name: '仪表盘' })).toBeVisible();
 
-  await page.goto('/settings');
-  await waitForHydration(page);
-  const form = page.getByRole('region', { name: '添加账号' });
-  await form.getByLabel('类型').selectOption({ label: '公众号' });
-  await form.getByLabel('名称').fill('表格测试号');
-  await form.getByLabel('AppID').fill(SHEET_SIM.oa.appid);
-  await form.getByLabel('AppSecret').fill(SHEET_SIM.oa.secret);
-  await form.getByLabel('API 地址').fill(SHEET_SIM.url);
-  await form.getByRole('button', { name: '添加账号' }).click();
-  await expect(page.getByRole('rowheader', { name: '表格测试号' })).toBeVisible();
-  await Promise.all([
-    page.waitForResponse((r) => r.url().endsWith('/api/select_account') && r.ok()),
-    page.getByLabel('当前账号').selectOption({ label: '表格测试号' }),
-  ]);
+  await addSimAccount(page, '表格测试号', SHEET_SIM);
   await syncFollowers(page);
 
   // A preset whose values come from the file: the editor names the variables.
