@@ -436,17 +436,32 @@ impl Engine {
         mp_account_id: i64,
         openids: &[String],
     ) -> Result<HashMap<String, String>> {
-        let mut distinct: Vec<&String> = openids.iter().collect();
+        self.pairs_of(
+            "SELECT openid, unionid FROM mp_users WHERE unionid IS NOT NULL AND account_id = ",
+            "openid",
+            mp_account_id,
+            openids,
+        )
+        .await
+    }
+
+    /// The (key, value) pairs `select` (ending in `account_id = `) finds for `keys` of column
+    /// `key`, looked up in chunks, each key once.
+    async fn pairs_of(
+        &self,
+        select: &'static str,
+        key: &'static str,
+        account_id: i64,
+        keys: &[String],
+    ) -> Result<HashMap<String, String>> {
+        let mut distinct: Vec<&String> = keys.iter().collect();
         distinct.sort_unstable();
         distinct.dedup();
         let mut out = HashMap::new();
         for chunk in distinct.chunks(LOOKUP_CHUNK) {
             let rows: Vec<(String, String)> = on_db!(self.db(), |pool| {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "SELECT openid, unionid FROM mp_users WHERE unionid IS NOT NULL \
-                     AND account_id = ",
-                );
-                qb.push_bind(mp_account_id).push(" AND openid IN (");
+                let mut qb = sqlx::QueryBuilder::new(select);
+                qb.push_bind(account_id).push(format!(" AND {key} IN ("));
                 let mut sep = qb.separated(", ");
                 for id in chunk {
                     sep.push_bind(*id);
@@ -528,24 +543,13 @@ impl Engine {
         account_id: i64,
         openids: &[String],
     ) -> Result<HashMap<String, String>> {
-        let mut out = HashMap::new();
-        for chunk in openids.chunks(LOOKUP_CHUNK) {
-            let rows: Vec<(String, String)> = on_db!(self.db(), |pool| {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "SELECT openid, unionid FROM followers WHERE unionid IS NOT NULL \
-                     AND account_id = ",
-                );
-                qb.push_bind(account_id).push(" AND openid IN (");
-                let mut sep = qb.separated(", ");
-                for id in chunk {
-                    sep.push_bind(id);
-                }
-                qb.push(")");
-                qb.build_query_as().fetch_all(pool).await
-            })?;
-            out.extend(rows);
-        }
-        Ok(out)
+        self.pairs_of(
+            "SELECT openid, unionid FROM followers WHERE unionid IS NOT NULL AND account_id = ",
+            "openid",
+            account_id,
+            openids,
+        )
+        .await
     }
 
     /// unionid → MP openid of the Mini Program's users.
@@ -554,26 +558,13 @@ impl Engine {
         mp_account_id: i64,
         unionids: &[String],
     ) -> Result<HashMap<String, String>> {
-        let mut distinct: Vec<&String> = unionids.iter().collect();
-        distinct.sort_unstable();
-        distinct.dedup();
-        let mut out = HashMap::new();
-        for chunk in distinct.chunks(LOOKUP_CHUNK) {
-            let rows: Vec<(String, String)> = on_db!(self.db(), |pool| {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "SELECT unionid, openid FROM mp_users WHERE account_id = ",
-                );
-                qb.push_bind(mp_account_id).push(" AND unionid IN (");
-                let mut sep = qb.separated(", ");
-                for id in chunk {
-                    sep.push_bind(*id);
-                }
-                qb.push(")");
-                qb.build_query_as().fetch_all(pool).await
-            })?;
-            out.extend(rows);
-        }
-        Ok(out)
+        self.pairs_of(
+            "SELECT unionid, openid FROM mp_users WHERE account_id = ",
+            "unionid",
+            mp_account_id,
+            unionids,
+        )
+        .await
     }
 
     /// Every user of the linked Mini Program, with the OA follower of the same unionid.
