@@ -9,6 +9,7 @@ pub mod followers;
 pub mod instances;
 pub mod jobs;
 pub mod metrics;
+pub mod schedules;
 pub mod send_api;
 pub mod send_rules;
 pub mod settings;

@@ -809,6 +809,80 @@ async fn send_jobs(db: TestDb) {
     assert_eq!(job_state(&engine, scheduled.id).await, JobState::Running);
     engine.cancel_job(&admin, scheduled.id).await.unwrap();
 
+    // schedule.create, schedule.run (a run's move to its next time), pause, resume, delete.
+    let weekly = engine::schedules::NewSchedule {
+        name: "每周提醒".into(),
+        channel: model::Channel::Template,
+        preset_id: Some(preset.id),
+        mp_preset_id: None,
+        source: RecipientSource::AllSubscribed,
+        rhythm: model::schedule::Rhythm::Daily {
+            at: model::schedule::TimeOfDay { hour: 3, minute: 0 },
+        },
+        rate_limit: 0,
+    };
+    let schedule_rows = |engine: &Engine| {
+        let engine = engine.clone();
+        async move { engine.schedules(oa.id).await.unwrap().len() }
+    };
+    refused(
+        &engine,
+        "schedule.create",
+        engine.create_schedule(&admin, &oa, &weekly),
+    )
+    .await;
+    assert_eq!(schedule_rows(&engine).await, 0);
+    let schedule = recorded(
+        &engine,
+        "schedule.create",
+        engine.create_schedule(&admin, &oa, &weekly),
+    )
+    .await;
+    let next_run = |engine: &Engine| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .schedule(schedule.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .next_run_ms
+        }
+    };
+    let first_run = schedule.next_run_ms;
+    let run = || engine.run_due_schedules(first_run);
+    refused(&engine, "schedule.run", run()).await;
+    assert_eq!(next_run(&engine).await, first_run, "not moved on");
+    // The run's job was made; the next pass finds it and moves on without a second one.
+    recorded(&engine, "schedule.run", run()).await;
+    assert!(next_run(&engine).await > first_run);
+    let runs = engine.schedule_jobs(schedule.id, 10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    engine.cancel_job(&admin, runs[0].id).await.unwrap();
+    for (action, code) in [
+        (model::schedule::ScheduleAction::Pause, "schedule.pause"),
+        (model::schedule::ScheduleAction::Resume, "schedule.resume"),
+    ] {
+        let control = || engine.control_schedule(&admin, schedule.id, action);
+        let paused = engine.schedule(schedule.id).await.unwrap().unwrap().paused;
+        refused(&engine, code, control()).await;
+        assert_eq!(
+            engine.schedule(schedule.id).await.unwrap().unwrap().paused,
+            paused
+        );
+        recorded(&engine, code, control()).await;
+        assert_ne!(
+            engine.schedule(schedule.id).await.unwrap().unwrap().paused,
+            paused
+        );
+    }
+    let delete =
+        || engine.control_schedule(&admin, schedule.id, model::schedule::ScheduleAction::Delete);
+    refused(&engine, "schedule.delete", delete()).await;
+    assert_eq!(schedule_rows(&engine).await, 1);
+    recorded(&engine, "schedule.delete", delete()).await;
+    assert_eq!(schedule_rows(&engine).await, 0);
+
     // settings.send_rules (set back to off: the cases below send).
     let rules = model::send_rules::SendRules {
         quiet_hours: model::send_rules::QuietHours::parse("22:00", "08:00").ok(),

@@ -93,6 +93,11 @@ audit_actions! {
     JobRetryFailed = "job.retry_failed", "重试失败的收件人", "Failed recipients retried";
     JobReschedule = "job.reschedule", "修改任务计划", "Scheduled job changed";
     JobExport = "job.export", "导出任务结果", "Job results exported";
+    ScheduleCreate = "schedule.create", "新建定时任务", "Recurring send created";
+    SchedulePause = "schedule.pause", "暂停定时任务", "Recurring send paused";
+    ScheduleResume = "schedule.resume", "恢复定时任务", "Recurring send resumed";
+    ScheduleDelete = "schedule.delete", "删除定时任务", "Recurring send deleted";
+    ScheduleRun = "schedule.run", "定时任务运行", "Recurring send ran";
     SetupFirstAdmin = "setup.first_admin", "创建第一个管理员", "First admin created";
     SetupRefused = "setup.refused", "设置链接被拒绝", "Setup link refused";
     SettingsApprovalThreshold = "settings.approval_threshold", "修改审批阈值",

@@ -14,6 +14,7 @@ pub mod path;
 pub mod recipients;
 pub mod refusal;
 pub mod rules;
+pub mod schedule;
 pub mod send_api;
 pub mod send_rules;
 pub mod sheet;

@@ -126,6 +126,18 @@ pub enum Problem {
     QuietHoursEmpty,
     /// A time zone name the IANA database does not know (`Asia/Shanghai`).
     UnknownTimeZone,
+    /// A time of day written other than `HH:MM`.
+    TimeOfDayFormat,
+    /// A cron expression that is not five valid fields, or that never runs.
+    CronFormat,
+    /// A recurring send with a fixed list of people instead of a rule found afresh each run.
+    NotARecipientRule,
+    /// The preset was deleted.
+    PresetGone,
+    /// The preset no longer passes its template's rules, or the template was removed.
+    PresetUnusable,
+    /// A recurring run that failed for a reason of the server (logged); the next run is tried.
+    ScheduleRunFailed,
 }
 
 impl Problem {
@@ -333,6 +345,24 @@ impl Problem {
                 "未知的时区，请使用 IANA 名称，例如 Asia/Shanghai",
                 "unknown time zone; use an IANA name such as Asia/Shanghai",
             ),
+            Problem::TimeOfDayFormat => pick("时间格式应为 10:00", "write the time as 10:00"),
+            Problem::CronFormat => pick(
+                "Cron 表达式应为 5 段：分 时 日 月 周，例如 0 10 * * 1",
+                "a cron expression has 5 fields: minute hour day month weekday, e.g. 0 10 * * 1",
+            ),
+            Problem::NotARecipientRule => pick(
+                "定时任务的收件人须为规则（全部关注者、已匹配、标签、筛选条件、小程序用户），每次运行时重新计算",
+                "a recurring send needs a recipient rule (everyone following, matched, a tag, a filter, the Mini Program's users), found afresh at each run",
+            ),
+            Problem::PresetGone => pick("预设已被删除", "the preset was deleted"),
+            Problem::PresetUnusable => pick(
+                "预设无法发送（模板已被删除或内容不符合模板规则），请在「模板」页修改",
+                "the preset cannot be sent (its template was removed or a value breaks its rules): fix it on the Templates page",
+            ),
+            Problem::ScheduleRunFailed => pick(
+                "运行时服务器出错（已记录日志），下次运行会再试",
+                "the server failed during the run (logged); the next run tries again",
+            ),
         }
     }
 }
@@ -435,6 +465,11 @@ pub fn field_label(field: &str, lang: Lang) -> &'static str {
         "key" => lang.pick("接口密钥", "API key"),
         "file" | "sheet" => lang.pick("表格文件", "Spreadsheet"),
         "start_at" => lang.pick("开始时间", "Start time"),
+        "rhythm" => lang.pick("重复方式", "Repeats"),
+        "at" => lang.pick("时间", "Time"),
+        "weekdays" => lang.pick("星期", "Days of the week"),
+        "cron" => lang.pick("Cron 表达式", "Cron expression"),
+        "schedule" => lang.pick("定时任务", "Recurring send"),
         _ => lang.pick("字段", "Field"),
     }
 }

@@ -115,6 +115,8 @@ pub struct Job {
     pub sheet_name: Option<String>,
     /// A scheduled job's start time (unix ms).
     pub start_at_ms: Option<i64>,
+    /// The recurring send this job is a run of.
+    pub schedule_id: Option<i64>,
 }
 
 impl Job {

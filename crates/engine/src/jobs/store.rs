@@ -19,6 +19,23 @@ const INSERT_CHUNK: usize = 2_000;
 /// A list source longer than this is stored as a summary on the job (the rows hold the list).
 const SOURCE_JSON_MAX: usize = 64 * 1024;
 
+/// The run of a recurring send a job is (one job per schedule and run time).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ScheduleRun {
+    pub schedule_id: i64,
+    pub run_ms: i64,
+    /// Runs missed meanwhile (not replayed).
+    pub skipped: i64,
+}
+
+/// The messages of a job: the OA template message, the Mini Program it reaches for subscribe
+/// messages and that message.
+pub(crate) struct JobMessages {
+    oa: Option<FrozenMessage>,
+    mp_target: Option<super::plan::MpTarget>,
+    mp: Option<FrozenMessage>,
+}
+
 /// A preset's message as a job keeps it.
 #[derive(Default)]
 struct FrozenMessage {
@@ -78,6 +95,7 @@ pub(crate) struct JobRow {
     columns: Option<String>,
     sheet_name: Option<String>,
     start_at_ms: Option<i64>,
+    schedule_id: Option<i64>,
 }
 
 impl JobRow {
@@ -114,6 +132,7 @@ impl JobRow {
                 .unwrap_or_default(),
             sheet_name: self.sheet_name,
             start_at_ms: self.start_at_ms,
+            schedule_id: self.schedule_id,
         }
     }
 }
@@ -121,7 +140,8 @@ impl JobRow {
 pub(crate) const SELECT_JOB: &str = "SELECT id, account_id, name, preset_id, preset_name, \
      template_id, template_title, state, pause_reason, total, will_receive, rate_limit, \
      created_by, created_ms, finished_ms, channel, mp_account_id, mp_preset_id, mp_preset_name, \
-     mp_template_id, mp_template_title, approved_by, approved_ms, columns, sheet_name, start_at_ms FROM jobs";
+     mp_template_id, mp_template_title, approved_by, approved_ms, columns, sheet_name, start_at_ms, \
+     schedule_id FROM jobs";
 
 /// The source as stored on the job: long lists as a summary (the rows hold them anyway).
 fn stored_source(source: &RecipientSource) -> String {
@@ -182,6 +202,18 @@ impl Engine {
         account: &Account,
         new: &NewJob,
     ) -> Result<Job> {
+        self.create_job_run(actor, account, new, None).await
+    }
+
+    /// [`Engine::create_job_with`], as the run `run` of a recurring send when given: a second
+    /// job for the same run is refused by the database (a unique violation).
+    pub(crate) async fn create_job_run(
+        &self,
+        actor: &Actor,
+        account: &Account,
+        new: &NewJob,
+        run: Option<ScheduleRun>,
+    ) -> Result<Job> {
         let name = new.name.trim();
         rules::job_name(name).map_err(|p| Error::refused("job_name", p))?;
         if let Some(start_at) = new.start_at_ms {
@@ -214,18 +246,16 @@ impl Engine {
             }
             _ => None,
         };
-        let oa = match (&sheet, new.channel.uses_template(), new.preset_id) {
-            (Some((message, _)), _, _) => Some(FrozenMessage::of_sheet(message)),
-            (None, false, _) => None,
-            (None, true, None) => return Err(Error::refused("preset", Problem::Required)),
-            (None, true, Some(id)) => Some(self.frozen_message(account, id, false).await?),
-        };
-        let mp_target = self
-            .mp_target(account, new.channel, new.mp_preset_id)
-            .await?;
-        let mp = match (&mp_target, new.mp_preset_id) {
-            (Some(_), Some(id)) => Some(self.frozen_message(account, id, true).await?),
-            _ => None,
+        let JobMessages { oa, mp_target, mp } = match &sheet {
+            Some((message, _)) => JobMessages {
+                oa: Some(FrozenMessage::of_sheet(message)),
+                mp_target: None,
+                mp: None,
+            },
+            None => {
+                self.job_messages(account, new.channel, new.preset_id, new.mp_preset_id)
+                    .await?
+            }
         };
         let (resolved, sheet) = match sheet {
             Some((_, plan)) => (plan.resolved, Some(plan.summary)),
@@ -281,9 +311,9 @@ impl Engine {
                      template_id, template_title, payload, mp_account_id, mp_preset_id, \
                      mp_preset_name, mp_template_id, mp_template_title, mp_payload, source, \
                      state, pause_reason, total, will_receive, rate_limit, created_by, created_ms, \
-                     updated_ms, columns, sheet_name, start_at_ms) \
+                     updated_ms, columns, sheet_name, start_at_ms, schedule_id, schedule_run_ms) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                     $16, $17, $18, $19, $20, $21, $22, $22, $23, $24, $25) RETURNING id",
+                     $16, $17, $18, $19, $20, $21, $22, $22, $23, $24, $25, $26, $27) RETURNING id",
                 )
                 .bind(account.id)
                 .bind(new.channel.as_str())
@@ -310,6 +340,8 @@ impl Engine {
                 .bind(&columns)
                 .bind(sheet.as_ref().map(|s| s.file_name.as_str()))
                 .bind(new.start_at_ms)
+                .bind(run.map(|r| r.schedule_id))
+                .bind(run.map(|r| r.run_ms))
                 .fetch_one(&mut *tx)
                 .await?;
                 let numbered: Vec<(i64, &Planned)> = (1_i64..).zip(resolved.rows.iter()).collect();
@@ -354,6 +386,11 @@ impl Engine {
                     "awaiting_approval": awaiting,
                     "quiet_until_ms": quiet_until,
                     "start_at_ms": new.start_at_ms,
+                    "schedule": run.map(|r| serde_json::json!({
+                        "id": r.schedule_id,
+                        "run_ms": r.run_ms,
+                        "missed_runs": r.skipped,
+                    })),
                     "approval_threshold": threshold,
                     "sheet": sheet.as_ref().map(|s| serde_json::json!({
                         "id": s.id,
@@ -374,6 +411,28 @@ impl Engine {
         };
         self.jobs_shared().wake();
         self.job(id).await?.ok_or(Error::NotFound)
+    }
+
+    /// The messages a job of `channel` sends, each checked and frozen (a preset is required for
+    /// each side the channel uses).
+    pub(crate) async fn job_messages(
+        &self,
+        account: &Account,
+        channel: Channel,
+        preset_id: Option<i64>,
+        mp_preset_id: Option<i64>,
+    ) -> Result<JobMessages> {
+        let oa = match (channel.uses_template(), preset_id) {
+            (false, _) => None,
+            (true, None) => return Err(Error::refused("preset", Problem::Required)),
+            (true, Some(id)) => Some(self.frozen_message(account, id, false).await?),
+        };
+        let mp_target = self.mp_target(account, channel, mp_preset_id).await?;
+        let mp = match (&mp_target, mp_preset_id) {
+            (Some(_), Some(id)) => Some(self.frozen_message(account, id, true).await?),
+            _ => None,
+        };
+        Ok(JobMessages { oa, mp_target, mp })
     }
 
     /// A preset's message, checked against its template (InvalidPreset, TemplateRemoved) and

@@ -15,7 +15,7 @@ mod runner;
 mod send;
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -210,6 +210,8 @@ impl Engine {
         let mut last_renew = Instant::now();
         let mut last_backlog = Instant::now();
         let mut last_quiet: Option<Instant> = None;
+        // A recurring send's run plans a whole job: it runs beside this loop, one at a time.
+        let schedules_busy = Arc::new(AtomicBool::new(false));
         loop {
             while let Some(finished) = tasks.try_join_next() {
                 if let Ok(Some(job_id)) = finished {
@@ -231,6 +233,15 @@ impl Engine {
                 // Scheduled jobs first: one due inside quiet hours is then paused for them.
                 if let Err(e) = self.start_due_jobs(now).await {
                     tracing::warn!(error = %e, "could not start scheduled jobs");
+                }
+                if !schedules_busy.swap(true, Ordering::AcqRel) {
+                    let (engine, busy) = (self.clone(), schedules_busy.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = engine.run_due_schedules(now).await {
+                            tracing::warn!(error = %e, "could not run recurring sends");
+                        }
+                        busy.store(false, Ordering::Release);
+                    });
                 }
                 if let Err(e) = self.apply_quiet_hours(now).await {
                     tracing::warn!(error = %e, "could not apply quiet hours");
