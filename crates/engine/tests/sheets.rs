@@ -458,3 +458,82 @@ async fn refusals_name_the_line_and_column_and_create_nothing(db: TestDb) {
     ));
 }
 on_both_databases!(refusals_name_the_line_and_column_and_create_nothing);
+
+async fn failed_and_unknown_rows_make_a_new_job_with_their_own_values(db: TestDb) {
+    let w = world(&db).await;
+    let f = |i| w.sim.follower_openid(i).unwrap();
+    let (f0, f1, f2) = (f(0), f(1), f(2));
+    let csv =
+        format!("openid,商品,订单号\n{f0},蓝牙耳机,A0001\n{f1},手机壳,A0002\n{f2},音箱,A0003\n");
+    let sheet = w
+        .engine
+        .upload_sheet(&w.oa, "admin", "订单.csv", csv.as_bytes())
+        .await
+        .unwrap();
+    let preset = sheet_preset(&w, "¥5").await;
+    let job = w
+        .engine
+        .create_job_with(&admin(), &w.oa, &new_job(sheet.id, preset))
+        .await
+        .unwrap();
+    // Not before it has finished.
+    let early = w
+        .engine
+        .sheet_of_failures(&w.oa, "admin", job.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(refusal(early).1, Problem::JobState { .. }));
+    let _d = Dispatcher(w.engine.start_dispatcher(fast()));
+    wait_done(&w, job.id).await;
+    // Nothing failed: nothing to send again.
+    let none = w
+        .engine
+        .sheet_of_failures(&w.oa, "admin", job.id)
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(none).1, Problem::NoRecipients);
+    // The first row failed and the third is unknown (as WeChat might have left them).
+    engine::on_db!(w.engine.db(), |pool| sqlx::query(
+        "UPDATE job_recipients SET state = CASE seq WHEN 1 THEN 'failed' ELSE 'unknown' END \
+         WHERE job_id = $1 AND seq IN (1, 3)"
+    )
+    .bind(job.id)
+    .execute(pool)
+    .await
+    .map(|_| ()))
+    .unwrap();
+
+    let again = w
+        .engine
+        .sheet_of_failures(&w.oa, "admin", job.id)
+        .await
+        .unwrap();
+    assert_eq!(again.rows, 2);
+    assert_eq!(again.person, PersonColumn::Openid);
+    assert_eq!(again.columns, vec!["商品", "订单号"]);
+    let review = w
+        .engine
+        .review_sheet(&w.oa, again.id, preset)
+        .await
+        .unwrap();
+    assert_eq!(review.will_receive, 2);
+    let lines: Vec<usize> = review.samples.iter().map(|s| s.line).collect();
+    assert_eq!(lines, vec![2, 4], "the rows keep their lines in the file");
+    let retry = w
+        .engine
+        .create_job_with(&admin(), &w.oa, &new_job(again.id, preset))
+        .await
+        .unwrap();
+    wait_done(&w, retry.id).await;
+    assert_eq!(
+        w.sim.ledger_received(&f1),
+        1,
+        "a sent row is not sent again"
+    );
+    for (openid, goods) in [(&f0, "蓝牙耳机"), (&f2, "音箱")] {
+        assert_eq!(w.sim.ledger_received(openid), 2, "{openid}");
+        let last = &w.sim.messages(1, Some(openid))[0];
+        assert_eq!(last.payload["data"]["thing1"]["value"], goods);
+    }
+}
+on_both_databases!(failed_and_unknown_rows_make_a_new_job_with_their_own_values);

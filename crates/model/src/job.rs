@@ -138,6 +138,8 @@ pub enum JobAction {
     RetryFailed,
     /// Changing a scheduled job's time, name or rate before it starts.
     Reschedule,
+    /// A new job of a finished job's failed and unknown rows.
+    NewFromFailures,
 }
 
 impl JobAction {
@@ -149,6 +151,9 @@ impl JobAction {
             JobAction::Cancel => lang.pick("取消", "cancelled"),
             JobAction::RetryFailed => lang.pick("重试", "retried"),
             JobAction::Reschedule => lang.pick("修改计划", "rescheduled"),
+            JobAction::NewFromFailures => {
+                lang.pick("以失败和未知新建任务", "used for a new job of its failures")
+            }
         }
     }
 }

@@ -5,7 +5,7 @@ pub mod parse;
 pub mod render;
 
 use model::sheet::{PersonColumn, SheetSummary, SHEET_BYTES_MAX};
-use model::{AccountKind, Problem};
+use model::{AccountKind, Channel, JobAction, JobState, Problem};
 
 use crate::accounts::Account;
 use crate::{now_ms, on_db, Engine, Error, Result};
@@ -76,15 +76,94 @@ impl Engine {
         if sheet.rows.is_empty() {
             return Err(Error::refused("file", Problem::NoRecipients));
         }
-        let file_name: String = file_name.trim().chars().take(FILE_NAME_MAX).collect();
-        let columns =
-            serde_json::to_string(&sheet.columns).map_err(|e| Error::Internal(e.to_string()))?;
-        let row_count = sheet.rows.len() as i64;
         let rows: Vec<StoredRow> = sheet
             .rows
             .into_iter()
             .map(|r| (r.line, r.person, r.values))
             .collect();
+        self.keep_sheet(
+            account,
+            uploaded_by,
+            file_name,
+            sheet.person,
+            sheet.columns,
+            rows,
+        )
+        .await
+    }
+
+    /// A finished template-message job's failed and unknown rows as an upload of their own,
+    /// for a new job after its review ("以失败和未知新建任务"): each row keeps its person (the
+    /// OA openid), its values and its line in the original file (else its place in the job).
+    pub async fn sheet_of_failures(
+        &self,
+        account: &Account,
+        uploaded_by: &str,
+        job_id: i64,
+    ) -> Result<SheetSummary> {
+        let job = self
+            .job(job_id)
+            .await?
+            .filter(|j| j.account_id == account.id)
+            .ok_or(Error::NotFound)?;
+        if !matches!(job.state, JobState::Done | JobState::Cancelled) {
+            return Err(Error::refused(
+                "state",
+                Problem::JobState {
+                    state: job.state,
+                    action: JobAction::NewFromFailures,
+                },
+            ));
+        }
+        if job.channel != Channel::Template {
+            return Err(Error::refused("channel", Problem::SheetTemplateOnly));
+        }
+        let found: Vec<(i64, String, Option<i64>, Option<String>)> =
+            on_db!(self.db(), |pool| sqlx::query_as(
+                "SELECT seq, openid, line, vars FROM job_recipients WHERE job_id = $1 \
+                 AND state IN ('failed', 'unknown') AND openid <> '' ORDER BY seq"
+            )
+            .bind(job_id)
+            .fetch_all(pool)
+            .await)?;
+        if found.is_empty() {
+            return Err(Error::refused("recipients", Problem::NoRecipients));
+        }
+        let mut rows: Vec<StoredRow> = Vec::with_capacity(found.len());
+        for (seq, openid, line, vars) in found {
+            let values: Vec<String> = match vars {
+                Some(v) => serde_json::from_str(&v)
+                    .map_err(|e| Error::Internal(format!("job {job_id} row {seq}: {e}")))?,
+                None => Vec::new(),
+            };
+            rows.push((line.unwrap_or(seq) as usize, openid, values));
+        }
+        let file_name = format!("#{job_id} {} · 失败和未知 / failed and unknown", job.name);
+        self.keep_sheet(
+            account,
+            uploaded_by,
+            &file_name,
+            PersonColumn::Openid,
+            job.columns,
+            rows,
+        )
+        .await
+    }
+
+    /// Keeps parsed rows for their review (a day), dropping older uploads on the way.
+    async fn keep_sheet(
+        &self,
+        account: &Account,
+        uploaded_by: &str,
+        file_name: &str,
+        person: PersonColumn,
+        columns: Vec<String>,
+        rows: Vec<StoredRow>,
+    ) -> Result<SheetSummary> {
+        let file_name: String = file_name.trim().chars().take(FILE_NAME_MAX).collect();
+        let columns_json =
+            serde_json::to_string(&columns).map_err(|e| Error::Internal(e.to_string()))?;
+        let row_count = rows.len() as i64;
         let rows = serde_json::to_string(&rows).map_err(|e| Error::Internal(e.to_string()))?;
         let now = now_ms();
         let _turn = self.write_gate().await;
@@ -101,8 +180,8 @@ impl Engine {
             )
             .bind(account.id)
             .bind(&file_name)
-            .bind(sheet.person.as_str())
-            .bind(&columns)
+            .bind(person.as_str())
+            .bind(&columns_json)
             .bind(row_count)
             .bind(&rows)
             .bind(uploaded_by)
@@ -115,8 +194,8 @@ impl Engine {
         Ok(SheetSummary {
             id,
             file_name,
-            person: sheet.person,
-            columns: serde_json::from_str(&columns).unwrap_or_default(),
+            person,
+            columns,
             rows: row_count,
             created_ms: now,
         })
