@@ -53,7 +53,10 @@ sheet_sim_pid=$!
 "$WXPUSH_BIN" sim --port "${E2E_SCHED_SIM_PORT:-3198}" --appid wxe2e0000000000081 --secret e2e0secret0000000000000000000081 \
   --mp-appid wxe2e0000000000082 --mp-secret e2e0secret0000000000000000000082 --followers 8 --seed 81 &
 sched_sim_pid=$!
-trap 'kill $sim_pid $sync_sim_pid $tpl_sim_pid $job_sim_pid $ch_sim_pid $approval_sim_pid $api_sim_pid $sheet_sim_pid $sched_sim_pid 2>/dev/null' EXIT
+"$WXPUSH_BIN" sim --port "${E2E_RECUR_SIM_PORT:-3199}" --appid wxe2e0000000000091 --secret e2e0secret0000000000000000000091 \
+  --mp-appid wxe2e0000000000092 --mp-secret e2e0secret0000000000000000000092 --followers 6 --seed 91 &
+recur_sim_pid=$!
+trap 'kill $sim_pid $sync_sim_pid $tpl_sim_pid $job_sim_pid $ch_sim_pid $approval_sim_pid $api_sim_pid $sheet_sim_pid $sched_sim_pid $recur_sim_pid 2>/dev/null' EXIT
 echo "admin-password-1" | "$WXPUSH_BIN" user add --username admin --role admin
 echo "operator-password-1" | "$WXPUSH_BIN" user add --username operator --role operator
 "$WXPUSH_BIN" serve

@@ -160,6 +160,33 @@ const SERVER_FNS: &[FnEntry] = &[
         Staff,
         &[("sheet_id", "999999"), ("preset_id", "999999")],
     ),
+    ("new_job_from_failures", Staff, &[("id", "999999")]),
+    // schedules.rs
+    ("schedules_page", Staff, &[]),
+    ("schedule_page", Staff, &[("id", "999999")]),
+    (
+        "preview_rhythm",
+        Staff,
+        &[("rhythm", r#"{"kind":"daily","at":{"hour":10,"minute":0}}"#)],
+    ),
+    (
+        "create_schedule",
+        Staff,
+        &[
+            ("name", "sweep"),
+            ("channel", "template"),
+            ("preset_id", "999999"),
+            ("mp_preset_id", "0"),
+            ("source", "\"AllSubscribed\""),
+            ("rhythm", r#"{"kind":"daily","at":{"hour":10,"minute":0}}"#),
+            ("rate_limit", "10"),
+        ],
+    ),
+    (
+        "control_schedule",
+        Staff,
+        &[("id", "999999"), ("action", "pause")],
+    ),
     // send_rules.rs
     ("load_send_rules", Admin, &[]),
     (
@@ -319,6 +346,8 @@ const PAGES: &[(&str, Access, &str)] = &[
     ("jobs", Staff, "/jobs"),
     ("jobs/new", Staff, "/jobs/new"),
     ("jobs/:id", Staff, "/jobs/1"),
+    ("schedules", Staff, "/schedules"),
+    ("schedules/:id", Staff, "/schedules/1"),
     ("api-messages", Staff, "/api-messages"),
     ("api-messages/:id", Staff, "/api-messages/1"),
     ("settings", Staff, "/settings"),
@@ -496,7 +525,12 @@ type Malformed = (
 );
 
 /// Server functions whose arguments travel as JSON (they are nested: a recipient source).
-const JSON_FNS: &[&str] = &["/api/plan_job", "/api/create_job"];
+const JSON_FNS: &[&str] = &[
+    "/api/plan_job",
+    "/api/create_job",
+    "/api/preview_rhythm",
+    "/api/create_schedule",
+];
 
 /// Calls a server function the way a hydrated page does (its registered method and encoding).
 /// For a JSON function each value is sent as the JSON it spells, or else as a string.

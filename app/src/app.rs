@@ -11,6 +11,7 @@ use crate::pages::{
     api_message::ApiMessagePage, api_messages::ApiMessagesPage, audit::AuditPage,
     dashboard::DashboardPage, followers::FollowersPage, job::JobPage, jobs::JobsPage,
     login::LoginPage, new_job::NewJobPage, not_found::NotFound, preset_editor::PresetEditorPage,
+    schedules::{SchedulePage, SchedulesPage},
     settings::SettingsPage, setup::SetupPage, staff::StaffPage, templates::TemplatesPage,
 };
 
@@ -83,6 +84,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("jobs") view=JobsPage />
                     <Route path=path!("jobs/new") view=NewJobPage />
                     <Route path=path!("jobs/:id") view=JobPage />
+                    <Route path=path!("schedules") view=SchedulesPage />
+                    <Route path=path!("schedules/:id") view=SchedulePage />
                     <Route path=path!("api-messages") view=ApiMessagesPage />
                     <Route path=path!("api-messages/:id") view=ApiMessagePage />
                     <Route path=path!("settings") view=SettingsPage />

@@ -23,6 +23,8 @@ pub struct PlanDto {
 pub struct JobDto {
     pub id: i64,
     pub name: String,
+    /// `None` once the preset was deleted.
+    pub preset_id: Option<i64>,
     pub preset_name: String,
     pub template_title: String,
     pub state: model::JobState,
@@ -47,6 +49,8 @@ pub struct JobDto {
     pub time_zone: String,
     /// Waiting for its start time (已计划).
     pub scheduled: bool,
+    /// The recurring send this job is a run of.
+    pub schedule_id: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -399,6 +403,26 @@ pub async fn reschedule_job(
         .or_else(|e| fail(from_engine(e)))
 }
 
+/// A finished job's failed and unknown rows as an upload of their own, each with its values,
+/// for the review of a new job; returns the upload's id.
+#[server(prefix = "/api", endpoint = "new_job_from_failures")]
+pub async fn new_job_from_failures(id: i64) -> Result<i64, AppError> {
+    use crate::auth::ssr::*;
+    use crate::followers::ssr::current_oa;
+    let staff = require_staff().await?;
+    let state = state()?;
+    ssr::own_job(&state, id).await?;
+    let Some(account) = current_oa(&state).await? else {
+        return fail(AppError::NotFound);
+    };
+    state
+        .engine
+        .sheet_of_failures(&account, &staff.username, id)
+        .await
+        .map(|s| s.id)
+        .or_else(|e| fail(from_engine(e)))
+}
+
 /// Does `action` to job `id`; approving is for admins other than the job's creator.
 #[server(prefix = "/api", endpoint = "control_job")]
 pub async fn control_job(id: i64, action: model::JobAction) -> Result<(), AppError> {
@@ -420,8 +444,11 @@ pub async fn control_job(id: i64, action: model::JobAction) -> Result<(), AppErr
         JobAction::Resume => engine.resume_job(&actor, id).await,
         JobAction::Cancel => engine.cancel_job(&actor, id).await,
         JobAction::RetryFailed => engine.retry_failed(&actor, id).await.map(|_| ()),
-        // A change of plan carries its new values: reschedule_job.
-        JobAction::Reschedule => return fail(crate::templates::ssr::invalid("action")),
+        // A change of plan carries its new values (reschedule_job); a new job of the failures
+        // is made after its review (new_job_from_failures).
+        JobAction::Reschedule | JobAction::NewFromFailures => {
+            return fail(crate::templates::ssr::invalid("action"))
+        }
     };
     done.or_else(|e| fail(from_engine(e)))
 }
@@ -482,6 +509,7 @@ pub mod ssr {
         JobDto {
             id: j.id,
             name: j.name,
+            preset_id: j.preset_id,
             preset_name: j.preset_name,
             template_title: j.template_title,
             state: j.state,
@@ -504,6 +532,7 @@ pub mod ssr {
                 .map(|ms| engine::jobs::schedule::format_local_time(ms, tz)),
             time_zone: tz.name().to_owned(),
             scheduled,
+            schedule_id: j.schedule_id,
         }
     }
 

@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod mp;
 pub mod pages;
 pub mod profile;
+pub mod schedules;
 pub mod send_api;
 pub mod send_rules;
 pub mod staff;

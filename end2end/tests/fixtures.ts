@@ -67,6 +67,12 @@ export const SCHED_SIM = {
   mp: { appid: 'wxe2e0000000000082', secret: 'e2e0secret0000000000000000000082' },
 };
 
+export const RECUR_SIM = {
+  url: `http://127.0.0.1:${Number(process.env.E2E_RECUR_SIM_PORT ?? 3199)}`,
+  oa: { appid: 'wxe2e0000000000091', secret: 'e2e0secret0000000000000000000091' },
+  mp: { appid: 'wxe2e0000000000092', secret: 'e2e0secret0000000000000000000092' },
+};
+
 /** Loads a page and waits until the WebAssembly app has hydrated it, so clicks are handled. */
 export async function gotoHydrated(page: Page, url: string) {
   await page.goto(url);

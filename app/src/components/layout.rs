@@ -48,6 +48,7 @@ pub fn Layout() -> impl IntoView {
             <A href="/followers">{tr("粉丝", "Followers")}</A>
             <A href="/templates">{tr("模板", "Templates")}</A>
             <A href="/jobs">{tr("发送任务", "Send jobs")}</A>
+            <A href="/schedules">{tr("定时任务", "Recurring")}</A>
             <A href="/api-messages">{tr("接口消息", "API messages")}</A>
             <A href="/settings">{tr("设置", "Settings")}</A>
             {is_admin.then(|| view! {

@@ -8,7 +8,8 @@ use model::{Channel, JobAction, JobState, PauseReason, RecipientState};
 use crate::dto::format_time_ms;
 use crate::i18n::{tr, use_lang, Lang};
 use crate::jobs::{
-    job_progress, job_recipients, ControlJob, ProgressDto, RecipientDto, RECIPIENT_PAGE,
+    job_progress, job_recipients, ControlJob, NewJobFromFailures, ProgressDto, RecipientDto,
+    RECIPIENT_PAGE,
 };
 
 /// A job's state as its badge shows it; a job waiting for approval or for its start time is
@@ -136,6 +137,7 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
     // A job waiting for approval is paused: it can be cancelled (withdrawn), not resumed.
     let open = running || paused;
     let failed = p.failed;
+    let unknown = p.unknown;
     let best = p.job.channel == Channel::Best;
     let button =
         move |action: JobAction, zh: &'static str, en: &'static str, class: &'static str| {
@@ -238,6 +240,9 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
             " · " {job.created_by.clone()} " · " {format_time_ms(job.created_ms)}
             " · " {move || lang.get().pick(format!("限速 {} 条/秒", job.rate_limit), format!("limit {} msg/s", job.rate_limit))}
             {mp_line}
+            {job.schedule_id.map(|s| view! {
+                <br /><a href=format!("/schedules/{s}")>{tr("定时任务的一次运行 →", "A run of a recurring send →")}</a>
+            })}
             {job.approved_by.clone().map(|by| view! {
                 <br />{tr("审批人：", "Approved by: ")}{by} " · " {job.approved_ms.map(format_time_ms).unwrap_or_default()}
             })}
@@ -301,6 +306,9 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
                 {(paused && !awaiting && !scheduled).then(|| button(JobAction::Resume, "继续", "Resume", "primary"))}
                 {open.then(|| button(JobAction::Cancel, "取消任务", "Cancel job", "danger"))}
                 {(failed > 0).then(|| button(JobAction::RetryFailed, "重试失败的", "Retry failed", ""))}
+                {(!open && failed + unknown > 0 && job.channel == Channel::Template).then(|| view! {
+                    <FailuresAsNewJob id preset=job.preset_id />
+                })}
                 <a class="button" href=format!("/export/jobs/{id}.csv") download="">{tr("导出结果 CSV", "Export results (CSV)")}</a>
             </div>
             {control_error}
@@ -331,6 +339,30 @@ fn JobView(p: ProgressDto, control: ServerAction<ControlJob>) -> impl IntoView {
                 <h2 id="skips-heading">{tr("跳过的收件人", "Skipped recipients")}</h2>
                 <ul>{skips}</ul>
             </section>
+        })}
+    }
+}
+
+/// "以失败和未知新建任务": the failed and unknown rows, each with its own values, become an
+/// upload of their own, reviewed on the new-job page before a job is created.
+#[component]
+fn FailuresAsNewJob(id: i64, preset: Option<i64>) -> impl IntoView {
+    let lang = use_lang();
+    let make = ServerAction::<NewJobFromFailures>::new();
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(sheet)) = make.value().get() {
+            let preset = preset.map(|p| format!("&preset={p}")).unwrap_or_default();
+            navigate(&format!("/jobs/new?sheet={sheet}{preset}"), Default::default());
+        }
+    });
+    view! {
+        <button type="button" disabled=move || make.pending().get()
+            on:click=move |_| { make.dispatch(NewJobFromFailures { id }); }>
+            {tr("以失败和未知新建任务", "New job of the failed and unknown")}
+        </button>
+        {move || make.value().get().and_then(Result::err).map(|e| view! {
+            <p class="form-error" role="alert">{e.message(lang.get())}</p>
         })}
     }
 }

@@ -287,7 +287,8 @@ pub fn NewJobPage() -> impl IntoView {
             Ok(p) => {
                 let oa = if uses_template() { preset.get() } else { 0 };
                 let mp = if uses_subscribe() { mp_preset.get() } else { 0 };
-                view! { <Review plan=p preset=oa mp_preset=mp name rate start_at on_create create /> }
+                let src = source()?;
+                view! { <Review plan=p preset=oa mp_preset=mp source=src name rate start_at on_create create /> }
                     .into_any()
             }
             Err(e) => {
@@ -355,6 +356,8 @@ fn Review(
     preset: i64,
     /// The subscribe preset (0 = none).
     mp_preset: i64,
+    /// Who the plan is for (a rule can also recur).
+    source: RecipientSource,
     name: RwSignal<String>,
     rate: RwSignal<String>,
     start_at: RwSignal<String>,
@@ -365,6 +368,7 @@ fn Review(
     let threshold = plan.approval_threshold;
     let time_zone = plan.plan.send_rules.time_zone.clone();
     let plan = plan.plan;
+    let plan_channel = plan.channel;
     let n = plan.will_receive;
     let reach_mp = plan.channel.uses_subscribe();
     let best = plan.channel == Channel::Best;
@@ -469,6 +473,9 @@ fn Review(
             </Transition>
             <CreateControls n threshold name rate start_at time_zone on_create create
                 label=move || lang.get().pick("创建并开始发送", "Create and start sending").to_owned() />
+            {model::schedule::check_schedule_source(&source).is_ok().then(|| view! {
+                <crate::pages::new_job_recurring::RecurringControls source=source.clone() channel=plan_channel preset mp_preset rate />
+            })}
         </section>
     }
 }

@@ -123,6 +123,43 @@ impl RecipientSource {
             RecipientSource::Sheet(_) => "sheet",
         }
     }
+
+    /// Who the source reaches, in words (`标签 12 下的关注者`).
+    pub fn label(&self, lang: crate::Lang) -> String {
+        let pick = |zh: &str, en: &str| lang.pick(zh, en).to_owned();
+        match self {
+            RecipientSource::Openids(list) => match lang {
+                crate::Lang::Zh => format!("选择的 {} 位粉丝", list.len()),
+                crate::Lang::En => format!("{} selected followers", list.len()),
+            },
+            RecipientSource::Filter(f) if f.is_empty() => pick("全部粉丝", "All followers"),
+            RecipientSource::Filter(f) => {
+                let conditions: Vec<String> = f
+                    .pairs()
+                    .into_iter()
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                match lang {
+                    crate::Lang::Zh => format!("符合筛选条件的粉丝（{}）", conditions.join("，")),
+                    crate::Lang::En => format!("Followers matching ({})", conditions.join(", ")),
+                }
+            }
+            RecipientSource::AllSubscribed => pick("全部关注者", "Everyone following"),
+            RecipientSource::Matched => pick(
+                "已匹配小程序用户的关注者",
+                "Followers matched to a Mini Program user",
+            ),
+            RecipientSource::Tag(tag) => match lang {
+                crate::Lang::Zh => format!("标签 {tag} 下的关注者"),
+                crate::Lang::En => format!("Followers with tag {tag}"),
+            },
+            RecipientSource::CsvOpenids(_) => pick("openid 列表", "A list of openids"),
+            RecipientSource::CsvUnionids(_) => pick("unionid 列表", "A list of unionids"),
+            RecipientSource::MpUsers => pick("小程序的全部用户", "Every user of the Mini Program"),
+            RecipientSource::Sheet(_) => pick("上传的表格", "An uploaded spreadsheet"),
+        }
+    }
 }
 
 #[cfg(test)]
