@@ -8,11 +8,22 @@ use leptos_router::{path, SsrMode};
 use crate::components::layout::Layout;
 use crate::dto::SessionInfo;
 use crate::pages::{
-    api_message::ApiMessagePage, api_messages::ApiMessagesPage, audit::AuditPage,
-    dashboard::DashboardPage, followers::FollowersPage, job::JobPage, jobs::JobsPage,
-    login::LoginPage, new_job::NewJobPage, not_found::NotFound, preset_editor::PresetEditorPage,
+    api_message::ApiMessagePage,
+    api_messages::ApiMessagesPage,
+    audit::AuditPage,
+    dashboard::DashboardPage,
+    followers::FollowersPage,
+    job::JobPage,
+    jobs::JobsPage,
+    login::LoginPage,
+    new_job::NewJobPage,
+    not_found::NotFound,
+    preset_editor::PresetEditorPage,
     schedules::{SchedulePage, SchedulesPage},
-    settings::SettingsPage, setup::SetupPage, staff::StaffPage, templates::TemplatesPage,
+    settings::SettingsPage,
+    setup::SetupPage,
+    staff::StaffPage,
+    templates::TemplatesPage,
 };
 
 /// Name of the `<meta>` that carries [`SessionInfo`] from the server to the hydrating browser.

@@ -88,7 +88,26 @@ test('select followers, create a job, watch it finish, see errors and receipts',
   expect(summary.duplicates_delivered).toBe(0);
   expect(summary.template_sends).toBe(3);
 
-  // The job list shows it.
+  // The failed recipient becomes a new job of its own, after the same review as a spreadsheet.
+  await page.getByRole('button', { name: '以失败和未知新建任务' }).click();
+  await expect(page).toHaveURL(/\/jobs\/new\?sheet=\d+&preset=\d+$/);
+  await waitForHydration(page);
+  await expect(page.getByRole('radio', { name: /上传表格/ })).toBeChecked();
+  await expect(page.getByRole('status').filter({ hasText: '已上传' })).toContainText('双十一发货提醒 · 失败和未知');
+  await page.getByRole('button', { name: '检查收件人' }).click();
+  const again = page.getByRole('region', { name: '3. 确认' });
+  await expect(again.getByRole('status').first()).toHaveText('1 行中将发送给 1 人');
+  await expect(again.getByRole('article', { name: /的消息/ })).toContainText('无线蓝牙耳机');
+  await again.getByLabel('任务名称').fill('双十一补发');
+  await again.getByRole('button', { name: '创建并开始发送' }).click();
+  await expect(page).toHaveURL(/\/jobs\/\d+$/);
+  await waitForHydration(page);
+  await expect(page.getByRole('heading', { level: 1, name: '双十一补发' })).toBeVisible();
+  await expect(page.getByRole('region', { name: '收件人' }).getByRole('row', { name: new RegExp(picked[2]) })).toBeVisible();
+  await expect(page.getByRole('progressbar', { name: '发送进度' })).toHaveAttribute('value', '100', { timeout: 30_000 });
+
+  // The job list shows both.
   await page.getByRole('link', { name: '← 发送任务' }).click();
   await expect(page.getByRole('row', { name: /双十一发货提醒 发货提醒 已完成 4/ })).toBeVisible();
+  await expect(page.getByRole('row', { name: /双十一补发 发货提醒 已完成 1/ })).toBeVisible();
 });

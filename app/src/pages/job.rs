@@ -353,7 +353,10 @@ fn FailuresAsNewJob(id: i64, preset: Option<i64>) -> impl IntoView {
     Effect::new(move |_| {
         if let Some(Ok(sheet)) = make.value().get() {
             let preset = preset.map(|p| format!("&preset={p}")).unwrap_or_default();
-            navigate(&format!("/jobs/new?sheet={sheet}{preset}"), Default::default());
+            navigate(
+                &format!("/jobs/new?sheet={sheet}{preset}"),
+                Default::default(),
+            );
         }
     });
     view! {

@@ -33,10 +33,15 @@ pub fn RecurringControls(
     let at = RwSignal::new("10:00".to_owned());
     let days = RwSignal::new(vec![Weekday::Mon]);
     let cron = RwSignal::new("0 10 * * 1-5".to_owned());
-    let schedule_name = RwSignal::new(lang.get_untracked().pick("每周提醒", "Weekly reminder").to_owned());
+    let schedule_name = RwSignal::new(
+        lang.get_untracked()
+            .pick("每周提醒", "Weekly reminder")
+            .to_owned(),
+    );
     // The rhythm as typed, or what is wrong with it (the model's rules; the server checks again).
     let rhythm = Memo::new(move |_| -> Result<Rhythm, Refusal> {
-        let time = || TimeOfDay::parse(&at.get()).ok_or(Refusal::new("at", Problem::TimeOfDayFormat));
+        let time =
+            || TimeOfDay::parse(&at.get()).ok_or(Refusal::new("at", Problem::TimeOfDayFormat));
         let rhythm = match kind.get() {
             Kind::Daily => Rhythm::Daily { at: time()? },
             Kind::Weekly => Rhythm::Weekly {
@@ -65,7 +70,9 @@ pub fn RecurringControls(
     });
     let source = StoredValue::new(source);
     let on_create = move |_| {
-        let Ok(rhythm) = rhythm.get_untracked() else { return };
+        let Ok(rhythm) = rhythm.get_untracked() else {
+            return;
+        };
         create.dispatch(CreateSchedule {
             name: schedule_name.get_untracked(),
             channel,
@@ -85,24 +92,26 @@ pub fn RecurringControls(
             </label>
         }
     };
-    let day_boxes = move || Weekday::ALL
-        .into_iter()
-        .map(|d| {
-            view! {
-                <label class="choice">
-                    <input type="checkbox" checked=move || days.get().contains(&d)
-                        on:change=move |ev| {
-                            let on = event_target_checked(&ev);
-                            days.update(|list| {
-                                list.retain(|x| *x != d);
-                                if on { list.push(d); }
-                            });
-                        } />
-                    {move || d.label(lang.get())}
-                </label>
-            }
-        })
-        .collect_view();
+    let day_boxes = move || {
+        Weekday::ALL
+            .into_iter()
+            .map(|d| {
+                view! {
+                    <label class="choice">
+                        <input type="checkbox" checked=move || days.get().contains(&d)
+                            on:change=move |ev| {
+                                let on = event_target_checked(&ev);
+                                days.update(|list| {
+                                    list.retain(|x| *x != d);
+                                    if on { list.push(d); }
+                                });
+                            } />
+                        {move || d.label(lang.get())}
+                    </label>
+                }
+            })
+            .collect_view()
+    };
     let problem = move || {
         let local = rhythm.get().err().or_else(|| {
             model::rules::job_name(schedule_name.get().trim())

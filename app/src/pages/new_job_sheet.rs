@@ -26,7 +26,10 @@ pub fn SheetUpload(
                 {move || Suspend::new(async move {
                     match summary.await {
                         Ok(s) => {
-                            let columns = s.columns.join("、");
+                            let columns = match s.columns.is_empty() {
+                                true => "—".to_owned(),
+                                false => s.columns.join("、"),
+                            };
                             let (file, rows, person) = (s.file_name.clone(), s.rows, s.person.as_str());
                             view! {
                                 <p class="notice" role="status">{move || lang.get().pick(
