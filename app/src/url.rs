@@ -1,4 +1,17 @@
-//! Query strings for links that keep the current filters (the same on server and browser).
+//! Query strings for links that keep the current filters (the same on server and browser), and
+//! the page's `:id` route parameter.
+
+/// The page's `:id` route parameter as a number (0 when it is not one: the page then shows
+/// "not found" from its server function).
+pub fn use_id_param() -> impl Fn() -> i64 + Copy + Send + Sync + 'static {
+    let params = leptos_router::hooks::use_params_map();
+    move || {
+        leptos::prelude::Read::read(&params)
+            .get("id")
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+    }
+}
 
 /// Percent-encodes everything but unreserved characters and `/`.
 pub fn encode_component(s: &str) -> String {

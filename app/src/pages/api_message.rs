@@ -2,7 +2,6 @@
 //! words, attempts and receipt, the message exactly as sent, and its webhook deliveries.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 use model::api_messages::ApiMessageDetail;
 use model::webhook::WebhookDelivery;
 
@@ -13,14 +12,7 @@ use crate::send_api::load_api_message;
 #[component]
 pub fn ApiMessagePage() -> impl IntoView {
     let lang = use_lang();
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    let id = crate::url::use_id_param();
     let detail = Resource::new(id, load_api_message);
     view! {
         <p><a href="/api-messages">{tr("← 接口消息", "← API messages")}</a></p>

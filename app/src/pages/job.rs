@@ -2,7 +2,6 @@
 //! errcode in words, controls, and the per-recipient table with filters and CSV export.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 use model::{Channel, JobAction, JobState, PauseReason, RecipientState};
 
 use crate::dto::format_time_ms;
@@ -55,14 +54,7 @@ fn duration(secs: i64, lang: Lang) -> String {
 
 #[component]
 pub fn JobPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    let id = crate::url::use_id_param();
     let lang = use_lang();
     let control = ServerAction::<ControlJob>::new();
     let tick = RwSignal::new(0u64);

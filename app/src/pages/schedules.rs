@@ -2,7 +2,7 @@
 //! rhythm, next run, last run and the jobs its runs created; pause, resume, delete.
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_navigate;
 use model::schedule::ScheduleAction;
 
 use crate::components::empty_state::EmptyState;
@@ -95,14 +95,7 @@ pub fn SchedulesPage() -> impl IntoView {
 #[component]
 pub fn SchedulePage() -> impl IntoView {
     let lang = use_lang();
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    let id = crate::url::use_id_param();
     let control = ServerAction::<ControlSchedule>::new();
     let page = Resource::new(
         move || (id(), control.version().get()),

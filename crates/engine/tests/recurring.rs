@@ -183,44 +183,33 @@ fn p_sent_all(w: &World, sent: i64) -> bool {
 async fn refused_runs_move_on_and_controls_are_audited(db: TestDb) {
     let w = world(&db).await;
     // Refused at creation: a fixed list, a cron that never comes, a name too long for its jobs.
+    let refused = |new: NewSchedule| {
+        let engine = w.engine.clone();
+        let oa = w.oa.clone();
+        async move {
+            problem(
+                engine
+                    .create_schedule(&admin(), &oa, &new)
+                    .await
+                    .unwrap_err(),
+            )
+        }
+    };
     let fixed = weekly(&w, RecipientSource::Openids(vec!["o".into()]));
-    assert_eq!(
-        problem(
-            w.engine
-                .create_schedule(&admin(), &w.oa, &fixed)
-                .await
-                .unwrap_err()
-        ),
-        Problem::NotARecipientRule
-    );
+    assert_eq!(refused(fixed).await, Problem::NotARecipientRule);
     let never = NewSchedule {
         rhythm: Rhythm::Cron {
             expr: "0 0 31 2 *".into(),
         },
         ..weekly(&w, RecipientSource::Matched)
     };
-    assert_eq!(
-        problem(
-            w.engine
-                .create_schedule(&admin(), &w.oa, &never)
-                .await
-                .unwrap_err()
-        ),
-        Problem::CronFormat
-    );
+    assert_eq!(refused(never).await, Problem::CronFormat);
     let long = NewSchedule {
-        name: "长".repeat(90),
+        name: "长".repeat(50),
         ..weekly(&w, RecipientSource::Matched)
     };
-    assert!(matches!(
-        problem(
-            w.engine
-                .create_schedule(&admin(), &w.oa, &long)
-                .await
-                .unwrap_err()
-        ),
-        Problem::TooLong(_)
-    ));
+    // 60 characters for a job name, less the run's " · 2026-12-14 10:00".
+    assert_eq!(refused(long).await, Problem::TooLong(41));
     assert_eq!(audit_count(&w.engine, "schedule.create").await, 0);
 
     // A tag nobody carries: the run creates nothing, says why, and moves on.

@@ -14,7 +14,7 @@ mod test_send;
 use std::collections::HashSet;
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_query_map;
 use message::{
     check_preset_name, validate_preset, Flavor, Issue, MiniProgramLink, PresetBody, TemplateSpec,
 };
@@ -29,14 +29,7 @@ use preview::Previews;
 
 #[component]
 pub fn PresetEditorPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    let id = crate::url::use_id_param();
     let data = Resource::new(id, preset_editor);
     let lang = use_lang();
     view! {
