@@ -174,6 +174,8 @@ pub fn SchedulePage() -> impl IntoView {
                         {last}
                         <dt>{tr("收件人", "Recipients")}</dt>
                         <dd>{move || source.label(lang.get())} <span class="muted">{tr("（每次运行时重新计算）", " (found afresh at each run)")}</span></dd>
+                        <dt>{tr("渠道", "Channel")}</dt>
+                        <dd>{move || s.channel.label(lang.get())}</dd>
                         <dt>{tr("预设", "Preset")}</dt>
                         <dd>{presets_of(&item)}</dd>
                         <dt>{tr("限速", "Rate limit")}</dt>

@@ -123,6 +123,7 @@ pub const AUDIT_GROUPS: &[(&str, &str, &str)] = &[
     ("preset", "预设（全部）", "Presets (all)"),
     ("followers", "粉丝（全部）", "Followers (all)"),
     ("job", "发送任务（全部）", "Send jobs (all)"),
+    ("schedule", "定时任务（全部）", "Recurring sends (all)"),
     ("setup", "初始设置（全部）", "First setup (all)"),
     ("settings", "系统设置（全部）", "System settings (all)"),
     ("keys", "密钥（全部）", "Keys (all)"),

@@ -182,7 +182,7 @@ impl Engine {
             "preset": preset_id,
             "mp_preset": mp_preset_id,
             "source": new.source,
-            "rhythm": rhythm_json,
+            "rhythm": rhythm,
             "cron": rhythm.cron_expr(),
             "rate_limit": rate_limit,
             "next_run_ms": next_run,
@@ -362,9 +362,18 @@ impl Engine {
         let tz = self.time_zone().await?;
         let mut outcomes = Vec::new();
         for row in due {
-            let run_ms = row.next_run_ms;
-            let schedule = row.into_schedule(tz)?;
-            let runs = Runs::new(&schedule.rhythm, tz)?;
+            let (id, run_ms) = (row.id, row.next_run_ms);
+            // One unreadable schedule does not hold up the others (each was checked when saved).
+            let (schedule, runs) = match row
+                .into_schedule(tz)
+                .and_then(|s| Runs::new(&s.rhythm, tz).map(|r| (s, r)))
+            {
+                Ok(both) => both,
+                Err(e) => {
+                    tracing::warn!(schedule = id, error = %e, "a recurring send cannot run");
+                    continue;
+                }
+            };
             let skipped = runs.count_between(run_ms, now);
             let next_run = runs.next_after(now).unwrap_or(i64::MAX);
             let Some(account) = self.account(schedule.account_id).await? else {
