@@ -1,6 +1,7 @@
 // A weekly recurring send (定时任务): saved from the review of a new job for everyone following,
 // it shows its rhythm in words and its next run in the console time zone (Asia/Shanghai), before
-// and after saving; paused it says so, resumed it runs again, and deleted it leaves the list.
+// and after saving, with the runs that fall in quiet hours pointed out (as is a one-off start
+// time inside them); paused it says so, resumed it runs again, and deleted it leaves the list.
 import { test, expect } from '@playwright/test';
 import { ADMIN, RECUR_SIM, addSimAccount, createOrderPreset, login, syncFollowers, waitForHydration } from './fixtures';
 
@@ -27,6 +28,20 @@ test('a weekly schedule shows its next run', async ({ page }) => {
   await addSimAccount(page, '周报测试号', RECUR_SIM);
   await syncFollowers(page);
   await createOrderPreset(page, '周一提醒');
+  // Twelve hours from now in Shanghai: far from any run the server could reach meanwhile.
+  const hour = (new Date(Date.now() + SHANGHAI).getUTCHours() + 12) % 24;
+  const hh = (h: number) => String(h % 24).padStart(2, '0');
+  const time = `${hh(hour)}:30`;
+
+  // Quiet hours around that time (now is outside them, so nothing here is held back).
+  await page.goto('/settings');
+  await waitForHydration(page);
+  const rules = page.getByRole('region', { name: '免打扰时段与每日上限' });
+  await rules.getByRole('checkbox', { name: /开启免打扰时段/ }).check();
+  await rules.getByLabel('免打扰开始（HH:MM）').fill(`${hh(hour)}:00`);
+  await rules.getByLabel('免打扰结束（HH:MM，可跨午夜）').fill(`${hh(hour + 1)}:00`);
+  await rules.getByRole('button', { name: '保存免打扰与上限' }).click();
+  await expect(rules.getByRole('status').filter({ hasText: '已保存' })).toBeVisible();
 
   await page.goto('/jobs/new');
   await waitForHydration(page);
@@ -34,20 +49,21 @@ test('a weekly schedule shows its next run', async ({ page }) => {
   await page.getByRole('button', { name: '检查收件人' }).click();
   const review = page.getByRole('region', { name: '3. 确认' });
   await expect(review.getByRole('status').first()).toHaveText('将发送给 6 人');
+  // A one-off start inside quiet hours is pointed out.
+  const expected = nextRun(hour);
+  await review.getByLabel('定时开始').fill(expected.replace(' ', 'T'));
+  await expect(review.getByRole('note').filter({ hasText: '开始时间在免打扰时段' })).toContainText(`会等到 ${hh(hour + 1)}:00 才发送`);
+  await review.getByLabel('定时开始').fill('');
   await review.getByText('或：定期重复发送（定时任务）').click();
   await review.getByLabel('名称（定时任务）').fill('周一周四提醒');
   await review.getByRole('radio', { name: '每周' }).check();
   await expect(review.getByRole('checkbox', { name: '周一' })).toBeChecked();
   await review.getByRole('checkbox', { name: '周四' }).check();
-  // Twelve hours from now in Shanghai: far from any run the server could reach meanwhile.
-  const hour = (new Date(Date.now() + SHANGHAI).getUTCHours() + 12) % 24;
-  const time = `${String(hour).padStart(2, '0')}:30`;
   await review.getByLabel('时间', { exact: true }).fill(time);
-  const expected = nextRun(hour);
   await expect(review.getByText(`每周一、周四 ${time}`)).toBeVisible();
   const runs = review.getByRole('list', { name: '接下来的运行时间' }).getByRole('listitem');
   await expect(runs).toHaveCount(5);
-  await expect(runs.first()).toHaveText(expected);
+  await expect(runs.first()).toHaveText(`${expected} · 免打扰时段内，任务会等到时段结束`);
   await review.getByRole('button', { name: '保存为定时任务' }).click();
 
   await expect(page).toHaveURL(/\/schedules\/\d+$/);

@@ -367,6 +367,7 @@ fn Review(
     let lang = use_lang();
     let threshold = plan.approval_threshold;
     let time_zone = plan.plan.send_rules.time_zone.clone();
+    let quiet = plan.plan.send_rules.quiet_hours;
     let plan = plan.plan;
     let plan_channel = plan.channel;
     let n = plan.will_receive;
@@ -471,7 +472,7 @@ fn Review(
                     Some(view! { <ServiceNoticePreview preview=p /> })
                 })}
             </Transition>
-            <CreateControls n threshold name rate start_at time_zone on_create create
+            <CreateControls n threshold name rate start_at time_zone quiet on_create create
                 label=move || lang.get().pick("创建并开始发送", "Create and start sending").to_owned() />
             {model::schedule::check_schedule_source(&source).is_ok().then(|| view! {
                 <crate::pages::new_job_recurring::RecurringControls source=source.clone() channel=plan_channel preset mp_preset rate />
@@ -510,6 +511,8 @@ pub(crate) fn CreateControls(
     start_at: RwSignal<String>,
     /// The console time zone the start time is read in.
     time_zone: String,
+    /// The account's quiet hours: a start time inside them is pointed out.
+    quiet: Option<model::send_rules::QuietHours>,
     on_create: impl Fn(leptos::ev::MouseEvent) + Copy + Send + Sync + 'static,
     create: ServerAction<CreateJob>,
     label: impl Fn() -> String + Send + Sync + 'static,
@@ -559,6 +562,21 @@ pub(crate) fn CreateControls(
             .and_then(Result::err)
             .map(|e| view! { <p class="form-error" role="alert">{e.message(lang.get())}</p> })
     };
+    // A start inside quiet hours still starts then, but sends only once they end.
+    let quiet_start = move || {
+        let q = quiet?;
+        let text = start_at.get();
+        let minute = model::send_rules::parse_hhmm(text.get(11..16)?).ok()?;
+        q.contains(minute).then(|| {
+            let (window, end) = (q.label(), model::send_rules::format_hhmm(q.end_min));
+            view! {
+                <p class="notice" role="note">{move || lang.get().pick(
+                    format!("开始时间在免打扰时段（{window}）内：任务到时开始，但会等到 {end} 才发送。"),
+                    format!("The start time is within quiet hours ({window}): the job starts then but sends only from {end}."),
+                )}</p>
+            }
+        })
+    };
     view! {
         <div class="form-grid">
             <label for="job-name">{tr("任务名称", "Job name")}</label>
@@ -575,6 +593,7 @@ pub(crate) fn CreateControls(
                 )}</p>
             </div>
         </div>
+        {quiet_start}
         {(n > threshold).then(|| view! {
             <p class="notice" role="note">{move || lang.get().pick(
                 format!("收件人超过 {threshold} 人：创建后任务会等待另一位管理员批准，批准后才开始发送。"),

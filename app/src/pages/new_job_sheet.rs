@@ -160,7 +160,7 @@ pub fn SheetReviewView(
         })
         .collect_view();
     let skipped_total = sheet.rows - n;
-    let time_zone = send_rules.time_zone.clone();
+    let (time_zone, quiet) = (send_rules.time_zone.clone(), send_rules.quiet_hours);
     let create_label = move || {
         if skipped_total > 0 {
             lang.get().pick(
@@ -195,7 +195,7 @@ pub fn SheetReviewView(
             <crate::components::send_rules::SendRulesNotice rules=send_rules />
             <h3>{tr("前几条消息（微信中的样子）", "The first messages, as WeChat shows them")}</h3>
             <div class="sheet-samples">{samples}</div>
-            <CreateControls n threshold=approval_threshold name rate start_at time_zone on_create create label=create_label />
+            <CreateControls n threshold=approval_threshold name rate start_at time_zone quiet on_create create label=create_label />
         </section>
     }
 }

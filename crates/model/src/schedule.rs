@@ -16,15 +16,19 @@ pub struct TimeOfDay {
 }
 
 impl TimeOfDay {
-    /// `10:00` or `9:05` (what `<input type="time">` sends, seconds ignored).
+    /// `10:00` or `9:05`, as quiet hours read times (what `<input type="time">` sends; seconds
+    /// it may add are ignored).
     pub fn parse(text: &str) -> Option<TimeOfDay> {
-        let mut parts = text.trim().split(':');
-        let hour: u8 = parts.next()?.trim().parse().ok()?;
-        let minute: u8 = parts.next()?.trim().parse().ok()?;
-        if let Some(second) = parts.next() {
-            second.trim().parse::<u8>().ok().filter(|s| *s < 60)?;
-        }
-        (hour < 24 && minute < 60 && parts.next().is_none()).then_some(TimeOfDay { hour, minute })
+        let text = text.trim();
+        let hhmm = match text.matches(':').count() {
+            2 => text.rsplit_once(':')?.0,
+            _ => text,
+        };
+        let minutes = crate::send_rules::parse_hhmm(hhmm).ok()?;
+        Some(TimeOfDay {
+            hour: (minutes / 60) as u8,
+            minute: (minutes % 60) as u8,
+        })
     }
 }
 
