@@ -237,12 +237,9 @@ async fn refused_runs_move_on_and_controls_are_audited(db: TestDb) {
 
     // Paused, a due run waits; resumed, it runs at the next time from now, not the missed one.
     due_at(&w.engine, empty.id, now_ms() - 1_000).await;
-    let paused = w
-        .engine
-        .control_schedule(&admin(), empty.id, ScheduleAction::Pause)
-        .await
-        .unwrap()
-        .unwrap();
+    let admin = admin();
+    let control = |action| w.engine.control_schedule(&admin, empty.id, action);
+    let paused = control(ScheduleAction::Pause).await.unwrap().unwrap();
     assert!(paused.paused);
     assert!(w
         .engine
@@ -250,12 +247,7 @@ async fn refused_runs_move_on_and_controls_are_audited(db: TestDb) {
         .await
         .unwrap()
         .is_empty());
-    let resumed = w
-        .engine
-        .control_schedule(&admin(), empty.id, ScheduleAction::Resume)
-        .await
-        .unwrap()
-        .unwrap();
+    let resumed = control(ScheduleAction::Resume).await.unwrap().unwrap();
     assert!(!resumed.paused && resumed.next_run_ms > now_ms());
     assert!(w
         .engine
@@ -263,11 +255,7 @@ async fn refused_runs_move_on_and_controls_are_audited(db: TestDb) {
         .await
         .unwrap()
         .is_empty());
-    let gone = w
-        .engine
-        .control_schedule(&admin(), empty.id, ScheduleAction::Delete)
-        .await
-        .unwrap();
+    let gone = control(ScheduleAction::Delete).await.unwrap();
     assert!(gone.is_none());
     assert!(w.engine.schedules(w.oa.id).await.unwrap().is_empty());
     for action in ["schedule.pause", "schedule.resume", "schedule.delete"] {

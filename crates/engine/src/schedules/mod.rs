@@ -82,17 +82,16 @@ impl ScheduleRow {
         let source: RecipientSource =
             serde_json::from_str(&self.source).map_err(|_| bad("source"))?;
         let channel = Channel::parse(&self.channel).ok_or_else(|| bad("channel"))?;
-        let summary = Runs::new(&rhythm, tz)
+        let runs = Runs::new(&rhythm, tz).ok();
+        let summary = runs
+            .as_ref()
             .map(|r| r.describe(&rhythm))
             .unwrap_or_default();
         // While paused, the next run is when it would run if resumed now.
-        let next_run_ms = match self.paused {
-            true => Runs::new(&rhythm, tz)
-                .ok()
-                .and_then(|r| r.next_after(now_ms()))
-                .unwrap_or(self.next_run_ms),
-            false => self.next_run_ms,
-        };
+        let next_run_ms = runs
+            .filter(|_| self.paused)
+            .and_then(|r| r.next_after(now_ms()))
+            .unwrap_or(self.next_run_ms);
         Ok(Schedule {
             id: self.id,
             account_id: self.account_id,
@@ -230,12 +229,14 @@ impl Engine {
         let rhythm = rhythm.clone().normalized()?;
         let runs = Runs::new(&rhythm, tz)?;
         let next_runs = runs.upcoming(now_ms(), PREVIEW_RUNS);
-        let mut quiet = Vec::new();
-        for run in &next_runs {
-            if self.quiet_until(account.id, *run).await?.is_some() {
-                quiet.push(*run);
-            }
-        }
+        let quiet = match self.send_rules(account.id).await?.quiet_hours {
+            Some(q) => next_runs
+                .iter()
+                .copied()
+                .filter(|run| crate::send_rules::quiet_until(q, tz, *run).is_some())
+                .collect(),
+            None => Vec::new(),
+        };
         Ok(RhythmPreview {
             summary: runs.describe(&rhythm),
             next_runs,
@@ -294,11 +295,14 @@ impl Engine {
         action: ScheduleAction,
     ) -> Result<Option<Schedule>> {
         let schedule = self.schedule(id).await?.ok_or(Error::NotFound)?;
-        let tz = self.time_zone().await?;
         let now = now_ms();
-        let next_run = Runs::new(&schedule.rhythm, tz)?
-            .next_after(now)
-            .ok_or(Error::refused("cron", Problem::CronFormat))?;
+        // Only resuming needs the next run: the next time from now.
+        let next_run = match action {
+            ScheduleAction::Resume => Runs::new(&schedule.rhythm, self.time_zone().await?)?
+                .next_after(now)
+                .ok_or(Error::refused("cron", Problem::CronFormat))?,
+            _ => schedule.next_run_ms,
+        };
         let (audit, detail) = match action {
             ScheduleAction::Pause => (AuditAction::SchedulePause, serde_json::json!({ "id": id })),
             ScheduleAction::Resume => (
