@@ -4,8 +4,8 @@ SHELL := /bin/bash
 
 # A target directory outside the clone survives between CI runs and fresh clones.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/wxpush-target
-# cargo-leptos builds with this set; exporting it keeps `cargo test` and clippy from rebuilding
-# every Leptos crate.
+# The server is built with this set (scripts/build.sh); exporting it keeps `cargo test` and
+# clippy from rebuilding every Leptos crate.
 export LEPTOS_OUTPUT_NAME := wxpush
 WXPUSH_BIN := $(CARGO_TARGET_DIR)/debug/wxpush
 SITE_ROOT := $(CURDIR)/target/site
@@ -18,8 +18,9 @@ setup:
 setup-e2e:
 	@scripts/setup.sh --e2e
 
+# cargo and wasm-bindgen build the bundle; scripts/pack-site.mjs hashes and compresses it.
 build: setup
-	cargo leptos build
+	@scripts/build.sh
 
 run: build
 	WXPUSH_SITE_ROOT=$(SITE_ROOT) $(WXPUSH_BIN) serve --sandbox auto
@@ -45,7 +46,7 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p app --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
-bench: setup
+bench: setup-e2e
 	@scripts/bench.sh
 
 clean:

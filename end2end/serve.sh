@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 : "${WXPUSH_BIN:?set WXPUSH_BIN to the built wxpush binary (make test does)}"
-: "${WXPUSH_SITE_ROOT:?set WXPUSH_SITE_ROOT to the cargo-leptos site folder (make test does)}"
+: "${WXPUSH_SITE_ROOT:?set WXPUSH_SITE_ROOT to the built site folder (make test does)}"
 rm -rf .state/main && mkdir -p .state/main
 if [[ -n "${E2E_POSTGRES_URL:-}" ]]; then
   db=wxpush_e2e

@@ -4,19 +4,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wxpush-target}"
 
-# The hydrate bundle of a release build (profile wasm-release: opt-level z, LTO), built the way
-# cargo-leptos builds it. wasm-opt is not run: cargo-leptos would download it from GitHub, which
-# is unreachable here, and Debian's binaryen is too old for today's rustc output. So these are
-# the bytes wasm-bindgen emits; wasm-opt would shave some more.
-cargo build -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate \
-  --profile wasm-release --target-dir "$CARGO_TARGET_DIR/front" >&2
-out=$(mktemp -d)
-wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name wxpush \
-  "$CARGO_TARGET_DIR/front/wasm32-unknown-unknown/wasm-release/app.wasm"
-wasm="$out/wxpush_bg.wasm"
+# The browser bundle as users get it: a release build (profile wasm-release: opt-level z, LTO,
+# then wasm-opt -Oz), laid out by scripts/pack-site.mjs with its brotli and gzip copies. The
+# release server built here serves it to the dashboard benchmark below.
+scripts/build.sh --release >&2
+bundle=$(sed -n 's/.*"bundle": "\(.*\)".*/\1/p' target/site/pkg/site.json)
+wasm="target/site/pkg/$bundle.wasm"
 raw=$(stat -c %s "$wasm")
-gz=$(gzip -9 -c "$wasm" | wc -c)
-awk -v r="$raw" -v g="$gz" 'BEGIN { printf "bench wasm_raw_kb %.1f KB\nbench wasm_gz_kb %.1f KB\n", r / 1024, g / 1024 }'
+gz=$(stat -c %s "$wasm.gz")
+br=$(stat -c %s "$wasm.br")
+awk -v r="$raw" -v g="$gz" -v b="$br" 'BEGIN {
+  printf "bench wasm_raw_kb %.1f KB\nbench wasm_gz_kb %.1f KB\nbench wasm_br_kb %.1f KB\n", r / 1024, g / 1024, b / 1024
+}'
 
 # The sync benchmark writes the database the pages benchmark serves: one master key for both.
 WXPUSH_MASTER_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -24,7 +23,7 @@ export WXPUSH_MASTER_KEY
 
 # Follower sync: 1,000,000 followers from the in-process simulator (no latency) into SQLite.
 db_dir=$(mktemp -d)
-trap 'rm -rf "$db_dir" "${out:-}"; [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null' EXIT
+trap 'rm -rf "$db_dir"; [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null' EXIT
 WXPUSH_BENCH_DB="$db_dir/bench.db" cargo run --release -q -p engine --example bench_sync
 
 # Pages under 50 concurrent clients, on a release server over that million-follower database.
@@ -39,6 +38,10 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 "$CARGO_TARGET_DIR/release/examples/bench_pages" "http://$WXPUSH_ADDR" bench bench-password-1
+
+# The dashboard in Chromium on the same server: bytes transferred cold and warm, and navigation
+# to interactive over an emulated Fast 3G line (end2end/bench/dashboard.mjs).
+node end2end/bench/dashboard.mjs "http://$WXPUSH_ADDR" bench bench-password-1
 
 # Send jobs: the dispatcher against the in-process simulator (SQLite in a temporary folder) —
 # its throughput relative to the simulator's raw capacity at the same concurrency (2 ms latency),

@@ -4,8 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CARGO_LEPTOS_VERSION=0.3.10
-# cargo-leptos runs the wasm-bindgen on PATH: it must match the crate in Cargo.lock exactly.
+# scripts/build.sh runs the wasm-bindgen on PATH: it must match the crate in Cargo.lock exactly.
 WASM_BINDGEN_VERSION=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -13,14 +12,17 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
-if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
-  echo "setup: installing cargo-leptos $CARGO_LEPTOS_VERSION (about 20 minutes on 2 cores, once)"
-  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
-fi
-
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
   echo "setup: installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+# Node lays out the site (scripts/pack-site.mjs: hashing and brotli without other packages).
+if ! command -v node >/dev/null; then
+  echo "setup: installing Node.js from Debian"
+  SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq nodejs
 fi
 
 if [ "${1:-}" = "--e2e" ]; then
@@ -32,7 +34,8 @@ if [ "${1:-}" = "--e2e" ]; then
   fi
   if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
     echo "setup: installing the end2end npm packages"
-    # Browsers are never downloaded: the tests drive Debian's /usr/bin/chromium.
+    # Browsers are never downloaded: the tests drive Debian's /usr/bin/chromium. binaryen
+    # brings wasm-opt for release bundles (`make bench`).
     (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
   fi
 fi

@@ -7,6 +7,7 @@ use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::compression::CompressionLayer;
 use tower_sessions::cookie::time::Duration;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::session_store::ExpiredDeletion;
@@ -19,7 +20,9 @@ use engine::Engine;
 
 use crate::config::Config;
 use crate::sandbox::{self, SandboxMode};
-use crate::web::{callback, events, export, guard::guard, health, metrics, security, server_fns};
+use crate::web::{
+    assets, callback, events, export, guard::guard, health, metrics, security, server_fns,
+};
 
 /// The largest request body anywhere (server functions take pasted CSV lists) but the send
 /// API's, which sets its own (64 KiB for a message, 4 MiB for a batch).
@@ -82,8 +85,12 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
         );
     }
 
+    // The bundle's name carries its content hash (scripts/pack-site.mjs): the hydration
+    // scripts and the stylesheet link name these files.
+    let site = assets::Site::read(&config.site_root);
+    tracing::info!(bundle = %site.bundle, "serving the console's bundle");
     let leptos_options = LeptosOptions::builder()
-        .output_name("wxpush")
+        .output_name(site.bundle.as_str())
         .site_root(config.site_root.as_str())
         .site_pkg_dir("pkg")
         .site_addr(config.addr)
@@ -117,6 +124,7 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
             ))),
         )
         .route("/events/sync", get(events::sync_events))
+        .merge(assets::routes(&config.site_root, site))
         .merge(callback::routes(
             limits.callback_per_sec,
             limits.callback_max_body_kb,
@@ -166,6 +174,9 @@ pub async fn serve(config: Config, sandbox_mode: SandboxMode) -> Result<(), Stri
         // Outside the body limit, so that a server function's oversized request is answered
         // in the server functions' own JSON error form.
         .layer(axum::middleware::from_fn(server_fns::server_fn_errors))
+        // Pages, server functions, exports and API answers, brotli or gzip as the client
+        // accepts; the bundle is precompressed (so left alone) and event streams are not held.
+        .layer(CompressionLayer::new())
         .with_state(state);
 
     let listener = tokio::net::TcpListener::bind(config.addr)

@@ -1,7 +1,7 @@
 //! The document shell and the route table.
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
@@ -41,6 +41,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name=SESSION_META content=info.encode() />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
                 <AutoReload options=options.clone() />
+                // The stylesheet shares the bundle's hashed name (scripts/pack-site.mjs).
+                <link
+                    id="leptos"
+                    rel="stylesheet"
+                    href=format!("/{}/{}.css", options.site_pkg_dir, options.output_name)
+                />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -81,7 +87,6 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/wxpush.css" />
         <Title text="wxpush" />
         <Router>
             <Routes fallback=|| view! { <NotFound /> }>

@@ -1,5 +1,6 @@
 //! HTTP middleware and small routes around the Leptos app.
 
+pub mod assets;
 pub mod callback;
 pub mod events;
 pub mod export;
