@@ -18,6 +18,9 @@
 //! lost response, worker gone) is remembered (`uncertain_ms`); once WeChat's window has passed
 //! since then the row is never resent blindly but becomes `unknown` for a person to decide.
 
+mod controls;
+mod id_list;
+mod leases;
 pub mod plan;
 pub mod progress;
 pub mod queue;
