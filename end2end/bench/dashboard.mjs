@@ -32,12 +32,13 @@ async function freshPage() {
   const context = await browser.newContext({ baseURL: base, storageState });
   const page = await context.newPage();
   await page.addInitScript(() => {
+    // The script runs before <html> exists: watch the whole document for the mark.
     new MutationObserver((_, observer) => {
-      if (document.documentElement.dataset.hydrated === 'true') {
+      if (document.documentElement?.dataset.hydrated === 'true') {
         window.__interactiveAt = performance.now();
         observer.disconnect();
       }
-    }).observe(document.documentElement, { attributes: true, attributeFilter: ['data-hydrated'] });
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-hydrated'] });
   });
   const cdp = await context.newCDPSession(page);
   await cdp.send('Network.enable');
