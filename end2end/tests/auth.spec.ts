@@ -1,6 +1,5 @@
 // Logging in and out, the server-side guard, and the language switch.
-import { test, expect } from '@playwright/test';
-import { ADMIN, OPERATOR, gotoHydrated, login, waitForHydration } from './fixtures';
+import { test, expect, ADMIN, OPERATOR, gotoHydrated, login, waitForHydration } from './fixtures';
 
 test('an unauthenticated visit to /followers ends on /login, and login returns there', async ({ page }) => {
   await page.goto('/followers');

@@ -1,7 +1,7 @@
 // The console's bundle over the wire: hashed names, precompressed, cached for good, so a second
 // page load transfers none of it; pages and server functions come compressed too.
-import { test, expect, type CDPSession, type Page } from '@playwright/test';
-import { ADMIN, login, gotoHydrated } from './fixtures';
+import { test, expect, ADMIN, login, gotoHydrated } from './fixtures';
+import type { CDPSession, Page } from '@playwright/test';
 
 /** Bytes on the wire per URL for what the page loads from now on, and which came from cache. */
 async function watchTransfers(page: Page) {

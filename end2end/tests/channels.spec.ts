@@ -2,8 +2,8 @@
 // Account but use its Mini Program; one accepts the subscribe popup (WeChat pushes the event to
 // our callback and the credit shows on the dashboard), the other does not. A best-available job
 // sends the one a subscribe message and reports the other as unreachable, with the reason.
-import { test, expect, type APIRequestContext } from '@playwright/test';
-import { ADMIN, CH_SIM, PORT, login, waitForHydration } from './fixtures';
+import { test, expect, ADMIN, CH_SIM, PORT, login, waitForHydration } from './fixtures';
+import type { APIRequestContext } from '@playwright/test';
 
 const MP_TOKEN = 'mpchanneltoken1';
 

@@ -1,8 +1,35 @@
 // Shared helpers: the accounts serve.sh creates, waiting for hydration, and a private server.
-import { expect, type Page } from '@playwright/test';
+import { test as base, expect, type Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+
+/** What the browser console says when the app broke: a hydration mismatch, a Rust panic, a
+ * resource read outside `<Suspense>`, a trap in the WebAssembly. */
+const BROKEN = /hydrat|panicked|Suspense|unreachable|RuntimeError/i;
+
+/**
+ * Every spec's `test`: fails a test whose page reported a broken app in its console, or threw
+ * an uncaught exception, whatever the test itself checked (pages.spec.ts is stricter: no error
+ * or warning at all on each page).
+ */
+export const test = base.extend<{ appHealthy: void }>({
+  appHealthy: [
+    async ({ page }, use) => {
+      const broken: string[] = [];
+      page.on('console', (m) => {
+        if ((m.type() === 'error' || m.type() === 'warning') && BROKEN.test(m.text())) {
+          broken.push(`${m.type()}: ${m.text()}`);
+        }
+      });
+      page.on('pageerror', (e) => broken.push(`exception: ${e.message}`));
+      await use();
+      expect(broken, 'the browser console reported a broken page').toEqual([]);
+    },
+    { auto: true },
+  ],
+});
+export { expect };
 
 export const PORT = Number(process.env.E2E_PORT ?? 3100);
 export const ADMIN = { username: 'admin', password: 'admin-password-1' };

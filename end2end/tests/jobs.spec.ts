@@ -1,7 +1,6 @@
 // A send job from the UI: select followers, review, create, watch the bar reach 100%, and see
 // the errcode breakdown and the delivery receipts the simulator pushes to the callback URL.
-import { test, expect } from '@playwright/test';
-import { ADMIN, JOB_SIM, PORT, createOrderPreset, login, syncFollowers, waitForHydration } from './fixtures';
+import { test, expect, ADMIN, JOB_SIM, PORT, createOrderPreset, login, syncFollowers, waitForHydration } from './fixtures';
 
 const TOKEN = 'jobtoken123';
 

@@ -1,8 +1,7 @@
 // Four eyes: an admin lowers the approval threshold; an operator's job above it waits, paused,
 // without an approve button for them; a second person, an admin, approves it and it runs.
 // (Named to run after auth.spec, which expects a console without accounts.)
-import { test, expect } from '@playwright/test';
-import { ADMIN, APPROVAL_SIM, OPERATOR, login, waitForHydration } from './fixtures';
+import { test, expect, ADMIN, APPROVAL_SIM, OPERATOR, login, waitForHydration } from './fixtures';
 
 test('a big job waits for a second admin, who approves it; then it runs', async ({ browser }) => {
   test.setTimeout(120_000);

@@ -1,6 +1,5 @@
 // With JavaScript disabled, login is a plain form post and still works.
-import { test, expect } from '@playwright/test';
-import { ADMIN } from './fixtures';
+import { test, expect, ADMIN } from './fixtures';
 
 test('login and logout work without JavaScript', async ({ page }) => {
   await page.goto('/login');

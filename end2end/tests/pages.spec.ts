@@ -1,7 +1,7 @@
 // Every page of the console opens without a console error, a hydration warning or an uncaught
 // exception in the browser: as a visitor, then as an admin.
-import { test, expect, type Page } from '@playwright/test';
-import { ADMIN, login, gotoHydrated } from './fixtures';
+import { test, expect, ADMIN, login, gotoHydrated } from './fixtures';
+import type { Page } from '@playwright/test';
 
 /** Everything the browser console reports as a warning or an error, and uncaught exceptions. */
 function watchConsole(page: Page): string[] {

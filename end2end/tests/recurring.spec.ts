@@ -2,8 +2,7 @@
 // it shows its rhythm in words and its next run in the console time zone (Asia/Shanghai), before
 // and after saving, with the runs that fall in quiet hours pointed out (as is a one-off start
 // time inside them); paused it says so, resumed it runs again, and deleted it leaves the list.
-import { test, expect } from '@playwright/test';
-import { ADMIN, RECUR_SIM, addSimAccount, createOrderPreset, login, syncFollowers, waitForHydration } from './fixtures';
+import { test, expect, ADMIN, RECUR_SIM, addSimAccount, createOrderPreset, login, syncFollowers, waitForHydration } from './fixtures';
 
 const HOUR = 3_600_000;
 const SHANGHAI = 8 * HOUR;

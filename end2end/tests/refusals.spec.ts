@@ -2,8 +2,8 @@
 // approval threshold out of range, a job name over the limit, a job nobody would receive, an
 // admin approving their own job, and resuming a job someone else has just cancelled.
 // (Runs after jobs_approval.spec, whose account, followers and preset it uses.)
-import { test, expect, type Page } from '@playwright/test';
-import { ADMIN, login, waitForHydration } from './fixtures';
+import { test, expect, ADMIN, login, waitForHydration } from './fixtures';
+import type { Page } from '@playwright/test';
 
 /** Switches the interface language with the header's switch and waits for the page to follow. */
 async function switchTo(page: Page, to: 'English' | '中文') {

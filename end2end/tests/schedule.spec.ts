@@ -1,8 +1,7 @@
 // A scheduled job: created to start at the next minute (console time zone Asia/Shanghai), it
 // shows as 已计划 with its start time, its name can change until then, and it starts and
 // finishes by itself.
-import { test, expect } from '@playwright/test';
-import { ADMIN, SCHED_SIM, addSimAccount, createOrderPreset, login, syncFollowers, waitForHydration } from './fixtures';
+import { test, expect, ADMIN, SCHED_SIM, addSimAccount, createOrderPreset, login, syncFollowers, waitForHydration } from './fixtures';
 
 test('a job scheduled a minute ahead waits as scheduled, then starts by itself', async ({ page }) => {
   test.setTimeout(180_000);

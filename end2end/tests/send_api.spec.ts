@@ -1,7 +1,6 @@
 // The send API from the console: an admin creates a send key (shown once), a business system's
 // request with it appears on 接口消息 once sent, and revoking the key refuses the next request.
-import { test, expect } from '@playwright/test';
-import { ADMIN, API_SIM, createOrderPreset, login, syncFollowers, waitForHydration } from './fixtures';
+import { test, expect, ADMIN, API_SIM, createOrderPreset, login, syncFollowers, waitForHydration } from './fixtures';
 
 test('create a send key, send through the API, see the message, revoke the key', async ({ page, request }) => {
   await login(page, ADMIN);

@@ -1,6 +1,5 @@
 // Admins add WeChat accounts and test the connection against the simulator; secrets never come back.
-import { test, expect } from '@playwright/test';
-import { ADMIN, OPERATOR, SIM, login, waitForHydration } from './fixtures';
+import { test, expect, ADMIN, OPERATOR, SIM, login, waitForHydration } from './fixtures';
 
 test('an admin adds accounts, tests the connection, and sees WeChat errors explained', async ({ page }) => {
   await login(page, ADMIN);

@@ -1,6 +1,5 @@
 // The one-time setup link a fresh install prints creates the first admin exactly once.
-import { test, expect } from '@playwright/test';
-import { waitForHydration, startFreshServer } from './fixtures';
+import { test, expect, waitForHydration, startFreshServer } from './fixtures';
 
 test('the setup link from the log creates the first admin, then stops working', async ({ page }) => {
   const server = await startFreshServer(3111);

@@ -1,8 +1,7 @@
 // Each person's own values: a preset with variables, an .xlsx with three bad lines uploaded on
 // 新建发送任务, the review listing exactly those lines, the job created without them, and the
 // job page showing every person's values.
-import { test, expect } from '@playwright/test';
-import { ADMIN, SHEET_SIM, addSimAccount, login, syncFollowers, waitForHydration } from './fixtures';
+import { test, expect, ADMIN, SHEET_SIM, addSimAccount, login, syncFollowers, waitForHydration } from './fixtures';
 import { xlsx } from './xlsx';
 
 test('an .xlsx with bad lines is reviewed, sent without them, and each row shows its values', async ({ page }) => {

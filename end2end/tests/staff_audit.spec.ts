@@ -1,7 +1,6 @@
 // Staff and the audit log: an admin adds an operator, disables them while they are logged in
 // elsewhere (their next action fails), and finds it all in the audit log filtered by action.
-import { test, expect } from '@playwright/test';
-import { ADMIN, gotoHydrated, login, waitForHydration } from './fixtures';
+import { test, expect, ADMIN, gotoHydrated, login, waitForHydration } from './fixtures';
 
 test('an admin adds an operator, disables them mid-session, and the audit log shows it', async ({ page, browser }) => {
   const name = 'e2e.staff';

@@ -2,8 +2,8 @@
 // simulator, strict errors as you type (a 21-character thing, a one-digit hour, a leading /),
 // the 服务通知 card as the preview, saved, and a test send that gets 43101 until the user
 // subscribes, then reaches the simulator with the exact subscribe/send body.
-import { test, expect, type Page } from '@playwright/test';
-import { ADMIN, TPL_SIM, login, waitForHydration } from './fixtures';
+import { test, expect, ADMIN, TPL_SIM, login, waitForHydration } from './fixtures';
+import type { Page } from '@playwright/test';
 
 /** The simulator's OA and its linked MP, added unless an earlier spec already did. */
 async function ensureAccounts(page: Page) {

@@ -1,7 +1,6 @@
 // Syncing followers from the UI with a live progress bar, dashboard counts against the
 // simulator's ground truth, and filter + select + send-to-selected.
-import { test, expect } from '@playwright/test';
-import { ADMIN, SYNC_SIM, login, waitForHydration } from './fixtures';
+import { test, expect, ADMIN, SYNC_SIM, login, waitForHydration } from './fixtures';
 
 /** A count as the console shows it, with thousands separators (2,500). */
 const n = (v: number) => v.toLocaleString('en-US');

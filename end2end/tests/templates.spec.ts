@@ -1,8 +1,8 @@
 // Templates synced from the simulator, a preset built in the editor (colors, Mini Program page),
 // a 21-character thing refused with the preview showing the cut, and a test send that reaches
 // the simulator with the exact payload.
-import { test, expect, type Page } from '@playwright/test';
-import { ADMIN, TPL_SIM, login, waitForHydration } from './fixtures';
+import { test, expect, ADMIN, TPL_SIM, login, waitForHydration } from './fixtures';
+import type { Page } from '@playwright/test';
 
 async function addAccounts(page: Page) {
   await page.goto('/settings');
