@@ -8,7 +8,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wxpush-target}"
 # then wasm-opt -Oz), laid out by scripts/pack-site.mjs with its brotli and gzip copies. The
 # release server built here serves it to the dashboard benchmark below.
 scripts/build.sh --release >&2
-bundle=$(sed -n 's/.*"bundle": "\(.*\)".*/\1/p' target/site/pkg/site.json)
+bundle=$(node -p "require('./target/site/pkg/site.json').bundle")
 wasm="target/site/pkg/$bundle.wasm"
 raw=$(stat -c %s "$wasm")
 gz=$(stat -c %s "$wasm.gz")

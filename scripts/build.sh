@@ -18,12 +18,12 @@ case "${1:-}" in
   *) echo "usage: scripts/build.sh [--release]" >&2; exit 2 ;;
 esac
 
+# Cargo writes the dev profile to debug/.
 if $release; then
-  wasm_profile=wasm-release; server_flags=(--release); best=--best
+  wasm_profile=wasm-release; wasm_dir=wasm-release; server_flags=(--release); best=--best
 else
-  wasm_profile=dev; server_flags=(); best=
+  wasm_profile=dev; wasm_dir=debug; server_flags=(); best=
 fi
-wasm_dir=$([ "$wasm_profile" = dev ] && echo debug || echo "$wasm_profile")
 wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/$wasm_dir/app.wasm"
 site=target/site
 stamp="$site/pkg/site.json"

@@ -9,21 +9,23 @@ import * as path from 'node:path';
 const BROKEN = /hydrat|panicked|Suspense|unreachable|RuntimeError/i;
 
 /**
- * Every spec's `test`: fails a test whose page reported a broken app in its console, or threw
- * an uncaught exception, whatever the test itself checked (pages.spec.ts is stricter: no error
- * or warning at all on each page).
+ * Every spec's `test`. `consoleProblems` holds every warning and error the page's console
+ * reported and its uncaught exceptions; a test fails when one of them says the app broke or
+ * threw, whatever the test itself checked (pages.spec.ts is stricter: none at all).
  */
-export const test = base.extend<{ appHealthy: void }>({
+export const test = base.extend<{ consoleProblems: string[]; appHealthy: void }>({
+  consoleProblems: async ({ page }, use) => {
+    const problems: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`exception: ${e.message}`));
+    await use(problems);
+  },
   appHealthy: [
-    async ({ page }, use) => {
-      const broken: string[] = [];
-      page.on('console', (m) => {
-        if ((m.type() === 'error' || m.type() === 'warning') && BROKEN.test(m.text())) {
-          broken.push(`${m.type()}: ${m.text()}`);
-        }
-      });
-      page.on('pageerror', (e) => broken.push(`exception: ${e.message}`));
+    async ({ consoleProblems }, use) => {
       await use();
+      const broken = consoleProblems.filter((p) => p.startsWith('exception: ') || BROKEN.test(p));
       expect(broken, 'the browser console reported a broken page').toEqual([]);
     },
     { auto: true },

@@ -3,33 +3,21 @@
 import { test, expect, ADMIN, login, gotoHydrated } from './fixtures';
 import type { Page } from '@playwright/test';
 
-/** Everything the browser console reports as a warning or an error, and uncaught exceptions. */
-function watchConsole(page: Page): string[] {
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`exception: ${e.message}`));
-  return problems;
-}
-
 /** Opens `path`, waits for hydration and for the page's own requests to settle. */
 async function visit(page: Page, path: string) {
   await gotoHydrated(page, path);
   await page.waitForLoadState('networkidle');
 }
 
-test('the login page is clean for a visitor', async ({ page }) => {
-  const problems = watchConsole(page);
+test('the login page is clean for a visitor', async ({ page, consoleProblems: problems }) => {
   await visit(page, '/login');
   await expect(page.getByRole('button', { name: '登录' })).toBeVisible();
   expect(problems).toEqual([]);
 });
 
-test('every page of the console is clean for an admin', async ({ page }) => {
+test('every page of the console is clean for an admin', async ({ page, consoleProblems: problems }) => {
   await login(page, ADMIN);
   await expect(page.getByRole('heading', { level: 1, name: '仪表盘' })).toBeVisible();
-  const problems = watchConsole(page);
   const pages: [string, string][] = [
     ['/', '仪表盘'],
     ['/followers', '粉丝'],

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -62,14 +62,14 @@ impl Site {
         }
     }
 
-    /// Whether a path under `/pkg/` is one of this bundle's files (or their compressed copies).
+    /// Whether a path under `/pkg/` is one of this bundle's three files.
     fn holds(&self, file: &str) -> bool {
         file.strip_prefix(self.bundle.as_str())
             .is_some_and(|rest| [".js", ".wasm", ".css"].contains(&rest))
     }
 }
 
-/// Letters, digits and dashes: the name goes into URLs and the page's hydration script.
+/// Letters, digits, dashes and underscores: the name goes into URLs and the hydration script.
 fn is_bundle_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
@@ -84,17 +84,12 @@ pub fn routes<S: Clone + Send + Sync + 'static>(site_root: &str, site: Site) -> 
     let files = ServeDir::new(dir).precompressed_br().precompressed_gzip();
     Router::new()
         .nest_service("/pkg", files)
-        .layer(axum::middleware::from_fn(
-            move |req: Request, next: Next| {
-                let site = site.clone();
-                async move { cache(&site, req, next).await }
-            },
-        ))
+        .layer(axum::middleware::from_fn_with_state(site, cache))
 }
 
 /// A hashed bundle file never changes under its name: a year, immutable. Anything else under
 /// `/pkg/` (the bundle's JS snippets, an unhashed `cargo leptos` build) is checked every time.
-async fn cache(site: &Site, req: Request, next: Next) -> Response {
+async fn cache(State(site): State<Site>, req: Request, next: Next) -> Response {
     let immutable = site.hashed
         && req
             .uri()
